@@ -1,0 +1,3 @@
+from zoomplan.cli import main
+
+main()
