@@ -9,6 +9,7 @@ row-by-row order of the paper. Ids are therefore a pure function of (CRS, patch 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,5 +61,5 @@ class PatchTable:
     def patch_ids(self) -> list[str]:
         """Stable string ids ``<epsg or crs-hash>/<tile_row>_<tile_col>/<patch_index>``."""
         epsg = self.crs.to_epsg()
-        tag = f"EPSG{epsg}" if epsg else f"CRS{abs(hash(self.crs.to_wkt())) % 10**8:08d}"
+        tag = f"EPSG{epsg}" if epsg else "CRS" + hashlib.sha1(self.crs.to_wkt().encode()).hexdigest()[:8]
         return [f"{tag}/{tr}_{tc}/{p}" for tr, tc, p in zip(self.tile_row.tolist(), self.tile_col.tolist(), self.patch_index.tolist())]
