@@ -28,11 +28,12 @@ def _register() -> None:
     # Imported for their side effect of adding commands to `app`.
     from zoomplan.cli import evaluate, train  # noqa: F401
 
-    try:
-        from zoomplan.cli import plan  # noqa: F401
-    except ModuleNotFoundError as exc:  # plan lands in its own change; keep the CLI usable until then
-        if exc.name != "zoomplan.cli.plan":
-            raise
+    import importlib
+    import importlib.util
+
+    for name in ("plan",):  # commands that land in their own change; the CLI stays usable until then
+        if importlib.util.find_spec(f"zoomplan.cli.{name}") is not None:
+            importlib.import_module(f"zoomplan.cli.{name}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -48,7 +48,7 @@ def _digest(card: Mapping[str, Any], weights: Mapping[str, Mapping[str, torch.Te
         for key in sorted(weights[comp]):
             t = weights[comp][key]
             h.update(f"{comp}/{key}/{t.dtype}/{tuple(t.shape)}".encode())
-            h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+            h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
 
 

@@ -1,0 +1,1 @@
+"""``zoomplan evaluate``: the paper's results table for a checkpoint (placeholder until evaluate lands)."""

@@ -1,0 +1,169 @@
+"""Training recipes: frozen dataclasses loaded from TOML (``configs/*.toml``) with ``tomllib``.
+
+A recipe is saved inside every checkpoint's card (``recipe``) so a model can be retrained exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping
+
+from zoomplan.errors import ConfigError
+from zoomplan.models.card import SENTINEL2_BAND_ALIASES, ModelSpec, SensorMapping
+
+STAGES = ("hr", "lr", "policy", "ft1", "ft2")
+"""Training stages in Algorithm 1's order: classifiers, policy pre-training (Pt), Ft-1, Ft-2."""
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """Optimisation settings of one stage. ``lr`` is the learning rate of the network trained in a
+    classifier stage, or of the policy in policy stages; ``lr_classifier`` is the HR classifier's in
+    Ft-1/Ft-2. ``sigma`` is the reward's penalty for a wrong prediction; the exploration bound alpha
+    ramps linearly from ``alpha_start`` to ``alpha_end`` over the stage's epochs."""
+
+    epochs: int = 1
+    batch_size: int = 64
+    lr: float = 1e-3
+    lr_classifier: float = 1e-4
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.0
+    sigma: float = 0.5
+    alpha_start: float = 0.8
+    alpha_end: float = 0.8
+    warmup_epochs: int = 0
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architectures and the geometry of a tile (metres, pixels)."""
+
+    policy: ModelSpec
+    hr_classifier: ModelSpec
+    lr_classifier: ModelSpec
+    hr_size_px: int
+    lr_size_px: int
+    hr_pixel_m: float
+    lr_pixel_m: float
+    tile_ground_m: float
+    patch_grid: tuple[int, int] = (4, 4)
+    lowres_method: str = "area"
+    combine: str = "paper"
+    half_weights: bool = False
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How samples are read: ``source_size`` px per tile before the streams are derived."""
+
+    source_size: int = 256
+    cache: bool = True
+    workers: int = 0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    name: str
+    model: ModelConfig
+    data: DataConfig
+    stages: Mapping[str, StageConfig]
+    sensors: tuple[SensorMapping, ...] = ()
+    seed: int = 0
+    eval_batch_size: int = 256
+    source: str = ""
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    def stage(self, name: str) -> StageConfig:
+        if name not in self.stages:
+            raise ConfigError(f"recipe {self.name!r} has no [stage.{name}] table: add it to {self.source or 'the config'}")
+        return self.stages[name]
+
+    def with_epochs(self, epochs: int) -> "TrainConfig":
+        """The same recipe with every stage's epoch count replaced (quick runs, tests)."""
+        return dataclasses.replace(self, stages={k: dataclasses.replace(v, epochs=epochs) for k, v in self.stages.items()})
+
+
+def _spec(d: Mapping[str, Any], where: str) -> ModelSpec:
+    if "name" not in d:
+        raise ConfigError(f"{where} needs a 'name' (one of the registry's models)")
+    kw = {k: v for k, v in d.items() if k != "name"}
+    return ModelSpec(str(d["name"]), kw)
+
+
+def _build(cls: type, d: Mapping[str, Any], where: str) -> Any:
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(d) - names
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(names))}")
+    try:
+        return cls(**d)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def parse_config(raw: Mapping[str, Any], source: str = "") -> TrainConfig:
+    """Build a :class:`TrainConfig` from a parsed TOML mapping."""
+    try:
+        m = dict(raw["model"])
+    except KeyError as exc:
+        raise ConfigError(f"{source}: missing [model] table") from exc
+    for key in ("policy", "hr_classifier", "lr_classifier"):
+        if key not in m:
+            raise ConfigError(f"{source}: [model] needs a {key} = {{ name = ... }} entry")
+        m[key] = _spec(m[key], f"{source} [model].{key}")
+    if "patch_grid" in m:
+        m["patch_grid"] = tuple(m["patch_grid"])
+    model = _build(ModelConfig, m, f"{source} [model]")
+    data = _build(DataConfig, dict(raw.get("data", {})), f"{source} [data]")
+    stages = {}
+    for name, d in dict(raw.get("stage", {})).items():
+        if name not in STAGES:
+            raise ConfigError(f"{source}: unknown stage [stage.{name}]; stages are {', '.join(STAGES)}")
+        st = _build(StageConfig, dict(d), f"{source} [stage.{name}]")
+        if st.epochs < 0 or st.batch_size <= 0 or st.lr <= 0:
+            raise ConfigError(f"{source} [stage.{name}]: epochs must be >= 0, batch_size and lr > 0")
+        if not (0.5 <= st.alpha_start <= 1 and 0.5 <= st.alpha_end <= 1):
+            raise ConfigError(f"{source} [stage.{name}]: alpha_start/alpha_end must lie in [0.5, 1]")
+        stages[name] = st
+    sensors = []
+    for name, d in dict(raw.get("sensor", {})).items():
+        d = dict(d)
+        aliases = SENTINEL2_BAND_ALIASES if d.pop("sentinel2_aliases", False) else {}
+        sensors.append(SensorMapping(name=name, scale=float(d.pop("scale")), offset=float(d.pop("offset", 0.0)), gain=float(d.pop("gain", 1.0)),
+                                     bands=tuple(d.pop("bands", ("red", "green", "blue"))), band_aliases=aliases, note=str(d.pop("note", ""))))
+        if d:
+            raise ConfigError(f"{source} [sensor.{name}]: unknown key(s) {', '.join(sorted(d))}")
+    return TrainConfig(
+        name=str(raw.get("name", Path(source).stem if source else "recipe")),
+        model=model,
+        data=data,
+        stages=stages,
+        sensors=tuple(sensors),
+        seed=int(raw.get("seed", 0)),
+        eval_batch_size=int(raw.get("eval_batch_size", 256)),
+        source=source,
+        raw=dict(raw),
+    )
+
+
+def load_config(path_or_name: str | Path) -> TrainConfig:
+    """Load a recipe from a TOML path, or by name (``fmow``, ``ucmerced``) from the packaged configs."""
+    p = Path(path_or_name)
+    if not p.suffix and not p.exists():
+        packaged = resources.files("zoomplan.configs") / f"{p.name}.toml"
+        if not packaged.is_file():
+            raise ConfigError(f"no recipe named {str(path_or_name)!r}: pass a TOML path or one of fmow, ucmerced")
+        text, source = packaged.read_text(encoding="utf-8"), f"configs/{p.name}.toml"
+    else:
+        if not p.is_file():
+            raise ConfigError(f"config {p} not found: pass --config PATH to a TOML recipe (see configs/)")
+        text, source = p.read_text(encoding="utf-8"), str(p)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source} is not valid TOML ({exc}): fix the file") from exc
+    return parse_config(raw, source)

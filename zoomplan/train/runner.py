@@ -1,0 +1,321 @@
+"""The training driver: runs the stages of a recipe, keeps the best checkpoint, resumes, scales out.
+
+Run directory layout::
+
+    RUN/model.pt        best weights so far of every finished stage + the model card (atomic writes)
+    RUN/last.pt         the in-progress stage's last epoch: models, optimiser, epoch (for --resume)
+    RUN/metrics.jsonl   one line per epoch and stage: train and val loss, accuracy, S, reward
+    RUN/recipe.toml     the recipe as used
+
+Randomness: every epoch re-seeds its shuffling, augmentation and policy sampling from
+(seed, stage, epoch), so a resumed run repeats exactly the epochs an uninterrupted one would.
+Several processes: launched by ``torchrun``, which sets RANK/WORLD_SIZE; gradients are averaged by
+DistributedDataParallel (gloo on CPU, NCCL on CUDA) and rank 0 alone writes files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
+
+from zoomplan.data.lowres import Streams, channel_stats
+from zoomplan.device import autocast, eval_mode, grad_scaler
+from zoomplan.errors import CheckpointError, ConfigError
+from zoomplan.models.card import ModelCard
+from zoomplan.train.checkpoint import build_component, load_checkpoint, load_state, save_checkpoint, save_state
+from zoomplan.train.config import STAGES, TrainConfig
+from zoomplan.train.reward import alpha_at
+from zoomplan.train.steps import PolicyModels, Tally, classifier_loss, cosine_lr, policy_predict, policy_step
+from zoomplan.train.reward import reward as reward_fn
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, dict[str, Any]], None]
+POLICY_COMPONENT = {"policy": "pt", "ft1": "ft1", "ft2": "ft2"}
+
+
+def stage_components(stage: str) -> tuple[str, ...]:
+    """Checkpoint components a stage produces."""
+    if stage in ("hr", "lr"):
+        return (stage,)
+    s = POLICY_COMPONENT[stage]
+    return (f"policy_{s}",) if stage == "policy" else (f"policy_{s}", f"hr_{s}")
+
+
+def expand_stages(stage: str) -> tuple[str, ...]:
+    """``all`` -> every stage in order; otherwise the one stage (validated)."""
+    if stage == "all":
+        return STAGES
+    if stage not in STAGES:
+        raise ConfigError(f"unknown stage {stage!r}: use one of hr, lr, policy, ft1, ft2, all")
+    return (stage,)
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @classmethod
+    def from_env(cls) -> "DistInfo":
+        return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0)))
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _seed(base: int, stage: str, epoch: int) -> int:
+    return (base * 1_000_003 + STAGES.index(stage) * 10_007 + epoch) % (2**63)
+
+
+def make_card(cfg: TrainConfig, class_names: tuple[str, ...], train_ds: Dataset, dataset: str) -> ModelCard:
+    """The card of a new run: geometry and architectures from the recipe, normalisation measured on
+    (up to 2,000 images of) the training split."""
+    from zoomplan import __version__
+
+    n = min(len(train_ds), 2000)  # type: ignore[arg-type]
+    idx = torch.linspace(0, len(train_ds) - 1, n).long().tolist()  # type: ignore[arg-type]
+    imgs = torch.stack([train_ds[i][0] for i in idx])
+    m = cfg.model
+    hr_norm = channel_stats(imgs)
+    lr_norm = channel_stats(imgs, m.lr_size_px, m.lowres_method)
+    return ModelCard(
+        class_names=class_names, policy=m.policy, hr_classifier=m.hr_classifier, lr_classifier=m.lr_classifier,
+        hr_size_px=m.hr_size_px, lr_size_px=m.lr_size_px, hr_pixel_m=m.hr_pixel_m, lr_pixel_m=m.lr_pixel_m,
+        tile_ground_m=m.tile_ground_m, patch_grid=m.patch_grid, hr_norm=hr_norm, lr_norm=lr_norm,
+        lr_sensors=cfg.sensors, lowres_method=m.lowres_method, combine=m.combine, dataset=dataset,
+        recipe=cfg.raw, seed=cfg.seed, zoomplan_version=__version__,
+    )
+
+
+class Trainer:
+    """Runs stages of one recipe into one run directory."""
+
+    def __init__(self, cfg: TrainConfig, train_ds: Dataset, val_ds: Dataset, class_names: tuple[str, ...], out_dir: Path,
+                 device: torch.device, *, dataset: str = "", progress: Progress | None = None) -> None:
+        self.cfg, self.train_ds, self.val_ds, self.device = cfg, train_ds, val_ds, device
+        self.class_names = tuple(class_names)
+        self.out = Path(out_dir)
+        self.progress = progress or (lambda event, info: None)
+        self.dist = DistInfo.from_env()
+        self.ckpt_path = self.out / "model.pt"
+        self.state_path = self.out / "last.pt"
+        if self.ckpt_path.exists():
+            base = load_checkpoint(self.ckpt_path)
+            if base.card.class_names != self.class_names:
+                raise CheckpointError(f"{self.ckpt_path} was trained on other classes: use a new --out directory")
+            self.card, self.weights = base.card, {k: dict(v) for k, v in base.weights.items()}
+        else:
+            self.card, self.weights = make_card(cfg, self.class_names, train_ds, dataset), {}
+        self.streams = Streams.from_card(self.card)
+
+    # ---------------------------------------------------------------- files (rank 0 only)
+    def _save_checkpoint(self) -> None:
+        if self.dist.main:
+            save_checkpoint(self.ckpt_path, self.card, self.weights, half=self.cfg.model.half_weights)
+
+    def _log_metrics(self, row: dict[str, Any]) -> None:
+        if self.dist.main:
+            with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(row) + "\n")
+
+    # ---------------------------------------------------------------- models
+    def _component(self, name: str, *, required_by: str) -> nn.Module:
+        model = build_component(self.card, name)
+        if name not in self.weights:
+            prev = {"hr": "hr", "lr": "lr", "policy_pt": "policy", "policy_ft1": "ft1", "hr_ft1": "ft1"}.get(name, name)
+            raise CheckpointError(f"stage {required_by} needs {name!r} in {self.ckpt_path}: run --stage {prev} first (same --out)")
+        model.load_state_dict(self.weights[name])
+        return model.to(self.device)
+
+    def _build(self, stage: str) -> tuple[dict[str, nn.Module], list[dict[str, Any]], PolicyModels | None]:
+        """Trainable modules by component name, optimiser parameter groups, and policy wiring."""
+        sc = self.cfg.stage(stage)
+        if stage in ("hr", "lr"):
+            model = build_component(self.card, stage).to(self.device)
+            return {stage: model}, [{"params": model.parameters(), "lr": sc.lr, "base_lr": sc.lr}], None
+        if stage == "policy":
+            policy = build_component(self.card, "policy_pt").to(self.device)
+            hr = self._component("hr", required_by=stage).eval().requires_grad_(False)
+            pm = PolicyModels(policy, hr, None, False, self.card.combine, self.card.patch_grid)
+            return {"policy_pt": policy}, [{"params": policy.parameters(), "lr": sc.lr, "base_lr": sc.lr}], pm
+        src = "pt" if stage == "ft1" else "ft1"
+        dst = POLICY_COMPONENT[stage]
+        policy = self._component(f"policy_{src}", required_by=stage)
+        hr = self._component("hr" if stage == "ft1" else "hr_ft1", required_by=stage)
+        lr_model = self._component("lr", required_by=stage).eval().requires_grad_(False) if stage == "ft2" else None
+        pm = PolicyModels(policy, hr, lr_model, True, self.card.combine, self.card.patch_grid)
+        groups = [{"params": policy.parameters(), "lr": sc.lr, "base_lr": sc.lr},
+                  {"params": hr.parameters(), "lr": sc.lr_classifier, "base_lr": sc.lr_classifier}]
+        return {f"policy_{dst}": policy, f"hr_{dst}": hr}, groups, pm
+
+    def _wrap(self, module: nn.Module) -> nn.Module:
+        if self.dist.world == 1:
+            return module
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(module, device_ids=ids)
+
+    # ---------------------------------------------------------------- evaluation on val
+    @torch.inference_mode()
+    def validate(self, stage: str, trained: dict[str, nn.Module], pm: PolicyModels | None) -> dict[str, float]:
+        tally = Tally()
+        sigma = self.cfg.stage(stage).sigma
+        loader = DataLoader(self.val_ds, batch_size=self.cfg.eval_batch_size, shuffle=False, num_workers=self.cfg.data.workers)
+        mods = list(trained.values()) + ([pm.hr] + ([pm.lr] if pm.lr is not None else []) if pm else [])
+        with eval_mode(*mods), autocast(self.device):
+            for images, y in loader:
+                y = y.to(self.device)
+                hr, lr = self.streams(images.to(self.device))
+                if pm is None:
+                    logits = trained[stage](hr if stage == "hr" else lr)
+                    tally.add(0.0, float((logits.argmax(1) == y).sum()), 0.0, 0.0, len(y))
+                else:
+                    actions, probs = policy_predict(pm, hr, lr)
+                    correct = probs.argmax(1) == y
+                    tally.add(0.0, float(correct.sum()), float(actions.sum()), float(reward_fn(actions, correct, sigma).sum()), len(y))
+        return tally.summary()
+
+    # ---------------------------------------------------------------- one stage
+    def run_stage(self, stage: str, resume_state: dict[str, Any] | None) -> None:
+        sc = self.cfg.stage(stage)
+        trained, groups, pm = self._build(stage)
+        opt = torch.optim.Adam(groups, weight_decay=sc.weight_decay)
+        scaler = grad_scaler(self.device)
+        start, best = 0, -float("inf")
+        if resume_state is not None:
+            for name, module in trained.items():
+                module.load_state_dict(resume_state["models"][name])
+            opt.load_state_dict(resume_state["optimizer"])
+            start, best = int(resume_state["epoch"]) + 1, float(resume_state["best"])
+            log.info("resuming stage %s at epoch %d", stage, start + 1)
+        wrapped = {k: self._wrap(v) for k, v in trained.items()}
+        if pm is not None:
+            pm.policy = next(v for k, v in wrapped.items() if k.startswith("policy"))
+            if pm.train_hr:
+                pm.hr = next(v for k, v in wrapped.items() if k.startswith("hr"))
+        if self.dist.world > 1:
+            sampler: Any = DistributedSampler(self.train_ds, num_replicas=self.dist.world, rank=self.dist.rank, shuffle=True, seed=_seed(self.cfg.seed, stage, 0))
+        steps_per_epoch = -(-len(self.train_ds) // (sc.batch_size * self.dist.world))  # type: ignore[arg-type]
+        total_steps = steps_per_epoch * sc.epochs
+        self.progress("stage_start", {"stage": stage, "epochs": sc.epochs, "start_epoch": start, "steps": steps_per_epoch})
+        for epoch in range(start, sc.epochs):
+            t0 = time.time()
+            seed = _seed(self.cfg.seed, stage, epoch)
+            torch.manual_seed(seed)
+            gen = torch.Generator().manual_seed(seed)
+            if self.dist.world > 1:
+                sampler.set_epoch(epoch)
+            else:
+                sampler = RandomSampler(self.train_ds, generator=torch.Generator().manual_seed(seed))
+            loader = DataLoader(self.train_ds, batch_size=sc.batch_size, sampler=sampler, num_workers=self.cfg.data.workers, drop_last=False)
+            alpha = alpha_at(epoch, sc.epochs, sc.alpha_start, sc.alpha_end)
+            for m in trained.values():
+                m.train()
+            if pm is not None and not pm.train_hr:
+                pm.hr.eval()
+            tally = Tally()
+            for step, (images, y) in enumerate(loader):
+                gstep = epoch * steps_per_epoch + step
+                for g in opt.param_groups:
+                    g["lr"] = cosine_lr(gstep, total_steps, g["base_lr"], sc.warmup_epochs * steps_per_epoch)
+                y = y.to(self.device)
+                hr, lr = self.streams(images.to(self.device), generator=gen, augment=True)
+                with autocast(self.device):
+                    if pm is None:
+                        loss, correct = classifier_loss(wrapped[stage], hr if stage == "hr" else lr, y, sc.label_smoothing)
+                        stats = {"correct": float(correct), "patches": 16.0 * len(y) if stage == "hr" else 0.0, "reward": 0.0}
+                    else:
+                        loss, stats = policy_step(pm, hr, lr, y, alpha=alpha, sigma=sc.sigma, generator=gen)
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+                tally.add(float(loss.detach()), stats["correct"], stats["patches"], stats["reward"], len(y))
+                s = tally.summary()
+                self.progress("step", {"stage": stage, "epoch": epoch, "step": step + 1, "steps": steps_per_epoch, **s})
+            if self.dist.world > 1:
+                t = tally.as_tensor()
+                dist.all_reduce(t)
+                tally = Tally.from_tensor(t)
+            train_m = tally.summary()
+            val_m = self.validate(stage, trained, pm)
+            metric = val_m["acc"] if pm is None else val_m["reward"]
+            improved = metric > best
+            if improved:
+                best = metric
+                for name, module in trained.items():
+                    self.weights[name] = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+                metrics = dict(self.card.metrics)
+                val = dict(metrics.get("val", {}))
+                val[stage] = {**val_m, "epoch": epoch + 1}
+                metrics["val"] = val
+                self.card = self.card.replace(metrics=metrics)
+                self._save_checkpoint()
+            row = {"stage": stage, "epoch": epoch + 1, "alpha": alpha, "time_s": round(time.time() - t0, 2), "best": improved,
+                   **{f"train_{k}": round(v, 5) for k, v in train_m.items()}, **{f"val_{k}": round(v, 5) for k, v in val_m.items()}}
+            self._log_metrics(row)
+            if self.dist.main:
+                save_state(self.state_path, {"stage": stage, "epoch": epoch, "best": best, "optimizer": opt.state_dict(),
+                                             "models": {k: v.state_dict() for k, v in trained.items()}})
+            self.progress("epoch_end", row)
+        if sc.epochs == 0:  # nothing trained: keep the initial weights so later stages can run
+            for name, module in trained.items():
+                self.weights.setdefault(name, {k: v.detach().cpu().clone() for k, v in module.state_dict().items()})
+        self.card = self.card.replace(stages=tuple(s for s in STAGES if s in set(self.card.stages) | {stage}))
+        self._save_checkpoint()
+        self.progress("stage_end", {"stage": stage, "best": best})
+
+    def run(self, stages: tuple[str, ...], resume: bool = False) -> Path:
+        """Run ``stages`` in order; with ``resume``, skip finished ones and continue the interrupted one."""
+        if self.dist.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            if self.cfg.source and Path(self.cfg.source).is_file():
+                shutil.copyfile(self.cfg.source, self.out / "recipe.toml")
+        state = load_state(self.state_path) if resume and self.state_path.exists() else None
+        for stage in stages:
+            if resume and stage in self.card.stages:
+                log.info("stage %s already finished in %s; skipping", stage, self.ckpt_path)
+                continue
+            st = state if state is not None and state.get("stage") == stage else None
+            self.run_stage(stage, st)
+            if self.dist.world > 1:
+                dist.barrier()
+        return self.ckpt_path
+
+
+def train(cfg: TrainConfig, train_ds: Dataset, val_ds: Dataset, class_names: tuple[str, ...], out_dir: str | Path, *,
+          stage: str = "all", device: torch.device | None = None, resume: bool = False, dataset: str = "",
+          progress: Progress | None = None) -> Path:
+    """Train ``stage`` (or ``all``) of recipe ``cfg`` into ``out_dir``; returns the checkpoint path.
+
+    Under ``torchrun`` (WORLD_SIZE > 1) the process group is created here (gloo on CPU, NCCL on CUDA).
+    """
+    info = DistInfo.from_env()
+    device = device or torch.device("cpu")
+    created = False
+    if info.world > 1 and not dist.is_initialized():
+        if device.type == "cuda":
+            device = torch.device("cuda", info.local_rank)
+            torch.cuda.set_device(device)
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        created = True
+    try:
+        trainer = Trainer(cfg, train_ds, val_ds, class_names, Path(out_dir), device, dataset=dataset, progress=progress if info.main else None)
+        return trainer.run(expand_stages(stage), resume=resume)
+    finally:
+        if created:
+            dist.destroy_process_group()
