@@ -1,1 +1,61 @@
-"""``zoomplan evaluate``: the paper's results table for a checkpoint (placeholder until evaluate lands)."""
+"""``zoomplan evaluate CHECKPOINT --root DIR``: the paper's table (accuracy and S per method)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from zoomplan.cli import app
+from zoomplan.cli._progress import console
+
+
+@app.command("evaluate")
+def evaluate(
+    checkpoint: Optional[Path] = typer.Argument(None, help="Checkpoint file (default: the shipped model)."),
+    root: Path = typer.Option(..., "--root", help="Dataset root (class folders, or fMoW-rgb for fMoW models)."),
+    splits: Optional[Path] = typer.Option(None, "--splits", help="Split CSV (path,label,split) for class-folder datasets."),
+    split: str = typer.Option("test", "--split", help="train | val | test."),
+    out: Path = typer.Option(Path("evaluation"), "--out", help="Folder for evaluation.md and evaluation.json."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | mps."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random baselines' patch draws."),
+    batch_size: int = typer.Option(128, "--batch-size", help="Images per forward pass."),
+) -> None:
+    """Print and write the results table of CHECKPOINT on one split."""
+    from rich.progress import Progress
+
+    from zoomplan.device import resolve_device
+    from zoomplan.train.checkpoint import load_checkpoint
+    from zoomplan.train.evaluate import evaluate_checkpoint, write_result
+
+    ckpt = load_checkpoint(checkpoint)
+    dev = resolve_device(device)
+    card = ckpt.card
+    source = int(card.recipe.get("data", {}).get("source_size", 256))
+    if card.dataset == "fmow":
+        from zoomplan.data.fmow import FmowDataset
+
+        ds = FmowDataset(root, split, size=source)
+        classes = tuple(ds.class_names)
+    else:
+        from zoomplan.data.folder import FolderDataset
+
+        ds = FolderDataset(root, split, splits_csv=splits, size=source, cache=False, seed=card.seed)
+        classes = ds.class_names
+    with Progress(console=console, transient=True) as prog:
+        task = prog.add_task(f"evaluating {split}", total=1)
+        result = evaluate_checkpoint(ckpt, ds, split=split, device=dev, batch_size=batch_size, seed=seed, class_names=classes,
+                                     progress=lambda done, total: prog.update(task, completed=done, total=total))
+    table = Table(title=f"{ckpt.path.name} on {split} ({result.n_images} images)")
+    table.add_column("Method")
+    table.add_column("Classifier")
+    table.add_column("Accuracy %", justify="right")
+    table.add_column(f"S (of {result.num_patches})", justify="right")
+    for r in result.rows:
+        style = "bold" if r.method == "PatchDrop" else None
+        table.add_row(r.method, r.stage, f"{100 * r.accuracy:.1f}", f"{r.S:.2f}", style=style)
+    console.print(table)
+    md, js = write_result(result, out)
+    console.print(f"wrote {md} and {js}")

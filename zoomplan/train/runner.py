@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, dict[str, Any]], None]
 POLICY_COMPONENT = {"policy": "pt", "ft1": "ft1", "ft2": "ft2"}
+STAGE_NEEDS = {"hr": (), "lr": (), "policy": ("hr",), "ft1": ("policy_pt", "hr"), "ft2": ("policy_ft1", "hr_ft1", "lr")}
 
 
 def stage_components(stage: str) -> tuple[str, ...]:
@@ -136,9 +137,8 @@ class Trainer:
     # ---------------------------------------------------------------- models
     def _component(self, name: str, *, required_by: str) -> nn.Module:
         model = build_component(self.card, name)
-        if name not in self.weights:
-            prev = {"hr": "hr", "lr": "lr", "policy_pt": "policy", "policy_ft1": "ft1", "hr_ft1": "ft1"}.get(name, name)
-            raise CheckpointError(f"stage {required_by} needs {name!r} in {self.ckpt_path}: run --stage {prev} first (same --out)")
+        if name not in self.weights:  # check_prerequisites() makes this unreachable from run()
+            raise CheckpointError(f"stage {required_by} needs {name!r} in {self.ckpt_path}")
         model.load_state_dict(self.weights[name])
         return model.to(self.device)
 
@@ -192,6 +192,7 @@ class Trainer:
     # ---------------------------------------------------------------- one stage
     def run_stage(self, stage: str, resume_state: dict[str, Any] | None) -> None:
         sc = self.cfg.stage(stage)
+        torch.manual_seed(_seed(self.cfg.seed, stage, 10_000))  # initial weights depend on the seed alone
         trained, groups, pm = self._build(stage)
         opt = torch.optim.Adam(groups, weight_decay=sc.weight_decay)
         scaler = grad_scaler(self.device)
@@ -279,8 +280,20 @@ class Trainer:
         self._save_checkpoint()
         self.progress("stage_end", {"stage": stage, "best": best})
 
+    def check_prerequisites(self, stages: tuple[str, ...]) -> None:
+        """Fail before any file is written if a stage needs weights that neither the run directory
+        holds nor an earlier stage of this call will produce."""
+        have = set(self.weights)
+        for stage in stages:
+            for need in STAGE_NEEDS[stage]:
+                if need not in have:
+                    prev = next(s for s in STAGES if need in stage_components(s))
+                    raise CheckpointError(f"stage {stage} needs {need!r} in {self.ckpt_path}: run --stage {prev} first (same --out)")
+            have |= set(stage_components(stage))
+
     def run(self, stages: tuple[str, ...], resume: bool = False) -> Path:
         """Run ``stages`` in order; with ``resume``, skip finished ones and continue the interrupted one."""
+        self.check_prerequisites(stages)
         if self.dist.main:
             self.out.mkdir(parents=True, exist_ok=True)
             if self.cfg.source and Path(self.cfg.source).is_file():

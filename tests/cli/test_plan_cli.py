@@ -1,0 +1,96 @@
+"""``zoomplan plan``: stdout carries only data, people's messages go to stderr, errors exit 2 with one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import shapely
+import torch
+import typer
+from typer.testing import CliRunner
+
+from zoomplan.cli import _register, app
+
+from geo.synth import utm_scene, write_aoi
+
+
+@pytest.fixture(scope="module")
+def cli() -> typer.Typer:
+    """The full app (every command registered, so `plan` is a subcommand as on the command line)."""
+    torch.set_num_threads(1)
+    _register()
+    return app
+
+
+@pytest.fixture
+def inputs(tmp_path: Path) -> tuple[Path, Path]:
+    scene = utm_scene(tmp_path / "scene.tif", size=48)
+    aoi = write_aoi(tmp_path / "aoi.gpkg", [shapely.box(440030, 4169600, 440410, 4169950), shapely.box(440100, 4169560, 440300, 4169590)],
+                    "EPSG:32618", ids=["a", "b"], names=["A", "B"])
+    return scene, aoi
+
+
+def test_help_lists_the_options(cli: typer.Typer) -> None:
+    r = CliRunner().invoke(cli, ["plan", "--help"])
+    assert r.exit_code == 0
+    for opt in ("--lr", "--out", "--patches", "--quicklook", "--model", "--vendor", "--vendors", "--threshold", "--budget", "--max-fraction", "--bands", "--device"):
+        assert opt in r.stdout
+
+
+def test_out_dash_pipes_geojson(cli: typer.Typer, inputs: tuple[Path, Path], tiny_checkpoint: Path, tmp_path: Path) -> None:
+    scene, aoi = inputs
+    r = CliRunner().invoke(cli, ["plan", str(aoi), "--lr", str(scene), "--model", str(tiny_checkpoint), "--device", "cpu", "--out", "-",
+                                 "--patches", str(tmp_path / "p.geojson"), "--vendor", "clip-50cm"])
+    assert r.exit_code == 0, r.stderr
+    fc = json.loads(r.stdout)  # stdout is exactly one GeoJSON document
+    assert fc["type"] == "FeatureCollection" and fc["summary"]["parameters"]["vendor"] == "clip-50cm"
+    assert "Savings" in r.stderr and "Plan cost" in r.stderr and "AOI features" in r.stderr
+    assert (tmp_path / "p.geojson").is_file()
+
+
+def test_writes_files_and_table(cli: typer.Typer, inputs: tuple[Path, Path], tiny_checkpoint: Path, tmp_path: Path) -> None:
+    scene, aoi = inputs
+    out = tmp_path / "o" / "order.geojson"
+    r = CliRunner().invoke(cli, ["plan", str(aoi), "--lr", str(scene), "--model", str(tiny_checkpoint), "--device", "cpu", "--out", str(out),
+                                 "--max-fraction", "0.25", "--bands", "B04,B03,B02"])
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == ""
+    s = json.loads(out.read_text())["summary"]
+    assert s["fraction_selected"] <= 0.25 and s["parameters"]["bands"] == ["B04", "B03", "B02"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--vendor", "acme"], "unknown vendor 'acme'"),
+        (["--bands", "1,2"], "lists 2 band(s)"),
+        (["--threshold", "2"], "outside [0, 1]"),
+        (["--device", "tpu"], "unknown device"),
+    ],
+)
+def test_errors_are_one_line_exit_2_no_output(cli: typer.Typer, inputs: tuple[Path, Path], tiny_checkpoint: Path, tmp_path: Path,
+                                              extra: list[str], message: str) -> None:
+    scene, aoi = inputs
+    out = tmp_path / "o" / "order.geojson"
+    r = CliRunner().invoke(cli, ["plan", str(aoi), "--lr", str(scene), "--model", str(tiny_checkpoint), "--out", str(out), *extra])
+    assert r.exit_code == 2
+    assert r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+    assert not out.exists() and not out.parent.exists()
+
+
+def test_aoi_outside_every_scene(cli: typer.Typer, tiny_checkpoint: Path, tmp_path: Path) -> None:
+    scene = utm_scene(tmp_path / "scene.tif", size=16)
+    far = write_aoi(tmp_path / "far.geojson", [shapely.box(2.0, 48.0, 2.01, 48.01)], "EPSG:4326")
+    r = CliRunner().invoke(cli, ["plan", str(far), "--lr", str(scene), "--model", str(tiny_checkpoint), "--out", str(tmp_path / "x.geojson")])
+    assert r.exit_code == 2 and "outside every scene" in r.stderr and "pass --lr scenes that cover the AOI" in r.stderr
+    assert not (tmp_path / "x.geojson").exists()
+
+
+def test_missing_lr_is_a_usage_error(cli: typer.Typer, inputs: tuple[Path, Path]) -> None:
+    _, aoi = inputs
+    r = CliRunner().invoke(cli, ["plan", str(aoi)])
+    assert r.exit_code == 2 and "--lr" in r.stderr

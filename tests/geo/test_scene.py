@@ -1,0 +1,184 @@
+"""Scenes: band choice, sensor mapping, validation errors, reads on the planning grid (direct and warped)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from pyproj import CRS
+from rasterio.transform import from_origin
+
+from zoomplan.errors import InputError
+from zoomplan.geo.grid import PlanGrid, TileRange
+from zoomplan.geo.scene import GridReader, choose_sensor, open_scene, resolve_bands, to_unit
+from zoomplan.models.card import SENTINEL2_BAND_ALIASES
+
+from conftest import tiny_card
+from geo.synth import S2_DESCRIPTIONS, utm_scene, write_scene
+
+RGB = ("red", "green", "blue")
+UNDEF = ("undefined",) * 4
+
+
+def test_resolve_bands_from_descriptions_and_spec() -> None:
+    a = SENTINEL2_BAND_ALIASES
+    assert resolve_bands(list(S2_DESCRIPTIONS), UNDEF, RGB, a) == (1, 2, 3)
+    assert resolve_bands(["B02", "B03", "B04", "B08"], UNDEF, RGB, a) == (3, 2, 1)
+    assert resolve_bands(["Sentinel-2 B08", "Sentinel-2 B04", "band 3", "B2"], UNDEF, RGB, a) == (2, 3, 4)
+    assert resolve_bands(["B02", "B03", "B04", "B08"], UNDEF, RGB, a, ["4", "2", "1"]) == (4, 2, 1)
+    assert resolve_bands(["B02", "B03", "B04", "B08"], UNDEF, RGB, a, ["B04", "B03", "B02"]) == (3, 2, 1)
+    assert resolve_bands(["B02", "B03", "B04", "B08"], UNDEF, RGB, a, ["red", "green", "blue"]) == (3, 2, 1)
+    # colour interpretation of an RGB GeoTIFF
+    assert resolve_bands([None, None, None], ("red", "green", "blue"), RGB, {}) == (1, 2, 3)
+
+
+def test_resolve_bands_errors_and_unlabelled(caplog: pytest.LogCaptureFixture) -> None:
+    a = SENTINEL2_BAND_ALIASES
+    with pytest.raises(InputError, match=r"no band for blue .*pass --bands"):
+        resolve_bands(["B04", "B03", "B08"], UNDEF[:3], RGB, a, scene="scene x.tif")
+    with pytest.raises(InputError, match="has bands 1..4"):
+        resolve_bands(list(S2_DESCRIPTIONS), UNDEF, RGB, a, ["5", "3", "2"])
+    with pytest.raises(InputError, match="lists 2 band"):
+        resolve_bands(list(S2_DESCRIPTIONS), UNDEF, RGB, a, ["4", "3"])
+    with pytest.raises(InputError, match="no band described so"):
+        resolve_bands(list(S2_DESCRIPTIONS), UNDEF, RGB, a, ["B11", "B03", "B02"])
+    with caplog.at_level(logging.WARNING):
+        assert resolve_bands([None] * 3, ("gray", "undefined", "undefined"), RGB, a) == (1, 2, 3)
+    assert "carry no descriptions" in caplog.text
+    with pytest.raises(InputError):  # four unlabelled bands: which three?
+        resolve_bands([None] * 4, UNDEF, RGB, a)
+
+
+def test_choose_sensor() -> None:
+    card = tiny_card()
+    assert choose_sensor(card, "uint16").name == "sentinel2_toa"
+    assert choose_sensor(card, "uint8").name == "rgb8"
+    assert choose_sensor(card, "float32", "sentinel2_toa").name == "sentinel2_toa"
+    with pytest.raises(InputError, match="pass --sensor"):
+        choose_sensor(card, "float32")
+    with pytest.raises(InputError, match="unknown sensor mapping 'l2a'"):
+        choose_sensor(card, "uint16", "l2a")
+
+
+def test_to_unit() -> None:
+    s = tiny_card().sensor("sentinel2_toa")  # scale 1e-4, gain 3
+    out = to_unit(np.array([0, 1000, 3000, 5000], dtype=np.uint16), s)
+    np.testing.assert_allclose(out, [0.0, 0.3, 0.9, 1.0], atol=1e-6)
+    assert out.dtype == np.float32
+
+
+def test_open_scene_ok_and_errors(tmp_path: Path) -> None:
+    card = tiny_card()
+    sc = open_scene(utm_scene(tmp_path / "s2.tif"), card)
+    assert sc.band_indexes == (1, 2, 3) and sc.sensor.name == "sentinel2_toa" and sc.crs.to_epsg() == 32618
+    assert sc.scene_id == "s2" and sc.nodata == 0 and sc.res == (10.0, 10.0)
+    with pytest.raises(InputError, match="not found"):
+        open_scene(tmp_path / "missing.tif", card)
+    junk = tmp_path / "junk.tif"
+    junk.write_bytes(b"this is not a tiff" * 10)
+    with pytest.raises(InputError, match="not a raster GDAL can read"):
+        open_scene(junk, card)
+    nocrs = write_scene(tmp_path / "nocrs.tif", None, from_origin(0, 0, 10, 10), 16, 16)
+    with pytest.raises(InputError, match="has no CRS"):
+        open_scene(nocrs, card)
+    two = utm_scene(tmp_path / "two.tif", count=2, descriptions=("B04", "B08"))
+    with pytest.raises(InputError, match="no band for green, blue"):
+        open_scene(two, card)
+
+
+def tile_scene(path: Path, epsg: int = 32618, x0: float = 440000.0, y0: float = 4170000.0, tiles: int = 4, nodata_tile: tuple[int, int] | None = None) -> Path:
+    """Scene whose 8x8-pixel tiles (80 m at 10 m) hold constants 1000 + 100 * (row * tiles + col)."""
+    n = tiles * 8
+    arr = (1000 + 100 * np.arange(tiles * tiles).reshape(tiles, tiles)).repeat(8, 0).repeat(8, 1).astype("uint16")
+    if nodata_tile is not None:
+        i, j = nodata_tile
+        arr[i * 8 : i * 8 + 8, j * 8 : j * 8 + 8] = 0
+    with rasterio.open(path, "w", driver="GTiff", width=n, height=n, count=3, dtype="uint16", crs=f"EPSG:{epsg}",
+                       transform=from_origin(x0, y0, 10, 10), nodata=0) as d:
+        for b in range(3):
+            d.write(arr, b + 1)
+            d.set_band_description(b + 1, S2_DESCRIPTIONS[b])
+    return path
+
+
+@pytest.mark.parametrize(("epsg", "y0"), [(32618, 4170000.0), (32733, 6200000.0)])
+def test_direct_read_puts_pixels_in_their_tiles(tmp_path: Path, epsg: int, y0: float, caplog: pytest.LogCaptureFixture) -> None:
+    card = tiny_card()
+    sc = open_scene(tile_scene(tmp_path / "t.tif", epsg=epsg, y0=y0, nodata_tile=(1, 2)), card)
+    grid = PlanGrid.from_card(CRS.from_epsg(epsg), card)
+    r0, c0 = int(-y0 // 80), int(440000 // 80)
+    full = TileRange(r0 - 1, r0 + 5, c0 - 1, c0 + 5)  # one tile of padding all round
+    with caplog.at_level(logging.WARNING), GridReader(sc, grid, full) as rd:
+        data, valid = rd.read(full)
+        assert not rd.resampled
+    assert "resampling" not in caplog.text
+    assert data.shape == (3, 48, 48) and valid.shape == (48, 48)
+    tiles = data[0].reshape(6, 8, 6, 8).mean(axis=(1, 3))
+    vt = valid.reshape(6, 8, 6, 8).mean(axis=(1, 3))
+    expect = (1000 + 100 * np.arange(16).reshape(4, 4)) * 1e-4 * 3.0
+    expect = np.clip(expect, 0, 1)
+    inner = tiles[1:5, 1:5]
+    m = np.ones((4, 4), bool)
+    m[1, 2] = False
+    np.testing.assert_allclose(inner[m], expect[m], atol=1e-6)
+    assert vt[0].sum() == 0 and vt[:, 0].sum() == 0 and vt[5].sum() == 0  # padding outside the scene
+    assert vt[2, 3] == 0 and vt[1:5, 1:5].sum() == 15  # the nodata tile
+
+
+def test_warped_read_when_pixels_are_off_grid(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    card = tiny_card()
+    sc = open_scene(tile_scene(tmp_path / "shift.tif", x0=440005.0), card)
+    grid = PlanGrid.from_card(sc.crs, card)
+    tr = TileRange(-52125, -52121, 5500, 5505)
+    with caplog.at_level(logging.WARNING), GridReader(sc, grid, tr) as rd:
+        data, valid = rd.read(TileRange(-52124, -52123, 5501, 5502))
+        assert rd.resampled
+    assert "resampling" in caplog.text and "EPSG:32618" in caplog.text
+    assert valid.all()
+    # tile (1, 1) of the grid holds half of scene tile (1, 0) and half of (1, 1): values in between
+    v = data[0] / 3e-4
+    assert 1400 - 1 <= v.min() and v.max() <= 1500 + 1
+
+
+@pytest.mark.parametrize(("res", "method"), [(20.0, "bilinear"), (5.0, "average")])
+def test_other_pixel_sizes_are_resampled_to_the_card(tmp_path: Path, caplog: pytest.LogCaptureFixture, res: float, method: str) -> None:
+    card = tiny_card()
+    n = int(320 / res)
+    sc = open_scene(utm_scene(tmp_path / "r.tif", size=n, res=res), card)
+    grid = PlanGrid.from_card(sc.crs, card)
+    tr = grid.tile_range(sc.bounds)
+    with caplog.at_level(logging.WARNING), GridReader(sc, grid, tr) as rd:
+        data, valid = rd.read(tr)
+    assert data.shape == (3, 32, 32) and valid.all()
+    assert f"resampling ({method})" in caplog.text and f"pixels are about {res:g} m, the model expects 10 m" in caplog.text
+
+
+def test_geographic_scene_is_warped_with_a_mask(tmp_path: Path) -> None:
+    card = tiny_card()
+    p = write_scene(tmp_path / "ll.tif", "EPSG:4326", from_origin(-75.62, 37.71, 0.0001, 0.0001), 60, 60, nodata=None)
+    sc = open_scene(p, card)
+    fp = sc.footprint(CRS.from_epsg(32618))
+    grid = PlanGrid.from_card(CRS.from_epsg(32618), card)
+    tr = grid.tile_range(fp.bounds)
+    with GridReader(sc, grid, tr) as rd:
+        data, valid = rd.read(tr)
+        assert rd.resampled
+    assert 0.5 < valid.mean() < 1.0  # the rotated-looking footprint does not fill its bounding tiles
+    assert (data[:, valid] > 0).all()
+
+
+def test_truncated_raster_fails_on_read(tmp_path: Path) -> None:
+    card = tiny_card()
+    p = write_scene(tmp_path / "full.tif", "EPSG:32618", from_origin(440000, 4170000, 10, 10), 256, 256, tiled=True)
+    data = p.read_bytes()
+    cut = tmp_path / "cut.tif"
+    cut.write_bytes(data[: len(data) // 2])
+    grid = PlanGrid.from_card(CRS.from_epsg(32618), card)
+    tr = TileRange(-52125, -52093, 5500, 5532)
+    with pytest.raises(InputError, match="truncated or corrupt|not a raster"):
+        sc = open_scene(cut, card)
+        with GridReader(sc, grid, tr) as rd:
+            rd.read(tr)

@@ -1,0 +1,101 @@
+"""Selection: threshold, max fraction and budget (never above it)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pyproj import CRS
+
+from zoomplan.errors import ConfigError
+from zoomplan.plan.pricing import VendorProfile, baseline_cost
+from zoomplan.plan.select import plan_cost, rank, select_patches
+from zoomplan.plan.types import PatchTable
+
+AOI = shapely.Polygon([(500000, 4500000), (502000, 4500200), (501900, 4502000), (500200, 4501800)])
+
+
+def vendor(**over: object) -> VendorProfile:
+    kw: dict = dict(name="t", product="p", resolution_m=0.5, kind="archive", currency="USD", price_per_km2=10.0,
+                    min_order_km2=0.1, min_width_m=0.0, max_vertices=200, allows_multipolygon=False,
+                    cloud_max_pct=20.0, off_nadir_max_deg=30.0, source="test", as_of="2026-11")
+    kw.update(over)
+    return VendorProfile(**kw)
+
+
+def make_table(aoi: shapely.Polygon, pm: float = 100.0, seed: int = 0) -> PatchTable:
+    x0, y0, x1, y1 = aoi.bounds
+    r, c = np.meshgrid(np.arange(np.floor(-y1 / pm), np.ceil(-y0 / pm)), np.arange(np.floor(x0 / pm), np.ceil(x1 / pm)), indexing="ij")
+    r, c = r.ravel().astype(np.int64), c.ravel().astype(np.int64)
+    hit = shapely.intersects(aoi, shapely.box(c * pm, -(r + 1) * pm, (c + 1) * pm, -r * pm))
+    r, c = r[hit], c[hit]
+    n = len(r)
+    rng = np.random.default_rng(seed)
+    return PatchTable(CRS.from_epsg(32618), pm, (4, 4), r, c, rng.random(n).astype(np.float32),
+                      rng.integers(0, 3, n).astype(np.int32), rng.random(n).astype(np.float32), np.zeros(n, np.int32), ("a", "b", "c"))
+
+
+TABLE = make_table(AOI)
+
+
+def test_threshold_rule() -> None:
+    t = dataclasses.replace(TABLE, prob=TABLE.prob.copy())
+    t.prob[:3] = [0.0, 1.0, np.nan]
+    v = vendor()
+    assert select_patches(t, [AOI], v, threshold=0).all()
+    assert select_patches(t, [AOI], v, threshold=-1).all()
+    assert not select_patches(t, [AOI], v, threshold=1.01).any()
+    assert not select_patches(t, [AOI], v, threshold=1.0).any()
+    s = select_patches(t, [AOI], v)  # default 0.5: prob > 0.5
+    assert np.array_equal(s, np.nan_to_num(t.prob, nan=0) > 0.5)
+
+
+def test_max_fraction_takes_the_best() -> None:
+    s = select_patches(TABLE, [AOI], vendor(), threshold=0, max_fraction=0.25)
+    assert s.sum() == int(0.25 * len(TABLE))
+    assert TABLE.prob[s].min() >= TABLE.prob[~s].max()
+    assert select_patches(TABLE, [AOI], vendor(), threshold=0.9, max_fraction=1.0).sum() == (TABLE.prob > 0.9).sum()
+    order = rank(TABLE)
+    assert np.all(np.diff(TABLE.prob[order]) <= 0)
+
+
+def test_budget_edges() -> None:
+    v = vendor()
+    assert not select_patches(TABLE, [AOI], v, threshold=0, budget_usd=0.0).any()
+    base = baseline_cost([AOI], v, TABLE.crs).cost_usd
+    assert select_patches(TABLE, [AOI], v, threshold=0, budget_usd=base).all()
+    thr = select_patches(TABLE, [AOI], v, threshold=0.7)
+    assert np.array_equal(select_patches(TABLE, [AOI], v, threshold=0.7, budget_usd=1e9), thr)
+
+
+@pytest.mark.parametrize("bad", [dict(budget_usd=-1.0), dict(budget_usd=float("inf")), dict(max_fraction=1.5), dict(threshold=float("nan"))])
+def test_bad_options(bad: dict) -> None:
+    with pytest.raises(ConfigError):
+        select_patches(TABLE, [AOI], vendor(), **bad)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    frac=st.floats(0.0, 1.1),
+    threshold=st.sampled_from([0.0, 0.3, 0.6]),
+    multi=st.booleans(),
+    min_order=st.sampled_from([0.0, 0.1, 1.0]),
+    seed=st.integers(0, 3),
+)
+def test_budget_is_never_exceeded(frac: float, threshold: float, multi: bool, min_order: float, seed: int) -> None:
+    t = dataclasses.replace(TABLE, prob=np.random.default_rng(seed).random(len(TABLE)).astype(np.float32))
+    v = vendor(allows_multipolygon=multi, min_order_km2=min_order)
+    base = baseline_cost([AOI], v, t.crs).cost_usd
+    budget = frac * base
+    s = select_patches(t, [AOI], v, threshold=threshold, budget_usd=budget)
+    cost = plan_cost(t, s, [AOI], v)
+    assert cost <= budget
+    assert cost <= base + 1e-9
+    cand = t.prob > threshold if threshold > 0 else np.ones(len(t), bool)
+    assert not (s & ~cand).any()
+    if s.any() and (~s & cand).any():  # the best first: nothing left out beats what was taken
+        assert t.prob[s].min() >= t.prob[cand & ~s].max()

@@ -1,0 +1,329 @@
+"""``plan()``: from an AOI and LR scenes to a priced purchase order, in one library call.
+
+Order of work (everything that can be checked is checked before anything is computed or written):
+
+1. parameters, output paths, vendor catalogue and vendor, device, checkpoint;
+2. AOI (read, validated, repaired) and scenes (readable, georeferenced, with the model's bands);
+3. planning CRS (the scene's projected CRS, or the AOI's UTM zone), AOI reprojected, AOI x scene overlap;
+4. streamed inference on the tile grid (:func:`zoomplan.plan.infer.infer_patches`);
+5. selection, orders and pricing (:mod:`zoomplan.plan.select`, :mod:`~zoomplan.plan.orders`,
+   :mod:`~zoomplan.plan.pricing`); baseline = the whole AOI from the same vendor;
+6. outputs rendered into hidden staging files beside their targets, then renamed into place together:
+   an error at any step leaves no output behind.
+
+Areas are km^2, money USD, lengths metres.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import shapely
+
+from zoomplan.device import resolve_device
+from zoomplan.errors import ConfigError, GeometryError, InputError
+from zoomplan.geo.aoi import AOI, read_aoi
+from zoomplan.geo.grid import PlanGrid, planning_crs
+from zoomplan.geo.scene import Scene, open_scene
+from zoomplan import __version__
+from zoomplan.plan import export, pricing, select
+from zoomplan.plan import orders as orders_mod
+from zoomplan.plan import quicklook as quicklook_mod
+from zoomplan.plan.infer import InferenceStats, infer_patches
+from zoomplan.plan.types import PatchTable
+from zoomplan.train.checkpoint import Checkpoint, load_checkpoint
+
+log = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike[str]
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """Everything a plan produced. ``aoi`` is in the planning CRS (``table.crs``)."""
+
+    summary: dict[str, Any]
+    table: PatchTable
+    selected: np.ndarray
+    orders: list[Any]
+    aoi: AOI
+    plan_bill: pricing.Bill
+    baseline_bill: pricing.Bill
+    stats: InferenceStats
+    order_collection: dict[str, Any]
+    written: tuple[str, ...] = field(default=())
+
+
+def _crs_tag(crs: Any) -> str:
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg else crs.to_wkt()
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _check_params(threshold: float, budget_usd: float | None, max_fraction: float | None) -> None:
+    if not (0.0 <= threshold <= 1.0):
+        raise ConfigError(f"--threshold {threshold} is outside [0, 1]: pass a probability such as 0.5")
+    if budget_usd is not None and not budget_usd > 0:
+        raise ConfigError(f"--budget {budget_usd} USD is not positive: pass the most you want to spend, e.g. --budget 500")
+    if max_fraction is not None and not (0.0 < max_fraction <= 1.0):
+        raise ConfigError(f"--max-fraction {max_fraction} is outside (0, 1]: pass the largest share of patches to buy, e.g. 0.3")
+
+
+def _check_outputs(outputs: dict[str, PathLike | None]) -> dict[str, Path | str]:
+    """Validate output targets before any work: distinct, not folders, parents not files."""
+    seen: dict[str, str] = {}
+    out: dict[str, Path | str] = {}
+    for opt, target in outputs.items():
+        if target is None:
+            continue
+        if str(target) == "-":
+            if opt != "--out":
+                raise ConfigError(f"{opt} cannot be '-': only --out writes to stdout; pass a file path")
+            out[opt] = "-"
+            continue
+        p = Path(target)
+        if p.is_dir():
+            raise ConfigError(f"{opt} {p} is a folder: pass a file path such as {p / 'order.geojson'}")
+        parent = next((a for a in [p.parent, *p.parent.parents] if a.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise ConfigError(f"{opt} {p}: {parent} is a file, not a folder: choose another output path")
+        key = str(p.resolve())
+        if key in seen:
+            raise ConfigError(f"{opt} and {seen[key]} both write {p}: give each output its own path")
+        seen[key] = opt
+        out[opt] = p
+    ql = out.get("--quicklook")
+    if isinstance(ql, Path) and ql.suffix.lower() != ".png":
+        raise ConfigError(f"--quicklook {ql} must end in .png: e.g. --quicklook order.png")
+    return out
+
+
+class _Staging:
+    """Outputs written first to hidden files beside their targets, renamed into place together."""
+
+    def __init__(self) -> None:
+        self._items: list[tuple[Path, Path, Path]] = []
+
+    def path(self, final: Path) -> Path:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        d = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".zoomplan", dir=final.parent))
+        staged = d / final.name
+        self._items.append((staged, final, d))
+        return staged
+
+    def commit(self) -> list[str]:
+        for staged, _, _ in self._items:
+            if not staged.is_file():
+                raise RuntimeError(f"output {staged.name} was not written by its writer")
+        done = []
+        for staged, final, d in self._items:
+            os.replace(staged, final)
+            shutil.rmtree(d, ignore_errors=True)
+            done.append(str(final))
+        self._items.clear()
+        return done
+
+    def abort(self) -> None:
+        for _, _, d in self._items:
+            shutil.rmtree(d, ignore_errors=True)
+        self._items.clear()
+
+
+def _open_inputs(
+    aoi_path: PathLike, scene_paths: Sequence[PathLike], ckpt: Checkpoint, bands: Sequence[str] | None, sensor: str | None
+) -> tuple[AOI, list[Scene]]:
+    aoi = read_aoi(aoi_path)
+    scenes = [open_scene(p, ckpt.card, bands=bands, sensor=sensor) for p in scene_paths]
+    ids = [s.scene_id for s in scenes]
+    if len(set(ids)) != len(ids):
+        raise InputError(f"--lr lists the same scene name twice ({', '.join(ids)}): pass each scene once")
+    return aoi, scenes
+
+
+def _overlap(aoi: AOI, scenes: Sequence[Scene], grid: PlanGrid) -> tuple[list[Scene], float]:
+    """Scenes overlapping the AOI (planning CRS) and the fraction of AOI area they cover."""
+    union = aoi.union()
+    used: list[Scene] = []
+    cover = []
+    for s in scenes:
+        fp = s.footprint(grid.crs)
+        if fp.intersection(union).area > 0:
+            used.append(s)
+            cover.append(fp)
+        else:
+            log.warning("scene %s does not overlap the AOI; ignored", s.scene_id)
+    if not used:
+        lon, lat = aoi.centroid_lonlat()
+        names = ", ".join(str(s.path) for s in scenes)
+        raise GeometryError(
+            f"AOI {aoi.source} (centred at {lon:.4f}, {lat:.4f}) lies outside every scene ({names}): pass --lr scenes that cover the AOI, or an AOI inside them"
+        )
+    covered = shapely.union_all(np.asarray(cover, dtype=object)).intersection(union).area
+    frac = float(covered / union.area) if union.area > 0 else 0.0
+    if frac < 0.999:
+        log.warning("%.1f%% of the AOI lies outside the scenes and is not planned (the baseline still prices the whole AOI)", 100 * (1 - frac))
+    return used, frac
+
+
+def plan(
+    aoi_path: PathLike,
+    scenes: Sequence[PathLike],
+    *,
+    model: PathLike | None = None,
+    vendor: str | None = None,
+    vendors_file: PathLike | None = None,
+    threshold: float = 0.5,
+    budget_usd: float | None = None,
+    max_fraction: float | None = None,
+    device: str = "auto",
+    out: PathLike | None = None,
+    patches_out: PathLike | None = None,
+    quicklook: PathLike | None = None,
+    bands: Sequence[str] | str | None = None,
+    sensor: str | None = None,
+    batch_size: int = 512,
+    block_tiles: int = 64,
+    progress: Callable[[int, int], None] | None = None,
+) -> PlanResult:
+    """Plan which HR patches to buy over the AOI in ``aoi_path`` from LR ``scenes`` and price them.
+
+    ``model``: checkpoint (default: the shipped model). ``vendor``/``vendors_file``: pricing profile
+    and catalogue (default: :data:`zoomplan.plan.pricing.DEFAULT_VENDOR`, packaged catalogue).
+    Selection: ``threshold`` on the policy probability, optionally capped by ``budget_usd`` (USD) or
+    ``max_fraction`` (share of the AOI's patches). ``bands``: the scene bands for the model's inputs
+    (indexes or names, e.g. ``"B04,B03,B02"``; default: from band descriptions); ``sensor``: the
+    card's sensor mapping (default: by data type). Outputs: ``out`` (order GeoJSON, ``"-"`` for
+    stdout), ``patches_out`` (patch GeoJSON), ``quicklook`` (PNG); written only if every step succeeds.
+    Raises :class:`~zoomplan.errors.ZoomplanError` subclasses with one-line messages.
+    """
+    # 1. Cheap checks first: nothing is read or computed before these pass.
+    _check_params(threshold, budget_usd, max_fraction)
+    if not scenes:
+        raise InputError("no LR scene given: pass --lr SCENE (a Sentinel-2 GeoTIFF, COG or JP2) at least once")
+    if batch_size <= 0 or block_tiles <= 0:
+        raise ConfigError("batch_size and block_tiles must be positive integers")
+    targets = _check_outputs({"--out": out, "--patches": patches_out, "--quicklook": quicklook})
+    band_spec = [b.strip() for b in bands.split(",") if b.strip()] if isinstance(bands, str) else (list(bands) if bands else None)
+    vendors = pricing.load_vendors(Path(vendors_file) if vendors_file is not None else None)
+    vp = pricing.get_vendor(vendor or pricing.DEFAULT_VENDOR, vendors)
+    dev = resolve_device(device)
+    ckpt = load_checkpoint(model)
+
+    # 2-3. Inputs and the planning grid.
+    aoi_src, all_scenes = _open_inputs(aoi_path, scenes, ckpt, band_spec, sensor)
+    lon, lat = aoi_src.centroid_lonlat()
+    crs, why = planning_crs(all_scenes[0].crs, lon, lat)
+    log.info("planning in %s (%s)", _crs_tag(crs), why)
+    grid = PlanGrid.from_card(crs, ckpt.card)
+    aoi = aoi_src.to_crs(crs)
+    used, covered = _overlap(aoi, all_scenes, grid)
+
+    # 4. Inference.
+    inf = infer_patches(ckpt, used, aoi.geoms, grid, dev, batch_size=batch_size, block_tiles=block_tiles, progress=progress)
+    table, stats = inf.table, inf.stats
+    if stats.tiles_planned == 0:
+        raise InputError(
+            f"no AOI tile has valid data in the scenes ({stats.tiles_nodata} mostly nodata, {stats.tiles_outside} outside): pass a scene with data over the AOI"
+        )
+
+    # 5. Selection, orders, pricing.
+    geoms = list(aoi.geoms)
+    selected = np.asarray(select.select_patches(table, geoms, vp, threshold=threshold, budget_usd=budget_usd, max_fraction=max_fraction), dtype=bool)
+    order_list = list(orders_mod.build_orders(table, selected, geoms, vp))
+    plan_bill = pricing.bill(order_list, vp)
+    base_bill = pricing.baseline_cost(geoms, vp, crs)
+    summary = _summary(
+        aoi=aoi, aoi_path=aoi_path, table=table, selected=selected, stats=stats, covered=covered, ckpt=ckpt, scenes=used,
+        crs=crs, crs_why=why, grid=grid, costs=pricing.cost_summary(plan_bill, base_bill, vp), version=__version__,
+        params={"threshold": threshold, "budget_usd": budget_usd, "max_fraction": max_fraction, "vendor": vp.name,
+                "vendors_file": str(vendors_file) if vendors_file is not None else None, "device": stats.device,
+                "bands": band_spec, "sensor": used[0].sensor.name},
+    )
+    fc = export.order_feature_collection(order_list, summary, crs, aoi_ids=list(aoi.ids))
+
+    # 6. Outputs: staged, then renamed into place together.
+    staging = _Staging()
+    written: list[str] = []
+    o = targets.get("--out")
+    try:
+        if isinstance(o, Path):
+            export.write_geojson(fc, staging.path(o))
+        pp = targets.get("--patches")
+        if isinstance(pp, Path):
+            export.write_geojson(export.patches_feature_collection(table, selected), staging.path(pp))
+        ql = targets.get("--quicklook")
+        if isinstance(ql, Path):
+            quicklook_mod.render(used[0].path, table, selected, order_list, geoms, crs, summary, staging.path(ql), bands=used[0].band_indexes)
+        written = staging.commit()
+    except BaseException:
+        staging.abort()
+        raise
+    if o == "-":
+        export.write_geojson(fc, "-")
+        sys.stdout.flush()
+        written.append("-")
+    return PlanResult(
+        summary=summary, table=table, selected=selected, orders=order_list, aoi=aoi, plan_bill=plan_bill,
+        baseline_bill=base_bill, stats=stats, order_collection=fc, written=tuple(written),
+    )
+
+
+def _summary(
+    *, aoi: AOI, aoi_path: PathLike, table: PatchTable, selected: np.ndarray, stats: InferenceStats, covered: float,
+    ckpt: Checkpoint, scenes: Sequence[Scene], crs: Any, crs_why: str, grid: PlanGrid, costs: dict[str, Any],
+    version: str, params: dict[str, Any],
+) -> dict[str, Any]:
+    """The order's top-level summary (JSON-ready): areas km^2, money USD, lengths metres."""
+    n = len(table)
+    n_sel = int(selected.sum())
+    per_total = np.bincount(table.aoi_index, minlength=len(aoi)) if n else np.zeros(len(aoi), dtype=int)
+    per_sel = np.bincount(table.aoi_index[selected], minlength=len(aoi)) if n else np.zeros(len(aoi), dtype=int)
+    features = [
+        {"id": fid, "name": name, "area_km2": round(area, 6), "patches_total": int(t), "patches_selected": int(s)}
+        for fid, name, area, t, s in zip(aoi.ids, aoi.names, aoi.area_km2(), per_total, per_sel)
+    ]
+    card = ckpt.card
+    return {
+        "zoomplan_version": version,
+        "aoi_source": Path(aoi_path).name,
+        "aoi_km2": round(float(aoi.union().area) / 1e6, 6),
+        "aoi_covered_fraction": round(covered, 4),
+        "aoi_features": features,
+        "planning_crs": _crs_tag(crs),
+        "planning_crs_reason": crs_why,
+        "tile_m": grid.tile_m,
+        "patch_m": grid.patch_m,
+        "tiles": {"total": stats.tiles_total, "planned": stats.tiles_planned, "skipped_nodata": stats.tiles_nodata, "outside_scenes": stats.tiles_outside},
+        "patches_total": n,
+        "patches_selected": n_sel,
+        "fraction_selected": round(n_sel / n, 6) if n else 0.0,
+        **costs,
+        "model": {
+            "id": f"{ckpt.path.stem}-{_file_digest(ckpt.path)[:12]}",
+            "file": ckpt.path.name,
+            "policy_stage": ckpt.final_stage,
+            "card": card.to_dict(),
+        },
+        "scenes": [
+            {"id": s.scene_id, "crs": _crs_tag(s.crs), "pixel_size": list(s.res), "bands": list(s.band_labels), "sensor": s.sensor.name,
+             "resampled": s.scene_id in stats.resampled_scenes, "tiles": stats.tiles_by_scene.get(s.scene_id, 0)}
+            for s in scenes
+        ],
+        "parameters": params,
+    }

@@ -1,0 +1,166 @@
+"""The paper's results table: accuracy and S (acquired HR patches per image, of P) per method.
+
+Methods (PATCHDROP.md, "Evaluation"): HR-CNN (S = P) and LR-CNN (S = 0), the stage-1 classifiers;
+for every policy stage present (Pt, Ft-1, Ft-2), PatchDrop's greedy policy and the baselines Fixed-H,
+Fixed-V, Stochastic and Random at PatchDrop's mean S, all evaluated with the *same* classifier
+weights as that stage's PatchDrop (Pt uses the stage-1 HR classifier; Ft-2 adds the LR stream with
+the card's combination rule). A fractional S is matched exactly in the mean: each image gets
+floor(S) or ceil(S) patches in the right proportion (seeded).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from zoomplan.atomic import write_text_atomic
+from zoomplan.data.lowres import Streams
+from zoomplan.device import autocast
+from zoomplan.models.card import check_compatible
+from zoomplan.train.checkpoint import Checkpoint
+from zoomplan.train.masks import FIXED_H, FIXED_V, counts_for_mean, priority_actions, random_actions, stochastic_actions
+from zoomplan.train.steps import PolicyModels, masked_predict, policy_predict
+
+STAGE_LABEL = {"pt": "Pt", "ft1": "Ft-1", "ft2": "Ft-2"}
+BASELINES = ("Fixed-H", "Fixed-V", "Stochastic", "Random")
+
+
+@dataclass(frozen=True)
+class Row:
+    method: str
+    stage: str  # "stage 1" for HR-CNN/LR-CNN, else Pt / Ft-1 / Ft-2
+    accuracy: float  # fraction in [0, 1]
+    S: float  # mean acquired patches per image
+
+
+@dataclass
+class EvalResult:
+    checkpoint: str
+    split: str
+    n_images: int
+    seed: int
+    num_patches: int
+    rows: list[Row] = field(default_factory=list)
+
+    def get(self, method: str, stage: str) -> Row:
+        for r in self.rows:
+            if r.method == method and r.stage == stage:
+                return r
+        raise KeyError((method, stage))
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        return json.dumps(d, indent=2)
+
+    def to_markdown(self) -> str:
+        stages = [s for s in STAGE_LABEL.values() if any(r.stage == s for r in self.rows)]
+        lines = [f"Split `{self.split}` ({self.n_images} images), checkpoint `{self.checkpoint}`, baseline seed {self.seed}. "
+                 f"Accuracy % (S = mean HR patches acquired of {self.num_patches}).", ""]
+        for m in ("HR-CNN", "LR-CNN"):
+            r = self.get(m, "stage 1")
+            lines.append(f"- **{m}**: {100 * r.accuracy:.1f}% (S {r.S:.1f})")
+        lines += ["", "| Method | " + " | ".join(stages) + " |", "|---|" + "---|" * len(stages)]
+        for m in (*BASELINES, "PatchDrop"):
+            cells = []
+            for s in stages:
+                try:
+                    r = self.get(m, s)
+                    cells.append(f"{100 * r.accuracy:.1f} (S {r.S:.1f})")
+                except KeyError:
+                    cells.append("-")
+            name = f"**{m}**" if m == "PatchDrop" else m
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        return "\n".join(lines) + "\n"
+
+
+def evaluate_checkpoint(ckpt: Checkpoint, dataset: Dataset, *, split: str = "test", device: torch.device | None = None,
+                        batch_size: int = 128, seed: int = 0, class_names: tuple[str, ...] | None = None,
+                        progress: Callable[[int, int], None] | None = None) -> EvalResult:
+    """Evaluate every method of the paper's table on ``dataset`` (``(uint8 image, label)`` samples)."""
+    device = device or torch.device("cpu")
+    card = ckpt.card
+    if class_names is not None:
+        check_compatible(card, class_names=class_names)
+    streams = Streams.from_card(card)
+    P, grid = card.num_patches, card.patch_grid
+    hr = ckpt.build("hr", device)
+    lr = ckpt.build("lr", device)
+    stage_models = {}
+    for st in ckpt.policy_stages:
+        stage_models[st] = PolicyModels(ckpt.build(f"policy_{st}", device), ckpt.build(ckpt.hr_for_stage(st), device),
+                                        lr if st == "ft2" else None, False, card.combine, grid)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    n_total = len(dataset)  # type: ignore[arg-type]
+    # Pass 1: HR-CNN, LR-CNN and PatchDrop; keep per-image correctness.
+    correct: dict[tuple[str, str], float] = {}
+    patches: dict[str, float] = {st: 0.0 for st in stage_models}
+    done = 0
+
+    def bump(key: tuple[str, str], v: float) -> None:
+        correct[key] = correct.get(key, 0.0) + v
+
+    with torch.inference_mode(), autocast(device):
+        for images, y in loader:
+            y = y.to(device)
+            xh, xl = streams(images.to(device))
+            bump(("HR-CNN", "stage 1"), float((hr(xh).argmax(1) == y).sum()))
+            bump(("LR-CNN", "stage 1"), float((lr(xl).argmax(1) == y).sum()))
+            for st, pm in stage_models.items():
+                actions, probs = policy_predict(pm, xh, xl)
+                bump(("PatchDrop", STAGE_LABEL[st]), float((probs.argmax(1) == y).sum()))
+                patches[st] += float(actions.sum())
+            done += len(y)
+            if progress:
+                progress(done, 2 * n_total)
+        mean_s = {st: patches[st] / n_total for st in stage_models}
+        # Pass 2: baselines at each stage's S, same classifier weights, seeded actions.
+        gen = torch.Generator().manual_seed(seed)
+        counts = {st: counts_for_mean(n_total, s, P, gen) for st, s in mean_s.items()}
+        base_patches: dict[tuple[str, str], float] = {}
+        start = 0
+        for images, y in loader:
+            y = y.to(device)
+            xh, xl = streams(images.to(device))
+            n = len(y)
+            for st, pm in stage_models.items():
+                c = counts[st][start:start + n]
+                acts = {
+                    "Fixed-H": priority_actions(FIXED_H, c, P),
+                    "Fixed-V": priority_actions(FIXED_V, c, P),
+                    "Stochastic": stochastic_actions(n, mean_s[st], grid, gen),
+                    "Random": random_actions(c, P, gen),
+                }
+                for name, a in acts.items():
+                    a = a.to(device)
+                    probs = masked_predict(pm.hr, pm.lr, xh, xl, a, card.combine, grid)
+                    bump((name, STAGE_LABEL[st]), float((probs.argmax(1) == y).sum()))
+                    base_patches[(name, STAGE_LABEL[st])] = base_patches.get((name, STAGE_LABEL[st]), 0.0) + float(a.sum())
+            start += n
+            if progress:
+                progress(n_total + start, 2 * n_total)
+    rows = [Row("HR-CNN", "stage 1", correct[("HR-CNN", "stage 1")] / n_total, float(P)),
+            Row("LR-CNN", "stage 1", correct[("LR-CNN", "stage 1")] / n_total, 0.0)]
+    for st in stage_models:
+        label = STAGE_LABEL[st]
+        for name in BASELINES:
+            rows.append(Row(name, label, correct[(name, label)] / n_total, base_patches[(name, label)] / n_total))
+        rows.append(Row("PatchDrop", label, correct[("PatchDrop", label)] / n_total, mean_s[st]))
+    return EvalResult(str(ckpt.path), split, n_total, seed, P, rows)
+
+
+def write_result(result: EvalResult, out_dir: str | Path, stem: str = "evaluation") -> tuple[Path, Path]:
+    """Write ``<stem>.md`` and ``<stem>.json`` into ``out_dir`` atomically; returns both paths."""
+    out = Path(out_dir)
+    md, js = out / f"{stem}.md", out / f"{stem}.json"
+    write_text_atomic(md, result.to_markdown())
+    write_text_atomic(js, result.to_json())
+    return md, js
+
+
+def result_as_dict(result: EvalResult) -> dict[str, Any]:
+    return asdict(result)
