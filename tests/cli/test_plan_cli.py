@@ -66,7 +66,7 @@ def test_writes_files_and_table(cli: typer.Typer, inputs: tuple[Path, Path], tin
     [
         (["--vendor", "acme"], "unknown vendor 'acme'"),
         (["--bands", "1,2"], "lists 2 band(s)"),
-        (["--threshold", "2"], "outside [0, 1]"),
+        (["--threshold", "-1"], "is negative"),
         (["--device", "tpu"], "unknown device"),
     ],
 )

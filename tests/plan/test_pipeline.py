@@ -77,6 +77,19 @@ def test_end_to_end_utm_north(tmp_path: Path, north: tuple[Path, Path], tiny_che
     np.testing.assert_array_equal(r2.table.prob, r.table.prob)
 
 
+def test_threshold_extremes_and_budget_end_to_end(north: tuple[Path, Path], tiny_checkpoint: Path) -> None:
+    scene, aoi = north
+    everything = plan(aoi, [scene], model=tiny_checkpoint, device="cpu", vendor="clip-50cm", threshold=0.0)
+    assert everything.selected.all()
+    assert everything.summary["plan_cost_usd"] == pytest.approx(everything.summary["baseline_cost_usd"], abs=1e-9)
+    nothing = plan(aoi, [scene], model=tiny_checkpoint, device="cpu", vendor="clip-50cm", threshold=1.01)
+    assert not nothing.selected.any() and nothing.summary["plan_cost_usd"] == 0
+    budget = 0.5 * everything.summary["baseline_cost_usd"]
+    capped = plan(aoi, [scene], model=tiny_checkpoint, device="cpu", vendor="clip-50cm", budget_usd=budget)
+    assert capped.summary["parameters"]["threshold"] == 0.0  # a budget ranks every AOI patch
+    assert 0 < capped.summary["plan_cost_usd"] <= budget
+
+
 def test_utm_south_scene(tmp_path: Path, tiny_checkpoint: Path) -> None:
     scene = utm_scene(tmp_path / "south.tif", epsg=32733, x0=500000.0, y0=6200000.0, size=48)
     (a,) = lonlat_boxes(32733, [(500050, 6199650, 500430, 6199950)])
@@ -133,7 +146,7 @@ def _bad_cases(tmp_path: Path, scene: Path, aoi: Path) -> dict[str, tuple[dict, 
         "truncated": (dict(scenes=[cut]), "truncated or corrupt|not a raster"),
         "all_nodata": (dict(scenes=[allnodata]), "no AOI tile has valid data"),
         "unknown_vendor": (dict(vendor="acme"), "unknown vendor 'acme'"),
-        "bad_threshold": (dict(threshold=1.5), "outside \\[0, 1\\]"),
+        "bad_threshold": (dict(threshold=-0.5), "is negative"),
         "bad_quicklook": (dict(quicklook=tmp_path / "out" / "q.jpg"), "must end in .png"),
         "no_model": (dict(model=tmp_path / "none.pt"), "not found"),
         "missing_scene": (dict(scenes=[tmp_path / "nope.tif"]), "not found"),

@@ -32,7 +32,7 @@ def plan_command(
     model: Optional[Path] = typer.Option(None, "--model", help="Checkpoint (default: the shipped model)."),
     vendor: Optional[str] = typer.Option(None, "--vendor", help="Vendor profile name (default: clip-30cm)."),
     vendors: Optional[Path] = typer.Option(None, "--vendors", help="Vendor catalogue TOML (default: the packaged configs/vendors.toml)."),
-    threshold: float = typer.Option(0.5, "--threshold", help="Buy patches whose policy probability is above P (the paper's 0.5)."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", help="Buy patches whose policy probability is above P (default 0.5, the paper's rule; 0 with --budget/--max-fraction)."),
     budget: Optional[float] = typer.Option(None, "--budget", help="Spend at most this many USD (most probable patches first)."),
     max_fraction: Optional[float] = typer.Option(None, "--max-fraction", help="Buy at most this share (0-1] of the AOI's patches."),
     bands: Optional[str] = typer.Option(None, "--bands", help="Scene bands for red,green,blue: numbers or names, e.g. 4,3,2 or B04,B03,B02 (default: from band descriptions)."),

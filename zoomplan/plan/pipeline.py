@@ -76,9 +76,17 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+def resolve_threshold(threshold: float | None, budget_usd: float | None, max_fraction: float | None) -> float:
+    """The threshold in force: as given; else 0 when a budget or a fraction ranks the whole AOI; else
+    the paper's test-time rule, 0.5."""
+    if threshold is not None:
+        return float(threshold)
+    return 0.0 if (budget_usd is not None or max_fraction is not None) else 0.5
+
+
 def _check_params(threshold: float, budget_usd: float | None, max_fraction: float | None) -> None:
-    if not (0.0 <= threshold <= 1.0):
-        raise ConfigError(f"--threshold {threshold} is outside [0, 1]: pass a probability such as 0.5")
+    if not threshold >= 0.0:  # also rejects NaN; above 1 is allowed and buys nothing
+        raise ConfigError(f"--threshold {threshold} is negative: pass a probability such as 0.5 (0 buys every patch, above 1 none)")
     if budget_usd is not None and not budget_usd > 0:
         raise ConfigError(f"--budget {budget_usd} USD is not positive: pass the most you want to spend, e.g. --budget 500")
     if max_fraction is not None and not (0.0 < max_fraction <= 1.0):
@@ -188,7 +196,7 @@ def plan(
     model: PathLike | None = None,
     vendor: str | None = None,
     vendors_file: PathLike | None = None,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     budget_usd: float | None = None,
     max_fraction: float | None = None,
     device: str = "auto",
@@ -205,14 +213,16 @@ def plan(
 
     ``model``: checkpoint (default: the shipped model). ``vendor``/``vendors_file``: pricing profile
     and catalogue (default: :data:`zoomplan.plan.pricing.DEFAULT_VENDOR`, packaged catalogue).
-    Selection: ``threshold`` on the policy probability, optionally capped by ``budget_usd`` (USD) or
-    ``max_fraction`` (share of the AOI's patches). ``bands``: the scene bands for the model's inputs
+    Selection: ``threshold`` on the policy probability (default 0.5, or 0 when ``budget_usd`` or
+    ``max_fraction`` is given, so that those rank every AOI patch), optionally capped by
+    ``budget_usd`` (USD) or ``max_fraction`` (share of the AOI's patches). ``bands``: the scene bands for the model's inputs
     (indexes or names, e.g. ``"B04,B03,B02"``; default: from band descriptions); ``sensor``: the
     card's sensor mapping (default: by data type). Outputs: ``out`` (order GeoJSON, ``"-"`` for
     stdout), ``patches_out`` (patch GeoJSON), ``quicklook`` (PNG); written only if every step succeeds.
     Raises :class:`~zoomplan.errors.ZoomplanError` subclasses with one-line messages.
     """
     # 1. Cheap checks first: nothing is read or computed before these pass.
+    threshold = resolve_threshold(threshold, budget_usd, max_fraction)
     _check_params(threshold, budget_usd, max_fraction)
     if not scenes:
         raise InputError("no LR scene given: pass --lr SCENE (a Sentinel-2 GeoTIFF, COG or JP2) at least once")
@@ -250,7 +260,7 @@ def plan(
     base_bill = pricing.baseline_cost(geoms, vp, crs)
     summary = _summary(
         aoi=aoi, aoi_path=aoi_path, table=table, selected=selected, stats=stats, covered=covered, ckpt=ckpt, scenes=used,
-        crs=crs, crs_why=why, grid=grid, costs=pricing.cost_summary(plan_bill, base_bill, vp), version=__version__,
+        crs=crs, crs_why=why, grid=grid, costs=pricing.cost_summary(plan_bill, base_bill, vp, orders=order_list), version=__version__,
         params={"threshold": threshold, "budget_usd": budget_usd, "max_fraction": max_fraction, "vendor": vp.name,
                 "vendors_file": str(vendors_file) if vendors_file is not None else None, "device": stats.device,
                 "bands": band_spec, "sensor": used[0].sensor.name},
