@@ -148,11 +148,27 @@ def test_bad_dataset_input_is_one_clear_line(tmp_path: Path, case: str) -> None:
     assert not (tmp_path / "r" / "model.pt").exists()
 
 
-def test_fmow_json_without_boxes_and_test_split(tmp_path: Path) -> None:
+def test_fmow_without_usable_boxes_is_one_clear_line(tmp_path: Path) -> None:
     root = make_fmow_tree(tmp_path / "fmow", size=64)
-    p = subprocess.run([sys.executable, "-m", "zoomplan.cli", "evaluate", "--root", str(root), "--split", "test"], capture_output=True, text=True, timeout=120)
-    # the shipped model is not an fMoW model: evaluating it on a folder-less fMoW tree fails cleanly either way
-    assert p.returncode != 0 and "Traceback" not in p.stderr
+    for js in (root / "train").rglob("*_rgb.json"):
+        meta = json.loads(js.read_text())
+        meta["bounding_boxes"] = []
+        js.write_text(json.dumps(meta))
+    p = subprocess.run([sys.executable, "-m", "zoomplan.cli", "train", "fmow", "--root", str(root), "--config", RECIPE, "--out", str(tmp_path / "r")],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2
+    lines = p.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: ") and "no usable samples" in lines[-1] and str(root / "train") in lines[-1]
+    assert "Traceback" not in p.stderr and not (tmp_path / "r").exists()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (mixed-precision training path)")
+def test_train_on_cuda_with_mixed_precision(tmp_path: Path) -> None:
+    root = make_folder_dataset(tmp_path / "ds", per_class=6, size=32)
+    out = tmp_path / "run"
+    res = _invoke("train", "folder", "--root", str(root), "--config", RECIPE, "--out", str(out), "--device", "cuda")
+    assert res.exit_code == 0, res.output
+    assert load_checkpoint(out / "model.pt").card.stages == ("hr", "lr", "policy", "ft1", "ft2")
 
 
 @pytest.mark.slow

@@ -182,7 +182,8 @@ class Trainer:
                 hr, lr = self.streams(images.to(self.device))
                 if pm is None:
                     logits = trained[stage](hr if stage == "hr" else lr)
-                    tally.add(0.0, float((logits.argmax(1) == y).sum()), 0.0, 0.0, len(y))
+                    s_full = float(self.card.num_patches * len(y)) if stage == "hr" else 0.0
+                    tally.add(0.0, float((logits.argmax(1) == y).sum()), s_full, 0.0, len(y))
                 else:
                     actions, probs = policy_predict(pm, hr, lr)
                     correct = probs.argmax(1) == y
@@ -238,7 +239,7 @@ class Trainer:
                 with autocast(self.device):
                     if pm is None:
                         loss, correct = classifier_loss(wrapped[stage], hr if stage == "hr" else lr, y, sc.label_smoothing)
-                        stats = {"correct": float(correct), "patches": 16.0 * len(y) if stage == "hr" else 0.0, "reward": 0.0}
+                        stats = {"correct": float(correct), "patches": float(self.card.num_patches * len(y)) if stage == "hr" else 0.0, "reward": 0.0}
                     else:
                         loss, stats = policy_step(pm, hr, lr, y, alpha=alpha, sigma=sc.sigma, generator=gen)
                 opt.zero_grad(set_to_none=True)
