@@ -19,15 +19,9 @@ from zoomplan.plan.orders import build_orders
 from zoomplan.plan.pricing import VendorProfile, baseline_cost, bill, cost_summary
 from zoomplan.plan.types import PatchTable
 
+from plan.tables import vendor
+
 SITES = {32618: (500000.0, 4500000.0), 32755: (330000.0, 6100000.0)}
-
-
-def vendor(**over: object) -> VendorProfile:
-    kw: dict = dict(name="t", product="p", resolution_m=0.5, kind="archive", currency="USD", price_per_km2=10.0,
-                    min_order_km2=0.1, min_width_m=0.0, max_vertices=200, allows_multipolygon=False,
-                    cloud_max_pct=20.0, off_nadir_max_deg=30.0, source="test", as_of="2026-11")
-    kw.update(over)
-    return VendorProfile(**kw)
 
 
 def make_table(aoi: shapely.Polygon, epsg: int, pm: float = 100.0, seed: int = 0) -> PatchTable:

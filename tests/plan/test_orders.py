@@ -16,13 +16,7 @@ from zoomplan.plan.orders import build_orders, is_wide, n_vertices, whole_aoi_or
 from zoomplan.plan.pricing import VendorProfile, baseline_cost, bill, cost_summary, load_vendors
 from zoomplan.plan.types import PatchTable
 
-
-def vendor(**over: object) -> VendorProfile:
-    kw: dict = dict(name="t", product="p", resolution_m=0.5, kind="archive", currency="USD", price_per_km2=10.0,
-                    min_order_km2=0.1, min_width_m=0.0, max_vertices=200, allows_multipolygon=False,
-                    cloud_max_pct=20.0, off_nadir_max_deg=30.0, source="test", as_of="2026-11")
-    kw.update(over)
-    return VendorProfile(**kw)
+from plan.tables import vendor
 
 
 def make_table(aois: list, epsg: int, pm: float = 100.0, seed: int = 0) -> PatchTable:

@@ -10,6 +10,7 @@ import shapely
 from pyproj import CRS
 
 from zoomplan.errors import ConfigError, InputError
+from plan.tables import vendor as base_vendor
 from zoomplan.plan.pricing import (
     DEFAULT_VENDOR,
     Bill,
@@ -44,11 +45,7 @@ as_of = 2026-11-01
 
 
 def vendor(**over: object) -> VendorProfile:
-    kw: dict = dict(name="t", product="p", resolution_m=0.5, kind="archive", currency="USD", price_per_km2=10.0,
-                    min_order_km2=1.0, min_width_m=0.0, max_vertices=100, allows_multipolygon=False,
-                    cloud_max_pct=20.0, off_nadir_max_deg=30.0, source="test", as_of="2026-11")
-    kw.update(over)
-    return VendorProfile(**kw)
+    return base_vendor(**{"min_order_km2": 1.0, "max_vertices": 100, **over})
 
 
 def test_packaged_catalogue_looks_like_the_market() -> None:

@@ -10,28 +10,16 @@ import pytest
 import rasterio
 import shapely
 from affine import Affine
-from pyproj import CRS
 
 from zoomplan.plan.orders import build_orders
 from zoomplan.plan.pricing import VendorProfile, baseline_cost, bill, cost_summary
 from zoomplan.plan.quicklook import render, rgb_bands, stretch
-from zoomplan.plan.types import PatchTable
+
+from plan.tables import random_table as make_table
 
 X, Y = 500000.0, 4500000.0
 AOI = shapely.Polygon([(X + 300, Y + 300), (X + 2500, Y + 400), (X + 2400, Y + 2500), (X + 400, Y + 2300)])
 VENDOR = VendorProfile("t", "p", 0.5, "archive", "USD", 10.0, 0.1, 0.0, 200, False, 20.0, 30.0, "test", "2026-11")
-
-
-def make_table(aoi: shapely.Polygon, pm: float = 100.0, seed: int = 0) -> PatchTable:
-    x0, y0, x1, y1 = aoi.bounds
-    r, c = np.meshgrid(np.arange(np.floor(-y1 / pm), np.ceil(-y0 / pm)), np.arange(np.floor(x0 / pm), np.ceil(x1 / pm)), indexing="ij")
-    r, c = r.ravel().astype(np.int64), c.ravel().astype(np.int64)
-    hit = shapely.intersects(aoi, shapely.box(c * pm, -(r + 1) * pm, (c + 1) * pm, -r * pm))
-    r, c = r[hit], c[hit]
-    n = len(r)
-    rng = np.random.default_rng(seed)
-    return PatchTable(CRS.from_epsg(32618), pm, (4, 4), r, c, rng.random(n).astype(np.float32),
-                      rng.integers(0, 3, n).astype(np.int32), rng.random(n).astype(np.float32), np.zeros(n, np.int32), ("a", "b", "c"))
 
 
 def make_scene(path: Path, crs: str = "EPSG:32618", descriptions=("blue (B02)", "green (B03)", "red (B04)")) -> Path:

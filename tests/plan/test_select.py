@@ -9,34 +9,14 @@ import pytest
 import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pyproj import CRS
 
 from zoomplan.errors import ConfigError
-from zoomplan.plan.pricing import VendorProfile, baseline_cost
+from zoomplan.plan.pricing import baseline_cost
 from zoomplan.plan.select import plan_cost, rank, select_patches
-from zoomplan.plan.types import PatchTable
+
+from plan.tables import random_table as make_table, vendor
 
 AOI = shapely.Polygon([(500000, 4500000), (502000, 4500200), (501900, 4502000), (500200, 4501800)])
-
-
-def vendor(**over: object) -> VendorProfile:
-    kw: dict = dict(name="t", product="p", resolution_m=0.5, kind="archive", currency="USD", price_per_km2=10.0,
-                    min_order_km2=0.1, min_width_m=0.0, max_vertices=200, allows_multipolygon=False,
-                    cloud_max_pct=20.0, off_nadir_max_deg=30.0, source="test", as_of="2026-11")
-    kw.update(over)
-    return VendorProfile(**kw)
-
-
-def make_table(aoi: shapely.Polygon, pm: float = 100.0, seed: int = 0) -> PatchTable:
-    x0, y0, x1, y1 = aoi.bounds
-    r, c = np.meshgrid(np.arange(np.floor(-y1 / pm), np.ceil(-y0 / pm)), np.arange(np.floor(x0 / pm), np.ceil(x1 / pm)), indexing="ij")
-    r, c = r.ravel().astype(np.int64), c.ravel().astype(np.int64)
-    hit = shapely.intersects(aoi, shapely.box(c * pm, -(r + 1) * pm, (c + 1) * pm, -r * pm))
-    r, c = r[hit], c[hit]
-    n = len(r)
-    rng = np.random.default_rng(seed)
-    return PatchTable(CRS.from_epsg(32618), pm, (4, 4), r, c, rng.random(n).astype(np.float32),
-                      rng.integers(0, 3, n).astype(np.int32), rng.random(n).astype(np.float32), np.zeros(n, np.int32), ("a", "b", "c"))
 
 
 TABLE = make_table(AOI)

@@ -1,0 +1,37 @@
+"""Shared builders for the plan tests: vendor profiles and patch tables over an AOI (UTM metres)."""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+from pyproj import CRS
+
+from zoomplan.plan.pricing import VendorProfile
+from zoomplan.plan.types import PatchTable
+
+
+def vendor(**over: object) -> VendorProfile:
+    """A plain archive profile (USD 10/km^2, 0.1 km^2 minimum, no width rule); ``over`` replaces fields."""
+    kw: dict = dict(name="t", product="p", resolution_m=0.5, kind="archive", currency="USD", price_per_km2=10.0,
+                    min_order_km2=0.1, min_width_m=0.0, max_vertices=200, allows_multipolygon=False,
+                    cloud_max_pct=20.0, off_nadir_max_deg=30.0, source="test", as_of="2026-11")
+    kw.update(over)
+    return VendorProfile(**kw)
+
+
+def grid_cells(aoi: shapely.Geometry, pm: float) -> tuple[np.ndarray, np.ndarray]:
+    """(row, col) of every patch of edge ``pm`` metres that intersects ``aoi`` (PatchTable convention)."""
+    x0, y0, x1, y1 = aoi.bounds
+    r, c = np.meshgrid(np.arange(np.floor(-y1 / pm), np.ceil(-y0 / pm)), np.arange(np.floor(x0 / pm), np.ceil(x1 / pm)), indexing="ij")
+    r, c = r.ravel().astype(np.int64), c.ravel().astype(np.int64)
+    hit = shapely.intersects(aoi, shapely.box(c * pm, -(r + 1) * pm, (c + 1) * pm, -r * pm))
+    return r[hit], c[hit]
+
+
+def random_table(aoi: shapely.Geometry, pm: float = 100.0, seed: int = 0, epsg: int = 32618) -> PatchTable:
+    """Every patch touching ``aoi`` with seeded random probabilities, classes and confidences."""
+    r, c = grid_cells(aoi, pm)
+    n = len(r)
+    rng = np.random.default_rng(seed)
+    return PatchTable(CRS.from_epsg(epsg), pm, (4, 4), r, c, rng.random(n).astype(np.float32),
+                      rng.integers(0, 3, n).astype(np.int32), rng.random(n).astype(np.float32), np.zeros(n, np.int32), ("a", "b", "c"))
