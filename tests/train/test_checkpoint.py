@@ -106,4 +106,4 @@ def test_shipped_default_model_loads_and_is_small() -> None:
     ck = load_checkpoint(p)
     assert ck.card.lr_pixel_m == 10.0 and ck.card.num_patches == 16
     assert ck.card.sensor("sentinel2_toa").scale == pytest.approx(1e-4)
-    assert ck.final_stage in ("ft1", "ft2")
+    assert ck.deploy_stage in ("ft1", "ft2")

@@ -11,7 +11,9 @@ from zoomplan.train.masks import (
     FIXED_H, FIXED_V, apply_mask, counts_for_mean, priority_actions, random_actions, stochastic_actions, stochastic_probs,
 )
 from zoomplan.train.reward import alpha_at, explore, greedy, log_prob, reward, self_critical_loss
-from zoomplan.train.steps import combine_probs, cosine_lr
+from torch import nn
+
+from zoomplan.train.steps import PolicyModels, combine_probs, cosine_lr
 
 
 def test_reward_hand_values() -> None:
@@ -96,3 +98,21 @@ def test_cosine_lr() -> None:
     assert cosine_lr(0, 100, 1.0, warmup=10) == pytest.approx(0.1)
     assert cosine_lr(10, 100, 1.0, warmup=10) == pytest.approx(1.0)
     assert cosine_lr(100, 100, 1.0) == pytest.approx(0.0)
+
+
+class _Const(nn.Module):
+    def __init__(self, value: float) -> None:
+        super().__init__()
+        self.value = value
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.full((x.shape[0], 3), self.value)
+
+
+def test_out_of_fold_lr_logits_come_from_the_fold_that_never_saw_the_image() -> None:
+    pm = PolicyModels(nn.Identity(), nn.Identity(), _Const(-1.0), True, "paper", (4, 4),
+                      lr_folds=[_Const(0.0), _Const(1.0), _Const(2.0)], fold_of=torch.tensor([2, 0, 1, 1, 0]))
+    x = torch.zeros(3, 3, 8, 8)
+    got = pm.lr_logits(x, torch.tensor([0, 3, 4]))
+    assert got[:, 0].tolist() == [2.0, 1.0, 0.0]
+    assert pm.lr_logits(x)[:, 0].tolist() == [-1.0, -1.0, -1.0]  # no index (val/test): the full LR classifier

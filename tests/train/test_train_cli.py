@@ -43,6 +43,9 @@ def test_train_fmow_every_stage_then_evaluate(tmp_path: Path) -> None:
     assert len(ck.card.class_names) == 62 and ck.card.dataset == "fmow"
     assert [m["stage"] for m in _metrics(out)] == ["hr", "lr", "policy", "ft1", "ft2"]
     assert set(ck.card.metrics["val"]) == {"hr", "lr", "policy", "ft1", "ft2"}
+    deploy = ck.card.metrics["deploy"]  # the planner's stage: best val reward, all stages under one sigma
+    assert deploy["sigma"] == 5.0 and set(deploy["val_reward"]) == {"pt", "ft1", "ft2"}
+    assert ck.card.deploy_stage == max(deploy["val_reward"], key=deploy["val_reward"].get) == ck.deploy_stage
     ev = tmp_path / "ev"
     res = _invoke("evaluate", str(out / "model.pt"), "--root", str(root), "--split", "val", "--out", str(ev), "--device", "cpu")
     assert res.exit_code == 0, res.output

@@ -105,7 +105,8 @@ class ModelCard:
     Geometry: a *tile* is a square of ``tile_ground_m`` metres on the ground. The HR stream sees it as
     ``hr_size_px`` pixels (``hr_pixel_m`` metres each), the LR stream as ``lr_size_px`` pixels
     (``lr_pixel_m`` metres each). The tile is cut into ``patch_grid`` (rows, cols) HR patches, ids
-    row by row from the top-left (north-west) corner.
+    row by row from the top-left (north-west) corner. ``deploy_stage`` is the policy stage the
+    planner uses (``pt``, ``ft1`` or ``ft2``), chosen on val by the trainer; empty means the last one.
     """
 
     class_names: tuple[str, ...]
@@ -128,6 +129,7 @@ class ModelCard:
     seed: int = 0
     metrics: Mapping[str, Any] = field(default_factory=dict)
     stages: tuple[str, ...] = ()
+    deploy_stage: str = ""
     zoomplan_version: str = ""
     notes: str = ""
 
@@ -193,6 +195,7 @@ class ModelCard:
             "seed": self.seed,
             "metrics": _plain(self.metrics),
             "stages": list(self.stages),
+            "deploy_stage": self.deploy_stage,
             "zoomplan_version": self.zoomplan_version,
             "notes": self.notes,
         }
@@ -221,6 +224,7 @@ class ModelCard:
                 seed=int(d.get("seed", 0)),
                 metrics=dict(d.get("metrics", {})),
                 stages=tuple(d.get("stages", ())),
+                deploy_stage=str(d.get("deploy_stage", "")),
                 zoomplan_version=str(d.get("zoomplan_version", "")),
                 notes=str(d.get("notes", "")),
             )

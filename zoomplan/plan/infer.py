@@ -65,7 +65,7 @@ class TileModels:
     """The checkpoint's final policy and LR classifier on ``device``, called on batches of LR chips."""
 
     def __init__(self, ckpt: Checkpoint, device: torch.device, *, batch_size: int = 512) -> None:
-        stage = ckpt.final_stage
+        stage = ckpt.deploy_stage
         if stage is None:
             raise CheckpointError(f"{ckpt.path}: checkpoint has no trained policy (policy_pt/ft1/ft2): train the policy stages first")
         self.stage = stage

@@ -327,7 +327,7 @@ def _summary(
         "model": {
             "id": f"{ckpt.path.stem}-{_file_digest(ckpt.path)[:12]}",
             "file": ckpt.path.name,
-            "policy_stage": ckpt.final_stage,
+            "policy_stage": ckpt.deploy_stage,
             "card": card.to_dict(),
         },
         "scenes": [

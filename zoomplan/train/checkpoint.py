@@ -88,9 +88,16 @@ class Checkpoint:
 
     @property
     def final_stage(self) -> str | None:
-        """The last policy stage present (what the planner uses), or None."""
+        """The last policy stage present, or None."""
         stages = self.policy_stages
         return stages[-1] if stages else None
+
+    @property
+    def deploy_stage(self) -> str | None:
+        """The policy stage the planner uses: the card's ``deploy_stage`` (chosen on val when the
+        model was trained) if present, else the last stage; None without a policy."""
+        chosen = self.card.deploy_stage
+        return chosen if chosen in self.policy_stages else self.final_stage
 
     def has(self, component: str) -> bool:
         return component in self.weights

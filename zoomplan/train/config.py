@@ -24,7 +24,11 @@ class StageConfig:
     """Optimisation settings of one stage. ``lr`` is the learning rate of the network trained in a
     classifier stage, or of the policy in policy stages; ``lr_classifier`` is the HR classifier's in
     Ft-1/Ft-2. ``sigma`` is the reward's penalty for a wrong prediction; the exploration bound alpha
-    ramps linearly from ``alpha_start`` to ``alpha_end`` over the stage's epochs."""
+    ramps linearly from ``alpha_start`` to ``alpha_end`` over the stage's epochs. ``oof_folds`` (Ft-2
+    only, 0 = off) trains that many LR classifiers on complementary folds of the training split (with
+    the ``lr`` stage's settings) so that each training image's LR stream comes from a classifier that
+    never saw it: on a small dataset the frozen LR classifier has memorised the training labels, and
+    without this the policy learns that HR patches are never needed."""
 
     epochs: int = 1
     batch_size: int = 64
@@ -36,6 +40,7 @@ class StageConfig:
     alpha_start: float = 0.8
     alpha_end: float = 0.8
     warmup_epochs: int = 0
+    oof_folds: int = 0
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ DistributedDataParallel (gloo on CPU, NCCL on CUDA) and rank 0 alone writes file
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -28,7 +29,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, Subset
 
 from zoomplan.data.lowres import Streams, channel_stats
 from zoomplan.device import autocast, eval_mode, grad_scaler
@@ -83,6 +84,20 @@ def _seed(base: int, stage: str, epoch: int) -> int:
     return (base * 1_000_003 + STAGES.index(stage) * 10_007 + epoch) % (2**63)
 
 
+class _Indexed(Dataset):
+    """A dataset whose samples also carry their index (for out-of-fold LR logits in Ft-2)."""
+
+    def __init__(self, ds: Dataset) -> None:
+        self.ds = ds
+
+    def __len__(self) -> int:
+        return len(self.ds)  # type: ignore[arg-type]
+
+    def __getitem__(self, i: int) -> tuple[Any, Any, int]:
+        img, y = self.ds[i]
+        return img, y, i
+
+
 def make_card(cfg: TrainConfig, class_names: tuple[str, ...], train_ds: Dataset, dataset: str) -> ModelCard:
     """The card of a new run: geometry and architectures from the recipe, normalisation measured on
     (up to 2,000 images of) the training split."""
@@ -119,7 +134,9 @@ class Trainer:
             base = load_checkpoint(self.ckpt_path)
             if base.card.class_names != self.class_names:
                 raise CheckpointError(f"{self.ckpt_path} was trained on other classes: use a new --out directory")
-            self.card, self.weights = base.card, {k: dict(v) for k, v in base.weights.items()}
+            # The card keeps the normalisation measured when the run began; the recipe is the one in
+            # force now (each stage's own settings are also kept with its metrics).
+            self.card, self.weights = base.card.replace(recipe=cfg.raw), {k: dict(v) for k, v in base.weights.items()}
         else:
             self.card, self.weights = make_card(cfg, self.class_names, train_ds, dataset), {}
         self.streams = Streams.from_card(self.card)
@@ -170,24 +187,37 @@ class Trainer:
         return DistributedDataParallel(module, device_ids=ids)
 
     # ---------------------------------------------------------------- evaluation on val
+    def _val_loader(self) -> DataLoader:
+        return DataLoader(self.val_ds, batch_size=self.cfg.eval_batch_size, shuffle=False, num_workers=self.cfg.data.workers)
+
     @torch.inference_mode()
     def validate(self, stage: str, trained: dict[str, nn.Module], pm: PolicyModels | None) -> dict[str, float]:
+        """Val loss-free metrics of the stage being trained: accuracy, S, and (policy stages) reward."""
+        if pm is not None:
+            return self.validate_policy(pm, self.cfg.stage(stage).sigma)
         tally = Tally()
-        sigma = self.cfg.stage(stage).sigma
-        loader = DataLoader(self.val_ds, batch_size=self.cfg.eval_batch_size, shuffle=False, num_workers=self.cfg.data.workers)
-        mods = list(trained.values()) + ([pm.hr] + ([pm.lr] if pm.lr is not None else []) if pm else [])
-        with eval_mode(*mods), autocast(self.device):
-            for images, y in loader:
+        model = trained[stage]
+        with eval_mode(model), autocast(self.device):
+            for images, y in self._val_loader():
                 y = y.to(self.device)
                 hr, lr = self.streams(images.to(self.device))
-                if pm is None:
-                    logits = trained[stage](hr if stage == "hr" else lr)
-                    s_full = float(self.card.num_patches * len(y)) if stage == "hr" else 0.0
-                    tally.add(0.0, float((logits.argmax(1) == y).sum()), s_full, 0.0, len(y))
-                else:
-                    actions, probs = policy_predict(pm, hr, lr)
-                    correct = probs.argmax(1) == y
-                    tally.add(0.0, float(correct.sum()), float(actions.sum()), float(reward_fn(actions, correct, sigma).sum()), len(y))
+                logits = model(hr if stage == "hr" else lr)
+                s_full = float(self.card.num_patches * len(y)) if stage == "hr" else 0.0
+                tally.add(0.0, float((logits.argmax(1) == y).sum()), s_full, 0.0, len(y))
+        return tally.summary()
+
+    @torch.inference_mode()
+    def validate_policy(self, pm: PolicyModels, sigma: float) -> dict[str, float]:
+        """Greedy (test-time) policy on val: accuracy, mean S and mean reward under ``sigma``."""
+        tally = Tally()
+        mods = [pm.policy, pm.hr] + ([pm.lr] if pm.lr is not None else [])
+        with eval_mode(*mods), autocast(self.device):
+            for images, y in self._val_loader():
+                y = y.to(self.device)
+                hr, lr = self.streams(images.to(self.device))
+                actions, probs = policy_predict(pm, hr, lr)
+                correct = probs.argmax(1) == y
+                tally.add(0.0, float(correct.sum()), float(actions.sum()), float(reward_fn(actions, correct, sigma).sum()), len(y))
         return tally.summary()
 
     # ---------------------------------------------------------------- one stage
@@ -204,13 +234,17 @@ class Trainer:
             opt.load_state_dict(resume_state["optimizer"])
             start, best = int(resume_state["epoch"]) + 1, float(resume_state["best"])
             log.info("resuming stage %s at epoch %d", stage, start + 1)
+        train_set: Dataset = self.train_ds
+        if pm is not None and pm.lr is not None and sc.oof_folds > 1:
+            pm.lr_folds, pm.fold_of = self.train_lr_folds(sc.oof_folds)
+            train_set = _Indexed(self.train_ds)
         wrapped = {k: self._wrap(v) for k, v in trained.items()}
         if pm is not None:
             pm.policy = next(v for k, v in wrapped.items() if k.startswith("policy"))
             if pm.train_hr:
                 pm.hr = next(v for k, v in wrapped.items() if k.startswith("hr"))
         if self.dist.world > 1:
-            sampler: Any = DistributedSampler(self.train_ds, num_replicas=self.dist.world, rank=self.dist.rank, shuffle=True, seed=_seed(self.cfg.seed, stage, 0))
+            sampler: Any = DistributedSampler(train_set, num_replicas=self.dist.world, rank=self.dist.rank, shuffle=True, seed=_seed(self.cfg.seed, stage, 0))
         steps_per_epoch = -(-len(self.train_ds) // (sc.batch_size * self.dist.world))  # type: ignore[arg-type]
         total_steps = steps_per_epoch * sc.epochs
         self.progress("stage_start", {"stage": stage, "epochs": sc.epochs, "start_epoch": start, "steps": steps_per_epoch})
@@ -222,15 +256,17 @@ class Trainer:
             if self.dist.world > 1:
                 sampler.set_epoch(epoch)
             else:
-                sampler = RandomSampler(self.train_ds, generator=torch.Generator().manual_seed(seed))
-            loader = DataLoader(self.train_ds, batch_size=sc.batch_size, sampler=sampler, num_workers=self.cfg.data.workers, drop_last=False)
+                sampler = RandomSampler(train_set, generator=torch.Generator().manual_seed(seed))
+            loader = DataLoader(train_set, batch_size=sc.batch_size, sampler=sampler, num_workers=self.cfg.data.workers, drop_last=False)
             alpha = alpha_at(epoch, sc.epochs, sc.alpha_start, sc.alpha_end)
             for m in trained.values():
                 m.train()
             if pm is not None and not pm.train_hr:
                 pm.hr.eval()
             tally = Tally()
-            for step, (images, y) in enumerate(loader):
+            for step, batch in enumerate(loader):
+                images, y = batch[0], batch[1]
+                index = batch[2] if len(batch) > 2 else None
                 gstep = epoch * steps_per_epoch + step
                 for g in opt.param_groups:
                     g["lr"] = cosine_lr(gstep, total_steps, g["base_lr"], sc.warmup_epochs * steps_per_epoch)
@@ -241,7 +277,7 @@ class Trainer:
                         loss, correct = classifier_loss(wrapped[stage], hr if stage == "hr" else lr, y, sc.label_smoothing)
                         stats = {"correct": float(correct), "patches": float(self.card.num_patches * len(y)) if stage == "hr" else 0.0, "reward": 0.0}
                     else:
-                        loss, stats = policy_step(pm, hr, lr, y, alpha=alpha, sigma=sc.sigma, generator=gen)
+                        loss, stats = policy_step(pm, hr, lr, y, alpha=alpha, sigma=sc.sigma, generator=gen, index=index)
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.step(opt)
@@ -263,7 +299,7 @@ class Trainer:
                     self.weights[name] = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
                 metrics = dict(self.card.metrics)
                 val = dict(metrics.get("val", {}))
-                val[stage] = {**val_m, "epoch": epoch + 1}
+                val[stage] = {**val_m, "epoch": epoch + 1, "config": dataclasses.asdict(sc)}
                 metrics["val"] = val
                 self.card = self.card.replace(metrics=metrics)
                 self._save_checkpoint()
@@ -292,6 +328,42 @@ class Trainer:
                     raise CheckpointError(f"stage {stage} needs {need!r} in {self.ckpt_path}: run --stage {prev} first (same --out)")
             have |= set(stage_components(stage))
 
+    def train_lr_folds(self, k: int) -> tuple[list[nn.Module], torch.Tensor]:
+        """K LR classifiers, fold f trained (with the ``lr`` stage's recipe) on every training image
+        outside fold f; returns them frozen and each training image's fold (seeded)."""
+        n = len(self.train_ds)  # type: ignore[arg-type]
+        fold_of = torch.empty(n, dtype=torch.long)
+        fold_of[torch.randperm(n, generator=torch.Generator().manual_seed(_seed(self.cfg.seed, "lr", 20_000)))] = torch.arange(n) % k
+        sc = self.cfg.stage("lr")
+        models = []
+        for f in range(k):
+            torch.manual_seed(_seed(self.cfg.seed, "lr", 30_000 + f))
+            model = build_component(self.card, "lr").to(self.device)
+            opt = torch.optim.Adam(model.parameters(), lr=sc.lr, weight_decay=sc.weight_decay)
+            scaler = grad_scaler(self.device)
+            subset = Subset(self.train_ds, (fold_of != f).nonzero().flatten().tolist())
+            steps = -(-len(subset) // sc.batch_size)
+            self.progress("stage_start", {"stage": f"lr-{f + 1}/{k}", "epochs": sc.epochs, "start_epoch": 0, "steps": steps})
+            model.train()
+            for epoch in range(sc.epochs):
+                seed = _seed(self.cfg.seed, "lr", 40_000 + 1_000 * f + epoch)
+                gen = torch.Generator().manual_seed(seed)
+                loader = DataLoader(subset, batch_size=sc.batch_size, sampler=RandomSampler(subset, generator=torch.Generator().manual_seed(seed)), num_workers=self.cfg.data.workers)
+                tally = Tally()
+                for step, (images, y) in enumerate(loader):
+                    opt.param_groups[0]["lr"] = cosine_lr(epoch * steps + step, steps * sc.epochs, sc.lr, sc.warmup_epochs * steps)
+                    _, xl = self.streams(images.to(self.device), generator=gen, augment=True)
+                    with autocast(self.device):
+                        loss, correct = classifier_loss(model, xl, y.to(self.device), sc.label_smoothing)
+                    opt.zero_grad(set_to_none=True)
+                    scaler.scale(loss).backward()
+                    scaler.step(opt)
+                    scaler.update()
+                    tally.add(float(loss.detach()), float(correct), 0.0, 0.0, len(y))
+                    self.progress("step", {"stage": f"lr-{f + 1}/{k}", "epoch": epoch, "step": step + 1, "steps": steps, **tally.summary()})
+            models.append(model.eval().requires_grad_(False))
+        return models, fold_of
+
     def run(self, stages: tuple[str, ...], resume: bool = False) -> Path:
         """Run ``stages`` in order; with ``resume``, skip finished ones and continue the interrupted one."""
         self.check_prerequisites(stages)
@@ -308,7 +380,29 @@ class Trainer:
             self.run_stage(stage, st)
             if self.dist.world > 1:
                 dist.barrier()
+        if any(s in POLICY_COMPONENT for s in stages):
+            self.choose_deploy_stage(stages[-1] if stages[-1] in POLICY_COMPONENT else "ft2")
         return self.ckpt_path
+
+    def choose_deploy_stage(self, reference: str) -> str:
+        """Pick the policy stage the planner will use: the highest greedy val reward, every stage
+        scored under the same sigma (that of ``reference``, the last policy stage trained), so the
+        accuracy-for-patches trade-off is judged by one rule. Recorded in the card."""
+        sigma = self.cfg.stage(reference).sigma if reference in self.cfg.stages else 0.5
+        scores = {}
+        for stage, tag in POLICY_COMPONENT.items():
+            if f"policy_{tag}" not in self.weights:
+                continue
+            pm = PolicyModels(self._component(f"policy_{tag}", required_by="deploy"), self._component(f"hr_{tag}" if tag != "pt" else "hr", required_by="deploy"),
+                              self._component("lr", required_by="deploy") if tag == "ft2" else None, False, self.card.combine, self.card.patch_grid)
+            scores[tag] = self.validate_policy(pm, sigma)["reward"]
+        best = max(scores, key=lambda t: scores[t])
+        metrics = dict(self.card.metrics)
+        metrics["deploy"] = {"sigma": sigma, "val_reward": {k: round(v, 5) for k, v in scores.items()}, "chosen": best}
+        self.card = self.card.replace(deploy_stage=best, metrics=metrics)
+        self._save_checkpoint()
+        log.info("planner will use policy stage %s (val reward at sigma %g: %s)", best, sigma, scores)
+        return best
 
 
 def train(cfg: TrainConfig, train_ds: Dataset, val_ds: Dataset, class_names: tuple[str, ...], out_dir: str | Path, *,

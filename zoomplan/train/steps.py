@@ -84,6 +84,19 @@ class PolicyModels:
     train_hr: bool
     combine: str
     grid: tuple[int, int]
+    lr_folds: list[nn.Module] | None = None  # out-of-fold LR classifiers for training images (Ft-2)
+    fold_of: torch.Tensor | None = None  # (N,) fold of each training image: the fold model that never saw it
+
+    def lr_logits(self, lr: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor | None:
+        """LR stream logits; for training images with out-of-fold models, each image's logits come
+        from the fold model trained without it (so they are as reliable as on unseen images)."""
+        if self.lr is None:
+            return None
+        if self.lr_folds is None or self.fold_of is None or index is None:
+            return self.lr(lr)
+        every = torch.stack([f(lr) for f in self.lr_folds])  # (K, B, C)
+        fold = self.fold_of.to(index.device)[index]
+        return every[fold, torch.arange(lr.shape[0], device=lr.device)]
 
 
 def classifier_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -93,7 +106,8 @@ def classifier_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, label_sm
     return loss, (logits.argmax(1) == y).sum()
 
 
-def policy_step(m: PolicyModels, hr: torch.Tensor, lr: torch.Tensor, y: torch.Tensor, *, alpha: float, sigma: float, generator: torch.Generator | None) -> tuple[torch.Tensor, dict[str, float]]:
+def policy_step(m: PolicyModels, hr: torch.Tensor, lr: torch.Tensor, y: torch.Tensor, *, alpha: float, sigma: float, generator: torch.Generator | None,
+                index: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """Loss of one REINFORCE (+ classifier) step with the self-critical baseline.
 
     Returns the total loss (policy loss, plus the classifier's loss in Ft-1/Ft-2) and batch statistics
@@ -106,10 +120,8 @@ def policy_step(m: PolicyModels, hr: torch.Tensor, lr: torch.Tensor, y: torch.Te
     else:
         sampled = torch.bernoulli(probs_x.detach())
     g = greedy(probs.detach())
-    lr_logits = None
-    if m.lr is not None:
-        with torch.no_grad():
-            lr_logits = m.lr(lr)
+    with torch.no_grad():
+        lr_logits = m.lr_logits(lr, index)
     with torch.set_grad_enabled(m.train_hr):
         logits_s = m.hr(apply_mask(hr, sampled, m.grid))
     with torch.no_grad():
