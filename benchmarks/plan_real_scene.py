@@ -8,7 +8,7 @@ Prints, from one run:
   predicted LR class;
 - the plan cost against buying the whole scene, per vendor profile.
 
-Usage: python benchmarks/plan_real_scene.py [--scene PATH] [--vendor NAME ...] [--device cpu]
+Usage: python benchmarks/plan_real_scene.py [--scene PATH] [--model CKPT] [--vendor NAME ...] [--device cpu]
 """
 
 from __future__ import annotations
@@ -77,6 +77,7 @@ def main() -> None:
     ap.add_argument("--scene", type=Path, default=SCENE)
     ap.add_argument("--vendor", action="append", default=None)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--model", type=Path, default=None, help="checkpoint (default: the shipped model)")
     args = ap.parse_args()
     if not args.scene.is_file():
         raise SystemExit(f"scene {args.scene} not found: pass --scene PATH to a Sentinel-2 GeoTIFF")
@@ -87,7 +88,7 @@ def main() -> None:
         results = {}
         for i, v in enumerate(vendors):
             t = time.perf_counter()
-            r = plan(aoi, [args.scene], vendor=v, device=args.device, out=Path(tmp) / f"order-{v}.geojson")
+            r = plan(aoi, [args.scene], model=args.model, vendor=v, device=args.device, out=Path(tmp) / f"order-{v}.geojson")
             results[v] = (r, time.perf_counter() - t)
     r, wall = results[vendors[0]]
     s = r.summary
