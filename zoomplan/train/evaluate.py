@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -161,6 +161,3 @@ def write_result(result: EvalResult, out_dir: str | Path, stem: str = "evaluatio
     write_text_atomic(js, result.to_json())
     return md, js
 
-
-def result_as_dict(result: EvalResult) -> dict[str, Any]:
-    return asdict(result)
