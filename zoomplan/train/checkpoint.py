@@ -99,9 +99,6 @@ class Checkpoint:
         chosen = self.card.deploy_stage
         return chosen if chosen in self.policy_stages else self.final_stage
 
-    def has(self, component: str) -> bool:
-        return component in self.weights
-
     def build(self, component: str, device: torch.device | str = "cpu") -> nn.Module:
         """Rebuild ``component`` (``hr``, ``lr``, ``policy_ft1``, ``hr_ft1`` ...) in eval mode."""
         if component not in self.weights:

@@ -109,12 +109,12 @@ def make_card(cfg: TrainConfig, class_names: tuple[str, ...], train_ds: Dataset,
     m = cfg.model
     hr_norm = channel_stats(imgs)
     lr_norm = channel_stats(imgs, m.lr_size_px, m.lowres_method)
+    # Every recipe [model] field that the card also has (architectures, geometry, Ft-2 rule) is copied.
+    card_fields = {f.name for f in dataclasses.fields(ModelCard)}
+    from_recipe = {f.name: getattr(m, f.name) for f in dataclasses.fields(m) if f.name in card_fields}
     return ModelCard(
-        class_names=class_names, policy=m.policy, hr_classifier=m.hr_classifier, lr_classifier=m.lr_classifier,
-        hr_size_px=m.hr_size_px, lr_size_px=m.lr_size_px, hr_pixel_m=m.hr_pixel_m, lr_pixel_m=m.lr_pixel_m,
-        tile_ground_m=m.tile_ground_m, patch_grid=m.patch_grid, hr_norm=hr_norm, lr_norm=lr_norm,
-        lr_sensors=cfg.sensors, lowres_method=m.lowres_method, combine=m.combine, dataset=dataset,
-        recipe=cfg.raw, seed=cfg.seed, zoomplan_version=__version__,
+        class_names=class_names, **from_recipe, hr_norm=hr_norm, lr_norm=lr_norm, lr_sensors=cfg.sensors,
+        dataset=dataset, recipe=cfg.raw, seed=cfg.seed, zoomplan_version=__version__,
     )
 
 
