@@ -192,3 +192,59 @@ def test_torchrun_two_processes_gloo(tmp_path: Path) -> None:
     assert ck.card.stages == ("hr",)
     assert rows[0]["train_S"] == pytest.approx(16.0)
     assert "hr" in ck.weights and "last.pt" in {p.name for p in out.iterdir()}
+
+
+def test_baselines_fine_tuned_on_their_own_masks_serve_the_ft_columns(tmp_path: Path) -> None:
+    from zoomplan.train.baselines import BASELINE_COMPONENTS, weights_digest
+    from zoomplan.train.checkpoint import save_checkpoint
+
+    root = make_folder_dataset(tmp_path / "ds", per_class=6, size=32)
+    out = tmp_path / "run"
+    args = ["train", "folder", "--root", str(root), "--config", RECIPE, "--out", str(out), "--device", "cpu"]
+    res = runner.invoke(app, [*args, "--stage", "baselines"])
+    assert res.exit_code != 0 and "run --stage hr first" in str(res.exception)  # needs stage 1 and Ft-1
+    assert _invoke(*args, "--stage", "all").exit_code == 0
+    assert _invoke(*args, "--stage", "baselines", "--epochs", "2").exit_code == 0
+    base = load_checkpoint(out / "baselines.pt")
+    ck = load_checkpoint(out / "model.pt")
+    assert set(base.weights) == set(BASELINE_COMPONENTS.values())
+    info = base.card.metrics["baselines"]
+    assert info["fine_tuned_from_hr_sha256"] == weights_digest(ck.weights["hr"])
+    assert set(info["val"]) == {"Fixed-H", "Fixed-V", "Stochastic", "Random"}
+    for comp in BASELINE_COMPONENTS.values():  # each was trained away from the stage-1 classifier
+        assert any(not torch.equal(base.weights[comp][k], ck.weights["hr"][k]) for k in ck.weights["hr"] if ck.weights["hr"][k].is_floating_point())
+    rows = [m for m in _metrics(out) if m["stage"] == "baselines"]
+    assert [(m["baseline"], m["epoch"]) for m in rows] == [(b, e) for b in ("Fixed-H", "Fixed-V", "Stochastic", "Random") for e in (1, 2)]
+    assert load_checkpoint(out / "model.pt").weights.keys() == ck.weights.keys()  # model.pt is untouched
+
+    def table(*extra: str) -> dict:
+        ev = tmp_path / f"ev{len(extra)}"
+        res = _invoke("evaluate", str(out / "model.pt"), "--root", str(root), "--split", "val", "--out", str(ev), "--device", "cpu", *extra)
+        assert res.exit_code == 0, res.output
+        return json.loads((ev / "evaluation.json").read_text())
+
+    # A baselines file whose classifiers always answer class 0 shows which classifier each column uses.
+    rigged = {}
+    for comp in BASELINE_COMPONENTS.values():
+        sd = {k: v.clone() for k, v in base.weights[comp].items()}
+        last_bias = [k for k in sd if k.endswith("bias") and sd[k].shape == (len(ck.card.class_names),)][-1]
+        sd[last_bias][:] = -1e4
+        sd[last_bias][0] = 1e4
+        rigged[comp] = sd
+    save_checkpoint(tmp_path / "rigged.pt", base.card, rigged)
+    plain, own = table(), table("--baselines", str(tmp_path / "rigged.pt"))
+    assert plain["baselines"] == "" and own["baselines"].endswith("rigged.pt")
+    p = {(r["method"], r["stage"]): r["accuracy"] for r in plain["rows"]}
+    o = {(r["method"], r["stage"]): r["accuracy"] for r in own["rows"]}
+    share0 = 1 / len(ck.card.class_names)  # the generated val split is balanced
+    for m in ("Fixed-H", "Fixed-V", "Stochastic", "Random"):
+        assert o[(m, "Pt")] == p[(m, "Pt")]  # Pt: the stage-1 classifier either way
+        assert o[(m, "Ft-1")] == pytest.approx(share0)  # Ft-1: the baseline's own classifier
+    assert "own classifier fine-tuned on its own masks" in (tmp_path / "ev2" / "evaluation.md").read_text()
+
+    other = {c: {k: v.clone() for k, v in sd.items()} for c, sd in ck.weights.items()}  # another model: its HR classifier differs
+    other["hr"]["fc.bias"] += 0.5
+    save_checkpoint(tmp_path / "other.pt", ck.card, other)
+    res = runner.invoke(app, ["evaluate", str(tmp_path / "other.pt"), "--root", str(root), "--split", "val", "--out", str(tmp_path / "ev9"), "--baselines", str(out / "baselines.pt")])
+    assert res.exit_code != 0 and "fine-tuned from another model" in str(res.exception)
+    assert not (tmp_path / "ev9").exists()

@@ -40,7 +40,9 @@ class TrainProgress:
             self.progress.update(self.task, advance=1, epoch=info["epoch"] + 1, loss=info["loss"], acc=info["acc"], S=info["S"])
         elif event == "epoch_end":
             mark = "*" if info.get("best") else " "
+            stage = info.get("baseline") or info["stage"]
+            reward = f" reward {info['val_reward']:.3f}" if "val_reward" in info else ""
             self.progress.console.print(
-                f"  {info['stage']:>6} epoch {info['epoch']:>3} {mark} train acc {info['train_acc']:.3f} S {info['train_S']:.2f} | "
-                f"val acc {info['val_acc']:.3f} S {info['val_S']:.2f} reward {info['val_reward']:.3f} ({info['time_s']:.0f} s)"
+                f"  {stage:>6} epoch {info['epoch']:>3} {mark} train acc {info['train_acc']:.3f} S {info['train_S']:.2f} | "
+                f"val acc {info['val_acc']:.3f} S {info['val_S']:.2f}{reward} ({info['time_s']:.0f} s)"
             )

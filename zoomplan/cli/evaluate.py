@@ -22,6 +22,8 @@ def evaluate(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | mps."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random baselines' patch draws."),
     batch_size: int = typer.Option(128, "--batch-size", help="Images per forward pass."),
+    baselines: Optional[Path] = typer.Option(None, "--baselines", help="RUN/baselines.pt from 'zoomplan train ... --stage baselines': "
+                                             "the baselines' own fine-tuned classifiers for the Ft columns (the paper's protocol)."),
 ) -> None:
     """Print and write the results table of CHECKPOINT on one split."""
     from rich.progress import Progress
@@ -31,6 +33,7 @@ def evaluate(
     from zoomplan.train.evaluate import evaluate_checkpoint, write_result
 
     ckpt = load_checkpoint(checkpoint)
+    base = load_checkpoint(baselines) if baselines is not None else None
     dev = resolve_device(device)
     card = ckpt.card
     source = int(card.recipe.get("data", {}).get("source_size", 256))
@@ -46,9 +49,10 @@ def evaluate(
         classes = ds.class_names
     with Progress(console=console, transient=True) as prog:
         task = prog.add_task(f"evaluating {split}", total=1)
-        result = evaluate_checkpoint(ckpt, ds, split=split, device=dev, batch_size=batch_size, seed=seed, class_names=classes,
+        result = evaluate_checkpoint(ckpt, ds, split=split, device=dev, batch_size=batch_size, seed=seed, class_names=classes, baselines=base,
                                      progress=lambda done, total: prog.update(task, completed=done, total=total))
-    table = Table(title=f"{ckpt.path.name} on {split} ({result.n_images} images)")
+    own = "own fine-tuned classifiers" if base is not None else "PatchDrop's classifier (no --baselines file)"
+    table = Table(title=f"{ckpt.path.name} on {split} ({result.n_images} images)", caption=f"Baselines in the Ft columns: {own}")
     table.add_column("Method")
     table.add_column("Classifier")
     table.add_column("Accuracy %", justify="right")

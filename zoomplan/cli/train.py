@@ -13,7 +13,7 @@ from zoomplan.cli._progress import TrainProgress, console
 train_app = typer.Typer(help="Train PatchDrop models (classifiers, policy Pt, Ft-1, Ft-2).", no_args_is_help=True)
 app.add_typer(train_app, name="train")
 
-StageOpt = typer.Option("all", "--stage", help="hr | lr | policy | ft1 | ft2 | all (in that order).")
+StageOpt = typer.Option("all", "--stage", help="hr | lr | policy | ft1 | ft2 | all (in that order), or baselines (the paper's baselines fine-tuned on their own masks, after ft1; writes RUN/baselines.pt).")
 ConfigOpt = typer.Option(None, "--config", help="Recipe TOML (default: configs/<dataset>.toml).")
 OutOpt = typer.Option(Path("runs/latest"), "--out", help="Run directory (model.pt, last.pt, metrics.jsonl).")
 EpochsOpt = typer.Option(None, "--epochs", help="Override every stage's epoch count.")

@@ -18,6 +18,10 @@ from zoomplan.models.card import SENTINEL2_BAND_ALIASES, ModelSpec, SensorMappin
 STAGES = ("hr", "lr", "policy", "ft1", "ft2")
 """Training stages in Algorithm 1's order: classifiers, policy pre-training (Pt), Ft-1, Ft-2."""
 
+EXTRA_STAGES = ("baselines",)
+"""Stages outside ``--stage all``: ``baselines`` fine-tunes the paper's baselines on their own masks
+(evaluation only; see :mod:`zoomplan.train.baselines`)."""
+
 
 @dataclass(frozen=True)
 class StageConfig:
@@ -126,8 +130,8 @@ def parse_config(raw: Mapping[str, Any], source: str = "") -> TrainConfig:
     data = _build(DataConfig, dict(raw.get("data", {})), f"{source} [data]")
     stages = {}
     for name, d in dict(raw.get("stage", {})).items():
-        if name not in STAGES:
-            raise ConfigError(f"{source}: unknown stage [stage.{name}]; stages are {', '.join(STAGES)}")
+        if name not in STAGES + EXTRA_STAGES:
+            raise ConfigError(f"{source}: unknown stage [stage.{name}]; stages are {', '.join(STAGES + EXTRA_STAGES)}")
         st = _build(StageConfig, dict(d), f"{source} [stage.{name}]")
         if st.epochs < 0 or st.batch_size <= 0 or st.lr <= 0:
             raise ConfigError(f"{source} [stage.{name}]: epochs must be >= 0, batch_size and lr > 0")

@@ -2,10 +2,13 @@
 
 Methods (PATCHDROP.md, "Evaluation"): HR-CNN (S = P) and LR-CNN (S = 0), the stage-1 classifiers;
 for every policy stage present (Pt, Ft-1, Ft-2), PatchDrop's greedy policy and the baselines Fixed-H,
-Fixed-V, Stochastic and Random at PatchDrop's mean S, all evaluated with the *same* classifier
-weights as that stage's PatchDrop (Pt uses the stage-1 HR classifier; Ft-2 adds the LR stream with
-the card's combination rule). A fractional S is matched exactly in the mean: each image gets
-floor(S) or ceil(S) patches in the right proportion (seeded).
+Fixed-V, Stochastic and Random at PatchDrop's mean S. In the Pt column every baseline uses the
+stage-1 HR classifier, as PatchDrop Pt does. In the Ft-1 and Ft-2 columns, given a baselines file
+(``--stage baselines``, :mod:`zoomplan.train.baselines`), each baseline uses its own classifier
+fine-tuned on its own masks, the paper's protocol; without one, it borrows that stage's PatchDrop
+classifier, and the table says so. Ft-2 adds the LR stream with the card's combination rule. A
+fractional S is matched exactly in the mean: each image gets floor(S) or ceil(S) patches in the
+right proportion (seeded).
 """
 
 from __future__ import annotations
@@ -23,11 +26,11 @@ from zoomplan.data.lowres import Streams
 from zoomplan.device import autocast
 from zoomplan.models.card import check_compatible
 from zoomplan.train.checkpoint import Checkpoint
-from zoomplan.train.masks import FIXED_H, FIXED_V, counts_for_mean, priority_actions, random_actions, stochastic_actions
+from zoomplan.train.baselines import BASELINE_COMPONENTS, BASELINES, baseline_actions, check_baselines
+from zoomplan.train.masks import counts_for_mean
 from zoomplan.train.steps import PolicyModels, masked_predict, policy_predict
 
 STAGE_LABEL = {"pt": "Pt", "ft1": "Ft-1", "ft2": "Ft-2"}
-BASELINES = ("Fixed-H", "Fixed-V", "Stochastic", "Random")
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class EvalResult:
     seed: int
     num_patches: int
     rows: list[Row] = field(default_factory=list)
+    baselines: str = ""  # file of the baselines' own fine-tuned classifiers ("" : PatchDrop's classifiers)
 
     def get(self, method: str, stage: str) -> Row:
         for r in self.rows:
@@ -59,8 +63,10 @@ class EvalResult:
 
     def to_markdown(self) -> str:
         stages = [s for s in STAGE_LABEL.values() if any(r.stage == s for r in self.rows)]
+        how = (f"Ft columns: each baseline with its own classifier fine-tuned on its own masks (`{self.baselines}`)." if self.baselines
+               else "Ft columns: baselines borrow PatchDrop's fine-tuned classifier (no baselines file given; not the paper's protocol).")
         lines = [f"Split `{self.split}` ({self.n_images} images), checkpoint `{self.checkpoint}`, baseline seed {self.seed}. "
-                 f"Accuracy % (S = mean HR patches acquired of {self.num_patches}).", ""]
+                 f"Accuracy % (S = mean HR patches acquired of {self.num_patches}). Pt column: stage-1 HR classifier. {how}", ""]
         for m in ("HR-CNN", "LR-CNN"):
             r = self.get(m, "stage 1")
             lines.append(f"- **{m}**: {100 * r.accuracy:.1f}% (S {r.S:.1f})")
@@ -80,10 +86,16 @@ class EvalResult:
 
 def evaluate_checkpoint(ckpt: Checkpoint, dataset: Dataset, *, split: str = "test", device: torch.device | None = None,
                         batch_size: int = 128, seed: int = 0, class_names: tuple[str, ...] | None = None,
-                        progress: Callable[[int, int], None] | None = None) -> EvalResult:
-    """Evaluate every method of the paper's table on ``dataset`` (``(uint8 image, label)`` samples)."""
+                        baselines: Checkpoint | None = None, progress: Callable[[int, int], None] | None = None) -> EvalResult:
+    """Evaluate every method of the paper's table on ``dataset`` (``(uint8 image, label)`` samples).
+
+    ``baselines``: the run's ``baselines.pt`` (checked to come from this checkpoint's HR classifier);
+    its classifiers serve the baselines' Ft-1/Ft-2 columns.
+    """
     device = device or torch.device("cpu")
     card = ckpt.card
+    if baselines is not None:
+        check_baselines(baselines, ckpt)
     if class_names is not None:
         check_compatible(card, class_names=class_names)
     streams = Streams.from_card(card)
@@ -94,6 +106,9 @@ def evaluate_checkpoint(ckpt: Checkpoint, dataset: Dataset, *, split: str = "tes
     for st in ckpt.policy_stages:
         stage_models[st] = PolicyModels(ckpt.build(f"policy_{st}", device), ckpt.build(ckpt.hr_for_stage(st), device),
                                         lr if st == "ft2" else None, False, card.combine, grid)
+    own: dict[str, torch.nn.Module] = {}
+    if baselines is not None:
+        own = {name: baselines.build(comp, device) for name, comp in BASELINE_COMPONENTS.items()}
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     n_total = len(dataset)  # type: ignore[arg-type]
     # Pass 1: HR-CNN, LR-CNN and PatchDrop; keep per-image correctness.
@@ -129,15 +144,10 @@ def evaluate_checkpoint(ckpt: Checkpoint, dataset: Dataset, *, split: str = "tes
             n = len(y)
             for st, pm in stage_models.items():
                 c = counts[st][start:start + n]
-                acts = {
-                    "Fixed-H": priority_actions(FIXED_H, c, P),
-                    "Fixed-V": priority_actions(FIXED_V, c, P),
-                    "Stochastic": stochastic_actions(n, mean_s[st], grid, gen),
-                    "Random": random_actions(c, P, gen),
-                }
-                for name, a in acts.items():
-                    a = a.to(device)
-                    probs = masked_predict(pm.hr, pm.lr, xh, xl, a, card.combine, grid)
+                for name in BASELINES:
+                    a = baseline_actions(name, c, mean_s[st], grid, gen).to(device)
+                    clf = own[name] if own and st != "pt" else pm.hr
+                    probs = masked_predict(clf, pm.lr, xh, xl, a, card.combine, grid)
                     bump((name, STAGE_LABEL[st]), float((probs.argmax(1) == y).sum()))
                     base_patches[(name, STAGE_LABEL[st])] = base_patches.get((name, STAGE_LABEL[st]), 0.0) + float(a.sum())
             start += n
@@ -150,7 +160,7 @@ def evaluate_checkpoint(ckpt: Checkpoint, dataset: Dataset, *, split: str = "tes
         for name in BASELINES:
             rows.append(Row(name, label, correct[(name, label)] / n_total, base_patches[(name, label)] / n_total))
         rows.append(Row("PatchDrop", label, correct[("PatchDrop", label)] / n_total, mean_s[st]))
-    return EvalResult(str(ckpt.path), split, n_total, seed, P, rows)
+    return EvalResult(str(ckpt.path), split, n_total, seed, P, rows, str(baselines.path) if baselines is not None else "")
 
 
 def write_result(result: EvalResult, out_dir: str | Path, stem: str = "evaluation") -> tuple[Path, Path]:

@@ -36,7 +36,7 @@ from zoomplan.device import autocast, eval_mode, grad_scaler
 from zoomplan.errors import CheckpointError, ConfigError
 from zoomplan.models.card import ModelCard
 from zoomplan.train.checkpoint import build_component, load_checkpoint, load_state, save_checkpoint, save_state
-from zoomplan.train.config import STAGES, TrainConfig
+from zoomplan.train.config import EXTRA_STAGES, STAGES, TrainConfig
 from zoomplan.train.reward import alpha_at
 from zoomplan.train.steps import PolicyModels, Tally, classifier_loss, cosine_lr, policy_predict, policy_step
 from zoomplan.train.reward import reward as reward_fn
@@ -45,11 +45,13 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, dict[str, Any]], None]
 POLICY_COMPONENT = {"policy": "pt", "ft1": "ft1", "ft2": "ft2"}
-STAGE_NEEDS = {"hr": (), "lr": (), "policy": ("hr",), "ft1": ("policy_pt", "hr"), "ft2": ("policy_ft1", "hr_ft1", "lr")}
+STAGE_NEEDS = {"hr": (), "lr": (), "policy": ("hr",), "ft1": ("policy_pt", "hr"), "ft2": ("policy_ft1", "hr_ft1", "lr"), "baselines": ("hr", "policy_ft1")}
 
 
 def stage_components(stage: str) -> tuple[str, ...]:
-    """Checkpoint components a stage produces."""
+    """Checkpoint components a stage produces (``baselines`` writes its own file, none here)."""
+    if stage in EXTRA_STAGES:
+        return ()
     if stage in ("hr", "lr"):
         return (stage,)
     s = POLICY_COMPONENT[stage]
@@ -60,8 +62,8 @@ def expand_stages(stage: str) -> tuple[str, ...]:
     """``all`` -> every stage in order; otherwise the one stage (validated)."""
     if stage == "all":
         return STAGES
-    if stage not in STAGES:
-        raise ConfigError(f"unknown stage {stage!r}: use one of hr, lr, policy, ft1, ft2, all")
+    if stage not in STAGES + EXTRA_STAGES:
+        raise ConfigError(f"unknown stage {stage!r}: use one of hr, lr, policy, ft1, ft2, all, baselines")
     return (stage,)
 
 
@@ -373,6 +375,14 @@ class Trainer:
                 shutil.copyfile(self.cfg.source, self.out / "recipe.toml")
         state = load_state(self.state_path) if resume and self.state_path.exists() else None
         for stage in stages:
+            if stage == "baselines":
+                from zoomplan.train.baselines import FILENAME, finetune_baselines
+
+                if resume and (self.out / FILENAME).exists():
+                    log.info("baselines already fine-tuned in %s; skipping", self.out / FILENAME)
+                else:
+                    finetune_baselines(self)
+                continue
             if resume and stage in self.card.stages:
                 log.info("stage %s already finished in %s; skipping", stage, self.ckpt_path)
                 continue
