@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 
 def _umask() -> int:
@@ -46,3 +47,28 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
+
+@contextlib.contextmanager
+def atomic_folder(folder: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a hidden temporary folder inside ``folder``; on success move every file in it into ``folder``.
+
+    For outputs a library writes as several files (a Shapefile and its sidecars) or insists on creating
+    itself (GDAL): write them into the yielded folder under their final names. Each file is fsynced
+    and renamed onto its target (each rename is atomic; the set is not). On any exception the
+    temporary folder and everything in it are removed and ``folder`` is left as it was.
+    """
+    dest = Path(folder)
+    dest.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".zoomplan-", suffix=".tmp", dir=dest))
+    try:
+        yield tmp
+        staged = sorted(p for p in tmp.iterdir() if p.is_file())
+        mode = 0o666 & ~_umask()
+        for p in staged:
+            with open(p, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.chmod(p, mode)
+        for p in staged:
+            os.replace(p, dest / p.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
