@@ -105,6 +105,39 @@ def test_folder_resume_continues_where_it_stopped(tmp_path: Path) -> None:
     for key in ("train_loss", "train_acc", "train_S", "val_acc", "val_S", "val_reward"):
         assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
 
+    # A real SIGKILL in the middle of Pt's epoch 2 (step 2), in another process; then --resume.
+    killed = tmp_path / "killed"
+    assert _invoke(*common, "--out", str(killed), "--stage", "hr").exit_code == 0
+    proc = subprocess.run([sys.executable, "-c", _KILL_MID_EPOCH, str(root), str(killed), RECIPE], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -9, proc.stderr  # killed, not finished
+    assert [(m["stage"], m["epoch"]) for m in _metrics(killed)] == [("hr", 1), ("hr", 2), ("hr", 3), ("policy", 1)]
+    res = _invoke(*common, "--out", str(killed), "--stage", "policy", "--resume")
+    assert res.exit_code == 0, res.output
+    assert [(m["stage"], m["epoch"]) for m in _metrics(killed)][3:] == [("policy", 1), ("policy", 2), ("policy", 3)]
+    c = [m for m in _metrics(killed) if m["stage"] == "policy"][-1]
+    for key in ("train_loss", "train_acc", "train_S", "val_acc", "val_S", "val_reward"):
+        assert a[key] == pytest.approx(c[key], rel=1e-4, abs=1e-6), key
+
+
+_KILL_MID_EPOCH = """
+import os, signal, sys
+from pathlib import Path
+from zoomplan.data.folder import FolderDataset
+from zoomplan.train.config import load_config
+from zoomplan.train.runner import train
+
+root, out, recipe = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+cfg = load_config(recipe).with_epochs(3)
+tr = FolderDataset(root, "train", splits_csv=root / "splits.csv", size=32)
+va = FolderDataset(root, "val", splits_csv=root / "splits.csv", size=32)
+
+def kill(event, info):
+    if event == "step" and info["stage"] == "policy" and info["epoch"] == 1 and info["step"] == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+train(cfg, tr, va, tr.class_names, out, stage="policy", dataset="ds", progress=kill)
+"""
+
 
 def test_resume_skips_finished_stages(tmp_path: Path) -> None:
     root = make_folder_dataset(tmp_path / "ds", per_class=6, size=32)

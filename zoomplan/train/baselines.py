@@ -22,7 +22,6 @@ combines each with the LR classifier by the card's rule, as for PatchDrop).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import time
@@ -94,6 +93,8 @@ def finetune_baselines(trainer: "Trainer") -> Path:
     Uses the run's stage-1 HR classifier and card (normalisation, geometry) from ``trainer``; single
     process only. Returns the path written.
     """
+    from zoomplan.train.runner import append_metrics
+
     if trainer.dist.world > 1:
         raise ConfigError("--stage baselines runs in one process: launch it without torchrun")
     if "hr" not in trainer.weights:
@@ -153,8 +154,7 @@ def finetune_baselines(trainer: "Trainer") -> Path:
             row = {"stage": "baselines", "baseline": name, "epoch": epoch + 1, "time_s": round(time.time() - t0, 2), "best": improved,
                    **{f"train_{k}": round(v, 5) for k, v in tally.summary().items() if k != "reward"},
                    **{f"val_{k}": round(v, 5) for k, v in val.items()}}
-            with open(trainer.out / "metrics.jsonl", "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(row) + "\n")
+            append_metrics(trainer.out / "metrics.jsonl", row)
             trainer.progress("epoch_end", row)
         if BASELINE_COMPONENTS[name] not in weights:  # zero epochs: the stage-1 classifier as it is
             weights[BASELINE_COMPONENTS[name]] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}

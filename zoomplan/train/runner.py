@@ -4,11 +4,15 @@ Run directory layout::
 
     RUN/model.pt        best weights so far of every finished stage + the model card (atomic writes)
     RUN/last.pt         the in-progress stage's last epoch: models, optimiser, epoch (for --resume)
-    RUN/metrics.jsonl   one line per epoch and stage: train and val loss, accuracy, S, reward
+    RUN/metrics.jsonl   one line per epoch and stage: train and val loss, accuracy, S, reward (rewritten
+                        atomically for each line)
     RUN/recipe.toml     the recipe as used
+    RUN/baselines.pt    the paper's baselines fine-tuned on their own masks (``--stage baselines``)
 
 Randomness: every epoch re-seeds its shuffling, augmentation and policy sampling from
 (seed, stage, epoch), so a resumed run repeats exactly the epochs an uninterrupted one would.
+A kill at any point (SIGKILL included) loses at most the epoch in progress: ``--resume`` restarts it
+from ``last.pt`` (written after each epoch) and drops any metrics row of it that was already logged.
 Several processes: launched by ``torchrun``, which sets RANK/WORLD_SIZE; gradients are averaged by
 DistributedDataParallel (gloo on CPU, NCCL on CUDA) and rank 0 alone writes files.
 """
@@ -31,6 +35,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, Subset
 
+from zoomplan.atomic import write_text_atomic
 from zoomplan.data.lowres import Streams, channel_stats
 from zoomplan.device import autocast, eval_mode, grad_scaler
 from zoomplan.errors import CheckpointError, ConfigError
@@ -80,6 +85,23 @@ class DistInfo:
     @property
     def main(self) -> bool:
         return self.rank == 0
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """Rows of a ``metrics.jsonl``; a torn last line (a crash mid-write on an old file) is skipped."""
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            log.warning("%s: skipped an incomplete line", path)
+    return rows
+
+
+def append_metrics(path: Path, row: dict[str, Any]) -> None:
+    """Add one row to ``metrics.jsonl`` by rewriting it atomically (a crash never leaves half a line)."""
+    rows = read_metrics(path) if path.exists() else []
+    write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in [*rows, row]))
 
 
 def _seed(base: int, stage: str, epoch: int) -> int:
@@ -150,8 +172,18 @@ class Trainer:
 
     def _log_metrics(self, row: dict[str, Any]) -> None:
         if self.dist.main:
-            with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(row) + "\n")
+            append_metrics(self.out / "metrics.jsonl", row)
+
+    def _trim_metrics(self, stage: str, done: int) -> None:
+        """On resume: drop ``stage``'s rows after its ``done`` finished epochs (an epoch that was
+        logged but whose state was not saved before the crash is run, and logged, again)."""
+        path = self.out / "metrics.jsonl"
+        if not self.dist.main or not path.exists():
+            return
+        rows = read_metrics(path)
+        keep = [r for r in rows if not (r.get("stage") == stage and "baseline" not in r and int(r.get("epoch", 0)) > done)]
+        if len(keep) != len(rows):
+            write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in keep))
 
     # ---------------------------------------------------------------- models
     def _component(self, name: str, *, required_by: str) -> nn.Module:
@@ -223,13 +255,15 @@ class Trainer:
         return tally.summary()
 
     # ---------------------------------------------------------------- one stage
-    def run_stage(self, stage: str, resume_state: dict[str, Any] | None) -> None:
+    def run_stage(self, stage: str, resume_state: dict[str, Any] | None, resume: bool = False) -> None:
         sc = self.cfg.stage(stage)
         torch.manual_seed(_seed(self.cfg.seed, stage, 10_000))  # initial weights depend on the seed alone
         trained, groups, pm = self._build(stage)
         opt = torch.optim.Adam(groups, weight_decay=sc.weight_decay)
         scaler = grad_scaler(self.device)
         start, best = 0, -float("inf")
+        if resume_state is not None or resume:
+            self._trim_metrics(stage, int(resume_state["epoch"]) + 1 if resume_state is not None else 0)
         if resume_state is not None:
             for name, module in trained.items():
                 module.load_state_dict(resume_state["models"][name])
@@ -387,7 +421,7 @@ class Trainer:
                 log.info("stage %s already finished in %s; skipping", stage, self.ckpt_path)
                 continue
             st = state if state is not None and state.get("stage") == stage else None
-            self.run_stage(stage, st)
+            self.run_stage(stage, st, resume)
             if self.dist.world > 1:
                 dist.barrier()
         if any(s in POLICY_COMPONENT for s in stages):
