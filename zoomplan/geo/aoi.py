@@ -6,6 +6,12 @@ read it; it has features and a CRS; coordinates are plausible for that CRS; ever
 and polygonal; invalid geometries are repaired with ``shapely.make_valid`` (with a warning) when the
 repair keeps a polygon of positive area, and refused otherwise. Any problem raises
 :class:`~zoomplan.errors.GeometryError` / :class:`~zoomplan.errors.InputError` with a one-line fix.
+
+Repairs and refusals, each listed with its test in ``docs/inputs.md``: Z coordinates are dropped (a
+warning); the non-polygon parts of a GeometryCollection are dropped (a warning); holes are kept;
+features that overlap are kept (a warning; the planner plans each patch once); an AOI in degrees whose
+coordinates are out of range is refused, with a hint to swap the axes when they look like lat/lon; an
+AOI beyond the UTM latitudes (:data:`LAT_LIMITS`) or crossing the antimeridian is refused.
 """
 
 from __future__ import annotations
@@ -35,16 +41,25 @@ DENSIFY_M = 100.0
 
 _POLYGONAL = ("Polygon", "MultiPolygon")
 
+LAT_LIMITS = (-80.0, 84.0)
+"""Southern and northern latitude limits (degrees, WGS 84) of an AOI: zoomplan plans in UTM zones,
+which end there (as Sentinel-2's MGRS tiles do)."""
+
 
 @dataclass(frozen=True)
 class AOI:
-    """Polygonal features in one CRS, with their ids and names (``None`` where the file has none)."""
+    """Polygonal features in one CRS, with their ids and names (``None`` where the file has none).
+
+    ``properties`` holds each feature's attributes as read (plain Python values, ``None`` for nulls),
+    by feature; empty when the AOI was not read from a file.
+    """
 
     geoms: tuple[BaseGeometry, ...]
     ids: tuple[str, ...]
     names: tuple[str | None, ...]
     crs: CRS
     source: str = ""
+    properties: tuple[dict[str, Any], ...] = ()
 
     def __len__(self) -> int:
         return len(self.geoms)
@@ -114,13 +129,46 @@ def _polygonal(g: BaseGeometry) -> BaseGeometry:
     return shapely.Polygon()
 
 
+KML_REFUSED = ("Model",)
+"""KML elements refused before GDAL reads the file: GDAL 3.12's LIBKML driver crashes the process
+(segmentation fault) on a ``<Model>`` inside a ``<MultiGeometry>``, found by fuzzing
+(``benchmarks/fuzz_readers.py``); a 3D model is never an area anyway."""
+
+
+def _check_kml(path: Path) -> None:
+    """Parse a KML file with the standard library first: malformed XML and elements that crash GDAL
+    are refused with an :class:`InputError`. External entities are not fetched; expat (>= 2.4) bounds
+    entity expansion."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(2048)
+    except OSError as exc:
+        raise InputError(f"AOI {path} cannot be read ({exc.strerror or exc}): check the path and its permissions") from exc
+    if path.suffix.lower() != ".kml" and b"<kml" not in head:
+        return
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as exc:
+        raise InputError(f"AOI {path} is not well-formed KML ({_first_line(exc)}): re-export it from the tool that made it") from exc
+    except (RecursionError, ValueError, LookupError, OSError) as exc:  # LookupError: an unknown declared encoding
+        raise InputError(f"AOI {path} is not KML zoomplan can read ({_first_line(exc)}): re-export it from the tool that made it") from exc
+    for el in root.iter():
+        tag = el.tag.rsplit("}", 1)[-1] if isinstance(el.tag, str) else ""
+        if tag in KML_REFUSED:
+            raise InputError(f"AOI {path} holds a KML <{tag}> (a 3D model, not an area): remove it and draw the AOI as Polygons")
+
+
 def _read_layers(path: Path) -> list[tuple[str, Any]]:
     import pyogrio
     from pyogrio.errors import DataLayerError, DataSourceError
 
+    _check_kml(path)
+
     try:
         layers = pyogrio.list_layers(path)
-    except (DataSourceError, DataLayerError, OSError) as exc:
+    except (DataSourceError, DataLayerError, OSError, RuntimeError, ValueError, UnicodeError) as exc:
         raise InputError(f"AOI {path} is not a vector file GDAL can read ({_first_line(exc)}): pass a GeoJSON, GeoPackage, Shapefile, KML or FlatGeobuf") from exc
     with_geom = [str(name) for name, gtype in layers if gtype is not None]
     if not with_geom:
@@ -132,16 +180,21 @@ def _read_layers(path: Path) -> list[tuple[str, Any]]:
     out = []
     for name in chosen:
         try:
-            df = pyogrio.read_dataframe(path, layer=name, fid_as_index=True)
-        except (DataSourceError, DataLayerError, OSError, ValueError) as exc:
+            try:
+                df = pyogrio.read_dataframe(path, layer=name, fid_as_index=True)
+            except UnicodeDecodeError:  # attribute text that is not UTF-8 (GeoJSON must be): Latin-1 decodes every byte
+                df = pyogrio.read_dataframe(path, layer=name, fid_as_index=True, encoding="latin-1")
+                log.warning("AOI %s layer %r: attribute text is not UTF-8; read as Latin-1 (check the names in the order)", path, name)
+        except (DataSourceError, DataLayerError, OSError, RuntimeError, ValueError, TypeError, UnicodeError, OverflowError, shapely.errors.GEOSException) as exc:
             raise InputError(f"AOI {path} layer {name!r} cannot be read ({_first_line(exc)}): re-export the file") from exc
         out.append((name, df))
     return out
 
 
-def _first_line(exc: BaseException) -> str:
+def _first_line(exc: BaseException, limit: int = 160) -> str:
     s = str(exc).strip()
-    return s.splitlines()[0] if s else type(exc).__name__
+    line = s.splitlines()[0] if s else type(exc).__name__
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def _field(row: Any, names: Sequence[str]) -> str | None:
@@ -167,14 +220,18 @@ def read_aoi(path: str | os.PathLike[str]) -> AOI:
     geoms: list[BaseGeometry] = []
     ids: list[str] = []
     names: list[str | None] = []
+    props: list[dict[str, Any]] = []
     for lname, df in layers:
         if len(df) == 0:
             continue
         if df.crs is None:
             raise GeometryError(f"AOI {p} has no CRS: save it with one (e.g. ogr2ogr -a_srs EPSG:4326 out.gpkg {p.name}, or add the .prj of a Shapefile)")
-        lcrs = CRS.from_user_input(df.crs)
-        if crs is not None and lcrs != crs:
-            df = df.to_crs(crs)
+        try:
+            lcrs = CRS.from_user_input(df.crs)
+            if crs is not None and lcrs != crs:
+                df = df.to_crs(crs)
+        except (ValueError, TypeError, RuntimeError) as exc:  # pyproj CRSError / ProjError are ValueError / RuntimeError
+            raise GeometryError(f"AOI {p} layer {lname!r} has a CRS that cannot be used ({_first_line(exc)}): save it in EPSG:4326 or a UTM zone") from exc
         crs = crs or lcrs
         prefix = f"{lname}/" if len(layers) > 1 else ""
         for fid, row in df.iterrows():
@@ -182,21 +239,48 @@ def read_aoi(path: str | os.PathLike[str]) -> AOI:
             geoms.append(_check_geometry(row.geometry, p, fid_s))
             ids.append(fid_s)
             names.append(_field(row, NAME_FIELDS))
+            props.append({str(k): _plain(v) for k, v in row.items() if k != df.geometry.name})
     if not geoms or crs is None:
         raise GeometryError(f"AOI {p} has no features: draw at least one polygon")
     _check_coordinates(geoms, crs, p)
+    _check_earth_extent(geoms, crs, p)
     ids = _unique(ids, p)
-    return AOI(geoms=tuple(geoms), ids=tuple(ids), names=tuple(names), crs=crs, source=str(p))
+    _warn_overlaps(geoms, ids, p)
+    return AOI(geoms=tuple(geoms), ids=tuple(ids), names=tuple(names), crs=crs, source=str(p), properties=tuple(props))
+
+
+def _plain(v: Any) -> Any:
+    """An attribute value as plain Python: numpy scalars unwrapped, NaN / NaT / NA as ``None``."""
+    import pandas as pd  # geopandas' dependency, already loaded by pyogrio.read_dataframe
+
+    if isinstance(v, np.generic):
+        v = v.item()
+    na = pd.isna(v) if v is not None else True
+    return None if isinstance(na, (bool, np.bool_)) and na else v
 
 
 def _check_geometry(g: object, path: Path, fid: str) -> BaseGeometry:
+    try:
+        return _check_geometry_(g, path, fid)
+    except shapely.errors.GEOSException as exc:
+        raise GeometryError(f"AOI {path} feature {fid!r} is a geometry GEOS cannot process ({_first_line(exc)}): fix it in a GIS (e.g. QGIS 'Fix geometries') and retry") from exc
+
+
+def _check_geometry_(g: object, path: Path, fid: str) -> BaseGeometry:
     if not isinstance(g, BaseGeometry) or g.is_empty:
         raise GeometryError(f"AOI {path} feature {fid!r} has an empty geometry: draw its polygon or remove the feature")
-    g = shapely.force_2d(g)
+    if not np.isfinite(shapely.get_coordinates(g, include_z=False)).all():
+        raise GeometryError(f"AOI {path} feature {fid!r} has non-finite coordinates (NaN or infinity): re-export the file")
+    if shapely.has_z(g):
+        log.warning("AOI %s feature %r has Z coordinates; heights are dropped (planned in 2D)", path, fid)
+        g = shapely.force_2d(g)
     if g.geom_type == "GeometryCollection":
+        kinds = sorted({p.geom_type for p in shapely.get_parts(g) if p.geom_type not in _POLYGONAL})
         g = _polygonal(g)
         if g.is_empty:
             raise GeometryError(f"AOI {path} feature {fid!r} holds no polygon: AOIs must be Polygon or MultiPolygon features")
+        if kinds:
+            log.warning("AOI %s feature %r is a GeometryCollection; its %s part(s) are dropped, its polygons kept", path, fid, "/".join(kinds))
     if g.geom_type not in _POLYGONAL:
         raise GeometryError(f"AOI {path} feature {fid!r} is a {g.geom_type}: AOIs must be Polygon or MultiPolygon features (buffer points or lines into polygons first)")
     if not g.is_valid:
@@ -216,9 +300,82 @@ def _check_coordinates(geoms: Sequence[BaseGeometry], crs: CRS, path: Path) -> N
     if not np.isfinite(b).all():
         raise GeometryError(f"AOI {path} has non-finite coordinates: re-export the file")
     if crs.is_geographic and (b[0] < -180.5 or b[2] > 360.5 or b[1] < -90.5 or b[3] > 90.5):
+        if -90.5 <= b[0] and b[2] <= 90.5 and -180.5 <= b[1] and b[3] <= 180.5:
+            raise GeometryError(
+                f"AOI {path} says {_crs_name(crs)} (degrees) but its y coordinates reach ({b[1]:.2f}, {b[3]:.2f}), beyond +-90, while x stays within +-90: "
+                "the axes look swapped (latitude, longitude): write every point longitude first (RFC 7946) in the tool that made the file"
+            )
         raise GeometryError(
             f"AOI {path} says {_crs_name(crs)} (degrees) but its coordinates reach ({b[0]:.0f}, {b[1]:.0f}, {b[2]:.0f}, {b[3]:.0f}): "
             "GeoJSON must be longitude/latitude (RFC 7946); reproject it, or save it as a GeoPackage with its real CRS"
+        )
+
+
+def _lonlat(geoms: Sequence[BaseGeometry], crs: CRS, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Longitudes and latitudes (degrees) of every vertex: as written for a geographic CRS, else WGS 84."""
+    xy = shapely.get_coordinates(np.asarray(geoms, dtype=object))
+    if crs.is_geographic:
+        return xy[:, 0], xy[:, 1]
+    try:
+        t = Transformer.from_crs(crs, CRS.from_epsg(4326), always_xy=True)
+        lon, lat = t.transform(xy[:, 0], xy[:, 1], errcheck=False)
+    except Exception as exc:  # pyproj raises ProjError (RuntimeError) and others, by PROJ version
+        raise GeometryError(f"AOI {path} cannot be placed on Earth from {_crs_name(crs)} ({_first_line(exc)}): save it in EPSG:4326 or a UTM zone") from exc
+    lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    if not (np.isfinite(lon).all() and np.isfinite(lat).all()):
+        raise GeometryError(f"AOI {path} has points that {_crs_name(crs)} cannot place on Earth (outside its area of use): check the CRS the file declares")
+    return lon, lat
+
+
+def _check_earth_extent(geoms: Sequence[BaseGeometry], crs: CRS, path: Path) -> None:
+    """Refuse AOIs beyond :data:`LAT_LIMITS` and AOIs crossing the antimeridian (+-180 degrees).
+
+    Crossing: the vertices' longitudes span less in the 0..360 frame than in the -180..180 frame (a
+    MultiPolygon split at +-180 as RFC 7946 asks, a polygon from 179.9 to 180.1 or from 179.9 to -179.9,
+    a projected AOI over the antimeridian). Such an AOI cannot be planned as one area in one UTM zone,
+    and its orders, written in lon/lat, would wrap the globe.
+    """
+    lon, lat = _lonlat(geoms, crs, path)
+    south, north = LAT_LIMITS
+    if lat.max() > north or lat.min() < south:
+        worst = float(lat.max()) if lat.max() > north else float(lat.min())
+        raise GeometryError(
+            f"AOI {path} reaches latitude {worst:.3f}, beyond {abs(south):g}S..{north:g}N where the UTM zones zoomplan plans in end: "
+            f"clip the AOI to latitudes {south:g}..{north:g} (polar areas are not supported)"
+        )
+    l180 = np.where(lon > 180.0, lon - 360.0, np.where(lon < -180.0, lon + 360.0, lon))
+    l360 = np.mod(l180, 360.0)
+    span180 = float(l180.max() - l180.min())
+    span360 = float(l360.max() - l360.min())
+    if span360 + 1e-9 < span180:
+        east, west = float(l360.min()), float(l360.max())
+        raise GeometryError(
+            f"AOI {path} crosses the antimeridian (longitude {east:.4f} to {west - 360.0:.4f} over +-180): zoomplan writes orders in "
+            "lon/lat, where it would wrap the globe; split it at 180 degrees into two AOI files and plan each side with its own scenes"
+        )
+
+
+def _warn_overlaps(geoms: Sequence[BaseGeometry], ids: Sequence[str], path: Path) -> None:
+    """Log a warning naming the first pair of features that overlap (area > 0), and how many pairs do."""
+    if len(geoms) < 2:
+        return
+    arr = np.asarray(geoms, dtype=object)
+    tree = shapely.STRtree(arr)
+    left, right = tree.query(arr, predicate="intersects")
+    keep = left < right
+    left, right = left[keep], right[keep]
+    if left.size == 0:
+        return
+    try:
+        areas = shapely.area(shapely.intersection(arr[left], arr[right]))
+    except shapely.errors.GEOSException:
+        return
+    hit = np.nonzero(areas > 0)[0]
+    if hit.size:
+        i, j = int(left[hit[0]]), int(right[hit[0]])
+        log.warning(
+            "AOI %s: %d pair(s) of features overlap (first: %r and %r); a shared area is planned once, each patch for one feature",
+            path, hit.size, ids[i], ids[j],
         )
 
 

@@ -9,6 +9,11 @@ values become ``clip((raw * scale + offset) * gain, 0, 1)`` as the card's
 :class:`~zoomplan.models.card.SensorMapping` says; normalisation is the caller's
 (:func:`zoomplan.data.lowres.normalize`). Memory is bounded by the block size: a scene is never read
 whole. GDAL options go through ``rasterio.Env``.
+
+Value rules (docs/inputs.md): NaN and infinite values are nodata; a scene with no nodata value has its
+pixels that are 0 in every model band treated as nodata (with a warning); cloud / quality mask bands
+are not used (with a warning); a geographic scene whose longitudes run past +-180 degrees is read
+with PROJ's ``+lon_wrap`` so grids on either side of the antimeridian find its pixels.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import logging
 import math
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -189,6 +195,19 @@ def choose_sensor(card: ModelCard, dtype: str, name: str | None = None, *, scene
     raise InputError(f"{scene} holds {dtype} values and no sensor mapping of the model fits that type by default: pass --sensor with one of {known}")
 
 
+_MASK_WORDS = re.compile(r"(cloud|\bclm\b|\bscl\b|\bqa\w*|mask|opaque)", re.IGNORECASE)
+
+
+def _warn_mask_bands(descriptions: Sequence[str | None], used: Sequence[int], path: Path) -> None:
+    """Warn that cloud / quality mask bands (by description) are not used: zoomplan has no cloud masking."""
+    masks = [f"{i + 1}={d!r}" for i, d in enumerate(descriptions) if d and (i + 1) not in used and _MASK_WORDS.search(d)]
+    if masks:
+        log.warning(
+            "scene %s has mask band(s) %s that zoomplan does not use: cloudy pixels are planned like any other; "
+            "to leave them out, set them to the scene's nodata value first (e.g. gdal_calc.py)", path, ", ".join(masks),
+        )
+
+
 def open_scene(path: str | os.PathLike[str], card: ModelCard, *, bands: Sequence[str] | None = None, sensor: str | None = None) -> Scene:
     """Open and validate the LR scene at ``path`` for ``card``; no file handle is kept.
 
@@ -209,6 +228,7 @@ def open_scene(path: str | os.PathLike[str], card: ModelCard, *, bands: Sequence
             idx = resolve_bands(
                 list(src.descriptions), [c.name for c in src.colorinterp], s.bands, s.band_aliases, bands, scene=f"scene {p}"
             )
+            _warn_mask_bands(list(src.descriptions), idx, p)
             if len(idx) != len(card.lr_norm.mean):
                 raise InputError(f"scene {p}: the model needs {len(card.lr_norm.mean)} bands, the sensor mapping {s.name!r} names {len(idx)}: fix the model card")
             b = src.bounds
@@ -240,6 +260,23 @@ def to_unit(raw: np.ndarray, sensor: SensorMapping) -> np.ndarray:
     return np.clip(x, 0.0, 1.0, out=x)
 
 
+def lon_wrap_crs(scene: Scene) -> str | None:
+    """For a geographic scene whose longitudes run past +-180 degrees (e.g. 179.9 to 180.1), its CRS as a
+    PROJ string with ``+lon_wrap`` at the scene's centre longitude, else ``None``.
+
+    Without it, PROJ returns longitudes in [-180, 180], so a planning grid east of the antimeridian maps
+    to -179.9 and misses the scene's pixels at 180.1: every tile would read as nodata.
+    """
+    left, _, right, _ = scene.bounds
+    if not scene.crs.is_geographic or (left >= -180.0 and right <= 180.0):
+        return None
+    centre = 0.5 * (left + right)
+    with warnings.catch_warnings():  # PROJ string of a geographic CRS: nothing lost that a warp needs
+        warnings.simplefilter("ignore", UserWarning)
+        base = scene.crs.to_proj4()
+    return f"{base} +lon_wrap={centre:.9g}"
+
+
 def is_aligned(scene: Scene, grid: PlanGrid, transform: "rasterio.Affine", *, tol: float = 1e-6) -> bool:
     """True when the scene's pixels are the grid's LR pixels (same CRS, size and pixel edges)."""
     px = grid.lr_pixel_m
@@ -256,7 +293,9 @@ class GridReader:
 
     ``extent`` is the tile range that may be read (the AOI's tiles that meet the scene); reads outside
     the scene are padded and marked invalid. :meth:`read` returns unit values (C, H, W) float32 and a
-    validity mask (H, W) bool, H = rows x ``lr_size_px``, W = cols x ``lr_size_px``.
+    validity mask (H, W) bool, H = rows x ``lr_size_px``, W = cols x ``lr_size_px``. A pixel is invalid
+    where the file's mask says so, where any model band is NaN or infinite, and, in a scene with no
+    nodata value, where every model band is exactly 0 (see :meth:`_data_mask`).
     """
 
     def __init__(self, scene: Scene, grid: PlanGrid, extent: TileRange) -> None:
@@ -269,6 +308,7 @@ class GridReader:
         self._vrt: WarpedVRT | None = None
         self._origin = (0, 0)  # global LR pixel (row, col) of the readable dataset's pixel (0, 0)
         self._alpha: int | None = None  # band index of the warped alpha band (sources without nodata)
+        self._warned_zero = False  # the all-zero nodata rule was logged (scenes without a nodata value)
 
     def __enter__(self) -> "GridReader":
         s, g = self.scene, self.grid
@@ -301,6 +341,9 @@ class GridReader:
         h, w = self.extent.shape
         L = g.lr_size_px
         kw: dict[str, object] = {}
+        wrap = lon_wrap_crs(s)
+        if wrap is not None:
+            kw["src_crs"] = wrap
         if s.nodata is not None:
             kw.update(src_nodata=s.nodata, nodata=s.nodata)
         else:
@@ -363,7 +406,32 @@ class GridReader:
                 ok = np.all(ds.read_masks(list(self.scene.band_indexes), window=win) > 0, axis=0)
         except RasterioError as exc:
             raise InputError(f"scene {self.scene.path}: reading pixels failed ({_first_line(exc)}): the file is truncated or corrupt; re-download it") from exc
+        ok &= self._data_mask(data, ok)
+        if data.dtype.kind == "f":
+            data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
         ys, xs = slice(r0 - lr0, r1 - lr0), slice(c0 - lc0, c1 - lc0)
         raw[:, ys, xs] = to_unit(data, self.scene.sensor)
         valid[ys, xs] = ok
         return raw, valid
+
+    def _data_mask(self, data: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        """(H, W) bool: pixels of ``data`` (C, H, W, raw values) that hold data by the value rules.
+
+        NaN or infinite in any model band: nodata, whatever the file says. A scene with no nodata value:
+        a pixel that is exactly 0 in every model band is nodata (Sentinel-2's NO_DATA convention, the
+        zero border of a tile); logged once per scene.
+        """
+        keep = np.ones(data.shape[1:], dtype=bool)
+        if data.dtype.kind == "f":
+            keep &= np.isfinite(data).all(axis=0)
+        if self.scene.nodata is None:
+            zero = ~np.any(data != 0, axis=0)
+            if not self._warned_zero and (zero & ok).any():
+                self._warned_zero = True
+                log.warning(
+                    "scene %s sets no nodata value: pixels that are 0 in every model band (%s) are treated as nodata; "
+                    "if 0 is data there, set a nodata value (gdal_edit.py -a_nodata VALUE)",
+                    self.scene.scene_id, ", ".join(self.scene.band_labels),
+                )
+            keep &= ~zero
+        return keep

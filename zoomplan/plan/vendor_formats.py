@@ -165,6 +165,8 @@ def read_order_file(path: PathLike) -> OrderFile:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"order file {p} is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno}): {_fix(p)}") from None
+    except RecursionError:
+        raise InputError(f"order file {p} nests JSON arrays or objects too deep to read: {_fix(p)}") from None
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
         found = doc.get("type") if isinstance(doc, dict) else type(doc).__name__
         raise InputError(f"order file {p} is not a GeoJSON FeatureCollection (found {found!r}): {_fix(p)}")
@@ -192,8 +194,10 @@ def _feature(f: Any, i: int, path: Path) -> OrderFeature:
         raise InputError(f"{where} is a {kind}; orders must be Polygon or MultiPolygon: {_fix(path)}")
     try:
         g = shape(f["geometry"])
-    except (ValueError, TypeError, IndexError, KeyError, AttributeError, shapely.errors.GEOSException) as exc:  # malformed coordinates
-        raise InputError(f"{where} has malformed coordinates ({exc}): {_fix(path)}") from None
+    except RecursionError:  # coordinates nested thousands deep
+        raise InputError(f"{where} has coordinates nested too deep: {_fix(path)}") from None
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError, shapely.errors.GEOSException) as exc:  # malformed coordinates
+        raise InputError(f"{where} has malformed coordinates ({str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__}): {_fix(path)}") from None
     xy = shapely.get_coordinates(g)
     if g.is_empty or not np.isfinite(xy).all():
         raise InputError(f"{where} is empty or has non-finite coordinates: {_fix(path)}")
