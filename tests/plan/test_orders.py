@@ -166,6 +166,10 @@ def test_vertex_limit_and_holes() -> None:
     check_orders(orders, t, sel, [aoi], v)
     v = vendor(max_vertices=12, min_order_km2=0.0, allows_multipolygon=True)
     orders = build_orders(t, sel, [aoi], v)
+    check_orders(orders, t, sel, [aoi], v)
+    assert bill(orders, v).cost_usd == pytest.approx(sel.sum() * 0.01 * 10.0)  # no minimum: the patches alone, not the ring's hole
+    v = vendor(max_vertices=12, min_order_km2=0.05, allows_multipolygon=True)
+    orders = build_orders(t, sel, [aoi], v)
     assert len(orders) == 1
     check_orders(orders, t, sel, [aoi], v)
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from zoomplan.errors import ConfigError
 from zoomplan.plan.pricing import baseline_cost
-from zoomplan.plan.select import plan_cost, rank, select_patches
+from zoomplan.plan.select import plan_cost, rank, select, select_patches
 
 from plan.tables import random_table as make_table, vendor
 
@@ -71,11 +71,39 @@ def test_budget_is_never_exceeded(frac: float, threshold: float, multi: bool, mi
     v = vendor(allows_multipolygon=multi, min_order_km2=min_order)
     base = baseline_cost([AOI], v, t.crs).cost_usd
     budget = frac * base
-    s = select_patches(t, [AOI], v, threshold=threshold, budget_usd=budget)
+    r = select(t, [AOI], v, threshold=threshold, budget_usd=budget)
+    s = r.selected
+    assert np.array_equal(s, select_patches(t, [AOI], v, threshold=threshold, budget_usd=budget))
     cost = plan_cost(t, s, [AOI], v)
     assert cost <= budget
     assert cost <= base + 1e-9
     cand = t.prob > threshold if threshold > 0 else np.ones(len(t), bool)
     assert not (s & ~cand).any()
-    if s.any() and (~s & cand).any():  # the best first: nothing left out beats what was taken
-        assert t.prob[s].min() >= t.prob[cand & ~s].max()
+    dropped = np.zeros(len(t), bool)
+    dropped[r.dropped.patches] = True
+    assert not (dropped & s).any() and not (dropped & ~cand).any()
+    if s.any() and (~s & cand).any():  # best first: a candidate left out that beats what was taken is reported as dropped
+        better = cand & ~s & (t.prob > t.prob[s].min())
+        assert not (better & ~dropped).any()
+    rep = r.report()
+    assert rep["n_patches"] == dropped.sum() and rep["n_orders"] == len(r.dropped.orders)
+    assert all(o["reason"].startswith("value ") for o in rep["orders"])
+    assert (rep["reason"] != "") == bool(dropped.any())
+
+
+def test_budget_drops_isolated_minimum_charges_for_a_cluster() -> None:
+    """An isolated patch of probability 0.95 pays a whole minimum charge; a cluster of 0.6 ones is worth more per USD."""
+    t = dataclasses.replace(TABLE, prob=np.zeros(len(TABLE), np.float32))
+    r, c = TABLE.row - TABLE.row.min(), TABLE.col - TABLE.col.min()
+    t.prob[(r >= 5) & (r < 10) & (c >= 5) & (c < 10)] = 0.6  # 25 patches of 0.01 km^2 = 0.25 km^2, one minimum charge
+    lonely = np.nonzero((r == 15) & (c == 15))[0]
+    t.prob[lonely] = 0.95
+    v = vendor(min_order_km2=0.25)  # USD 2.50 per order at least
+    prefix = select_patches(t, [AOI], v, threshold=0.5, budget_usd=3.0)  # what a best-first prefix would buy: the lonely patch first
+    r_ = select(t, [AOI], v, threshold=0.5, budget_usd=3.0)
+    assert r_.selected.sum() == 25 and not r_.selected[lonely].any() and np.array_equal(prefix, r_.selected)
+    assert plan_cost(t, r_.selected, [AOI], v) == pytest.approx(2.5)
+    assert r_.dropped.patches.tolist() == lonely.tolist()
+    (o,) = r_.report()["orders"]
+    assert o["n_patches"] == 1 and o["value"] == pytest.approx(0.95) and o["cost_usd"] == 2.5
+    assert "minimum charge" in o["reason"] and "below the plan's marginal value per USD" in o["reason"]

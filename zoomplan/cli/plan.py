@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from zoomplan.cli import app
-from zoomplan.errors import ZoomplanError
+from zoomplan.errors import InputError, ZoomplanError
 
 console = Console(stderr=True)
 
@@ -25,7 +25,8 @@ console = Console(stderr=True)
 @app.command("plan")
 def plan_command(
     aoi: Path = typer.Argument(..., help="AOI vector file (GeoJSON, GeoPackage, Shapefile, KML, FlatGeobuf; any CRS; Polygon/MultiPolygon)."),
-    lr: list[Path] = typer.Option(..., "--lr", help="LR scene (GeoTIFF/COG/JP2). Repeat for several; the first that has data for a tile is used."),
+    lr: Optional[list[Path]] = typer.Option(None, "--lr", help="LR scene (GeoTIFF/COG/JP2). Repeat for several; the first that has data for a tile is used."),
+    scenes: Optional[Path] = typer.Option(None, "--scenes", help="Scene list: text file of paths (one a line, # comments) or STAC-like JSON; after any --lr, least cloudy then most recent first."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Order GeoJSON to write ('-' for stdout)."),
     patches: Optional[Path] = typer.Option(None, "--patches", help="Also write every AOI patch with its probability and selection (GeoJSON)."),
     quicklook: Optional[Path] = typer.Option(None, "--quicklook", help="Also render a PNG quicklook of the plan."),
@@ -39,6 +40,8 @@ def plan_command(
     sensor: Optional[str] = typer.Option(None, "--sensor", help="Model card sensor mapping, e.g. sentinel2_toa or rgb8 (default: by data type)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps."),
     batch_size: int = typer.Option(512, "--batch-size", help="Tiles per network batch."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Run inference on a local Dask cluster of N worker processes (pip install 'zoomplan[dask]'); same output."),
+    dask: Optional[str] = typer.Option(None, "--dask", help="Run inference on the Dask scheduler at this address, e.g. tcp://host:8786 (workers must see the files); same output."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary table or progress bar."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details (INFO) on stderr."),
 ) -> None:
@@ -55,11 +58,12 @@ def plan_command(
         progress.update(task, completed=done, total=total)
 
     try:
+        scene_paths, rule = _scene_paths(lr or [], scenes)
         with progress:
             result = plan(
-                aoi, lr, model=model, vendor=vendor, vendors_file=vendors, threshold=threshold, budget_usd=budget,
+                aoi, scene_paths, scene_rule=rule, model=model, vendor=vendor, vendors_file=vendors, threshold=threshold, budget_usd=budget,
                 max_fraction=max_fraction, device=device, out=out, patches_out=patches, quicklook=quicklook,
-                bands=bands, sensor=sensor, batch_size=batch_size, progress=on_block,
+                bands=bands, sensor=sensor, batch_size=batch_size, progress=on_block, cluster=_cluster(workers, dask),
             )
     except ZoomplanError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -71,6 +75,27 @@ def plan_command(
         for w in result.written:
             if w != "-":
                 console.print(f"wrote {w}")
+
+
+def _cluster(workers: Optional[int], dask: Optional[str]) -> Optional[str | int]:
+    """--workers N or --dask ADDRESS (not both) as plan()'s ``cluster``."""
+    if workers is not None and dask is not None:
+        raise InputError("--workers and --dask both given: pass --workers N for a local cluster or --dask ADDRESS for a running one")
+    return dask if dask is not None else workers
+
+
+def _scene_paths(lr: list[Path], scenes: Optional[Path]) -> tuple[list[Path], Optional[str]]:
+    """--lr scenes in the order given, then the --scenes list in its overlap order; the rule (None without a list)."""
+    if scenes is None:
+        if not lr:
+            raise InputError("no LR scene given: pass --lr SCENE (a Sentinel-2 GeoTIFF, COG or JP2) or --scenes LIST")
+        return list(lr), None
+    from zoomplan.geo.scenelist import order_scenes, read_scene_list
+
+    ordered, rule = order_scenes(read_scene_list(scenes))
+    if lr:
+        rule = f"--lr scenes first, in the order given; then the --scenes list: {rule}"
+    return [*lr, *(e.path for e in ordered)], rule
 
 
 def _usd(v: Any) -> str:
@@ -88,6 +113,10 @@ def summary_table(s: dict[str, Any], title: str) -> Table:
     t.add_row("Grid", f"{s['planning_crs']}, {s['tile_m']:g} m tiles, {s['patch_m']:g} m patches")
     t.add_row("Tiles", f"{tiles['planned']} planned of {tiles['total']}" + (f" ({tiles['skipped_nodata']} mostly nodata, {tiles['outside_scenes']} outside the scenes)" if skipped else ""))
     t.add_row("Patches", f"{s['patches_selected']} of {s['patches_total']} selected ({100 * s['fraction_selected']:.1f}%)")
+    d = s.get("dropped")
+    if d and d.get("n_patches"):
+        t.add_row("Dropped (budget)", f"{d['n_patches']} of the {d['considered_patches']} most probable patches, in {d['n_orders']} order(s) "
+                  f"worth {d['value']:.2f} for {_usd(d['cost_usd'])}: {d['reason']}")
     t.add_row("Vendor", f"{s.get('vendor', '?')}: {s.get('price_per_km2', 0):g} USD/km2 (as of {s.get('price_as_of', '?')})")
     t.add_row("Orders", f"{s.get('n_orders', 0)}, {s.get('plan_area_km2', 0):.3f} km2 ordered, {s.get('plan_billed_km2', 0):.3f} km2 billed")
     t.add_row("Plan cost", _usd(s.get("plan_cost_usd")))
@@ -96,6 +125,8 @@ def summary_table(s: dict[str, Any], title: str) -> Table:
     m = s["model"]
     t.add_row("Model", f"{m['id']} (policy {m['policy_stage']})")
     t.add_row("Scenes", ", ".join(f"{sc['id']}{' (resampled)' if sc['resampled'] else ''}" for sc in s["scenes"]))
+    if s.get("parameters", {}).get("scene_rule"):
+        t.add_row("Overlaps", s["parameters"]["scene_rule"])
     return t
 
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
-from typing import Callable, Sequence
+import queue
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, Generic, Iterator, Sequence, TypeVar
 
 import numpy as np
 import shapely
@@ -33,6 +35,12 @@ log = logging.getLogger(__name__)
 
 MIN_VALID = 0.5
 """A tile is planned only when at least this fraction of its LR pixels is valid data."""
+
+PREFETCH_BLOCKS = 4
+"""Blocks the reader thread may prepare ahead of the networks (bounds memory: a 64 x 64-tile block of
+3-band chips is about 3 MB)."""
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -121,15 +129,18 @@ def infer_patches(
     block_tiles: int = 64,
     min_valid: float = MIN_VALID,
     progress: Callable[[int, int], None] | None = None,
+    threads: int | None = None,
+    block_range: tuple[int, int] | None = None,
 ) -> Inference:
     """Policy probabilities for every HR patch overlapping ``aoi_geoms`` (polygons in ``grid.crs``).
 
     Each patch is assigned to the AOI feature it overlaps most (``aoi_index``). ``block_tiles`` sets
     the read window (``block_tiles`` x ``block_tiles`` tiles); ``batch_size`` the network batch.
-    ``progress(blocks_done, blocks_total)`` is called after each block.
+    ``progress(blocks_done, blocks_total)`` is called after each block (from the calling thread).
+    ``threads``: torch intra-op threads while the networks run (default on CPU: one fewer than
+    ``torch.get_num_threads()``, at least 1, leaving a core to the reader thread; restored afterwards).
     """
     card = ckpt.card
-    L = grid.lr_size_px
     P = grid.patches_per_tile
     models = TileModels(ckpt, device, batch_size=batch_size)
     mean = np.asarray(card.lr_norm.mean, dtype=np.float32)[None, :, None, None]
@@ -152,58 +163,34 @@ def infer_patches(
     n_total = n_nodata = n_outside = 0
     by_scene = {s.scene_id: 0 for s in scenes}
     blocks = list(grid.blocks(full, block_tiles))
+    if block_range is not None:  # a share of the work (zoomplan.plan.distributed): blocks [start, stop) only
+        blocks = blocks[block_range[0] : block_range[1]]
     readers = [GridReader(s, grid, e) for s, e in zip(scenes, extents)]
-    opened: set[int] = set()
-    # Readers open on first use and close in reverse order (their GDAL environments nest).
-    with contextlib.ExitStack() as stack:
-        for bi, block in enumerate(blocks):
-            found = _block_tiles(grid, block, union, cover, feats, tree)
-            if isinstance(found, int):  # AOI tiles of a block no scene touches: only counted
-                n_total += found
-                n_outside += found
-            elif found[0].size:
-                trow, tcol, prow, pcol, paoi = found
-                n_total += trow.size
-                li, lj = trow - block.r0, tcol - block.c0
-                pending = np.zeros(block.shape, dtype=bool)
-                pending[li, lj] = True
-                t_prob = np.zeros(block.shape + (P,), dtype=np.float32)
-                t_cls = np.zeros(block.shape, dtype=np.int32)
-                t_conf = np.zeros(block.shape, dtype=np.float32)
-                for k, reader in enumerate(readers):
-                    if not pending.any():
-                        break
-                    sub = _pending_range(block, pending).intersection(extents[k])
-                    if sub.empty:
-                        continue
-                    if k not in opened:
-                        stack.enter_context(reader)
-                        opened.add(k)
-                    data, valid = reader.read(sub)
-                    sl = (slice(sub.r0 - block.r0, sub.r1 - block.r0), slice(sub.c0 - block.c0, sub.c1 - block.c0))
-                    todo = pending[sl] & (valid_fraction(valid, L) >= min_valid)
-                    if not todo.any():
-                        continue
-                    probs, cls, conf = models(_chips(data, valid, todo, L, mean, std))
-                    ii, jj = np.nonzero(todo)
-                    ii, jj = ii + sl[0].start, jj + sl[1].start
+    if threads is None:  # leave one core to the reader thread on CPU (see _inference_threads)
+        threads = max(1, torch.get_num_threads() - 1) if device.type == "cpu" else None
+    works = _block_works(grid, blocks, readers, extents, union, cover, feats, tree, min_valid=min_valid, mean=mean, std=std)
+    # Decoding, tile geometry and chip cutting run ahead in a reader thread (a bounded queue of
+    # blocks) while this thread runs the networks: the two overlap instead of adding up.
+    with _Prefetch(works, depth=PREFETCH_BLOCKS) as ready, _inference_threads(threads):
+        for w in ready:
+            n_total += w.total
+            n_outside += w.outside
+            n_nodata += w.nodata
+            if w.keep is not None:
+                t_prob = np.zeros(w.shape + (P,), dtype=np.float32)
+                t_cls = np.zeros(w.shape, dtype=np.int32)
+                t_conf = np.zeros(w.shape, dtype=np.float32)
+                for chips, ii, jj, sid in w.runs:
+                    probs, cls, conf = models(chips)
                     t_prob[ii, jj], t_cls[ii, jj], t_conf[ii, jj] = probs, cls, conf
-                    pending[ii, jj] = False
-                    by_scene[reader.scene.scene_id] += int(ii.size)
-                done = ~pending[li, lj]
-                if (~done).any():
-                    left = grid.tile_boxes(trow[~done], tcol[~done])
-                    inside = shapely.area(shapely.intersection(left, cover)) > 1e-6 * grid.tile_m**2
-                    n_outside += int((~inside).sum())
-                    n_nodata += int(inside.sum())
-                d_li, d_lj = li[done], lj[done]
-                m = paoi[done] >= 0
+                    by_scene[sid] += int(ii.size)
+                d_li, d_lj, m, prow, pcol, paoi = w.keep
                 parts.append((
-                    prow[done][m], pcol[done][m], t_prob[d_li, d_lj][m],
-                    np.repeat(t_cls[d_li, d_lj], P).reshape(-1, P)[m], np.repeat(t_conf[d_li, d_lj], P).reshape(-1, P)[m], paoi[done][m],
+                    prow[m], pcol[m], t_prob[d_li, d_lj][m],
+                    np.repeat(t_cls[d_li, d_lj], P).reshape(-1, P)[m], np.repeat(t_conf[d_li, d_lj], P).reshape(-1, P)[m], paoi[m],
                 ))
             if progress is not None:
-                progress(bi + 1, len(blocks))
+                progress(w.index + 1, len(blocks))
 
     def cat(i: int, dtype: type) -> np.ndarray:
         return np.concatenate([p[i] for p in parts]).astype(dtype, copy=False) if parts else np.zeros(0, dtype=dtype)
@@ -238,6 +225,191 @@ def infer_patches(
     return Inference(table=table, stats=stats)
 
 
+@dataclass
+class _BlockWork:
+    """One block, read and cut, waiting for the networks.
+
+    ``total``/``outside``/``nodata``: AOI tile counts of the block; ``shape``: block shape in tiles;
+    ``runs``: (chips, block rows, block cols, scene id) per scene that supplied tiles; ``keep``: the
+    planned tiles' (block rows, block cols, patch mask (n, P), patch rows, patch cols, aoi index), or
+    ``None`` when the block has none.
+    """
+
+    index: int
+    total: int = 0
+    outside: int = 0
+    nodata: int = 0
+    shape: tuple[int, int] = (0, 0)
+    runs: list[tuple[np.ndarray, np.ndarray, np.ndarray, str]] = field(default_factory=list)
+    keep: tuple[np.ndarray, ...] | None = None
+
+
+def _block_works(
+    grid: PlanGrid, blocks: Sequence[TileRange], readers: Sequence[GridReader], extents: Sequence[TileRange], union: BaseGeometry,
+    cover: BaseGeometry, feats: np.ndarray, tree: shapely.STRtree, *, min_valid: float, mean: np.ndarray, std: np.ndarray,
+) -> Iterator[_BlockWork]:
+    """Every block's AOI tiles, read (first scene with valid data per tile) and cut into normalised chips, in block order.
+
+    Which scene supplies a tile depends only on validity, never on the networks' output, so this runs
+    ahead of them. Readers open on first use and close in reverse order (their GDAL environments nest),
+    all in the thread that iterates this generator.
+    """
+    L = grid.lr_size_px
+    opened: set[int] = set()
+    with contextlib.ExitStack() as stack:
+        for bi, block in enumerate(blocks):
+            w = _BlockWork(index=bi, shape=block.shape)
+            found = _block_tiles(grid, block, union, cover, feats, tree)
+            if isinstance(found, int):  # AOI tiles of a block no scene touches: only counted
+                w.total = w.outside = found
+            elif found[0].size:
+                trow, tcol, prow, pcol, paoi = found
+                w.total = int(trow.size)
+                li, lj = trow - block.r0, tcol - block.c0
+                pending = np.zeros(block.shape, dtype=bool)
+                pending[li, lj] = True
+                for k, reader in enumerate(readers):
+                    if not pending.any():
+                        break
+                    sub = _pending_range(block, pending).intersection(extents[k])
+                    if sub.empty:
+                        continue
+                    if k not in opened:
+                        stack.enter_context(reader)
+                        opened.add(k)
+                    data, valid = reader.read(sub)
+                    sl = (slice(sub.r0 - block.r0, sub.r1 - block.r0), slice(sub.c0 - block.c0, sub.c1 - block.c0))
+                    todo = pending[sl] & (valid_fraction(valid, L) >= min_valid)
+                    if not todo.any():
+                        continue
+                    chips = _chips(data, valid, todo, L, mean, std)
+                    ii, jj = np.nonzero(todo)
+                    ii, jj = ii + sl[0].start, jj + sl[1].start
+                    pending[ii, jj] = False
+                    w.runs.append((chips, ii, jj, reader.scene.scene_id))
+                done = ~pending[li, lj]
+                if (~done).any():
+                    left = grid.tile_boxes(trow[~done], tcol[~done])
+                    inside = shapely.contains_properly(cover, left)  # prepared: cheap; only edge tiles need areas
+                    edge = ~inside
+                    if edge.any():
+                        inside[edge] = shapely.area(shapely.intersection(left[edge], cover)) > 1e-6 * grid.tile_m**2
+                    w.outside = int((~inside).sum())
+                    w.nodata = int(inside.sum())
+                w.keep = (li[done], lj[done], paoi[done] >= 0, prow[done], pcol[done], paoi[done])
+            yield w
+
+
+class _Prefetch(Generic[T]):
+    """Iterate a generator in a background thread, at most ``depth`` items ahead; use as a context manager.
+
+    Items come out in the generator's order; an exception raised by the generator is raised again in the
+    consumer. Leaving the ``with`` block early stops the generator (closed in its own thread, so its
+    ``finally``/``with`` clean-up runs there) and joins the thread.
+    """
+
+    _END = object()
+
+    def __init__(self, gen: Iterator[T], depth: int = PREFETCH_BLOCKS) -> None:
+        self._gen = gen
+        self._q: queue.Queue[tuple[bool, object]] = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="zoomplan-reader", daemon=True)
+
+    def _put(self, item: tuple[bool, object]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for item in self._gen:
+                if not self._put((True, item)):
+                    break
+        except BaseException as exc:  # handed to the consumer, raised there
+            self._put((False, exc))
+            return
+        finally:
+            close = getattr(self._gen, "close", None)
+            if close is not None:
+                close()
+        self._put((True, self._END))
+
+    def __enter__(self) -> Iterator[T]:
+        self._thread.start()
+        return self._items()
+
+    def _items(self) -> Iterator[T]:
+        while True:
+            ok, item = self._q.get()
+            if not ok:
+                raise item  # type: ignore[misc]
+            if item is self._END:
+                return
+            yield item  # type: ignore[misc]
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@contextlib.contextmanager
+def _inference_threads(n: int | None) -> Iterator[None]:
+    """torch intra-op threads set to ``n`` inside the block (unchanged for ``None``), restored after.
+
+    Why fewer threads on CPU: the planner's networks run on 8 x 8 chips, where a second OpenMP thread
+    gains little and, on a busy machine, costs much (measured on 2 cores under load: 1 thread ~4,000
+    tiles/s, 2 threads ~400); the freed core decodes and cuts the next blocks meanwhile.
+    """
+    if n is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(n)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def count_blocks(aoi_geoms: Sequence[BaseGeometry], grid: PlanGrid, block_tiles: int) -> int:
+    """How many blocks :func:`infer_patches` walks for this AOI (polygons in ``grid.crs``) and block size."""
+    union = shapely.union_all(np.asarray(list(aoi_geoms), dtype=object))
+    return sum(1 for _ in grid.blocks(grid.tile_range(union.bounds), block_tiles))
+
+
+def merge_inferences(parts: Sequence[Inference]) -> Inference:
+    """One Inference from those of disjoint block ranges of the same run (any order): the same table and
+    counts as a single :func:`infer_patches` over all the blocks (rows sorted by patch row, then column)."""
+    if not parts:
+        raise ValueError("merge_inferences needs at least one Inference")
+    t0 = parts[0].table
+    row = np.concatenate([p.table.row for p in parts])
+    col = np.concatenate([p.table.col for p in parts])
+    order = np.lexsort((col, row))
+    table = PatchTable(
+        crs=t0.crs, patch_m=t0.patch_m, patch_grid=t0.patch_grid, row=row[order], col=col[order],
+        prob=np.concatenate([p.table.prob for p in parts])[order], tile_class=np.concatenate([p.table.tile_class for p in parts])[order],
+        tile_conf=np.concatenate([p.table.tile_conf for p in parts])[order], aoi_index=np.concatenate([p.table.aoi_index for p in parts])[order],
+        class_names=t0.class_names,
+    )
+    by_scene: dict[str, int] = {}
+    for p in parts:
+        for k, v in p.stats.tiles_by_scene.items():
+            by_scene[k] = by_scene.get(k, 0) + v
+    resampled = {r for p in parts for r in p.stats.resampled_scenes}
+    stats = InferenceStats(
+        tiles_total=sum(p.stats.tiles_total for p in parts), tiles_planned=sum(p.stats.tiles_planned for p in parts),
+        tiles_nodata=sum(p.stats.tiles_nodata for p in parts), tiles_outside=sum(p.stats.tiles_outside for p in parts),
+        tiles_by_scene=by_scene, resampled_scenes=tuple(k for k in by_scene if k in resampled), device=parts[0].stats.device,
+    )
+    return Inference(table=table, stats=stats)
+
+
 def _pending_range(block: TileRange, pending: np.ndarray) -> TileRange:
     """The smallest tile range (absolute indices) holding every pending tile of ``block``."""
     ii = np.nonzero(pending.any(axis=1))[0]
@@ -264,9 +436,30 @@ def _block_tiles(
     P = grid.patches_per_tile
     trow, tcol = trow[hit], tcol[hit]
     prow, pcol = grid.patches_of_tiles(trow, tcol)
-    paoi = assign_features(grid.patch_boxes(prow, pcol), feats, tree).reshape(-1, P)
+    paoi = _tile_features(boxes[hit], feats, tree, P)
+    rest = paoi[:, 0] == -2
+    if rest.any():  # tiles on a feature's edge or under several features: patch by patch
+        sub = grid.patch_boxes(prow.reshape(-1, P)[rest].ravel(), pcol.reshape(-1, P)[rest].ravel())
+        paoi[rest] = assign_features(sub, feats, tree).reshape(-1, P)
     keep = (paoi >= 0).any(axis=1)
     return trow[keep], tcol[keep], prow.reshape(-1, P)[keep], pcol.reshape(-1, P)[keep], paoi[keep]
+
+
+def _tile_features(tiles: np.ndarray, feats: np.ndarray, tree: shapely.STRtree, P: int) -> np.ndarray:
+    """(n, P) int32 feature index of every patch of tiles lying wholly inside one feature and meeting no
+    other (all P patches serve that feature, as :func:`assign_features` would find patch by patch, at
+    1/P of the geometry work); -2 for every other tile (to be decided patch by patch)."""
+    out = np.full((len(tiles), P), -2, dtype=np.int32)
+    ti, fi = tree.query(tiles, predicate="intersects")
+    if ti.size == 0:
+        return out
+    shapely.prepare(feats)
+    n_hits = np.bincount(ti, minlength=len(tiles))
+    one = n_hits[ti] == 1
+    ti, fi = ti[one], fi[one]
+    inside = shapely.contains_properly(feats[fi], tiles[ti])
+    out[ti[inside]] = fi[inside, None]
+    return out
 
 
 def _chips(data: np.ndarray, valid: np.ndarray, todo: np.ndarray, L: int, mean: np.ndarray, std: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ import logging
 
 import numpy as np
 import rasterio.features
+import shapely
 from affine import Affine
 from shapely.geometry import Polygon
 
@@ -35,45 +36,61 @@ def opening(a: np.ndarray, ky: int, kx: int) -> np.ndarray:
     return paint(box_sum(a, ky, kx) == ky * kx, ky, kx)
 
 
-def closing(a: np.ndarray, k: int) -> np.ndarray:
-    """``a`` with every gap narrower than k cells filled (square closing; outside the array is empty)."""
-    return ~opening(np.pad(~a, k, constant_values=True), k, k)[k:-k, k:-k]
+def closing(a: np.ndarray, k: int, kx: int | None = None) -> np.ndarray:
+    """``a`` with every gap narrower than the k x kx window filled (kx defaults to k: a square closing;
+    k x 1 closes gaps between rows only, 1 x kx between columns only; outside the array is empty)."""
+    ky, kx = k, (k if kx is None else kx)
+    out = ~opening(np.pad(~a, ((ky, ky), (kx, kx)), constant_values=True), ky, kx)
+    return out[ky:-ky, kx:-kx]
+
+
+def exteriors(a: np.ndarray, transform: Affine) -> list[dict]:
+    """GeoJSON Polygons of the exteriors of the 4-connected components of mask ``a`` (holes filled),
+    mapped by ``transform``, in rasterio's scan order."""
+    if not a.any():
+        return []
+    src = np.ascontiguousarray(a, dtype=np.uint8)
+    return [{"type": "Polygon", "coordinates": [g["coordinates"][0]]}
+            for g, _ in rasterio.features.shapes(src, mask=a, connectivity=4, transform=transform)]
+
+
+def _polygons(ext: list[dict]) -> list[Polygon]:
+    if not ext:
+        return []
+    rings = [np.asarray(e["coordinates"][0], np.float64) for e in ext]
+    idx = np.repeat(np.arange(len(rings)), [len(r) for r in rings])
+    return list(shapely.polygons(shapely.linearrings(np.concatenate(rings), indices=idx)))
 
 
 def shapes(a: np.ndarray, transform: Affine) -> list[Polygon]:
     """Exteriors of the 4-connected components of mask ``a`` (holes filled), mapped by ``transform``."""
-    if not a.any():
-        return []
-    src = np.ascontiguousarray(a, dtype=np.uint8)
-    return [Polygon(g["coordinates"][0]) for g, _ in rasterio.features.shapes(src, mask=a, connectivity=4, transform=transform)]
+    return _polygons(exteriors(a, transform))
+
+
+def label(a: np.ndarray, transform: Affine) -> tuple[np.ndarray, list[Polygon]]:
+    """(int32 labels 1..n of the hole-filled 4-connected components of ``a``, 0 elsewhere; their n
+    exteriors mapped by ``transform``, labels in the same order)."""
+    ext = exteriors(a, transform)
+    if not ext:
+        return np.zeros(a.shape, np.int32), []
+    lab = rasterio.features.rasterize(zip(ext, range(1, len(ext) + 1)), out_shape=a.shape, transform=transform, dtype=np.int32)
+    return lab, _polygons(ext)
 
 
 def fill_mask(a: np.ndarray) -> np.ndarray:
-    polys = shapes(a, Affine.identity())
-    if not polys:
+    """``a`` with the holes of its 4-connected components filled."""
+    ext = exteriors(a, Affine.identity())
+    if not ext:
         return a
-    return a | rasterio.features.rasterize(polys, out_shape=a.shape, dtype=np.uint8).astype(bool)
+    return a | rasterio.features.rasterize(ext, out_shape=a.shape, dtype=np.uint8).astype(bool)
 
 
-def widen(a: np.ndarray, d: np.ndarray, k: int) -> np.ndarray:
-    """``a`` grown inside ``d`` so every cell lies in a k x k square of the result, where ``d`` allows.
-
-    Narrow cells (in no k x k square inside ``a``) that some k x k square inside ``d`` can hold are
-    covered block by block (blocks of k x k aligned to the array): one square per block, centred on
-    its narrow cells when that fits in ``d``, else the nearest that does; a block no single square can
-    serve is split in two, recursively. Narrow cells no square inside ``d`` holds (the AOI is narrower
-    than k there) get the centred square clipped to ``d``. A window smaller than k uses its own size.
-    """
-    h, w = a.shape
-    ky, kx = min(k, h), min(k, w)
-    if k <= 1 or not a.any():
-        return a
-    narrow = a & ~opening(a, ky, kx)
-    if not narrow.any():
-        return a
-    valid = box_sum(d, ky, kx) == ky * kx
-    stuck = narrow & ~paint(valid, ky, kx)
-    narrow &= ~stuck
+def _place(narrow: np.ndarray, valid: np.ndarray, ky: int, kx: int) -> np.ndarray:
+    """Top-left cells of ky x kx windows, each True in ``valid``, that together cover every ``narrow``
+    cell (each must lie in some valid window): block by block (k x k blocks aligned to the array), one
+    window per block centred on its narrow cells when valid, else the nearest valid one; a block no
+    single window can serve is split in two, recursively."""
+    h, w = narrow.shape
     origins = np.zeros_like(valid)
     hb, wb = -(-h // ky), -(-w // kx)
     blocks = np.zeros((hb * ky, wb * kx), bool)
@@ -100,20 +117,46 @@ def widen(a: np.ndarray, d: np.ndarray, k: int) -> np.ndarray:
             cy0, cx0 = (ty0 + ty1 - ky) // 2 - sy, (tx0 + tx1 - kx) // 2 - sx
             j = int(np.argmin((cy - cy0) ** 2 + (cx - cx0) ** 2))
             origins[cy[j] + sy, cx[j] + sx] = True
-        elif ty1 - ty0 >= tx1 - tx0:  # a single cell always fits: it is not stuck
+        elif ty1 - ty0 >= tx1 - tx0:  # a single cell always fits: it lies in a valid window
             m = (ty0 + ty1) // 2
             todo += [(ty0, m, tx0, tx1), (m, ty1, tx0, tx1)]
         else:
             m = (tx0 + tx1) // 2
             todo += [(ty0, ty1, tx0, m), (ty0, ty1, m, tx1)]
-    out = a | paint(origins, ky, kx)
-    if stuck.any():
-        log.info("%d patch(es) lie where the AOI is narrower than the vendor's minimum width", int(stuck.sum()))
-        sy, sx = np.nonzero(stuck)
-        forced = np.zeros_like(valid)
-        forced[np.clip(sy - ky // 2, 0, h - ky), np.clip(sx - kx // 2, 0, w - kx)] = True
-        out |= paint(forced, ky, kx) & d
+    return origins
+
+
+def widen(a: np.ndarray, d: np.ndarray, k: int, *, core: np.ndarray | None = None) -> np.ndarray:
+    """``a`` grown inside ``d`` so every cell lies in a k x k square of the result, where ``d`` allows.
+
+    ``core`` (default ``d``): the cells of ``d`` lying wholly inside the AOI, where a k x k square keeps
+    its width once clipped to the AOI. Narrow cells (in no k x k square of ``core`` cells inside ``a``)
+    are covered by k x k squares inside ``core`` (:func:`_place`); those no such square holds (near
+    the AOI's outline) by (k + 2) x (k + 2) squares inside ``d``, which keep k cells' width once their
+    partly-outside rows and columns are clipped away. Narrow cells no square holds (the AOI is narrower
+    than the rule there) get the centred square clipped to ``d``. A window smaller than k uses its size.
+    """
+    h, w = a.shape
+    core = d if core is None else core
+    if k < 1 or (k == 1 and core is d) or not a.any():
+        return a
+    ky, kx = min(k, h), min(k, w)
+    narrow = a & ~opening(a & core, ky, kx)
+    if not narrow.any():
+        return a
+    out = a.copy()
+    levels = [(ky, kx, core)] + ([(min(k + 2, h), min(k + 2, w), d)] if core is not d else [])
+    for ly, lx, dom in levels:
+        valid = box_sum(dom, ly, lx) == ly * lx
+        can = narrow & paint(valid, ly, lx)
+        if can.any():
+            out |= paint(_place(can, valid, ly, lx), ly, lx)
+            narrow &= ~can
+    if narrow.any():
+        log.info("%d patch(es) lie where the AOI is narrower than the vendor's minimum width", int(narrow.sum()))
+        ly, lx = levels[-1][:2]
+        sy, sx = np.nonzero(narrow)
+        forced = np.zeros((h - ly + 1, w - lx + 1), bool)
+        forced[np.clip(sy - ly // 2, 0, h - ly), np.clip(sx - lx // 2, 0, w - lx)] = True
+        out |= paint(forced, ly, lx) & d
     return out
-
-
-# ---------------------------------------------------------------- patches and orders

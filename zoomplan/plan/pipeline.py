@@ -208,6 +208,8 @@ def plan(
     batch_size: int = 512,
     block_tiles: int = 64,
     progress: Callable[[int, int], None] | None = None,
+    scene_rule: str | None = None,
+    cluster: str | int | None = None,
 ) -> PlanResult:
     """Plan which HR patches to buy over the AOI in ``aoi_path`` from LR ``scenes`` and price them.
 
@@ -217,7 +219,11 @@ def plan(
     ``max_fraction`` is given, so that those rank every AOI patch), optionally capped by
     ``budget_usd`` (USD) or ``max_fraction`` (share of the AOI's patches). ``bands``: the scene bands for the model's inputs
     (indexes or names, e.g. ``"B04,B03,B02"``; default: from band descriptions); ``sensor``: the
-    card's sensor mapping (default: by data type). Outputs: ``out`` (order GeoJSON, ``"-"`` for
+    card's sensor mapping (default: by data type). ``scenes`` are used in the order given: each tile
+    comes from the first with valid data; ``scene_rule`` (how that order was chosen, e.g.
+    :data:`zoomplan.geo.scenelist.RULE`) is recorded in the summary's parameters. ``cluster``: run inference on
+    a Dask cluster (scheduler address, or a number of local worker processes; needs ``zoomplan[dask]``),
+    with byte-identical results. Outputs: ``out`` (order GeoJSON, ``"-"`` for
     stdout), ``patches_out`` (patch GeoJSON), ``quicklook`` (PNG); written only if every step succeeds.
     Raises :class:`~zoomplan.errors.ZoomplanError` subclasses with one-line messages.
     """
@@ -245,7 +251,12 @@ def plan(
     used, covered = _overlap(aoi, all_scenes, grid)
 
     # 4. Inference.
-    inf = infer_patches(ckpt, used, aoi.geoms, grid, dev, batch_size=batch_size, block_tiles=block_tiles, progress=progress)
+    if cluster is None:
+        inf = infer_patches(ckpt, used, aoi.geoms, grid, dev, batch_size=batch_size, block_tiles=block_tiles, progress=progress)
+    else:  # the same blocks on Dask workers, merged into the same table (zoomplan.plan.distributed)
+        from zoomplan.plan.distributed import infer_on_cluster
+
+        inf = infer_on_cluster(cluster, ckpt.path, used, aoi.geoms, grid, dev, batch_size=batch_size, block_tiles=block_tiles)
     table, stats = inf.table, inf.stats
     if stats.tiles_planned == 0:
         raise InputError(
@@ -254,7 +265,8 @@ def plan(
 
     # 5. Selection, orders, pricing.
     geoms = list(aoi.geoms)
-    selected = np.asarray(select.select_patches(table, geoms, vp, threshold=threshold, budget_usd=budget_usd, max_fraction=max_fraction), dtype=bool)
+    chosen = select.select(table, geoms, vp, threshold=threshold, budget_usd=budget_usd, max_fraction=max_fraction)
+    selected = np.asarray(chosen.selected, dtype=bool)
     order_list = list(orders_mod.build_orders(table, selected, geoms, vp))
     plan_bill = pricing.bill(order_list, vp)
     base_bill = pricing.baseline_cost(geoms, vp, crs)
@@ -265,6 +277,10 @@ def plan(
                 "vendors_file": str(vendors_file) if vendors_file is not None else None, "device": stats.device,
                 "bands": band_spec, "sensor": used[0].sensor.name},
     )
+    if scene_rule is not None:  # how overlapping scenes were ordered (zoomplan.geo.scenelist)
+        summary["parameters"]["scene_rule"] = scene_rule
+    if chosen.dropped is not None:  # under a budget: the patches left out for their value per USD, and why
+        summary["dropped"] = chosen.report()
     fc = export.order_feature_collection(order_list, summary, crs, aoi_ids=list(aoi.ids))
 
     # 6. Outputs: staged, then renamed into place together.
@@ -337,3 +353,48 @@ def _summary(
         ],
         "parameters": params,
     }
+
+
+# ---------------------------------------------------------------- steps of plan() shared with other planners (zoomplan.plan.budget)
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """Steps 2-3 of :func:`plan`: the AOI in the planning CRS, the scenes, the planning grid.
+
+    ``scenes``: every scene opened, in the order given; ``used``: those overlapping the AOI;
+    ``covered``: fraction of the AOI's area inside them; ``crs``: the planning CRS (projected, metres)
+    and ``crs_reason`` why it was chosen.
+    """
+
+    aoi: AOI
+    scenes: list[Scene]
+    used: list[Scene]
+    covered: float
+    crs: Any
+    crs_reason: str
+    grid: PlanGrid
+
+
+def open_plan_inputs(
+    aoi_path: PathLike, scene_paths: Sequence[PathLike], ckpt: Checkpoint, *, bands: Sequence[str] | None = None, sensor: str | None = None
+) -> PlanInputs:
+    """Read and check the AOI and scenes, choose the planning CRS and grid, reproject the AOI (as :func:`plan`).
+
+    Raises :class:`~zoomplan.errors.ZoomplanError` subclasses (one line) for unreadable input, an AOI
+    outside every scene, missing bands; nothing is inferred or written.
+    """
+    aoi_src, all_scenes = _open_inputs(aoi_path, scene_paths, ckpt, bands, sensor)
+    lon, lat = aoi_src.centroid_lonlat()
+    crs, why = planning_crs(all_scenes[0].crs, lon, lat)
+    log.info("planning in %s (%s)", _crs_tag(crs), why)
+    grid = PlanGrid.from_card(crs, ckpt.card)
+    aoi = aoi_src.to_crs(crs)
+    used, covered = _overlap(aoi, all_scenes, grid)
+    return PlanInputs(aoi=aoi, scenes=all_scenes, used=used, covered=covered, crs=crs, crs_reason=why, grid=grid)
+
+
+check_outputs = _check_outputs
+"""Public name of the output-target check plan() runs first (distinct files, no folders)."""
+Staging = _Staging
+"""Public name of plan()'s staged outputs: written beside their targets, renamed into place together."""

@@ -1,5 +1,8 @@
 """Quicklook PNG: the LR scene in true colour with the AOI, the selected patches and the orders.
 
+:func:`read_background` (the scene, read and stretched) is shared with the budget map
+(:func:`zoomplan.plan.budget_io.render_map`).
+
 The scene is read once, downsampled by GDAL to at most ``max_px`` pixels a side (``out_shape``, so
 memory stays bounded whatever the scene size) over the AOI's extent, and stretched per band between
 its 2nd and 98th percentiles. Vectors are reprojected from the planning CRS to the scene's CRS for
@@ -11,8 +14,9 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import rasterio
@@ -66,7 +70,8 @@ def stretch(data: np.ma.MaskedArray) -> np.ndarray:
     return np.dstack([rgb, (~mask).astype(np.float32)])
 
 
-def _path(geoms: Sequence[BaseGeometry]) -> Any:
+def polygon_path(geoms: Sequence[BaseGeometry]) -> Any:
+    """A matplotlib Path of (Multi)Polygons (holes kept clear under the nonzero rule); ``None`` if empty."""
     from matplotlib.path import Path as MPath
 
     verts: list[np.ndarray] = []
@@ -99,6 +104,66 @@ def _money(x: Any) -> str:
     return f"USD {x:,.2f}" if isinstance(x, (int, float)) else "n/a"
 
 
+@dataclass(frozen=True)
+class Background:
+    """A true-colour window of a scene, ready for ``imshow``.
+
+    ``rgba``: (H, W, 4) floats in [0, 1] (nodata clear); ``extent``: (left, right, bottom, top) in the
+    scene's CRS units; ``project``: maps shapely geometries from the planning CRS to the scene's CRS;
+    ``title``: the scene's file name and CRS.
+    """
+
+    rgba: np.ndarray
+    extent: tuple[float, float, float, float]
+    project: Callable[[Sequence[BaseGeometry]], list[BaseGeometry]]
+    title: str
+
+
+def read_background(
+    scene_path: str | os.PathLike[str], crs: CRS, focus: Sequence[BaseGeometry], *, bands: Sequence[int] | None = None, max_px: int = 1024
+) -> Background:
+    """The scene around ``focus`` (geometries in the planning ``crs``, 5% margin; the whole scene if they
+    miss it), downsampled by GDAL to at most ``max_px`` pixels a side and stretched (:func:`stretch`).
+
+    ``bands``: the scene's 1-based red, green, blue bands (default: found by description, else 1, 2, 3).
+    """
+    try:
+        ds = rasterio.open(scene_path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(f"quicklook: cannot open scene {scene_path} ({exc}); pass a raster GDAL reads") from None
+    with ds:
+        idx = tuple(bands) if bands else rgb_bands(ds.descriptions, [ci.name for ci in ds.colorinterp])
+        if max(idx) > ds.count or min(idx) < 1:
+            raise InputError(f"quicklook: scene {scene_path} has {ds.count} band(s), bands {idx} were asked; pass existing band numbers")
+        tr = Transformer.from_crs(crs, ds.crs, always_xy=True) if ds.crs and CRS(ds.crs) != CRS(crs) else None
+
+        def to_scene(gs: Sequence[BaseGeometry]) -> list[BaseGeometry]:
+            if tr is None:
+                return list(gs)
+            return [shapely.transform(g, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))) for g in gs]
+
+        focus_s = [g for g in to_scene(focus) if g is not None and not g.is_empty]
+        left, bottom, right, top = ds.bounds
+        if focus_s:
+            x0, y0, x1, y1 = shapely.total_bounds(np.asarray(focus_s, dtype=object))
+            m = 0.05 * max(x1 - x0, y1 - y0)
+            vx0, vy0, vx1, vy1 = max(x0 - m, left), max(y0 - m, bottom), min(x1 + m, right), min(y1 + m, top)
+            if vx0 < vx1 and vy0 < vy1:
+                left, bottom, right, top = vx0, vy0, vx1, vy1
+            else:
+                log.warning("quicklook: the AOI does not overlap scene %s; drawing the whole scene", scene_path)
+        win = rasterio.windows.from_bounds(left, bottom, right, top, ds.transform).round_offsets().round_lengths()
+        win = win.intersection(rasterio.windows.Window(0, 0, ds.width, ds.height))
+        scale = max(win.width, win.height) / max_px
+        h, w = (max(1, round(win.height / scale)), max(1, round(win.width / scale))) if scale > 1 else (win.height, win.width)
+        data = ds.read(list(idx), window=win, out_shape=(len(idx), h, w), masked=True, resampling=Resampling.average)
+        t = ds.transform  # north-up scenes (no rotation terms)
+        left, top = t.c + win.col_off * t.a, t.f + win.row_off * t.e
+        right, bottom = left + win.width * t.a, top + win.height * t.e
+        title = f"{Path(os.fspath(scene_path)).name}  ({ds.crs.to_string() if ds.crs else 'no CRS'})"
+    return Background(rgba=stretch(data), extent=(left, right, bottom, top), project=to_scene, title=title)
+
+
 def render(
     scene_path: str | os.PathLike[str],
     table: PatchTable,
@@ -124,59 +189,27 @@ def render(
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch, PathPatch
 
-    try:
-        ds = rasterio.open(scene_path)
-    except rasterio.errors.RasterioIOError as exc:
-        raise InputError(f"quicklook: cannot open scene {scene_path} ({exc}); pass a raster GDAL reads") from None
-    with ds:
-        idx = tuple(bands) if bands else rgb_bands(ds.descriptions, [ci.name for ci in ds.colorinterp])
-        if max(idx) > ds.count or min(idx) < 1:
-            raise InputError(f"quicklook: scene {scene_path} has {ds.count} band(s), bands {idx} were asked; pass existing band numbers")
-        tr = Transformer.from_crs(crs, ds.crs, always_xy=True) if ds.crs else None
-
-        def to_scene(gs: Sequence[BaseGeometry]) -> list[BaseGeometry]:
-            if tr is None or CRS(ds.crs) == CRS(crs):
-                return list(gs)
-            return [shapely.transform(g, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))) for g in gs]
-
-        aoi_s = to_scene(aoi_geoms)
-        sel_s = to_scene(patch_mask_polygons(table, selected))
-        ord_s = to_scene([o.geometry for o in orders])
-        left, bottom, right, top = ds.bounds
-        if aoi_s:
-            x0, y0, x1, y1 = shapely.total_bounds(np.asarray(aoi_s, dtype=object))
-            m = 0.05 * max(x1 - x0, y1 - y0)
-            vx0, vy0, vx1, vy1 = max(x0 - m, left), max(y0 - m, bottom), min(x1 + m, right), min(y1 + m, top)
-            if vx0 < vx1 and vy0 < vy1:
-                left, bottom, right, top = vx0, vy0, vx1, vy1
-            else:
-                log.warning("quicklook: the AOI does not overlap scene %s; drawing the whole scene", scene_path)
-        win = rasterio.windows.from_bounds(left, bottom, right, top, ds.transform).round_offsets().round_lengths()
-        win = win.intersection(rasterio.windows.Window(0, 0, ds.width, ds.height))
-        scale = max(win.width, win.height) / max_px
-        h, w = (max(1, round(win.height / scale)), max(1, round(win.width / scale))) if scale > 1 else (win.height, win.width)
-        data = ds.read(list(idx), window=win, out_shape=(len(idx), h, w), masked=True, resampling=Resampling.average)
-        t = ds.transform  # north-up scenes (no rotation terms)
-        left, top = t.c + win.col_off * t.a, t.f + win.row_off * t.e
-        right, bottom = left + win.width * t.a, top + win.height * t.e
-        scene_name = Path(os.fspath(scene_path)).name
-        crs_name = ds.crs.to_string() if ds.crs else "no CRS"
+    bg = read_background(scene_path, crs, aoi_geoms, bands=bands, max_px=max_px)
+    aoi_s = bg.project(aoi_geoms)
+    sel_s = bg.project(patch_mask_polygons(table, selected))
+    ord_s = bg.project([o.geometry for o in orders])
+    left, right, bottom, top = bg.extent
 
     fig = Figure(figsize=(8, 8), dpi=128)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    ax.imshow(stretch(data), extent=(left, right, bottom, top), origin="upper", interpolation="nearest")
+    ax.imshow(bg.rgba, extent=bg.extent, origin="upper", interpolation="nearest")
     layers = ((sel_s, dict(facecolor=(1.0, 0.85, 0.0, 0.45), edgecolor="none")),
               (ord_s, dict(facecolor="none", edgecolor="red", linewidth=1.4)),
               (aoi_s, dict(facecolor="none", edgecolor="cyan", linewidth=1.2, linestyle="--")))
     for geoms, style in layers:
-        p = _path(geoms)
+        p = polygon_path(geoms)
         if p is not None:
             ax.add_patch(PathPatch(p, **style))
     ax.set_xlim(left, right)
     ax.set_ylim(bottom, top)
     ax.set_aspect("equal")
-    ax.set_title(f"{scene_name}  ({crs_name})", fontsize=9)
+    ax.set_title(bg.title, fontsize=9)
     ax.tick_params(labelsize=7)
     ax.ticklabel_format(useOffset=False, style="plain")
     pct = _find(summary, "savings_pct")

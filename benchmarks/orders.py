@@ -1,0 +1,157 @@
+"""Order consolidation against the plain ways to order the same patches, per vendor profile.
+
+For each selection and each profile of configs/vendors.toml, the billed cost (USD) of
+
+  (a) one order per patch: each selected patch's part inside the AOI alone, max(area, minimum) x price;
+  (b) the union of the patches: its polygons (holes filled) as orders, grown to the minimum width,
+      clipped to the AOI, simplified outwards over the vertex limit (MultiPolygon orders where accepted);
+  (c) the bounding box of the selection, per AOI feature, clipped to it, made orderable the same way;
+  (d) zoomplan's orders (zoomplan.plan.orders.build_orders);
+
+with d / min(a, b, c) and the selected patches covered and dropped. It checks that (d) never costs more
+than the best of (a)-(c) and exits 1 if it ever did. Then one budget: what the plain best-first prefix
+buys against zoomplan's value-per-USD rule, and what the latter drops and why.
+
+Selections: (i) the shipped model's choice (threshold 0.5) on the real Sentinel-2 scene of
+../shared/data/sentinel2 (the whole scene, and the bundled Accomac example AOI on the bundled crop);
+(ii) generated, seeded: scattered patches, clustered ones, and a coastline-like band, on a 6 km AOI
+in UTM 18N with 20 m patches.
+
+Usage: python benchmarks/orders.py [--seed N] [--no-real]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import shapely
+from pyproj import CRS
+
+from zoomplan.plan import select as select_mod
+from zoomplan.plan.orders import orders_with_references
+from zoomplan.plan.pricing import bill, load_vendors
+from zoomplan.plan.types import PatchTable
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENE = ROOT.parent / "shared" / "data" / "sentinel2" / "s2_l1c_18SVG_20160112_rgbn_10m.tif"
+EXAMPLE_AOI = ROOT / "examples" / "aoi_accomac.geojson"
+EXAMPLE_SCENE = ROOT / "examples" / "s2_l1c_18SVG_20160112_accomac_crop.tif"
+
+
+def real_selections() -> list[tuple[str, PatchTable, list, np.ndarray]]:
+    """The shipped model's plan (threshold 0.5) of the whole real scene and of the Accomac example."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from plan_real_scene import scene_aoi
+
+    from zoomplan.plan.pipeline import plan
+
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, aoi, scene in (("real: whole scene", scene_aoi(SCENE, Path(tmp) / "aoi.geojson"), SCENE),
+                                 ("real: Accomac AOI", EXAMPLE_AOI, EXAMPLE_SCENE)):
+            t = time.perf_counter()
+            r = plan(aoi, [scene], device="cpu", threshold=1.01)  # inference only: nothing selected, no orders built
+            sel = r.table.prob > 0.5
+            print(f"# {name}: {len(r.table):,} patches, {sel.sum():,} selected (p > 0.5), inference {time.perf_counter() - t:.0f} s", flush=True)
+            out.append((name, r.table, list(r.aoi.geoms), sel))
+    return out
+
+
+def generated_selections(seed: int) -> list[tuple[str, PatchTable, list, np.ndarray]]:
+    """Scattered, clustered and coastline-like selections on a 6 km AOI (UTM 18N, 20 m patches), seeded."""
+    pm, x0, y0, size = 20.0, 400_000.0, 4_200_000.0, 6000.0
+    aoi = shapely.Polygon([(x0, y0), (x0 + size, y0 + 400), (x0 + size - 300, y0 + size), (x0 + 200, y0 + size - 500)])
+    r, c = np.meshgrid(np.arange(np.floor(-(y0 + size) / pm), np.ceil(-y0 / pm)), np.arange(np.floor(x0 / pm), np.ceil((x0 + size) / pm)), indexing="ij")
+    r, c = r.ravel().astype(np.int64), c.ravel().astype(np.int64)
+    boxes = shapely.box(c * pm, -(r + 1) * pm, (c + 1) * pm, -r * pm)
+    keep = shapely.area(shapely.intersection(boxes, aoi)) > 1e-3 * pm * pm
+    r, c = r[keep], c[keep]
+    n = r.size
+    t = PatchTable(CRS.from_epsg(32618), pm, (4, 4), r, c, np.zeros(n, np.float32), np.zeros(n, np.int32), np.ones(n, np.float32),
+                   np.zeros(n, np.int32), ("x",))
+    rng = np.random.default_rng(seed)
+    x, y = (c + 0.5) * pm - x0, -(r + 0.5) * pm - y0
+    scattered = rng.random(n) < 0.03
+    blobs = np.zeros(n)
+    for _ in range(10):
+        cx, cy, s = rng.uniform(0, size), rng.uniform(0, size), rng.uniform(80, 300)
+        blobs = np.maximum(blobs, np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * s * s)))
+    coast_y = 0.5 * size + 800 * np.sin(x / 900 + rng.uniform(0, 6)) + 250 * np.sin(x / 230)
+    band = np.abs(y - coast_y) < 40 + 20 * rng.random(n)
+    out = []
+    for name, prob in (("generated: scattered 3%", np.where(scattered, rng.uniform(0.5, 1, n), rng.uniform(0, 0.5, n))),
+                       ("generated: 10 clusters", blobs),
+                       ("generated: coastline band", np.where(band, rng.uniform(0.6, 1, n), 0.0))):
+        tp = dataclasses.replace(t, prob=prob.astype(np.float32))
+        out.append((name, tp, [aoi], tp.prob > 0.5))
+    return out
+
+
+def covered(t: PatchTable, sel: np.ndarray, orders: list) -> int:
+    """Selected patches served by an order (a feature bought whole serves all its patches)."""
+    served = np.zeros(len(t), bool)
+    for o in orders:
+        served[o.patches] = True
+    return int((served & sel).sum())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-real", action="store_true", help="only the generated selections")
+    args = ap.parse_args()
+    start = time.perf_counter()
+    vendors = load_vendors()
+    selections = []
+    if args.no_real:
+        print("# real scene skipped (--no-real)")
+    elif not SCENE.is_file():
+        print(f"# real scene skipped: {SCENE} is absent (the project's shared data beside the checkout)")
+    else:
+        selections += real_selections()
+    selections += generated_selections(args.seed)
+    head = f"{'selection':<27} {'vendor':<13} {'(a) per patch':>14} {'(b) union':>11} {'(c) bbox':>10} {'(d) zoomplan':>13} {'d/min':>6} {'covered':>9} {'dropped':>7}"
+    print(head)
+    print("-" * len(head))
+    ok = True
+    for name, t, geoms, sel in selections:
+        for v in vendors.values():
+            orders, refs = orders_with_references(t, sel, geoms, v)
+            d = bill(orders, v).cost_usd
+            best = min(refs["per_patch"], refs["union"], refs["bbox"])
+            good = d <= best * (1 + 1e-9) + 1e-9
+            ok &= good
+            n = covered(t, sel, orders)
+            print(f"{name:<27} {v.name:<13} {refs['per_patch']:>14,.0f} {refs['union']:>11,.0f} {refs['bbox']:>10,.0f} {d:>13,.0f} "
+                  f"{d / best if best else 1.0:>6.3f} {n:>9,} {int(sel.sum()) - n:>7}{'' if good else '  <-- ABOVE min(a,b,c)'}", flush=True)
+    print(f"(d) <= min(a, b, c) for every selection and vendor: {'yes' if ok else 'NO'}")
+
+    name, t, geoms, _ = selections[-2]  # the clusters: a budget
+    v = vendors["clip-30cm"]
+    rich = dataclasses.replace(t, prob=np.maximum(t.prob, np.where(np.random.default_rng(args.seed + 1).random(len(t)) < 0.002, 0.97, 0)).astype(np.float32))
+    budget = 0.3 * bill(orders_with_references(rich, rich.prob > 0.5, geoms, v)[0], v).cost_usd
+    order = select_mod.rank(rich)
+    order = order[rich.prob[order] > 0.5]
+    k0 = select_mod._budget_prefix(rich, order, geoms, v, budget)  # the plain best-first prefix that fits
+    r = select_mod.select(rich, geoms, v, threshold=0.5, budget_usd=budget)
+    rep = r.report() or {}
+    cost = bill(orders_with_references(rich, r.selected, geoms, v)[0], v).cost_usd
+    print(f"\nbudget USD {budget:,.2f} ({v.name}; {name} plus isolated patches of probability 0.97):")
+    print(f"  best-first prefix: {k0:,} patches, value {rich.prob[order[:k0]].sum():,.1f}")
+    print(f"  zoomplan:          {int(r.selected.sum()):,} patches, value {rich.prob[r.selected].sum():,.1f}, USD {cost:,.2f}; "
+          f"dropped {rep.get('n_patches', 0):,} patches in {rep.get('n_orders', 0):,} orders (value {rep.get('value', 0):,.1f})")
+    if rep.get("orders"):
+        print(f"  e.g. {rep['orders'][0]['order_id']}: {rep['orders'][0]['reason']}")
+    print(f"total {time.perf_counter() - start:.0f} s")
+    if not ok:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,370 @@
+"""Consolidation: the cheapest orderable plan for one AOI feature, over a family of candidate plans.
+
+Input: the feature's selected patches on the PatchTable's patch grid (cells of ``patch_m`` metres in
+the planning CRS), the feature F (holes filled) and a vendor profile. Patches with no area inside F
+(they only touch its outline) need nothing and are ignored. Candidates:
+
+- ``per-patch`` (a): one order per selected patch: its part inside F or, under a width rule, a square
+  of the minimum width holding it (clipped to F);
+- ``union`` (b): the union of the selected patches, holes filled (orders have none), grown to the
+  minimum width; also as it is, where it already holds the width once clipped to F;
+- ``bbox`` (c): the bounding box of the feature's selection, clipped to F, made orderable the same way;
+- ``closing KxK``, ``Kx1``, ``1xK``: the union with the gaps narrower than a K x K square, K rows or
+  K columns closed, K = 2, 3, 5, 9, ... up to twice the side of a minimum order (vendors with a
+  minimum order only). Each is priced on its mask (sum over components of max(area, minimum)); the
+  two cheapest are made orderable and billed exactly;
+- the whole feature (:func:`zoomplan.plan.orders.whole_aoi_orders`), compared in ``build_orders``.
+
+Every candidate is made orderable the same way: a component cut by F's outline becomes one piece per
+part, a piece serving no selected patch is dropped, and :func:`zoomplan.plan.orderable.orderable`
+applies the vertex limit and MultiPolygon packing and bills it exactly, sum over orders of
+max(area, min_order_km2) x price (USD, planar km^2). Minimum width, k = ceil(width / patch) cells:
+narrow parts are grown with k x k squares of cells wholly inside F, or near its outline with
+(k + 2) x (k + 2) squares of cells touching F (:func:`~zoomplan.plan.morphology.widen`); a piece F's
+outline still leaves narrower than the rule is cut to its wide parts when they hold its patches, or
+grown inside F around its narrow parts (:func:`_trim`). What stays narrow lies where F itself is.
+
+Guarantee: the plan kept is the cheapest candidate, so its bill is at most that of (a), (b), (c),
+the whole feature and every closing made orderable. (a) is first billed as each patch's part inside F
+alone, sum of max(area, minimum) x price, which is a lower bound of its orderable bill (the squares
+and fitted shapes only hold more); it is built only when that bound beats every other candidate, so
+the guarantee holds without building one order per patch for large selections. For vendors without a
+width rule, and for those whose minimum order holds a square of the minimum width (every shipped
+profile) where such squares lie inside F, that bound is (a)'s orderable bill. This is a heuristic with
+that bound, not an optimum: the cheapest cover of a selection by orderable polygons under minimum
+charges (a set-cover problem) is not searched for, and no ratio to it is claimed.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import rasterio.features
+import shapely
+from affine import Affine
+from shapely.geometry import Polygon
+from shapely.geometry.base import BaseGeometry
+
+from zoomplan.plan.morphology import box_sum, closing, fill_mask, label, opening, paint, shapes, widen
+from zoomplan.plan.orderable import Candidate, bill_usd, orderable
+from zoomplan.plan.polygons import fill_holes, is_wide, polygons
+from zoomplan.plan.pricing import VendorProfile
+from zoomplan.plan.types import PatchTable
+
+N_EXACT_CLOSINGS = 2
+"""Closings made orderable and billed exactly (the cheapest by their mask bill)."""
+
+
+@dataclass(frozen=True)
+class Search:
+    """The cheapest candidate (None when no selected patch has area inside the feature) and the bill
+    (USD) of every candidate evaluated, by kind. ``per-patch`` is (a)'s orderable bill when (a) was
+    built, else its lower bound, which is then no less than the best candidate's bill."""
+
+    best: Candidate | None
+    costs: dict[str, float]
+
+
+class _Window:
+    """The feature's selection rasterised on the patch grid, (row - r0, col - c0), with a margin.
+
+    ``d``: cells touching F (all-touched) or selected; ``edge``: cells of ``d`` that may not lie wholly
+    inside F (the outline's cells and their neighbours);
+    ``rows``/``cols``: window cells of the selected patches ``sel`` (table indices); ``area``: each
+    selected patch's area inside F (m^2); ``a``: the selected cells with area inside F.
+    """
+
+    def __init__(self, table: PatchTable, sel: np.ndarray, filled: BaseGeometry, margin: int) -> None:
+        pm = self.pm = float(table.patch_m)
+        rows, cols = table.row[sel], table.col[sel]
+        x0, y0, x1, y1 = filled.bounds
+        r0 = min(max(int(rows.min()) - margin, math.floor(-y1 / pm)), int(rows.min()))
+        r1 = max(min(int(rows.max()) + margin, math.ceil(-y0 / pm) - 1), int(rows.max()))
+        c0 = min(max(int(cols.min()) - margin, math.floor(x0 / pm)), int(cols.min()))
+        c1 = max(min(int(cols.max()) + margin, math.ceil(x1 / pm) - 1), int(cols.max()))
+        self.shape = (r1 - r0 + 1, c1 - c0 + 1)
+        self.transform = Affine(pm, 0.0, c0 * pm, 0.0, -pm, -r0 * pm)
+        self.filled, self.sel, self.rows, self.cols = filled, sel, rows - r0, cols - c0
+        picked = np.zeros(self.shape, bool)
+        picked[self.rows, self.cols] = True
+        raster = rasterio.features.rasterize([filled], out_shape=self.shape, transform=self.transform, all_touched=True, dtype=np.uint8)
+        self.d = raster.astype(bool) | picked
+        line = rasterio.features.rasterize([filled.boundary], out_shape=self.shape, transform=self.transform, all_touched=True, dtype=np.uint8)
+        edge = line.astype(bool) | ~raster.astype(bool)
+        edge[1:] |= edge[:-1].copy()  # and their 8 neighbours: a cell that only touches F at a corner is not missed
+        edge[:-1] |= edge[1:].copy()
+        edge[:, 1:] |= edge[:, :-1].copy()
+        edge[:, :-1] |= edge[:, 1:].copy()
+        self.edge = edge & self.d
+        self.area = np.full(sel.size, pm * pm)
+        cut = self.edge[self.rows, self.cols]
+        if cut.any():
+            b = table.bounds()[sel[cut]]
+            self.area[cut] = shapely.area(shapely.intersection(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]), filled))
+        self.pos = self.area > 1e-9 * pm * pm
+        self._core: np.ndarray | None = None
+        self.a = np.zeros(self.shape, bool)
+        self.a[self.rows[self.pos], self.cols[self.pos]] = True
+
+    def core(self) -> np.ndarray:
+        """Cells wholly inside F (exact areas along its outline), computed on first use."""
+        if self._core is None:
+            core = self.d & ~self.edge
+            er, ec = np.nonzero(self.edge)
+            full = shapely.area(shapely.intersection(self.box(er, ec, 1, 1), self.filled)) >= self.pm * self.pm * (1 - 1e-9)
+            core[er[full], ec[full]] = True
+            self._core = core
+        return self._core
+
+    def box(self, r: np.ndarray, c: np.ndarray, ky: int | np.ndarray, kx: int | np.ndarray) -> np.ndarray:
+        """Boxes (metres) of the ky x kx windows with top-left cells (r, c)."""
+        t = self.transform
+        x0, y1 = t.c + c * t.a, t.f + r * t.e
+        return shapely.box(x0, y1 - ky * self.pm, x0 + kx * self.pm, y1)
+
+
+def _mask_cost(mask: np.ndarray, vendor: VendorProfile, cell_m2: float) -> tuple[float, int]:
+    """(USD bill of the mask's components as orders, unclipped and unfitted; number of components)."""
+    comps = shapes(mask, Affine.identity())
+    return bill_usd(shapely.area(np.asarray(comps, dtype=object)) * cell_m2, vendor), len(comps)
+
+
+def _overlap(region: BaseGeometry, cells: np.ndarray, tiny: float) -> np.ndarray:
+    """Which ``cells`` (boxes) overlap ``region`` by more than ``tiny`` m^2 (exact areas only along its outline)."""
+    shapely.prepare(region)
+    hit = shapely.covers(region, cells)
+    edge = np.nonzero(~hit & shapely.intersects(region, cells))[0]
+    hit[edge] = shapely.area(shapely.intersection(cells[edge], region)) > tiny
+    return hit
+
+
+def _holds(region: BaseGeometry, cells: np.ndarray, piece: BaseGeometry) -> bool:
+    """True if ``region`` covers each cell's part inside ``piece`` (up to 1e-9 of a cell)."""
+    shapely.prepare(region)
+    rest = cells[~shapely.covers(region, cells)]
+    if not rest.size:
+        return True
+    left = shapely.area(shapely.difference(shapely.intersection(rest, piece), region))
+    return bool((left <= 1e-9 * shapely.area(rest)).all())
+
+
+def _opening(g: BaseGeometry, width: float) -> BaseGeometry:
+    """The parts of ``g`` within a square of side ``width`` metres inside it (a mitre opening, as
+    :func:`~zoomplan.plan.polygons.is_wide` measures)."""
+    r = 0.5 * width * (1 - 1e-3)
+    return g.buffer(-r, join_style="mitre").buffer(r, join_style="mitre").intersection(g)
+
+
+def _trim(w: _Window, found: list[tuple[Polygon, np.ndarray]], width: float, blocks: BaseGeometry) -> list[tuple[Polygon, np.ndarray]]:
+    """Pieces made at least ``width`` metres wide around every patch they serve, where F's outline cut
+    their squares: a piece whose patches lie in its wide parts is kept if it is wide, else cut to those
+    parts and the squares of whole cells of the minimum width it holds (``blocks``); else it is grown
+    by ``width`` around its narrow parts, inside F, and tried again (twice at most); else, the AOI
+    being narrower than the rule there, it is kept as it is."""
+    out: list[tuple[Polygon, np.ndarray]] = []
+    for q, m in found:
+        at = np.nonzero(np.isin(w.sel, m))[0]
+        cells = w.box(w.rows[at], w.cols[at], 1, 1)
+        g = q
+        for _ in range(3):
+            opened = _opening(g, width)
+            if _holds(opened, cells, q):
+                if is_wide(g, width):
+                    out.append((g, m))
+                    break
+                kept = shapely.union_all([opened, blocks.intersection(g)]) if not blocks.is_empty else opened
+                for p in (Polygon(p.exterior) for p in polygons(kept, 1e-6 * w.pm * w.pm)):
+                    hit = _overlap(p, cells, 1e-6 * w.pm * w.pm)
+                    if hit.any():
+                        out.append((p, w.sel[at[hit]]))
+                break
+            thin = shapely.union_all(polygons(g.difference(opened), 1e-3 * width * width))
+            grown = polygons(fill_holes(g.union(thin.buffer(width, join_style="mitre").intersection(w.filled))))
+            if len(grown) != 1:
+                out.append((q, m))
+                break
+            g = grown[0]
+        else:
+            out.append((q, m))  # the AOI is narrower than the rule around some of these patches
+    return out
+
+
+def _finish_mask(w: _Window, mask: np.ndarray, vendor: VendorProfile, kind: str, *, width: float = 0.0, pack: bool = True) -> Candidate | None:
+    """The components of ``mask`` made orderable: clipped to F, each part serving selected patches.
+    With ``width`` (metres), None unless every order is at least that wide (:func:`is_wide`); ``pack``
+    as :func:`orderable`."""
+    labels, comps = label(mask, w.transform)
+    if not comps:
+        return Candidate(kind, [], [], [], 0.0)
+    lab = labels[w.rows, w.cols] - 1
+    n = len(comps)
+    cut = np.bincount(labels[w.edge], minlength=n + 1)[1:] > 0
+    order = np.argsort(lab, kind="stable")
+    start = np.searchsorted(lab[order], np.arange(n + 1))
+    has = np.bincount(lab[w.pos], minlength=n) > 0  # components holding a patch with area inside F
+    if width > 0:  # a component narrower than the rule across its bounding box has no wide part
+        b = shapely.bounds(np.asarray(comps, dtype=object)[has])
+        if (np.minimum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]) < width * (1 - 1e-3)).any():
+            return None
+    todo = np.nonzero(has & cut)[0]
+    clipped = dict(zip(todo.tolist(), shapely.intersection(np.asarray(comps, dtype=object)[todo], w.filled)))
+    found: list[tuple[Polygon, np.ndarray]] = []
+    for j in np.nonzero(has)[0].tolist():
+        at = order[start[j]:start[j + 1]]
+        m = w.sel[at]
+        if not cut[j]:
+            found.append((comps[j], m))
+            continue
+        parts = [Polygon(q.exterior) for q in polygons(clipped[j], 1e-6 * w.pm * w.pm)]
+        if len(parts) == 1:
+            found.append((parts[0], m))
+        elif parts:  # F's outline cut the component: each part serves the patches with area in it (a patch may span two)
+            src, dst = shapely.STRtree(parts).query(w.box(w.rows[at], w.cols[at], 1, 1), predicate="intersects")
+            cells = w.box(w.rows[at][src], w.cols[at][src], 1, 1)
+            hit = shapely.area(shapely.intersection(cells, np.asarray(parts, dtype=object)[dst])) > 1e-6 * w.pm * w.pm
+            found.extend((q, m[np.unique(src[hit & (dst == k)])]) for k, q in enumerate(parts))
+    found = [f for f in found if f[1].size]
+    k = _width_cells(vendor, w.pm)
+    if k:  # every selected patch that a square of k x k whole cells can hold keeps one in its order
+        held = opening(mask & w.core(), k, k)
+        if width > 0:  # as it is: only if every order is wide and holds those squares already
+            valid = box_sum(w.core(), k, k) == k * k if min(w.shape) >= k else np.zeros((1, 1), bool)
+            if (paint(valid, k, k) & w.a & ~held).any() or not all(is_wide(q, width) for q, _ in found):
+                return None
+        else:
+            found = _trim(w, found, vendor.min_width_m, shapely.union_all(shapes(held, w.transform)))
+    found.sort(key=lambda f: (-f[0].bounds[3], f[0].bounds[0]))
+    return orderable([f[0] for f in found], [f[1] for f in found], w.filled, vendor, w.pm / 4, kind, pack=pack)
+
+
+def _squares(w: _Window, r: np.ndarray, c: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(top row, left column, rows, columns) of a square holding each cell (r, c), as
+    :func:`~zoomplan.plan.morphology.widen` places them: k x k inside the feature's whole cells, the
+    nearest to centred; else (k + 2) x (k + 2) inside its cells; else the centred (k + 2) square."""
+    h, wd = w.shape
+    oy, ox, sy, sx = (np.zeros(r.size, np.int64) for _ in range(4))
+    todo = np.ones(r.size, bool)
+    for kk, dom in ((k, w.core()), (k + 2, w.d)):
+        ky, kx = min(kk, h), min(kk, wd)
+        py, px = np.clip((2 * r + 1 - ky) // 2, 0, h - ky), np.clip((2 * c + 1 - kx) // 2, 0, wd - kx)
+        valid = box_sum(dom, ky, kx) == ky * kx
+        for i in np.nonzero(todo)[0]:
+            if not valid[py[i], px[i]]:  # near F's outline: the nearest valid square holding the cell
+                y0, x0 = max(r[i] - ky + 1, 0), max(c[i] - kx + 1, 0)
+                vy, vx = np.nonzero(valid[y0:min(r[i], h - ky) + 1, x0:min(c[i], wd - kx) + 1])
+                if not vy.size:
+                    continue
+                j = int(np.argmin((vy + y0 - py[i]) ** 2 + (vx + x0 - px[i]) ** 2))
+                py[i], px[i] = vy[j] + y0, vx[j] + x0
+            oy[i], ox[i], sy[i], sx[i], todo[i] = py[i], px[i], ky, kx, False
+    oy[todo], ox[todo], sy[todo], sx[todo] = py[todo], px[todo], ky, kx  # the AOI is narrower than the rule here
+    return oy, ox, sy, sx
+
+
+def _per_patch(w: _Window, vendor: VendorProfile, k: int) -> Candidate:
+    """(a) made orderable: one order per selected patch with area inside F, never packed: its part
+    inside F where that is an order (no width rule, or a patch at least as wide as the rule whose part
+    stays wide around it), else a square of the minimum width holding it (:func:`_squares`)."""
+    idx = np.nonzero(w.pos)[0]
+    r, c = w.rows[idx], w.cols[idx]
+    cells = w.box(r, c, 1, 1)
+    shapely.prepare(w.filled)
+    tiny = 1e-6 * w.pm * w.pm
+    own = {i: [Polygon(q.exterior) for q in polygons(g, tiny)]
+           for i, g in zip(np.nonzero(~shapely.covers(w.filled, cells))[0].tolist(), shapely.intersection(cells[~shapely.covers(w.filled, cells)], w.filled))}
+    as_is = np.full(idx.size, k <= 1)
+    if k == 1:  # the patch is as wide as the rule; where F's outline cuts it, its part must stay wide around it
+        for i, parts in own.items():
+            as_is[i] = all(is_wide(q, vendor.min_width_m) and _holds(_opening(q, vendor.min_width_m), cells[i:i + 1], q) for q in parts)
+    boxes = cells.copy()
+    if (~as_is).any():
+        boxes[~as_is] = w.box(*_squares(w, r[~as_is], c[~as_is], k))
+    whole = shapely.covers(w.filled, boxes)
+    clipped = dict(zip(np.nonzero(~whole & ~as_is)[0].tolist(), shapely.intersection(boxes[~whole & ~as_is], w.filled)))
+    found: list[tuple[Polygon, np.ndarray]] = []
+    for i in range(idx.size):
+        m = w.sel[idx[i:i + 1]]
+        if whole[i]:
+            found.append((boxes[i], m))
+        elif as_is[i]:
+            found.extend((q, m) for q in own[i])
+        else:
+            found.extend((Polygon(q.exterior), m) for q in polygons(clipped[i], tiny) if q.intersection(cells[i]).area > 0)
+    if vendor.min_width_m > 0:
+        found = _trim(w, found, vendor.min_width_m, shapely.union_all(boxes[whole]) if whole.any() else Polygon())
+    return orderable([f[0] for f in found], [f[1] for f in found], w.filled, vendor, w.pm / 4, "per-patch", pack=False)
+
+
+def _width_cells(vendor: VendorProfile, pm: float) -> int:
+    """Minimum width in cells (0: no rule; 1: a patch is wide enough, only F's outline may cut it)."""
+    return max(math.ceil(vendor.min_width_m / pm - 1e-9), 1) if vendor.min_width_m > 0 else 0
+
+
+def components(table: PatchTable, sel: np.ndarray, filled: BaseGeometry, vendor: VendorProfile) -> Candidate | None:
+    """(b) unpacked: each polygon of the union of the selected patches (holes filled, grown to the
+    minimum width, clipped to F, fitted to the vertex limit) an order of its own; None when no
+    selected patch has area inside F. Arguments as :func:`search`."""
+    kw = _width_cells(vendor, float(table.patch_m))
+    w = _Window(table, sel, filled, kw + 1)
+    if not w.pos.any():
+        return None
+    mask = fill_mask(w.a)
+    return _finish_mask(w, widen(mask, w.d, kw, core=w.core()) if kw else mask, vendor, "union", pack=False)
+
+
+def search(table: PatchTable, sel: np.ndarray, filled: BaseGeometry, vendor: VendorProfile, *, bound: float = math.inf) -> Search:
+    """The cheapest candidate plan of one feature's selected patches (table indices ``sel``).
+
+    ``filled``: the feature, holes filled, in ``table.crs`` (metres); ``bound``: the bill of another
+    plan (the whole feature, USD) under which (a) must fall to be built. See the module docstring.
+    """
+    pm = float(table.patch_m)
+    kw = _width_cells(vendor, pm)
+    side = math.ceil(math.sqrt(vendor.min_order_km2) * 1e3 / pm) if vendor.min_order_km2 > 0 else 0
+    ks = [2**j + 1 for j in range(12) if 2**j + 1 <= 2 * side + 1]
+    w = _Window(table, sel, filled, kw + (ks[-1] if ks else 0) + 1)
+    if not w.pos.any():
+        return Search(None, {})
+    cands: list[Candidate] = []
+
+    def grow(mask: np.ndarray) -> np.ndarray:
+        return widen(mask, w.d, kw, core=w.core()) if kw else mask
+
+    def add(mask: np.ndarray, kind: str, width: float = 0.0) -> None:
+        c = _finish_mask(w, mask, vendor, kind, width=width)
+        if c is not None:
+            cands.append(c)
+
+    rr, cc = w.rows[w.pos], w.cols[w.pos]
+    box = np.zeros(w.shape, bool)
+    box[rr.min():rr.max() + 1, cc.min():cc.max() + 1] = True
+    plain = {"union": fill_mask(w.a), "bbox": fill_mask(box & w.d)}
+    base = grow(plain["union"])
+    add(base, "union")
+    if ks:
+        tried: list[tuple[float, int, int, int]] = []
+        for window in ((1, 1), (1, 0), (0, 1)):  # K x K squares, K-row and K-column windows
+            for k in ks:
+                cy, cx = max(k * window[0], 1), max(k * window[1], 1)
+                cost, n = _mask_cost(grow(closing(base, cy, cx) & w.d), vendor, pm * pm)  # exteriors: holes need no filling
+                tried.append((cost, len(tried), cy, cx))
+                if n <= 1:  # larger windows only add area to a single component
+                    break
+        for _, _, cy, cx in sorted(tried)[:N_EXACT_CLOSINGS]:
+            add(grow(fill_mask(closing(base, cy, cx) & w.d)), f"closing {cy}x{cx}")
+    add(grow(plain["bbox"]), "bbox")
+    if kw:  # the union and the box as they are, where they already hold the minimum width once clipped to F
+        for kind, mask in plain.items():
+            add(mask, kind, vendor.min_width_m)
+    costs: dict[str, float] = {}
+    for cd in cands:
+        costs[cd.kind] = min(costs.get(cd.kind, math.inf), cd.cost_usd)
+    costs["per-patch"] = bill_usd(w.area[w.pos], vendor)  # (a)'s lower bound: each patch's part inside F billed alone
+    best = min(cands, key=lambda cd: cd.cost_usd)
+    if costs["per-patch"] < min(best.cost_usd, bound):
+        per = _per_patch(w, vendor, kw)
+        costs["per-patch"] = per.cost_usd
+        if per.cost_usd < best.cost_usd:
+            best = per
+    return Search(best, costs)
