@@ -9,11 +9,12 @@ For each selection and each profile of configs/vendors.toml, the billed cost (US
   (d) zoomplan's orders (zoomplan.plan.orders.build_orders);
 
 with d / min(a, b, c) and the selected patches covered and dropped. It checks that (d) never costs more
-than the best of (a)-(c) and exits 1 if it ever did. Then one budget: what the plain best-first prefix
-buys against zoomplan's value-per-USD rule, and what the latter drops and why.
+than the best of (a)-(c), and that no budget is exceeded, and exits 1 if either failed. Then budgets:
+what the plain best-first prefix buys against zoomplan's value-per-USD rule, and what that drops.
 
 Selections: (i) the shipped model's choice (threshold 0.5) on the real Sentinel-2 scene of
-../shared/data/sentinel2 (the whole scene, and the bundled Accomac example AOI on the bundled crop);
+../shared/data/sentinel2 (the whole scene; skipped with a message if absent) and on the bundled
+Accomac example (AOI and crop of the same scene);
 (ii) generated, seeded: scattered patches, clustered ones, and a coastline-like band, on a 6 km AOI
 in UTM 18N with 20 m patches.
 
@@ -44,8 +45,9 @@ EXAMPLE_AOI = ROOT / "examples" / "aoi_accomac.geojson"
 EXAMPLE_SCENE = ROOT / "examples" / "s2_l1c_18SVG_20160112_accomac_crop.tif"
 
 
-def real_selections() -> list[tuple[str, PatchTable, list, np.ndarray]]:
-    """The shipped model's plan (threshold 0.5) of the whole real scene and of the Accomac example."""
+def real_selections(whole_scene: bool) -> list[tuple[str, PatchTable, list, np.ndarray]]:
+    """The shipped model's plan (threshold 0.5) of the whole real scene (if asked) and of the bundled
+    Accomac example (AOI and crop of the same scene)."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from plan_real_scene import scene_aoi
 
@@ -53,8 +55,8 @@ def real_selections() -> list[tuple[str, PatchTable, list, np.ndarray]]:
 
     out = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, aoi, scene in (("real: whole scene", scene_aoi(SCENE, Path(tmp) / "aoi.geojson"), SCENE),
-                                 ("real: Accomac AOI", EXAMPLE_AOI, EXAMPLE_SCENE)):
+        runs = [("real: whole scene", scene_aoi(SCENE, Path(tmp) / "aoi.geojson"), SCENE)] if whole_scene else []
+        for name, aoi, scene in runs + [("real: Accomac AOI", EXAMPLE_AOI, EXAMPLE_SCENE)]:
             t = time.perf_counter()
             r = plan(aoi, [scene], device="cpu", threshold=1.01)  # inference only: nothing selected, no orders built
             sel = r.table.prob > 0.5
@@ -112,9 +114,9 @@ def main() -> None:
     if args.no_real:
         print("# real scene skipped (--no-real)")
     elif not SCENE.is_file():
-        print(f"# real scene skipped: {SCENE} is absent (the project's shared data beside the checkout)")
-    else:
-        selections += real_selections()
+        print(f"# whole real scene skipped: {SCENE} is absent (the project's shared data beside the checkout)")
+    if not args.no_real:
+        selections += real_selections(SCENE.is_file())
     selections += generated_selections(args.seed)
     head = f"{'selection':<27} {'vendor':<13} {'(a) per patch':>14} {'(b) union':>11} {'(c) bbox':>10} {'(d) zoomplan':>13} {'d/min':>6} {'covered':>9} {'dropped':>7}"
     print(head)
@@ -132,22 +134,28 @@ def main() -> None:
                   f"{d / best if best else 1.0:>6.3f} {n:>9,} {int(sel.sum()) - n:>7}{'' if good else '  <-- ABOVE min(a,b,c)'}", flush=True)
     print(f"(d) <= min(a, b, c) for every selection and vendor: {'yes' if ok else 'NO'}")
 
-    name, t, geoms, _ = selections[-2]  # the clusters: a budget
     v = vendors["clip-30cm"]
+    budgets = [(name, t, geoms, b) for name, t, geoms, _ in selections if name == "real: Accomac AOI" for b in (10.0, 20.0, 40.0, 80.0)]
+    name, t, geoms, _ = selections[-2]  # the clusters, with isolated patches of probability 0.97 added
     rich = dataclasses.replace(t, prob=np.maximum(t.prob, np.where(np.random.default_rng(args.seed + 1).random(len(t)) < 0.002, 0.97, 0)).astype(np.float32))
-    budget = 0.3 * bill(orders_with_references(rich, rich.prob > 0.5, geoms, v)[0], v).cost_usd
-    order = select_mod.rank(rich)
-    order = order[rich.prob[order] > 0.5]
-    k0 = select_mod._budget_prefix(rich, order, geoms, v, budget)  # the plain best-first prefix that fits
-    r = select_mod.select(rich, geoms, v, threshold=0.5, budget_usd=budget)
-    rep = r.report() or {}
-    cost = bill(orders_with_references(rich, r.selected, geoms, v)[0], v).cost_usd
-    print(f"\nbudget USD {budget:,.2f} ({v.name}; {name} plus isolated patches of probability 0.97):")
-    print(f"  best-first prefix: {k0:,} patches, value {rich.prob[order[:k0]].sum():,.1f}")
-    print(f"  zoomplan:          {int(r.selected.sum()):,} patches, value {rich.prob[r.selected].sum():,.1f}, USD {cost:,.2f}; "
-          f"dropped {rep.get('n_patches', 0):,} patches in {rep.get('n_orders', 0):,} orders (value {rep.get('value', 0):,.1f})")
-    if rep.get("orders"):
-        print(f"  e.g. {rep['orders'][0]['order_id']}: {rep['orders'][0]['reason']}")
+    budgets.append((name + " + isolated 0.97", rich, geoms, 0.3 * bill(orders_with_references(rich, rich.prob > 0.5, geoms, v)[0], v).cost_usd))
+    print(f"\nbudgets ({v.name}, every patch a candidate): the plain best-first prefix against zoomplan's value per USD")
+    head = f"{'selection':<40} {'budget':>8} {'prefix: patches':>16} {'value':>8} {'zoomplan: patches':>18} {'value':>8} {'USD':>8} {'dropped':>8}"
+    print(head)
+    print("-" * len(head))
+    example = ""
+    for name, t, geoms, budget in budgets:
+        order = select_mod.rank(t)
+        k0 = select_mod._budget_prefix(t, order, geoms, v, budget)  # what the plain rule buys
+        r = select_mod.select(t, geoms, v, threshold=0.0, budget_usd=budget)
+        rep = r.report() or {}
+        cost = bill(orders_with_references(t, r.selected, geoms, v)[0], v).cost_usd
+        ok &= cost <= budget
+        print(f"{name:<40} {budget:>8,.2f} {k0:>16,} {t.prob[order[:k0]].sum():>8,.1f} {int(r.selected.sum()):>18,} "
+              f"{t.prob[r.selected].sum():>8,.1f} {cost:>8,.2f} {rep.get('n_patches', 0):>8,}")
+        example = example or next((f"{o['order_id']}: {o['reason']}" for o in rep.get("orders", []) if "minimum charge" in o["reason"]), "")
+    if example:
+        print(f"e.g. {example}")
     print(f"total {time.perf_counter() - start:.0f} s")
     if not ok:
         sys.exit(1)

@@ -94,3 +94,23 @@ def test_missing_lr_is_a_usage_error(cli: typer.Typer, inputs: tuple[Path, Path]
     _, aoi = inputs
     r = CliRunner().invoke(cli, ["plan", str(aoi)])
     assert r.exit_code == 2 and "--lr" in r.stderr
+
+
+def test_budget_reports_what_it_drops(cli: typer.Typer, inputs: tuple[Path, Path], tiny_checkpoint: Path, tmp_path: Path) -> None:
+    """Under --budget the summary carries the dropped patches, and the table gives them one line."""
+    from rich.console import Console
+
+    from zoomplan.cli.plan import summary_table
+
+    scene, aoi = inputs
+    out = tmp_path / "order.geojson"
+    r = CliRunner().invoke(cli, ["plan", str(aoi), "--lr", str(scene), "--model", str(tiny_checkpoint), "--device", "cpu", "--out", str(out),
+                                 "--budget", "7", "--bands", "B04,B03,B02"])
+    assert r.exit_code == 0, r.stderr
+    s = json.loads(out.read_text())["summary"]
+    assert s["plan_cost_usd"] <= 7 and {"n_patches", "n_orders", "value", "cost_usd", "reason", "orders"} <= set(s["dropped"])
+    s["dropped"].update(n_patches=3, n_orders=1, considered_patches=9, value=0.62, cost_usd=6.75, reason="below the plan's marginal 2.1 per USD")
+    console = Console(width=200, record=True)
+    console.print(summary_table(s, "aoi"))
+    (line,) = [x for x in console.export_text().splitlines() if "Dropped (budget)" in x]
+    assert "3 of the 9 most probable patches, in 1 order(s) worth 0.62 for 6.75 USD: below the plan's marginal 2.1 per USD" in line

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from zoomplan.errors import ConfigError
 from zoomplan.plan.pricing import baseline_cost
-from zoomplan.plan.select import plan_cost, rank, select, select_patches
+from zoomplan.plan.select import _budget_prefix, plan_cost, rank, select, select_patches
 
 from plan.tables import random_table as make_table, vendor
 
@@ -85,6 +85,10 @@ def test_budget_is_never_exceeded(frac: float, threshold: float, multi: bool, mi
     if s.any() and (~s & cand).any():  # best first: a candidate left out that beats what was taken is reported as dropped
         better = cand & ~s & (t.prob > t.prob[s].min())
         assert not (better & ~dropped).any()
+    order = rank(t)
+    order = order[cand[order]]
+    k0 = _budget_prefix(t, order, [AOI], v, budget)  # the plain best-first rule's choice: never worth more
+    assert t.prob[s].astype(float).sum() >= t.prob[order[:k0]].astype(float).sum() - 1e-6
     rep = r.report()
     assert rep["n_patches"] == dropped.sum() and rep["n_orders"] == len(r.dropped.orders)
     assert all(o["reason"].startswith("value ") for o in rep["orders"])

@@ -13,6 +13,7 @@ the planning CRS), the feature F (holes filled) and a vendor profile. Patches wi
   K columns closed, K = 2, 3, 5, 9, ... up to twice the side of a minimum order (vendors with a
   minimum order only). Each is priced on its mask (sum over components of max(area, minimum)); the
   two cheapest are made orderable and billed exactly;
+- for a MultiPolygon feature, its parts that hold selected patches, each whole;
 - the whole feature (:func:`zoomplan.plan.orders.whole_aoi_orders`), compared in ``build_orders``.
 
 Every candidate is made orderable the same way: a component cut by F's outline becomes one piece per
@@ -357,6 +358,14 @@ def search(table: PatchTable, sel: np.ndarray, filled: BaseGeometry, vendor: Ven
     if kw:  # the union and the box as they are, where they already hold the minimum width once clipped to F
         for kind, mask in plain.items():
             add(mask, kind, vendor.min_width_m)
+    parts = sorted(polygons(filled), key=lambda p: (-p.bounds[3], p.bounds[0]))
+    if len(parts) > 1:  # a MultiPolygon feature: its parts that hold selected patches, each whole
+        at = np.nonzero(w.pos)[0]
+        cells = w.box(w.rows[at], w.cols[at], 1, 1)
+        held = [(p, w.sel[at[_overlap(p, cells, 1e-6 * pm * pm)]]) for p in parts]
+        held = [h for h in held if h[1].size]
+        if len(held) < len(parts):
+            cands.append(orderable([h[0] for h in held], [h[1] for h in held], filled, vendor, pm / 4, "feature parts"))
     costs: dict[str, float] = {}
     for cd in cands:
         costs[cd.kind] = min(costs.get(cd.kind, math.inf), cd.cost_usd)

@@ -16,16 +16,16 @@ Greedy (:func:`greedy`): items by v / c, highest first, each taken when it fits 
 and the same fill started from the single most valuable item that fits alone; the more valuable of the
 two is kept. This is the classic 1/2-approximation of the 0/1 knapsack (greedy by density, or the
 best single item): the value taken is at least half the best value of any subset of the same orders
-within B. The prefix and item set with the largest value are kept; its value is never
-below the plain prefix S_k0's, whose orders all fit and are all taken.
+within B. The prefix and item set with the largest value are kept.
 
 The selection is the kept prefix's patches served by the orders taken. The orders are then built again
 on it (consolidation may change), and should that plan bill above B, its order of lowest v / c is
 dropped and the plan rebuilt until it fits: never above B is a hard guarantee. What consolidation
 saved is offered to the orders left out, best v / c first, kept if the rebuilt plan still fits and
-is worth more. The prefix's patches
-left out are reported (:class:`Dropped`) with their orders, values, costs and why: below the plan's
-marginal value per USD (the lowest v / c taken), or more than what was left of the budget.
+is worth more. Should the result be worth less than the plain prefix S_k0 (whose orders all fit), S_k0
+is bought instead: the value is never below the best-first rule's. The prefix's patches left out are
+reported (:class:`Dropped`) with their orders, values, costs and why: below the plan's marginal value
+per USD (the lowest v / c taken), or more than what was left of the budget.
 """
 
 from __future__ import annotations
@@ -166,10 +166,13 @@ def spend(table: PatchTable, order: np.ndarray, k0: int, aoi_geoms: Sequence[Bas
             if cost <= budget:
                 return chosen, cost, rows
             pv, pc, ps = _items(plan, prob, sel)
-            j = int(np.argmin(pv / np.maximum(pc, 1e-12)))
+            serving = np.array([x.size > 0 for x in ps])  # a feature bought whole may have parts serving none
+            if not serving.any():
+                break
+            j = int(np.argmin(np.where(serving, pv / np.maximum(pc, 1e-12), np.inf)))
             rows.append(_reason(plan[j], int(ps[j].size), float(pv[j]), float(pc[j]), "dropped so that the re-consolidated plan fits in the budget"))
             chosen = np.setdiff1d(chosen, ps[j])
-        return chosen, 0.0, rows
+        return chosen[idle[chosen]], 0.0, rows
 
     chosen, spent, rows = fit(np.unique(np.concatenate([served[j] for j in np.nonzero(take)[0]] + [np.nonzero(idle)[0]])))
     for _ in range(TOP_UPS):  # what consolidating the chosen orders saved, for the orders left out, best value per USD first
