@@ -242,13 +242,8 @@ def plan(
     ckpt = load_checkpoint(model)
 
     # 2-3. Inputs and the planning grid.
-    aoi_src, all_scenes = _open_inputs(aoi_path, scenes, ckpt, band_spec, sensor)
-    lon, lat = aoi_src.centroid_lonlat()
-    crs, why = planning_crs(all_scenes[0].crs, lon, lat)
-    log.info("planning in %s (%s)", _crs_tag(crs), why)
-    grid = PlanGrid.from_card(crs, ckpt.card)
-    aoi = aoi_src.to_crs(crs)
-    used, covered = _overlap(aoi, all_scenes, grid)
+    inputs = open_plan_inputs(aoi_path, scenes, ckpt, bands=band_spec, sensor=sensor)
+    aoi, used, covered, crs, why, grid = inputs.aoi, inputs.used, inputs.covered, inputs.crs, inputs.crs_reason, inputs.grid
 
     # 4. Inference.
     if cluster is None:
