@@ -47,6 +47,17 @@ def tiny_card(classes: tuple[str, ...] = ("field", "town", "water"), **over) -> 
     return ModelCard(**kw)
 
 
+@pytest.fixture(scope="session")
+def cli():
+    """The full ``zoomplan`` Typer app, every command registered (as on the command line); torch on one
+    thread, so results do not depend on the machine's core count."""
+    from zoomplan.cli import _register, app
+
+    torch.set_num_threads(1)
+    _register()
+    return app
+
+
 @pytest.fixture
 def tiny_checkpoint(tmp_path: Path) -> Path:
     """A randomly initialised, card-complete checkpoint with policy_pt/ft1, hr, hr_ft1 and lr."""

@@ -8,21 +8,13 @@ from pathlib import Path
 import pyogrio
 import pytest
 import shapely
-import torch
 import typer
 from typer.testing import CliRunner
 
-from zoomplan.cli import _register, app
 
 from geo.synth import utm_scene, write_aoi
 from plan.order_synth import write_order_file
 
-
-@pytest.fixture(scope="module")
-def cli() -> typer.Typer:
-    torch.set_num_threads(1)
-    _register()
-    return app
 
 
 @pytest.fixture

@@ -9,14 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from zoomplan.cli import _register, app
 from zoomplan.plan.pricing import default_catalogue, load_vendors
-
-
-@pytest.fixture(scope="module")
-def cli() -> typer.Typer:
-    _register()
-    return app
 
 
 def test_table_lists_every_profile_and_column(cli: typer.Typer) -> None:

@@ -14,24 +14,16 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 import shapely
-import torch
 import typer
 from pyproj import Transformer
 from typer.testing import CliRunner, Result
 
-from zoomplan.cli import _register, app
 
 from geo.synth import utm_scene
 
 X0, Y0 = 440000.0, 4170000.0
 """Top-left corner (EPSG:32618, metres) of the standard 48 px x 10 m test scene (Accomac, Virginia)."""
 
-
-@pytest.fixture(scope="session")
-def cli() -> typer.Typer:
-    torch.set_num_threads(1)
-    _register()
-    return app
 
 
 @pytest.fixture

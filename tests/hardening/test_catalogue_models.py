@@ -13,7 +13,7 @@ from typing import Callable
 import pytest
 import torch
 
-from catalogue import X0, Y0, assert_refused, cli, run_plan, scene  # noqa: F401 (fixtures)
+from catalogue import X0, Y0, assert_refused, run_plan, scene  # noqa: F401 (fixtures)
 from geo.synth import write_aoi
 
 import shapely

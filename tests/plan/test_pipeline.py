@@ -182,8 +182,13 @@ def test_failure_while_writing_leaves_nothing(tmp_path: Path, north: tuple[Path,
     (out / "order.geojson").write_text("previous")
     with pytest.raises(RuntimeError, match="renderer crashed"):
         plan(aoi, [scene], model=tiny_checkpoint, device="cpu", out=out / "order.geojson", patches_out=out / "p.geojson", quicklook=out / "q.png")
-    assert sorted(p.name for p in out.iterdir()) == ["order.geojson"]
+    # no output, staged or final; only the hidden inference journal a --resume needs
+    assert sorted(p.name for p in out.iterdir()) == [".order.geojson.zoomplan-journal", "order.geojson"]
     assert (out / "order.geojson").read_text() == "previous"
+    monkeypatch.undo()
+    r = plan(aoi, [scene], model=tiny_checkpoint, device="cpu", out=out / "order.geojson", patches_out=out / "p.geojson", quicklook=out / "q.png", resume=True)
+    assert r.blocks_resumed == 1  # the inference was not done again
+    assert sorted(p.name for p in out.iterdir()) == ["order.geojson", "p.geojson", "q.png"]  # journal removed once written
 
 
 def test_bundled_example(tmp_path: Path, tiny_checkpoint: Path) -> None:

@@ -8,23 +8,15 @@ from pathlib import Path
 
 import pytest
 import shapely
-import torch
 import typer
 from typer.testing import CliRunner
 
-from zoomplan.cli import _register, app
 from zoomplan.errors import InputError
 from zoomplan.geo.scenelist import RULE, RULE_WRITTEN, SceneEntry, order_scenes, read_scene_list
 from zoomplan.plan.pipeline import plan
 
 from geo.synth import utm_scene, write_aoi
 
-
-@pytest.fixture(scope="module")
-def cli() -> typer.Typer:
-    torch.set_num_threads(1)
-    _register()
-    return app
 
 
 @pytest.fixture

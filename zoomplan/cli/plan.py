@@ -42,6 +42,9 @@ def plan_command(
     batch_size: int = typer.Option(512, "--batch-size", help="Tiles per network batch."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Run inference on a local Dask cluster of N worker processes (pip install 'zoomplan[dask]'); same output."),
     dask: Optional[str] = typer.Option(None, "--dask", help="Run inference on the Dask scheduler at this address, e.g. tcp://host:8786 (workers must see the files); same output."),
+    resume: bool = typer.Option(False, "--resume", help="Finish an interrupted plan (crash, kill): blocks already planned are taken from its journal; same output as an uninterrupted run."),
+    journal: Optional[Path] = typer.Option(None, "--journal", help="Folder for the inference journal that --resume reads (default: a hidden folder beside --out; removed when the plan is written)."),
+    block_tiles: int = typer.Option(64, "--block-tiles", help="Tiles per side of a read block: memory per block, and what a resume redoes at most."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary table or progress bar."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details (INFO) on stderr."),
 ) -> None:
@@ -64,12 +67,15 @@ def plan_command(
                 aoi, scene_paths, scene_rule=rule, model=model, vendor=vendor, vendors_file=vendors, threshold=threshold, budget_usd=budget,
                 max_fraction=max_fraction, device=device, out=out, patches_out=patches, quicklook=quicklook,
                 bands=bands, sensor=sensor, batch_size=batch_size, progress=on_block, cluster=_cluster(workers, dask),
+                resume=resume, journal=journal, block_tiles=block_tiles,
             )
     except ZoomplanError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise typer.Exit(2) from None
     if not quiet:
         console.print(summary_table(result.summary, aoi.name))
+        if resume:
+            console.print(f"resumed: {result.blocks_resumed} block(s) of inference taken from the interrupted run's journal")
         if len(result.summary.get("aoi_features", [])) > 1:
             console.print(features_table(result.summary["aoi_features"]))
         for w in result.written:

@@ -24,7 +24,7 @@ from shapely.geometry.base import BaseGeometry
 from zoomplan.errors import ConfigError
 from zoomplan.geo.grid import PlanGrid
 from zoomplan.geo.scene import Scene
-from zoomplan.plan.infer import Inference, count_blocks, infer_patches, merge_inferences
+from zoomplan.plan.infer import Inference, count_blocks, default_threads, infer_patches, merge_inferences
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +78,8 @@ def infer_on_cluster(
     cannot be reached.
     """
     distributed = _import_distributed()
-    if threads is None and device.type == "cpu":
-        threads = max(1, torch.get_num_threads() - 1)
+    if threads is None:
+        threads = default_threads(device)
     n_blocks = count_blocks(aoi_geoms, grid, block_tiles)
     owned = None
     try:

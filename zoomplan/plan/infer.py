@@ -28,6 +28,7 @@ from zoomplan.device import autocast
 from zoomplan.errors import CheckpointError, GeometryError
 from zoomplan.geo.grid import PlanGrid, TileRange, assign_features
 from zoomplan.geo.scene import GridReader, Scene
+from zoomplan.plan.journal import BlockJournal, BlockResult
 from zoomplan.plan.types import PatchTable
 from zoomplan.train.checkpoint import Checkpoint
 
@@ -67,6 +68,8 @@ class Inference:
 
     table: PatchTable
     stats: InferenceStats
+    blocks_resumed: int = 0
+    """Blocks taken from a journal instead of read and planned (:mod:`zoomplan.plan.journal`)."""
 
 
 class TileModels:
@@ -105,6 +108,12 @@ class TileModels:
         return probs, cls, conf
 
 
+def default_threads(device: torch.device) -> int | None:
+    """torch intra-op threads :func:`infer_patches` uses by default: on CPU one fewer than
+    ``torch.get_num_threads()`` (at least 1), leaving a core to the reader thread; ``None`` (unchanged) elsewhere."""
+    return max(1, torch.get_num_threads() - 1) if device.type == "cpu" else None
+
+
 def cut_tiles(block: np.ndarray, lr_size: int) -> np.ndarray:
     """(C, h*L, w*L) -> (h, w, C, L, L) tiles of a block, by reshape (a view where possible)."""
     c, H, W = block.shape
@@ -131,6 +140,7 @@ def infer_patches(
     progress: Callable[[int, int], None] | None = None,
     threads: int | None = None,
     block_range: tuple[int, int] | None = None,
+    journal: BlockJournal | None = None,
 ) -> Inference:
     """Policy probabilities for every HR patch overlapping ``aoi_geoms`` (polygons in ``grid.crs``).
 
@@ -139,6 +149,8 @@ def infer_patches(
     ``progress(blocks_done, blocks_total)`` is called after each block (from the calling thread).
     ``threads``: torch intra-op threads while the networks run (default on CPU: one fewer than
     ``torch.get_num_threads()``, at least 1, leaving a core to the reader thread; restored afterwards).
+    ``journal``: finished blocks are loaded from it instead of read and planned, and every block planned
+    here is saved to it (:mod:`zoomplan.plan.journal`; the table is the same either way).
     """
     card = ckpt.card
     P = grid.patches_per_tile
@@ -167,28 +179,33 @@ def infer_patches(
         blocks = blocks[block_range[0] : block_range[1]]
     readers = [GridReader(s, grid, e) for s, e in zip(scenes, extents)]
     if threads is None:  # leave one core to the reader thread on CPU (see _inference_threads)
-        threads = max(1, torch.get_num_threads() - 1) if device.type == "cpu" else None
-    works = _block_works(grid, blocks, readers, extents, union, cover, feats, tree, min_valid=min_valid, mean=mean, std=std)
+        threads = default_threads(device)
+    cached = None
+    if journal is not None:
+        if journal.n_blocks != len(blocks):
+            raise ValueError(f"the journal expects {journal.n_blocks} blocks, this run has {len(blocks)}")
+        done = journal.done()
+        cached = lambda i: journal.load(i) if i in done else None  # noqa: E731
+    scene_ids = [s.scene_id for s in scenes]
+    resumed = 0
+    works = _block_works(grid, blocks, readers, extents, union, cover, feats, tree, min_valid=min_valid, mean=mean, std=std, cached=cached)
     # Decoding, tile geometry and chip cutting run ahead in a reader thread (a bounded queue of
     # blocks) while this thread runs the networks: the two overlap instead of adding up.
     with _Prefetch(works, depth=PREFETCH_BLOCKS) as ready, _inference_threads(threads):
         for w in ready:
-            n_total += w.total
-            n_outside += w.outside
-            n_nodata += w.nodata
-            if w.keep is not None:
-                t_prob = np.zeros(w.shape + (P,), dtype=np.float32)
-                t_cls = np.zeros(w.shape, dtype=np.int32)
-                t_conf = np.zeros(w.shape, dtype=np.float32)
-                for chips, ii, jj, sid in w.runs:
-                    probs, cls, conf = models(chips)
-                    t_prob[ii, jj], t_cls[ii, jj], t_conf[ii, jj] = probs, cls, conf
-                    by_scene[sid] += int(ii.size)
-                d_li, d_lj, m, prow, pcol, paoi = w.keep
-                parts.append((
-                    prow[m], pcol[m], t_prob[d_li, d_lj][m],
-                    np.repeat(t_cls[d_li, d_lj], P).reshape(-1, P)[m], np.repeat(t_conf[d_li, d_lj], P).reshape(-1, P)[m], paoi[m],
-                ))
+            r = w.cached
+            resumed += r is not None
+            if r is None:
+                r = _run_block(w, models, P, scene_ids)
+                if journal is not None:
+                    journal.save(w.index, r)
+            n_total += r.total
+            n_outside += r.outside
+            n_nodata += r.nodata
+            for sid, k in r.by_scene.items():
+                by_scene[sid] += k
+            if r.row.size:
+                parts.append((r.row, r.col, r.prob, r.tile_class, r.tile_conf, r.aoi_index))
             if progress is not None:
                 progress(w.index + 1, len(blocks))
 
@@ -222,7 +239,29 @@ def infer_patches(
     if n_nodata or n_outside:
         log.warning("%d of %d AOI tiles skipped: %d mostly nodata, %d outside every scene", n_nodata + n_outside, n_total, n_nodata, n_outside)
     log.info("inference: %d tiles planned, %d patches, policy stage %s on %s", planned, len(table), models.stage, device)
-    return Inference(table=table, stats=stats)
+    return Inference(table=table, stats=stats, blocks_resumed=resumed)
+
+
+def _run_block(w: _BlockWork, models: TileModels, P: int, scene_ids: Sequence[str]) -> BlockResult:
+    """The networks over one read block: its patches' probabilities, classes and confidences, and counts."""
+    by_scene = dict.fromkeys(scene_ids, 0)
+    if w.keep is None:
+        e64, e32 = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32)
+        return BlockResult(e64, e64, np.zeros(0, dtype=np.float32), e32, np.zeros(0, dtype=np.float32), e32,
+                           total=w.total, outside=w.outside, nodata=w.nodata, by_scene=by_scene)
+    t_prob = np.zeros(w.shape + (P,), dtype=np.float32)
+    t_cls = np.zeros(w.shape, dtype=np.int32)
+    t_conf = np.zeros(w.shape, dtype=np.float32)
+    for chips, ii, jj, sid in w.runs:
+        probs, cls, conf = models(chips)
+        t_prob[ii, jj], t_cls[ii, jj], t_conf[ii, jj] = probs, cls, conf
+        by_scene[sid] += int(ii.size)
+    d_li, d_lj, m, prow, pcol, paoi = w.keep
+    return BlockResult(
+        prow[m].astype(np.int64, copy=False), pcol[m].astype(np.int64, copy=False), t_prob[d_li, d_lj][m],
+        np.repeat(t_cls[d_li, d_lj], P).reshape(-1, P)[m], np.repeat(t_conf[d_li, d_lj], P).reshape(-1, P)[m],
+        paoi[m].astype(np.int32, copy=False), total=w.total, outside=w.outside, nodata=w.nodata, by_scene=by_scene,
+    )
 
 
 @dataclass
@@ -236,6 +275,7 @@ class _BlockWork:
     """
 
     index: int
+    cached: BlockResult | None = None
     total: int = 0
     outside: int = 0
     nodata: int = 0
@@ -247,18 +287,25 @@ class _BlockWork:
 def _block_works(
     grid: PlanGrid, blocks: Sequence[TileRange], readers: Sequence[GridReader], extents: Sequence[TileRange], union: BaseGeometry,
     cover: BaseGeometry, feats: np.ndarray, tree: shapely.STRtree, *, min_valid: float, mean: np.ndarray, std: np.ndarray,
+    cached: Callable[[int], BlockResult | None] | None = None,
 ) -> Iterator[_BlockWork]:
     """Every block's AOI tiles, read (first scene with valid data per tile) and cut into normalised chips, in block order.
 
     Which scene supplies a tile depends only on validity, never on the networks' output, so this runs
     ahead of them. Readers open on first use and close in reverse order (their GDAL environments nest),
-    all in the thread that iterates this generator.
+    all in the thread that iterates this generator. A block for which ``cached(index)`` returns a result
+    (finished in a journal) is yielded with it as ``cached`` and not read.
     """
     L = grid.lr_size_px
     opened: set[int] = set()
     with contextlib.ExitStack() as stack:
         for bi, block in enumerate(blocks):
             w = _BlockWork(index=bi, shape=block.shape)
+            if cached is not None:
+                w.cached = cached(bi)
+                if w.cached is not None:
+                    yield w
+                    continue
             found = _block_tiles(grid, block, union, cover, feats, tree)
             if isinstance(found, int):  # AOI tiles of a block no scene touches: only counted
                 w.total = w.outside = found

@@ -30,7 +30,7 @@ import numpy as np
 import shapely
 
 from zoomplan.device import resolve_device
-from zoomplan.errors import ConfigError, GeometryError, InputError
+from zoomplan.errors import ConfigError, GeometryError, InputError, ZoomplanError
 from zoomplan.geo.aoi import AOI, read_aoi
 from zoomplan.geo.grid import PlanGrid, planning_crs
 from zoomplan.geo.scene import Scene, open_scene
@@ -38,7 +38,8 @@ from zoomplan import __version__
 from zoomplan.plan import export, pricing, select
 from zoomplan.plan import orders as orders_mod
 from zoomplan.plan import quicklook as quicklook_mod
-from zoomplan.plan.infer import InferenceStats, infer_patches
+from zoomplan.plan.infer import MIN_VALID, InferenceStats, count_blocks, default_threads, infer_patches
+from zoomplan.plan.journal import BlockJournal, default_folder, journal_meta
 from zoomplan.plan.types import PatchTable
 from zoomplan.train.checkpoint import Checkpoint, load_checkpoint
 
@@ -61,6 +62,8 @@ class PlanResult:
     stats: InferenceStats
     order_collection: dict[str, Any]
     written: tuple[str, ...] = field(default=())
+    blocks_resumed: int = 0
+    """Blocks of inference taken from the journal of an interrupted run (``resume=True``)."""
 
 
 def _crs_tag(crs: Any) -> str:
@@ -91,6 +94,24 @@ def _check_params(threshold: float, budget_usd: float | None, max_fraction: floa
         raise ConfigError(f"--budget {budget_usd} USD is not positive: pass the most you want to spend, e.g. --budget 500")
     if max_fraction is not None and not (0.0 < max_fraction <= 1.0):
         raise ConfigError(f"--max-fraction {max_fraction} is outside (0, 1]: pass the largest share of patches to buy, e.g. 0.3")
+
+
+def _journal_folder(journal: PathLike | None, out: Path | str | None, *, resume: bool, cluster: str | int | None) -> Path | None:
+    """Where the inference journal lives: ``journal``, else beside a file ``out``; ``None`` for no journal."""
+    if cluster is not None:
+        if resume or journal is not None:
+            raise ConfigError("--resume/--journal work in a single process: drop --workers/--dask to resume a plan")
+        return None
+    if journal is not None:
+        j = Path(journal)
+        if j.exists() and not j.is_dir():
+            raise ConfigError(f"--journal {j} is a file: pass a folder for the plan's journal, e.g. --journal plan.journal")
+        return j
+    if isinstance(out, Path):
+        return default_folder(out)
+    if resume:
+        raise ConfigError("--resume needs the interrupted run's journal: pass the same --out FILE as that run, or its --journal DIR")
+    return None
 
 
 def _check_outputs(outputs: dict[str, PathLike | None]) -> dict[str, Path | str]:
@@ -210,6 +231,8 @@ def plan(
     progress: Callable[[int, int], None] | None = None,
     scene_rule: str | None = None,
     cluster: str | int | None = None,
+    resume: bool = False,
+    journal: PathLike | None = None,
 ) -> PlanResult:
     """Plan which HR patches to buy over the AOI in ``aoi_path`` from LR ``scenes`` and price them.
 
@@ -225,6 +248,11 @@ def plan(
     a Dask cluster (scheduler address, or a number of local worker processes; needs ``zoomplan[dask]``),
     with byte-identical results. Outputs: ``out`` (order GeoJSON, ``"-"`` for
     stdout), ``patches_out`` (patch GeoJSON), ``quicklook`` (PNG); written only if every step succeeds.
+    Crash safety (:mod:`zoomplan.plan.journal`): in a single process, each finished block of inference is
+    journalled in ``journal`` (a folder; default: a hidden folder beside ``out`` when it is a file), and
+    the journal is removed once the outputs are written. After a crash or a kill, the same call with
+    ``resume=True`` takes the finished blocks from it and plans only the rest; the outputs are
+    byte-identical to an uninterrupted run's. ``PlanResult.blocks_resumed`` says how many were reused.
     Raises :class:`~zoomplan.errors.ZoomplanError` subclasses with one-line messages.
     """
     # 1. Cheap checks first: nothing is read or computed before these pass.
@@ -235,6 +263,7 @@ def plan(
     if batch_size <= 0 or block_tiles <= 0:
         raise ConfigError("batch_size and block_tiles must be positive integers")
     targets = _check_outputs({"--out": out, "--patches": patches_out, "--quicklook": quicklook})
+    journal_dir = _journal_folder(journal, targets.get("--out"), resume=resume, cluster=cluster)
     band_spec = [b.strip() for b in bands.split(",") if b.strip()] if isinstance(bands, str) else (list(bands) if bands else None)
     vendors = pricing.load_vendors(Path(vendors_file) if vendors_file is not None else None)
     vp = pricing.get_vendor(vendor or pricing.DEFAULT_VENDOR, vendors)
@@ -245,63 +274,81 @@ def plan(
     inputs = open_plan_inputs(aoi_path, scenes, ckpt, bands=band_spec, sensor=sensor)
     aoi, used, covered, crs, why, grid = inputs.aoi, inputs.used, inputs.covered, inputs.crs, inputs.crs_reason, inputs.grid
 
-    # 4. Inference.
-    if cluster is None:
-        inf = infer_patches(ckpt, used, aoi.geoms, grid, dev, batch_size=batch_size, block_tiles=block_tiles, progress=progress)
-    else:  # the same blocks on Dask workers, merged into the same table (zoomplan.plan.distributed)
-        from zoomplan.plan.distributed import infer_on_cluster
-
-        inf = infer_on_cluster(cluster, ckpt.path, used, aoi.geoms, grid, dev, batch_size=batch_size, block_tiles=block_tiles)
-    table, stats = inf.table, inf.stats
-    if stats.tiles_planned == 0:
-        raise InputError(
-            f"no AOI tile has valid data in the scenes ({stats.tiles_nodata} mostly nodata, {stats.tiles_outside} outside): pass a scene with data over the AOI"
+    # 4. Inference (journalled block by block when there is a journal folder).
+    book = None
+    if journal_dir is not None:
+        meta = journal_meta(
+            version=__version__, model_sha256=_file_digest(ckpt.path), aoi_wkb=[shapely.to_wkb(g) for g in aoi.geoms], aoi_ids=list(aoi.ids),
+            scenes=used, grid={"crs": crs.to_wkt(), "tile_m": grid.tile_m, "patch_grid": list(grid.patch_grid), "lr_size_px": grid.lr_size_px},
+            block_tiles=block_tiles, n_blocks=count_blocks(aoi.geoms, grid, block_tiles), batch_size=batch_size, device=str(dev),
+            threads=default_threads(dev), min_valid=MIN_VALID,
         )
-
-    # 5. Selection, orders, pricing.
-    geoms = list(aoi.geoms)
-    chosen = select.select(table, geoms, vp, threshold=threshold, budget_usd=budget_usd, max_fraction=max_fraction)
-    selected = np.asarray(chosen.selected, dtype=bool)
-    order_list = list(orders_mod.build_orders(table, selected, geoms, vp))
-    plan_bill = pricing.bill(order_list, vp)
-    base_bill = pricing.baseline_cost(geoms, vp, crs)
-    summary = _summary(
-        aoi=aoi, aoi_path=aoi_path, table=table, selected=selected, stats=stats, covered=covered, ckpt=ckpt, scenes=used,
-        crs=crs, crs_why=why, grid=grid, costs=pricing.cost_summary(plan_bill, base_bill, vp, orders=order_list), version=__version__,
-        params={"threshold": threshold, "budget_usd": budget_usd, "max_fraction": max_fraction, "vendor": vp.name,
-                "vendors_file": str(vendors_file) if vendors_file is not None else None, "device": stats.device,
-                "bands": band_spec, "sensor": used[0].sensor.name},
-    )
-    if scene_rule is not None:  # how overlapping scenes were ordered (zoomplan.geo.scenelist)
-        summary["parameters"]["scene_rule"] = scene_rule
-    if chosen.dropped is not None:  # under a budget: the patches left out for their value per USD, and why
-        summary["dropped"] = chosen.report()
-    fc = export.order_feature_collection(order_list, summary, crs, aoi_ids=list(aoi.ids))
-
-    # 6. Outputs: staged, then renamed into place together.
-    staging = _Staging()
-    written: list[str] = []
-    o = targets.get("--out")
+        book = BlockJournal.open(journal_dir, meta, resume=resume)
+        if book.resumed:
+            log.info("resuming: %d of %d blocks already planned in %s", book.resumed, book.n_blocks, journal_dir)
     try:
-        if isinstance(o, Path):
-            export.write_geojson(fc, staging.path(o))
-        pp = targets.get("--patches")
-        if isinstance(pp, Path):
-            export.write_geojson(export.patches_feature_collection(table, selected), staging.path(pp))
-        ql = targets.get("--quicklook")
-        if isinstance(ql, Path):
-            quicklook_mod.render(used[0].path, table, selected, order_list, geoms, crs, summary, staging.path(ql), bands=used[0].band_indexes)
-        written = staging.commit()
-    except BaseException:
-        staging.abort()
+        if cluster is None:
+            inf = infer_patches(ckpt, used, aoi.geoms, grid, dev, batch_size=batch_size, block_tiles=block_tiles, progress=progress, journal=book)
+        else:  # the same blocks on Dask workers, merged into the same table (zoomplan.plan.distributed)
+            from zoomplan.plan.distributed import infer_on_cluster
+
+            inf = infer_on_cluster(cluster, ckpt.path, used, aoi.geoms, grid, dev, batch_size=batch_size, block_tiles=block_tiles)
+        table, stats = inf.table, inf.stats
+        if stats.tiles_planned == 0:
+            raise InputError(
+                f"no AOI tile has valid data in the scenes ({stats.tiles_nodata} mostly nodata, {stats.tiles_outside} outside): pass a scene with data over the AOI"
+            )
+
+        # 5. Selection, orders, pricing.
+        geoms = list(aoi.geoms)
+        chosen = select.select(table, geoms, vp, threshold=threshold, budget_usd=budget_usd, max_fraction=max_fraction)
+        selected = np.asarray(chosen.selected, dtype=bool)
+        order_list = list(orders_mod.build_orders(table, selected, geoms, vp))
+        plan_bill = pricing.bill(order_list, vp)
+        base_bill = pricing.baseline_cost(geoms, vp, crs)
+        summary = _summary(
+            aoi=aoi, aoi_path=aoi_path, table=table, selected=selected, stats=stats, covered=covered, ckpt=ckpt, scenes=used,
+            crs=crs, crs_why=why, grid=grid, costs=pricing.cost_summary(plan_bill, base_bill, vp, orders=order_list), version=__version__,
+            params={"threshold": threshold, "budget_usd": budget_usd, "max_fraction": max_fraction, "vendor": vp.name,
+                    "vendors_file": str(vendors_file) if vendors_file is not None else None, "device": stats.device,
+                    "bands": band_spec, "sensor": used[0].sensor.name},
+        )
+        if scene_rule is not None:  # how overlapping scenes were ordered (zoomplan.geo.scenelist)
+            summary["parameters"]["scene_rule"] = scene_rule
+        if chosen.dropped is not None:  # under a budget: the patches left out for their value per USD, and why
+            summary["dropped"] = chosen.report()
+        fc = export.order_feature_collection(order_list, summary, crs, aoi_ids=list(aoi.ids))
+
+        # 6. Outputs: staged, then renamed into place together.
+        staging = _Staging()
+        written: list[str] = []
+        o = targets.get("--out")
+        try:
+            if isinstance(o, Path):
+                export.write_geojson(fc, staging.path(o))
+            pp = targets.get("--patches")
+            if isinstance(pp, Path):
+                export.write_geojson(export.patches_feature_collection(table, selected), staging.path(pp))
+            ql = targets.get("--quicklook")
+            if isinstance(ql, Path):
+                quicklook_mod.render(used[0].path, table, selected, order_list, geoms, crs, summary, staging.path(ql), bands=used[0].band_indexes)
+            written = staging.commit()
+        except BaseException:
+            staging.abort()
+            raise
+        if o == "-":
+            export.write_geojson(fc, "-")
+            sys.stdout.flush()
+            written.append("-")
+    except ZoomplanError:  # bad input found after inference started: a rerun needs other inputs, so no journal to keep
+        if book is not None:
+            book.remove()
         raise
-    if o == "-":
-        export.write_geojson(fc, "-")
-        sys.stdout.flush()
-        written.append("-")
+    if book is not None:  # every output is in place: the journal has done its job
+        book.remove()
     return PlanResult(
         summary=summary, table=table, selected=selected, orders=order_list, aoi=aoi, plan_bill=plan_bill,
-        baseline_bill=base_bill, stats=stats, order_collection=fc, written=tuple(written),
+        baseline_bill=base_bill, stats=stats, order_collection=fc, written=tuple(written), blocks_resumed=inf.blocks_resumed,
     )
 
 
