@@ -186,9 +186,28 @@ def test_larger_than_the_scene_plans_the_covered_part(run_plan: Callable, scene:
     aoi = write_aoi(tmp_path / "big.gpkg", [big], "EPSG:32618", ids=["big"])
     r, out = run_plan(aoi, scene)
     s = planned(r, out)
-    assert "of the AOI lies outside the scenes and is not planned" in warnings_log.text
+    assert "85.9% of the AOI lies outside the scenes: it is neither planned nor priced" in warnings_log.text
     assert s["aoi_covered_fraction"] == pytest.approx((480 * 480) / (1280 * 1280), abs=1e-3)
     assert s["tiles"]["outside_scenes"] > 0 and s["tiles"]["planned"] == 36
+    # the baseline buys the part inside the scene (0.2304 km2), not the 1.64 km2 AOI: savings are not overstated
+    assert s["baseline_scope"] == "the AOI's part inside the scenes, bought whole"
+    assert s["baseline_billed_km2"] == pytest.approx(0.48 * 0.48, rel=1e-3)  # clip-50cm: minimum 0.1 km2
+    assert s["plan_cost_usd"] <= s["baseline_cost_usd"]
+    r0, out0 = run_plan(aoi, scene, "--threshold", "0")  # buying every patch costs the baseline exactly
+    s0 = planned(r0, out0)
+    assert s0["plan_cost_usd"] == s0["baseline_cost_usd"] and s0["savings_usd"] == 0
+
+
+def test_feature_wholly_outside_the_scene_is_neither_ordered_nor_priced(run_plan: Callable, scene: Path, tmp_path: Path, warnings_log: Any) -> None:
+    far = shapely.box(X0 + 2000, Y0 - 400, X0 + 2400, Y0)  # 0.16 km2, 1.5 km east of the 480 m scene
+    aoi = write_aoi(tmp_path / "two.gpkg", [INSIDE, far], "EPSG:32618", ids=["in", "far"])
+    r, out = run_plan(aoi, scene, "--threshold", "0")
+    s = planned(r, out)
+    assert "of the AOI lies outside the scenes: it is neither planned nor priced" in warnings_log.text
+    order = json.loads(out.read_text())
+    assert {f["properties"]["aoi_index"] for f in order["features"]} == {0}, "no order for the feature outside"
+    assert s["baseline_billed_km2"] == pytest.approx(max(INSIDE.area / 1e6, 0.1), rel=1e-3)  # not + far's 0.16 km2
+    assert s["plan_cost_usd"] == s["baseline_cost_usd"]
 
 
 def test_overlapping_features_are_planned_once(run_plan: Callable, scene: Path, tmp_path: Path, warnings_log: Any) -> None:

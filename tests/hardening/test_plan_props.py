@@ -2,7 +2,8 @@
 UTM zones of both hemispheres, planned end to end by ``plan()`` with a small random-weight model.
 
 Invariants: every selected patch lies (with positive area) in the AOI feature it serves; the orders cover
-every selected patch's part inside the AOI; each order is billed at least its area and the vendor's
+every selected patch's part inside the AOI and the scene (AOIs may reach beyond it; that part is neither
+planned nor priced); each order is billed at least its area and the vendor's
 minimum; the plan never costs more than the baseline (the whole AOI); and the cost never rises with the
 threshold (a higher threshold buys a subset of the patches).
 """
@@ -14,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 import shapely
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -85,15 +87,20 @@ def test_plans_keep_their_invariants(case: dict, tiny_checkpoint: Path) -> None:
         boxes = shapely.box(*r.table.bounds()[sel].T) if sel.size else np.zeros(0, dtype=object)
         inside = [shapely.intersection(b, geoms[i]).area for b, i in zip(boxes, r.table.aoi_index[sel])]
         assert all(a > 0 for a in inside), "every selected patch lies in its AOI feature"
+        footprint = shapely.box(x0, y0 - SIZE * RES, x0 + SIZE * RES, y0)
         for i, g in enumerate(geoms):
             mine = boxes[r.table.aoi_index[sel] == i] if sel.size else []
-            need = shapely.union_all(mine).intersection(g) if len(mine) else shapely.Polygon()
+            need = shapely.union_all(mine).intersection(g).intersection(footprint) if len(mine) else shapely.Polygon()
             have = shapely.union_all([o.geometry for o in r.orders if o.aoi_index == i])
             assert need.difference(have).area <= 1e-6 * max(need.area, 1.0), "the orders cover the selection"
         for o in r.orders:
             assert o.billed_km2 >= o.area_km2 * (1 - REL) and o.billed_km2 >= v.min_order_km2 * (1 - REL)
             assert math.isclose(o.cost_usd, o.billed_km2 * v.price_per_km2, rel_tol=1e-9)
         assert r.plan_bill.cost_usd <= r.baseline_bill.cost_usd * (1 + REL) + 1e-9, "plan <= baseline"
+        inside = sum(g.intersection(footprint).area for g in geoms) / 1e6  # per feature: overlaps are bought twice
+        assert r.baseline_bill.area_km2 == pytest.approx(inside, rel=2e-3), "the baseline buys each feature's part inside the scene (areas: EPSG:6933 vs UTM)"
+        if t == 0.0:
+            assert r.plan_bill.cost_usd == pytest.approx(r.baseline_bill.cost_usd, rel=1e-9)
         assert r.summary["savings_usd"] >= -0.005
 
     np.testing.assert_array_equal(lo.table.prob, hi.table.prob)

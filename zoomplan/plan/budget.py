@@ -42,7 +42,7 @@ from zoomplan.errors import ConfigError, InputError
 from zoomplan.plan import pricing, select
 from zoomplan.plan.infer import InferenceStats, infer_patches
 from zoomplan.plan.orders import build_orders
-from zoomplan.plan.pipeline import Staging, check_outputs, open_plan_inputs, resolve_threshold
+from zoomplan.plan.pipeline import Staging, check_outputs, inside_scenes, open_plan_inputs, resolve_threshold
 from zoomplan.plan.regions import SLIVER_M2, DisjointRegion, disjoint_regions, group_regions
 from zoomplan.plan.types import PatchTable
 from zoomplan.train.checkpoint import load_checkpoint
@@ -304,7 +304,7 @@ def budget(
     # 2. Regions, scenes, the overlap rule.
     inp = open_plan_inputs(regions_path, lr_paths, ckpt, bands=band_spec, sensor=sensor)
     regions = disjoint_regions(group_regions(inp.aoi, by))
-    cover = shapely.union_all(np.asarray([s.footprint(inp.crs) for s in inp.scenes], dtype=object))
+    cover = inp.cover
     covered = [float(d.part.intersection(cover).area) if not d.part.is_empty else 0.0 for d in regions]
 
     # 3. One inference over the pieces of every region that touches a scene.
@@ -328,19 +328,20 @@ def budget(
     by_reg = np.argsort(reg, kind="stable")
     boxes = np.split(shapely.box(b[by_reg, 0], b[by_reg, 1], b[by_reg, 2], b[by_reg, 3]), np.cumsum(n_total)[:-1])  # per region
 
-    # 4. Orders and bills per vendor, per region.
+    # 4. Orders and bills per vendor, per region, over the regions' parts inside the scenes (as plan()).
+    inside = inside_scenes(pieces, cover)
     statuses = [_status(d, covered[i], int(n_total[i])) for i, d in enumerate(regions)]
     costs: list[dict[str, VendorCost]] = [{} for _ in regions]
     for vp in profiles:
         by_region: dict[int, list[Any]] = {}
-        for o in build_orders(table, selected, pieces, vp):
+        for o in build_orders(table, selected, inside, vp):
             by_region.setdefault(int(region_of[o.aoi_index]), []).append(o)
         for i, d in enumerate(regions):
             if statuses[i] == INSIDE:
                 costs[i][vp.name] = VendorCost(0, 0.0, 0.0)
             elif statuses[i] in (OK, PARTLY):
                 plan_bill = pricing.bill(by_region.get(i, []), vp)
-                base = pricing.baseline_cost(list(d.pieces), vp, inp.crs)
+                base = pricing.baseline_cost(inside_scenes(list(d.pieces), cover), vp, inp.crs)
                 costs[i][vp.name] = VendorCost(plan_bill.n_orders, round(plan_bill.cost_usd, 2), round(base.cost_usd, 2))
 
     rows = []

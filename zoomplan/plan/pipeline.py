@@ -7,7 +7,9 @@ Order of work (everything that can be checked is checked before anything is comp
 3. planning CRS (the scene's projected CRS, or the AOI's UTM zone), AOI reprojected, AOI x scene overlap;
 4. streamed inference on the tile grid (:func:`zoomplan.plan.infer.infer_patches`);
 5. selection, orders and pricing (:mod:`zoomplan.plan.select`, :mod:`~zoomplan.plan.orders`,
-   :mod:`~zoomplan.plan.pricing`); baseline = the whole AOI from the same vendor;
+   :mod:`~zoomplan.plan.pricing`) over the AOI's part inside the scenes; baseline = that part bought
+   whole from the same vendor (the whole AOI when the scenes cover it; an AOI partly outside them is
+   neither planned nor priced there, so savings are not overstated);
 6. outputs rendered into hidden staging files beside their targets, then renamed into place together:
    an error at any step leaves no output behind.
 
@@ -185,8 +187,8 @@ def _open_inputs(
     return aoi, scenes
 
 
-def _overlap(aoi: AOI, scenes: Sequence[Scene], grid: PlanGrid) -> tuple[list[Scene], float]:
-    """Scenes overlapping the AOI (planning CRS) and the fraction of AOI area they cover."""
+def _overlap(aoi: AOI, scenes: Sequence[Scene], grid: PlanGrid) -> tuple[list[Scene], float, Any]:
+    """Scenes overlapping the AOI (planning CRS), the fraction of AOI area they cover, and the union of their footprints."""
     union = aoi.union()
     used: list[Scene] = []
     cover = []
@@ -203,11 +205,28 @@ def _overlap(aoi: AOI, scenes: Sequence[Scene], grid: PlanGrid) -> tuple[list[Sc
         raise GeometryError(
             f"AOI {aoi.source} (centred at {lon:.4f}, {lat:.4f}) lies outside every scene ({names}): pass --lr scenes that cover the AOI, or an AOI inside them"
         )
-    covered = shapely.union_all(np.asarray(cover, dtype=object)).intersection(union).area
-    frac = float(covered / union.area) if union.area > 0 else 0.0
+    footprint = shapely.union_all(np.asarray(cover, dtype=object))
+    frac = float(footprint.intersection(union).area / union.area) if union.area > 0 else 0.0
     if frac < 0.999:
-        log.warning("%.1f%% of the AOI lies outside the scenes and is not planned (the baseline still prices the whole AOI)", 100 * (1 - frac))
-    return used, frac
+        log.warning("%.1f%% of the AOI lies outside the scenes: it is neither planned nor priced (orders and baseline cover the part inside them)", 100 * (1 - frac))
+    return used, frac, footprint
+
+
+def inside_scenes(geoms: Sequence[Any], cover: Any) -> list[Any]:
+    """Each AOI feature (planning CRS) cut to the scenes' footprint ``cover``: the area a plan can decide on,
+    which its orders and its baseline price. Features wholly inside are returned unchanged (the same
+    objects); a feature wholly outside becomes an empty Polygon (index kept)."""
+    if cover is None:
+        return list(geoms)
+    out = []
+    for g in geoms:
+        if cover.contains(g):
+            out.append(g)
+            continue
+        cut = shapely.make_valid(g.intersection(cover))
+        polys = [p for p in getattr(cut, "geoms", [cut]) if p.geom_type in ("Polygon", "MultiPolygon") and p.area > 0]
+        out.append(shapely.union_all(polys) if polys else shapely.Polygon())
+    return out
 
 
 def plan(
@@ -299,8 +318,8 @@ def plan(
                 f"no AOI tile has valid data in the scenes ({stats.tiles_nodata} mostly nodata, {stats.tiles_outside} outside): pass a scene with data over the AOI"
             )
 
-        # 5. Selection, orders, pricing.
-        geoms = list(aoi.geoms)
+        # 5. Selection, orders, pricing, over the AOI's part inside the scenes (baseline: that part bought whole).
+        geoms = inside_scenes(list(aoi.geoms), inputs.cover)
         chosen = select.select(table, geoms, vp, threshold=threshold, budget_usd=budget_usd, max_fraction=max_fraction)
         selected = np.asarray(chosen.selected, dtype=bool)
         order_list = list(orders_mod.build_orders(table, selected, geoms, vp))
@@ -313,6 +332,8 @@ def plan(
                     "vendors_file": str(vendors_file) if vendors_file is not None else None, "device": stats.device,
                     "bands": band_spec, "sensor": used[0].sensor.name},
         )
+        clipped = any(a is not b for a, b in zip(geoms, aoi.geoms))
+        summary["baseline_scope"] = "the AOI's part inside the scenes, bought whole" if clipped else "the whole AOI, bought whole"
         if scene_rule is not None:  # how overlapping scenes were ordered (zoomplan.geo.scenelist)
             summary["parameters"]["scene_rule"] = scene_rule
         if chosen.dropped is not None:  # under a budget: the patches left out for their value per USD, and why
@@ -331,7 +352,7 @@ def plan(
                 export.write_geojson(export.patches_feature_collection(table, selected), staging.path(pp))
             ql = targets.get("--quicklook")
             if isinstance(ql, Path):
-                quicklook_mod.render(used[0].path, table, selected, order_list, geoms, crs, summary, staging.path(ql), bands=used[0].band_indexes)
+                quicklook_mod.render(used[0].path, table, selected, order_list, list(aoi.geoms), crs, summary, staging.path(ql), bands=used[0].band_indexes)
             written = staging.commit()
         except BaseException:
             staging.abort()
@@ -405,8 +426,8 @@ class PlanInputs:
     """Steps 2-3 of :func:`plan`: the AOI in the planning CRS, the scenes, the planning grid.
 
     ``scenes``: every scene opened, in the order given; ``used``: those overlapping the AOI;
-    ``covered``: fraction of the AOI's area inside them; ``crs``: the planning CRS (projected, metres)
-    and ``crs_reason`` why it was chosen.
+    ``covered``: fraction of the AOI's area inside them; ``cover``: the union of their footprints (planning
+    CRS); ``crs``: the planning CRS (projected, metres) and ``crs_reason`` why it was chosen.
     """
 
     aoi: AOI
@@ -416,6 +437,7 @@ class PlanInputs:
     crs: Any
     crs_reason: str
     grid: PlanGrid
+    cover: Any = None
 
 
 def open_plan_inputs(
@@ -432,8 +454,8 @@ def open_plan_inputs(
     log.info("planning in %s (%s)", _crs_tag(crs), why)
     grid = PlanGrid.from_card(crs, ckpt.card)
     aoi = aoi_src.to_crs(crs)
-    used, covered = _overlap(aoi, all_scenes, grid)
-    return PlanInputs(aoi=aoi, scenes=all_scenes, used=used, covered=covered, crs=crs, crs_reason=why, grid=grid)
+    used, covered, cover = _overlap(aoi, all_scenes, grid)
+    return PlanInputs(aoi=aoi, scenes=all_scenes, used=used, covered=covered, crs=crs, crs_reason=why, grid=grid, cover=cover)
 
 
 check_outputs = _check_outputs

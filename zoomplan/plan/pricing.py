@@ -186,11 +186,12 @@ def baseline_cost(aoi_geoms: Sequence[BaseGeometry], vendor: VendorProfile, crs:
 
     ``aoi_geoms`` are polygonal shapely geometries in the projected ``crs`` (metre units). Each feature
     becomes the order(s) :func:`zoomplan.plan.orders.whole_aoi_orders` builds (holes filled, vertex
-    limit, one polygon per order unless the vendor allows MultiPolygons), billed like any plan.
+    limit, one polygon per order unless the vendor allows MultiPolygons), billed like any plan. An empty
+    feature (one wholly outside the scenes, cut by :func:`zoomplan.plan.pipeline.inside_scenes`) buys nothing.
     """
     from zoomplan.plan.orders import whole_aoi_orders  # orders imports this module
 
-    orders = [o for i, g in enumerate(aoi_geoms) for o in whole_aoi_orders(g, i, vendor, crs)]
+    orders = [o for i, g in enumerate(aoi_geoms) if g is None or not g.is_empty for o in whole_aoi_orders(g, i, vendor, crs)]
     return bill(orders, vendor)
 
 
