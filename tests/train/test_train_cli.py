@@ -59,6 +59,13 @@ def test_train_fmow_every_stage_then_evaluate(tmp_path: Path) -> None:
         for m in ("Fixed-H", "Fixed-V", "Random"):
             assert rows[(m, st)]["S"] == pytest.approx(s, abs=0.5 / table["n_images"] + 1e-9)
     assert "| **PatchDrop** |" in (ev / "evaluation.md").read_text()
+    for st in ("Pt", "Ft-1", "Ft-2"):  # where the policy looks: per-patch shares sum to S; S per image within 0..16
+        rate = table["patch_rate"][st]
+        assert len(rate) == 16 and all(0 <= v <= 1 for v in rate)
+        assert sum(rate) == pytest.approx(rows[("PatchDrop", st)]["S"], abs=16 * 5e-5)
+        lo, mid, hi = table["s_percentiles"][st]
+        assert 0 <= lo <= mid <= hi <= 16 and mid == int(mid)
+    assert "| Ft-2 | " in (ev / "evaluation.md").read_text()
 
 
 class _Crash(Exception):

@@ -50,6 +50,11 @@ class EvalResult:
     num_patches: int
     rows: list[Row] = field(default_factory=list)
     baselines: str = ""  # file of the baselines' own fine-tuned classifiers ("" : PatchDrop's classifiers)
+    # PatchDrop's masks per stage label: share of images acquiring each patch (row-major over the patch
+    # grid, north-west first; sums to S), and per-image S at the 5th, 50th and 95th percentiles.
+    patch_rate: dict[str, list[float]] = field(default_factory=dict)
+    s_percentiles: dict[str, list[float]] = field(default_factory=dict)
+    patch_grid: tuple[int, int] = (4, 4)
 
     def get(self, method: str, stage: str) -> Row:
         for r in self.rows:
@@ -81,6 +86,16 @@ class EvalResult:
                     cells.append("-")
             name = f"**{m}**" if m == "PatchDrop" else m
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        if self.patch_rate:
+            rows_, cols = self.patch_grid
+            lines += ["", f"PatchDrop's masks: share of images acquiring each patch ({rows_} x {cols} grid, row by row from the north), "
+                      "and S per image at the 5th / 50th / 95th percentiles.", "",
+                      "| stage | " + " | ".join(f"row {i + 1}" for i in range(rows_)) + " | S p5 / p50 / p95 |",
+                      "|---|" + "---|" * (rows_ + 1)]
+            for st, rate in self.patch_rate.items():
+                cells = [" ".join(f"{v:.2f}" for v in rate[i * cols:(i + 1) * cols]) for i in range(rows_)]
+                q = self.s_percentiles.get(st, [])
+                lines.append(f"| {st} | " + " | ".join(cells) + " | " + " / ".join(f"{v:g}" for v in q) + " |")
         return "\n".join(lines) + "\n"
 
 
@@ -114,6 +129,8 @@ def evaluate_checkpoint(ckpt: Checkpoint, dataset: Dataset, *, split: str = "tes
     # Pass 1: HR-CNN, LR-CNN and PatchDrop; keep per-image correctness.
     correct: dict[tuple[str, str], float] = {}
     patches: dict[str, float] = {st: 0.0 for st in stage_models}
+    per_patch: dict[str, torch.Tensor] = {st: torch.zeros(P, dtype=torch.float64) for st in stage_models}
+    per_image: dict[str, list[torch.Tensor]] = {st: [] for st in stage_models}
     done = 0
 
     def bump(key: tuple[str, str], v: float) -> None:
@@ -129,6 +146,8 @@ def evaluate_checkpoint(ckpt: Checkpoint, dataset: Dataset, *, split: str = "tes
                 actions, probs = policy_predict(pm, xh, xl)
                 bump(("PatchDrop", STAGE_LABEL[st]), float((probs.argmax(1) == y).sum()))
                 patches[st] += float(actions.sum())
+                per_patch[st] += actions.detach().to("cpu", torch.float64).sum(0)
+                per_image[st].append(actions.detach().to("cpu", torch.float64).sum(1))
             done += len(y)
             if progress:
                 progress(done, 2 * n_total)
@@ -160,7 +179,11 @@ def evaluate_checkpoint(ckpt: Checkpoint, dataset: Dataset, *, split: str = "tes
         for name in BASELINES:
             rows.append(Row(name, label, correct[(name, label)] / n_total, base_patches[(name, label)] / n_total))
         rows.append(Row("PatchDrop", label, correct[("PatchDrop", label)] / n_total, mean_s[st]))
-    return EvalResult(str(ckpt.path), split, n_total, seed, P, rows, str(baselines.path) if baselines is not None else "")
+    rate = {STAGE_LABEL[st]: [round(float(v) / n_total, 4) for v in per_patch[st]] for st in stage_models}
+    pct = {STAGE_LABEL[st]: [float(v) for v in torch.quantile(torch.cat(per_image[st]), torch.tensor([0.05, 0.5, 0.95], dtype=torch.float64),
+                                                              interpolation="nearest")] for st in stage_models}
+    return EvalResult(str(ckpt.path), split, n_total, seed, P, rows, str(baselines.path) if baselines is not None else "",
+                      patch_rate=rate, s_percentiles=pct, patch_grid=tuple(grid))
 
 
 def write_result(result: EvalResult, out_dir: str | Path, stem: str = "evaluation") -> tuple[Path, Path]:
