@@ -17,15 +17,18 @@ the child around the work, so Python and torch start-up are excluded from all fo
     inference, selection, orders, pricing, GeoJSON written);
 (c) compute floor: the same model's forward passes (policy + LR classifier, :class:`TileModels`) over
     as many tiles as (d) planned, as ready-made normalised batches of ``--batch-size`` in memory (on CPU
-    with the planner's torch thread count on every tile, and with torch's default on 40 batches,
+    with the planner's torch thread count on every tile, and with one thread fewer on 40 batches,
     extrapolated; the faster counts);
 (b) the naive pipeline a user would write: per tile one rasterio window read (8 x 8 px) and one model
-    call (policy + LR classifier on a batch of 1), with the planner's torch thread count; only
+    call (policy + LR classifier on a batch of 1), with torch's default thread count; only
     ``--sample-tiles`` random AOI tiles are timed and the rate is extrapolated to the AOI's tiles
     (the output says so).
 
 Ratios: (d)/max(a, c) and (d)/(a + c) (1 = perfect overlap of decoding and compute / none), (b)/(d)
 (how much faster the planner is than the naive loop), and time and peak RSS of (d) at each scale.
+(d) is also split by stage (``PlanResult.timings``): its inference stage (decode, tile and networks,
+overlapped) over max(a, c) says how well the streaming part overlaps; the rest is order consolidation,
+pricing and writing, which need the whole AOI's selection first.
 
 Usage::
 
@@ -163,7 +166,7 @@ def measure_plan(scene: Path, aoi: Path, out: Path, device: str, batch_size: int
     dt = time.perf_counter() - t
     s = r.summary
     return {"seconds": dt, "tiles": s["tiles"]["planned"], "tiles_total": s["tiles"]["total"], "patches": s["patches_total"],
-            "aoi_km2": s["aoi_km2"], "selected": s["patches_selected"], "orders": s.get("n_orders")}
+            "aoi_km2": s["aoi_km2"], "selected": s["patches_selected"], "orders": s.get("n_orders"), "stages": r.timings}
 
 
 def _models(device: str, batch_size: int, model: str | None) -> Any:
@@ -180,17 +183,19 @@ def _models(device: str, batch_size: int, model: str | None) -> Any:
 def measure_compute(n_tiles: int, device: str, batch_size: int, model: str | None) -> dict[str, Any]:
     """(c): forward passes of policy + LR classifier over ``n_tiles`` chips already in memory as batches.
 
-    On CPU timed with the planner's thread count (one fewer than torch's default, at least 1) and
-    with torch's default; the faster is the floor (both are reported)."""
+    On CPU timed with the planner's thread count (:func:`zoomplan.plan.infer.default_threads`) on every
+    tile and with one thread fewer on a few batches; the faster is the floor (both are reported)."""
     ckpt, m, torch = _models(device, batch_size, model)
     L = ckpt.card.lr_size_px
     rng = np.random.default_rng(0)
     batch = rng.standard_normal((batch_size, len(ckpt.card.lr_norm.mean), L, L)).astype(np.float32)
     full, rest = divmod(n_tiles, batch_size)
-    default = torch.get_num_threads()
-    counts = sorted({max(1, default - 1), default}) if m.device.type == "cpu" else [default]
+    from zoomplan.plan.infer import default_threads
+
+    planner = default_threads(m.device) or torch.get_num_threads()
+    counts = [planner] + ([planner - 1] if m.device.type == "cpu" and planner > 1 else [])
     by_threads = {}
-    for th in sorted(counts, key=lambda k: k != max(1, default - 1)):  # the planner's count first, on every tile
+    for th in counts:  # the planner's count first, on every tile
         torch.set_num_threads(th)
         m(batch)  # warm-up (allocator, kernels), as the pipeline's first block is
         n_full = full if not by_threads else min(full, SECOND_COUNT_BATCHES)
@@ -227,7 +232,6 @@ def measure_naive(scene: Path, aoi: Path, n_sample: int, device: str, model: str
     from zoomplan.geo.scene import to_unit
 
     ckpt, m, torch = _models(device, 1, model)
-    torch.set_num_threads(max(1, torch.get_num_threads() - 1))  # as the planner runs its networks on CPU
     ds, win = _aoi_window(scene, aoi)
     L = ckpt.card.lr_size_px
     sensor = next(s for s in ckpt.card.lr_sensors if s.name == "sentinel2_toa")
@@ -301,6 +305,10 @@ def report(side: int, scale: float, r: dict[str, Any]) -> list[str]:
         lines.append(f"  {name:<48} {s:>9.2f} {km2 / s:>9.2f} {n / s:>9.0f} {m['peak_rss_mb']:>12.0f}")
     lines.append(f"  ratios: (d)/max(a,c) = {d / max(a, c):.2f}   (d)/(a+c) = {d / (a + c):.2f}   (b)/(d) = {b / d:.1f}   "
                  f"dominant floor: {'(c) compute' if c >= a else '(a) read'} ({max(a, c) / min(a, c):.1f}x the other)")
+    st = r["d"].get("stages", {})
+    if st:
+        lines.append("  (d) by stage: " + ", ".join(f"{k} {v:.2f} s" for k, v in st.items())
+                     + f"; inference (decode + tile + networks, overlapped) / max(a,c) = {st['inference'] / max(a, c):.2f}")
     bt = r["c"].get("seconds_by_threads", {})
     if len(bt) > 1:
         lines.append("  (c) by torch threads: " + ", ".join(f"{k} thread(s) {n / v:,.0f} tiles/s" for k, v in bt.items()))

@@ -172,3 +172,18 @@ def test_blocks_without_scene_are_counted_not_cut(tmp_path: Path, tiny_checkpoin
     for bt in (2, 64):
         s = infer_patches(ck, [sc], aoi, grid, CPU, block_tiles=bt).stats
         assert (s.tiles_total, s.tiles_planned, s.tiles_outside, s.tiles_nodata) == (40, 4, 36, 0)
+
+
+def test_thread_count_does_not_change_the_shipped_models_output() -> None:
+    """The planner runs every core on CPU, journals record the count and Dask workers split it: the
+    shipped model's table must be bit-identical at 1 and 2 torch threads for those runs to agree."""
+    from zoomplan.plan.pipeline import open_plan_inputs
+
+    root = Path(__file__).resolve().parents[2] / "examples"
+    ck = load_checkpoint(None)
+    inp = open_plan_inputs(root / "aoi_accomac.geojson", [root / "s2_l1c_18SVG_20160112_accomac_crop.tif"], ck)
+    one = infer_patches(ck, inp.used, inp.aoi.geoms, inp.grid, CPU, threads=1, batch_size=100).table
+    two = infer_patches(ck, inp.used, inp.aoi.geoms, inp.grid, CPU, threads=2, batch_size=100).table
+    assert len(one) > 1000 and torch.get_num_threads() == 1  # restored after the run
+    for name in ("row", "col", "prob", "tile_class", "tile_conf"):
+        np.testing.assert_array_equal(getattr(one, name), getattr(two, name), err_msg=name)

@@ -71,8 +71,9 @@ def test_end_to_end_utm_north(tmp_path: Path, north: tuple[Path, Path], tiny_che
     assert set(r.table.aoi_index.tolist()) == {0, 1}
     pfc = json.loads((out_dir / "patches.geojson").read_text())
     assert len(pfc["features"]) == len(r.table)
-    # stable: a second run gives the same patches and probabilities
-    r2 = plan(aoi, [scene], model=tiny_checkpoint, device="cpu", vendor="clip-50cm")
+    assert list(r.timings) == ["inputs", "inference", "orders", "outputs"] and all(t > 0 for t in r.timings.values())
+    # stable: a second run (with another torch thread count) gives the same patches and probabilities
+    r2 = plan(aoi, [scene], model=tiny_checkpoint, device="cpu", vendor="clip-50cm", threads=2)
     assert r2.table.patch_ids() == r.table.patch_ids()
     np.testing.assert_array_equal(r2.table.prob, r.table.prob)
 
@@ -147,13 +148,14 @@ def _bad_cases(tmp_path: Path, scene: Path, aoi: Path) -> dict[str, tuple[dict, 
         "all_nodata": (dict(scenes=[allnodata]), "no AOI tile has valid data"),
         "unknown_vendor": (dict(vendor="acme"), "unknown vendor 'acme'"),
         "bad_threshold": (dict(threshold=-0.5), "is negative"),
+        "bad_threads": (dict(threads=0), "--threads must be a positive integer"),
         "bad_quicklook": (dict(quicklook=tmp_path / "out" / "q.jpg"), "must end in .png"),
         "no_model": (dict(model=tmp_path / "none.pt"), "not found"),
         "missing_scene": (dict(scenes=[tmp_path / "nope.tif"]), "not found"),
     }
 
 
-CASES = ["outside", "aoi_no_crs", "empty_geometry", "no_bands", "truncated", "all_nodata", "unknown_vendor", "bad_threshold", "bad_quicklook", "no_model", "missing_scene"]
+CASES = ["outside", "aoi_no_crs", "empty_geometry", "no_bands", "truncated", "all_nodata", "unknown_vendor", "bad_threshold", "bad_threads", "bad_quicklook", "no_model", "missing_scene"]
 
 
 @pytest.mark.parametrize("case", CASES)

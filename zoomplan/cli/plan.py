@@ -40,6 +40,7 @@ def plan_command(
     sensor: Optional[str] = typer.Option(None, "--sensor", help="Model card sensor mapping, e.g. sentinel2_toa or rgb8 (default: by data type)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps."),
     batch_size: int = typer.Option(512, "--batch-size", help="Tiles per network batch."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch threads for the networks on CPU (default: every core; 1 is faster on a machine busy with other work)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Run inference on a local Dask cluster of N worker processes (pip install 'zoomplan[dask]'); same output."),
     dask: Optional[str] = typer.Option(None, "--dask", help="Run inference on the Dask scheduler at this address, e.g. tcp://host:8786 (workers must see the files); same output."),
     resume: bool = typer.Option(False, "--resume", help="Finish an interrupted plan (crash, kill): blocks already planned are taken from its journal; same output as an uninterrupted run."),
@@ -67,7 +68,7 @@ def plan_command(
                 aoi, scene_paths, scene_rule=rule, model=model, vendor=vendor, vendors_file=vendors, threshold=threshold, budget_usd=budget,
                 max_fraction=max_fraction, device=device, out=out, patches_out=patches, quicklook=quicklook,
                 bands=bands, sensor=sensor, batch_size=batch_size, progress=on_block, cluster=_cluster(workers, dask),
-                resume=resume, journal=journal, block_tiles=block_tiles,
+                resume=resume, journal=journal, block_tiles=block_tiles, threads=threads,
             )
     except ZoomplanError as exc:
         print(f"error: {exc}", file=sys.stderr)

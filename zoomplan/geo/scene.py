@@ -31,7 +31,7 @@ import numpy as np
 import rasterio
 import shapely
 from pyproj import CRS, Transformer
-from rasterio.enums import Resampling
+from rasterio.enums import MaskFlags, Resampling
 from rasterio.errors import RasterioError
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
@@ -309,6 +309,7 @@ class GridReader:
         self._origin = (0, 0)  # global LR pixel (row, col) of the readable dataset's pixel (0, 0)
         self._alpha: int | None = None  # band index of the warped alpha band (sources without nodata)
         self._warned_zero = False  # the all-zero nodata rule was logged (scenes without a nodata value)
+        self._nodata_rule: list[float | None] | None = None  # per model band, when the masks are nodata masks (see _mask_rule)
 
     def __enter__(self) -> "GridReader":
         s, g = self.scene, self.grid
@@ -321,6 +322,7 @@ class GridReader:
                 self._origin = (int(round(-self._src.transform.f / px)), int(round(self._src.transform.c / px)))
             else:
                 self._open_warped()
+            self._nodata_rule = _mask_rule(self._vrt if self._vrt is not None else self._src, s.band_indexes)
         except RasterioError as exc:
             self.__exit__(None, None, None)
             raise InputError(f"scene {s.path} cannot be opened for reading ({_first_line(exc)}): the file is truncated or corrupt; re-download it") from exc
@@ -402,6 +404,8 @@ class GridReader:
             data = ds.read(list(self.scene.band_indexes), window=win)
             if self._alpha is not None:
                 ok = ds.read(self._alpha, window=win) > 0
+            elif self._nodata_rule is not None:  # what read_masks would return, without decoding the pixels again
+                ok = _nodata_valid(data, self._nodata_rule)
             else:
                 ok = np.all(ds.read_masks(list(self.scene.band_indexes), window=win) > 0, axis=0)
         except RasterioError as exc:
@@ -435,3 +439,40 @@ class GridReader:
                 )
             keep &= ~zero
         return keep
+
+
+def _mask_rule(ds: "rasterio.io.DatasetReader | WarpedVRT", bands: Sequence[int]) -> list[float | None] | None:
+    """Each model band's nodata value (None: every pixel valid) when GDAL's masks of ``bands`` are
+    plain nodata (or all-valid) masks, which :func:`_nodata_valid` computes from the pixels already
+    read; None when a band has another mask (an internal mask band, alpha): read those with read_masks.
+
+    Why: ``read_masks`` on a nodata mask decodes the window a second time (measured 2.8x the data read
+    on a ZSTD-tiled Sentinel-2 mosaic), the planner's largest reading cost.
+    """
+    rule: list[float | None] = []
+    for b in bands:
+        flags = ds.mask_flag_enums[b - 1]
+        if list(flags) == [MaskFlags.all_valid]:
+            rule.append(None)
+        elif list(flags) == [MaskFlags.nodata] and ds.nodatavals[b - 1] is not None:
+            rule.append(float(ds.nodatavals[b - 1]))
+        else:
+            return None
+    return rule
+
+
+def _nodata_valid(data: np.ndarray, rule: Sequence[float | None]) -> np.ndarray:
+    """(H, W) bool: pixels of ``data`` (C, H, W raw values) valid in every band under GDAL's nodata-mask
+    rule: the value differs from the band's nodata cast to the data type (NaN nodata: the pixel is not
+    NaN; a nodata the integer type cannot hold matches nothing)."""
+    ok = np.ones(data.shape[1:], dtype=bool)
+    for band, nd in zip(data, rule):
+        if nd is None:
+            continue
+        if data.dtype.kind == "f":
+            ok &= ~np.isnan(band) if math.isnan(nd) else band != data.dtype.type(nd)
+        else:
+            info = np.iinfo(data.dtype)
+            if float(nd).is_integer() and info.min <= nd <= info.max:
+                ok &= band != int(nd)
+    return ok

@@ -4,8 +4,9 @@ The expensive step of a plan, :func:`zoomplan.plan.infer.infer_patches`, walks t
 tiles in row-major order. Here the block list is cut into contiguous ranges, each range is planned by a
 worker (which loads the checkpoint once and keeps it), and the partial tables are merged
 (:func:`~zoomplan.plan.infer.merge_inferences`: a sort by patch row and column, counts summed). Each
-block's chips go through the same batches, with the same torch thread count, as in a single process,
-so the merged table, and therefore the plan's outputs, are byte-identical to a single-process run.
+block's chips go through the same batches as in a single process (a local cluster's workers share the
+cores' torch threads; the results do not depend on the thread count, which a test checks), so the
+merged table, and therefore the plan's outputs, are byte-identical to a single-process run.
 
 Workers must see the scene and checkpoint paths (a shared file system, or a local cluster). Dask is an
 optional extra: ``pip install zoomplan[dask]``; without it, asking for a cluster raises a one-line
@@ -73,13 +74,16 @@ def infer_on_cluster(
     """:func:`~zoomplan.plan.infer.infer_patches` over a Dask cluster: ``cluster`` is a scheduler address
     (``tcp://host:8786``) or a number of local worker processes (one thread each).
 
-    ``threads``: torch threads per task (default: what a single process would use here on CPU, so the
-    results match it bit for bit). Raises :class:`ConfigError` when Dask is missing or the scheduler
+    ``threads``: torch threads per task (default: what a single process would use here, divided among
+    the local workers when ``cluster`` is a number, so they do not oversubscribe the cores; the shipped
+    model's outputs on CPU do not depend on the thread count, a test checks it). Raises :class:`ConfigError` when Dask is missing or the scheduler
     cannot be reached.
     """
     distributed = _import_distributed()
     if threads is None:
         threads = default_threads(device)
+        if threads is not None and isinstance(cluster, int) and cluster > 0:
+            threads = max(1, threads // cluster)
     n_blocks = count_blocks(aoi_geoms, grid, block_tiles)
     owned = None
     try:

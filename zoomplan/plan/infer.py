@@ -109,9 +109,10 @@ class TileModels:
 
 
 def default_threads(device: torch.device) -> int | None:
-    """torch intra-op threads :func:`infer_patches` uses by default: on CPU one fewer than
-    ``torch.get_num_threads()`` (at least 1), leaving a core to the reader thread; ``None`` (unchanged) elsewhere."""
-    return max(1, torch.get_num_threads() - 1) if device.type == "cpu" else None
+    """torch intra-op threads :func:`infer_patches` uses by default: on CPU ``torch.get_num_threads()``
+    (every core: the reader thread needs little, decoding being ~40x cheaper than the networks here);
+    ``None`` (unchanged) elsewhere. Recorded in plan journals, so a resumed run uses the same count."""
+    return max(1, torch.get_num_threads()) if device.type == "cpu" else None
 
 
 def cut_tiles(block: np.ndarray, lr_size: int) -> np.ndarray:
@@ -147,8 +148,8 @@ def infer_patches(
     Each patch is assigned to the AOI feature it overlaps most (``aoi_index``). ``block_tiles`` sets
     the read window (``block_tiles`` x ``block_tiles`` tiles); ``batch_size`` the network batch.
     ``progress(blocks_done, blocks_total)`` is called after each block (from the calling thread).
-    ``threads``: torch intra-op threads while the networks run (default on CPU: one fewer than
-    ``torch.get_num_threads()``, at least 1, leaving a core to the reader thread; restored afterwards).
+    ``threads``: torch intra-op threads while the networks run (default: :func:`default_threads`;
+    restored afterwards).
     ``journal``: finished blocks are loaded from it instead of read and planned, and every block planned
     here is saved to it (:mod:`zoomplan.plan.journal`; the table is the same either way).
     """
@@ -178,7 +179,7 @@ def infer_patches(
     if block_range is not None:  # a share of the work (zoomplan.plan.distributed): blocks [start, stop) only
         blocks = blocks[block_range[0] : block_range[1]]
     readers = [GridReader(s, grid, e) for s, e in zip(scenes, extents)]
-    if threads is None:  # leave one core to the reader thread on CPU (see _inference_threads)
+    if threads is None:
         threads = default_threads(device)
     cached = None
     if journal is not None:
@@ -408,9 +409,10 @@ class _Prefetch(Generic[T]):
 def _inference_threads(n: int | None) -> Iterator[None]:
     """torch intra-op threads set to ``n`` inside the block (unchanged for ``None``), restored after.
 
-    Why fewer threads on CPU: the planner's networks run on 8 x 8 chips, where a second OpenMP thread
-    gains little and, on a busy machine, costs much (measured on 2 cores under load: 1 thread ~4,000
-    tiles/s, 2 threads ~400); the freed core decodes and cuts the next blocks meanwhile.
+    On an idle 2-core CPU two threads plan ~1.8x faster than one (benchmarks/plan_throughput.py); on
+    a machine already busy with other work, OpenMP threads that wait for each other can be much slower
+    than one (measured under load: 1 thread ~4,000 tiles/s, 2 threads ~400): pass ``threads=1``
+    (``zoomplan plan --threads 1``) there.
     """
     if n is None:
         yield

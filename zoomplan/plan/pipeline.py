@@ -24,6 +24,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -66,6 +67,10 @@ class PlanResult:
     written: tuple[str, ...] = field(default=())
     blocks_resumed: int = 0
     """Blocks of inference taken from the journal of an interrupted run (``resume=True``)."""
+    timings: dict[str, float] = field(default_factory=dict)
+    """Wall time per stage, seconds: ``inputs`` (checkpoint, AOI, scenes, grid), ``inference``
+    (decode, tile and networks, overlapped), ``orders`` (selection, consolidation, pricing, GeoJSON
+    built), ``outputs`` (files written). Kept out of the summary, so outputs stay byte-identical."""
 
 
 def _crs_tag(crs: Any) -> str:
@@ -252,6 +257,7 @@ def plan(
     cluster: str | int | None = None,
     resume: bool = False,
     journal: PathLike | None = None,
+    threads: int | None = None,
 ) -> PlanResult:
     """Plan which HR patches to buy over the AOI in ``aoi_path`` from LR ``scenes`` and price them.
 
@@ -272,26 +278,33 @@ def plan(
     the journal is removed once the outputs are written. After a crash or a kill, the same call with
     ``resume=True`` takes the finished blocks from it and plans only the rest; the outputs are
     byte-identical to an uninterrupted run's. ``PlanResult.blocks_resumed`` says how many were reused.
+    ``threads``: torch intra-op threads for the networks (default
+    :func:`~zoomplan.plan.infer.default_threads`: every core on CPU; 1 on a machine busy with other work).
     Raises :class:`~zoomplan.errors.ZoomplanError` subclasses with one-line messages.
     """
     # 1. Cheap checks first: nothing is read or computed before these pass.
+    clock = [time.perf_counter()]
     threshold = resolve_threshold(threshold, budget_usd, max_fraction)
     _check_params(threshold, budget_usd, max_fraction)
     if not scenes:
         raise InputError("no LR scene given: pass --lr SCENE (a Sentinel-2 GeoTIFF, COG or JP2) at least once")
     if batch_size <= 0 or block_tiles <= 0:
         raise ConfigError("batch_size and block_tiles must be positive integers")
+    if threads is not None and threads <= 0:
+        raise ConfigError(f"--threads must be a positive integer, got {threads}: pass 1 or more (default: every CPU core)")
     targets = _check_outputs({"--out": out, "--patches": patches_out, "--quicklook": quicklook})
     journal_dir = _journal_folder(journal, targets.get("--out"), resume=resume, cluster=cluster)
     band_spec = [b.strip() for b in bands.split(",") if b.strip()] if isinstance(bands, str) else (list(bands) if bands else None)
     vendors = pricing.load_vendors(Path(vendors_file) if vendors_file is not None else None)
     vp = pricing.get_vendor(vendor or pricing.DEFAULT_VENDOR, vendors)
     dev = resolve_device(device)
+    n_threads = threads if threads is not None else default_threads(dev)
     ckpt = load_checkpoint(model)
 
     # 2-3. Inputs and the planning grid.
     inputs = open_plan_inputs(aoi_path, scenes, ckpt, bands=band_spec, sensor=sensor)
     aoi, used, covered, crs, why, grid = inputs.aoi, inputs.used, inputs.covered, inputs.crs, inputs.crs_reason, inputs.grid
+    clock.append(time.perf_counter())
 
     # 4. Inference (journalled block by block when there is a journal folder).
     book = None
@@ -300,19 +313,22 @@ def plan(
             version=__version__, model_sha256=_file_digest(ckpt.path), aoi_wkb=[shapely.to_wkb(g) for g in aoi.geoms], aoi_ids=list(aoi.ids),
             scenes=used, grid={"crs": crs.to_wkt(), "tile_m": grid.tile_m, "patch_grid": list(grid.patch_grid), "lr_size_px": grid.lr_size_px},
             block_tiles=block_tiles, n_blocks=count_blocks(aoi.geoms, grid, block_tiles), batch_size=batch_size, device=str(dev),
-            threads=default_threads(dev), min_valid=MIN_VALID,
+            threads=n_threads, min_valid=MIN_VALID,
         )
         book = BlockJournal.open(journal_dir, meta, resume=resume)
         if book.resumed:
             log.info("resuming: %d of %d blocks already planned in %s", book.resumed, book.n_blocks, journal_dir)
     try:
         if cluster is None:
-            inf = infer_patches(ckpt, used, aoi.geoms, grid, dev, batch_size=batch_size, block_tiles=block_tiles, progress=progress, journal=book)
+            inf = infer_patches(ckpt, used, aoi.geoms, grid, dev, batch_size=batch_size, block_tiles=block_tiles, progress=progress,
+                                journal=book, threads=n_threads)
         else:  # the same blocks on Dask workers, merged into the same table (zoomplan.plan.distributed)
             from zoomplan.plan.distributed import infer_on_cluster
 
-            inf = infer_on_cluster(cluster, ckpt.path, used, aoi.geoms, grid, dev, batch_size=batch_size, block_tiles=block_tiles)
+            inf = infer_on_cluster(cluster, ckpt.path, used, aoi.geoms, grid, dev, batch_size=batch_size, block_tiles=block_tiles,
+                                   threads=threads)
         table, stats = inf.table, inf.stats
+        clock.append(time.perf_counter())
         if stats.tiles_planned == 0:
             raise InputError(
                 f"no AOI tile has valid data in the scenes ({stats.tiles_nodata} mostly nodata, {stats.tiles_outside} outside): pass a scene with data over the AOI"
@@ -339,6 +355,7 @@ def plan(
         if chosen.dropped is not None:  # under a budget: the patches left out for their value per USD, and why
             summary["dropped"] = chosen.report()
         fc = export.order_feature_collection(order_list, summary, crs, aoi_ids=list(aoi.ids))
+        clock.append(time.perf_counter())
 
         # 6. Outputs: staged, then renamed into place together.
         staging = _Staging()
@@ -367,9 +384,11 @@ def plan(
         raise
     if book is not None:  # every output is in place: the journal has done its job
         book.remove()
+    clock.append(time.perf_counter())
+    timings = {k: b - a for k, a, b in zip(("inputs", "inference", "orders", "outputs"), clock[:-1], clock[1:])}
     return PlanResult(
         summary=summary, table=table, selected=selected, orders=order_list, aoi=aoi, plan_bill=plan_bill,
-        baseline_bill=base_bill, stats=stats, order_collection=fc, written=tuple(written), blocks_resumed=inf.blocks_resumed,
+        baseline_bill=base_bill, stats=stats, order_collection=fc, written=tuple(written), blocks_resumed=inf.blocks_resumed, timings=timings,
     )
 
 
