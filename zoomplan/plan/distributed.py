@@ -76,8 +76,8 @@ def infer_on_cluster(
 
     ``threads``: torch threads per task (default: what a single process would use here, divided among
     the local workers when ``cluster`` is a number, so they do not oversubscribe the cores; the shipped
-    model's outputs on CPU do not depend on the thread count, a test checks it). Raises :class:`ConfigError` when Dask is missing or the scheduler
-    cannot be reached.
+    model's outputs on CPU do not depend on the thread count, a test checks it). Raises
+    :class:`ConfigError` when Dask is missing or the scheduler cannot be reached.
     """
     distributed = _import_distributed()
     if threads is None:

@@ -110,7 +110,8 @@ class TileModels:
 
 def default_threads(device: torch.device) -> int | None:
     """torch intra-op threads :func:`infer_patches` uses by default: on CPU ``torch.get_num_threads()``
-    (every core: the reader thread needs little, decoding being ~40x cheaper than the networks here);
+    (every core: the reader thread needs little, decoding being 50-65x cheaper than the networks in
+    benchmarks/plan_throughput.py);
     ``None`` (unchanged) elsewhere. Recorded in plan journals, so a resumed run uses the same count."""
     return max(1, torch.get_num_threads()) if device.type == "cpu" else None
 
@@ -409,7 +410,7 @@ class _Prefetch(Generic[T]):
 def _inference_threads(n: int | None) -> Iterator[None]:
     """torch intra-op threads set to ``n`` inside the block (unchanged for ``None``), restored after.
 
-    On an idle 2-core CPU two threads plan ~1.8x faster than one (benchmarks/plan_throughput.py); on
+    On an idle 2-core CPU two threads run the networks ~1.6x faster than one (benchmarks/plan_throughput.py); on
     a machine already busy with other work, OpenMP threads that wait for each other can be much slower
     than one (measured under load: 1 thread ~4,000 tiles/s, 2 threads ~400): pass ``threads=1``
     (``zoomplan plan --threads 1``) there.
