@@ -47,7 +47,7 @@ from affine import Affine
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
-from zoomplan.plan.morphology import box_sum, closing, fill_mask, label, opening, paint, shapes, widen
+from zoomplan.plan.morphology import box_sum, closing, fill_and_label, fill_mask, label, opening, paint, shapes, widen
 from zoomplan.plan.orderable import Candidate, bill_usd, orderable
 from zoomplan.plan.polygons import fill_holes, is_wide, polygons
 from zoomplan.plan.pricing import VendorProfile
@@ -191,11 +191,13 @@ def _trim(w: _Window, found: list[tuple[Polygon, np.ndarray]], width: float, blo
     return out
 
 
-def _finish_mask(w: _Window, mask: np.ndarray, vendor: VendorProfile, kind: str, *, width: float = 0.0, pack: bool = True) -> Candidate | None:
+def _finish_mask(w: _Window, mask: np.ndarray, vendor: VendorProfile, kind: str, *, width: float = 0.0, pack: bool = True,
+                 labelled: tuple[np.ndarray, list[Polygon]] | None = None, bound: float = math.inf) -> Candidate | None:
     """The components of ``mask`` made orderable: clipped to F, each part serving selected patches.
     With ``width`` (metres), None unless every order is at least that wide (:func:`is_wide`); ``pack``
-    as :func:`orderable`."""
-    labels, comps = label(mask, w.transform)
+    and ``bound`` (None when it is sure to bill more) as :func:`orderable`. ``labelled``: ``label(mask, w.transform)`` when the caller has it (in any
+    numbering: the orders are sorted by position before they are made orderable)."""
+    labels, comps = labelled if labelled is not None else label(mask, w.transform)
     if not comps:
         return Candidate(kind, [], [], [], 0.0)
     lab = labels[w.rows, w.cols] - 1
@@ -235,8 +237,8 @@ def _finish_mask(w: _Window, mask: np.ndarray, vendor: VendorProfile, kind: str,
                 return None
         else:
             found = _trim(w, found, vendor.min_width_m, shapely.union_all(shapes(held, w.transform)))
-    found.sort(key=lambda f: (-f[0].bounds[3], f[0].bounds[0]))
-    return orderable([f[0] for f in found], [f[1] for f in found], w.filled, vendor, w.pm / 4, kind, pack=pack)
+    found.sort(key=lambda f: (-f[0].bounds[3], f[0].bounds[0], int(f[1].min())))  # north to south, west to east; then the first patch
+    return orderable([f[0] for f in found], [f[1] for f in found], w.filled, vendor, w.pm / 4, kind, pack=pack, bound=bound)
 
 
 def _squares(w: _Window, r: np.ndarray, c: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -332,17 +334,28 @@ def search(table: PatchTable, sel: np.ndarray, filled: BaseGeometry, vendor: Ven
     def grow(mask: np.ndarray) -> np.ndarray:
         return widen(mask, w.d, kw, core=w.core()) if kw else mask
 
-    def add(mask: np.ndarray, kind: str, width: float = 0.0) -> None:
-        c = _finish_mask(w, mask, vendor, kind, width=width)
+    def add(mask: np.ndarray, kind: str, width: float = 0.0, labelled: tuple[np.ndarray, list[Polygon]] | None = None,
+            bound: float = math.inf) -> None:
+        c = _finish_mask(w, mask, vendor, kind, width=width, labelled=labelled, bound=bound)
         if c is not None:
             cands.append(c)
+
+    def add_filled(mask: np.ndarray, kind: str, pre: np.ndarray | None = None, bound: float = math.inf) -> np.ndarray:
+        """``mask`` with its holes filled (``pre`` when given) and grown to the width rule, added as a
+        candidate; returned. Without a width rule one polygonisation serves the filling and the labels."""
+        if kw:
+            grown = grow(pre if pre is not None else fill_mask(mask))
+            add(grown, kind, bound=bound)
+            return grown
+        f, lab, comps = fill_and_label(mask, w.transform)
+        add(f, kind, labelled=(lab, comps), bound=bound)
+        return f
 
     rr, cc = w.rows[w.pos], w.cols[w.pos]
     box = np.zeros(w.shape, bool)
     box[rr.min():rr.max() + 1, cc.min():cc.max() + 1] = True
-    plain = {"union": fill_mask(w.a), "bbox": fill_mask(box & w.d)}
-    base = grow(plain["union"])
-    add(base, "union")
+    plain = {"union": fill_mask(w.a), "bbox": fill_mask(box & w.d)} if kw else {}
+    base = add_filled(w.a, "union", plain.get("union"))
     if ks:
         tried: list[tuple[float, int, int, int]] = []
         for window in ((1, 1), (1, 0), (0, 1)):  # K x K squares, K-row and K-column windows
@@ -353,11 +366,13 @@ def search(table: PatchTable, sel: np.ndarray, filled: BaseGeometry, vendor: Ven
                 if n <= 1:  # larger windows only add area to a single component
                     break
         for _, _, cy, cx in sorted(tried)[:N_EXACT_CLOSINGS]:
-            add(grow(fill_mask(closing(base, cy, cx) & w.d)), f"closing {cy}x{cx}")
-    add(grow(plain["bbox"]), "bbox")
-    if kw:  # the union and the box as they are, where they already hold the minimum width once clipped to F
-        for kind, mask in plain.items():
-            add(mask, kind, vendor.min_width_m)
+            # A closing sure to bill more than the cheapest plan so far or the whole feature could not be
+            # chosen (it would cost strictly more): its fitting stops there (it is not a reference plan).
+            cut = min([bound] + [cd.cost_usd for cd in cands])
+            add_filled(closing(base, cy, cx) & w.d, f"closing {cy}x{cx}", bound=cut)
+    add_filled(box & w.d, "bbox", plain.get("bbox"))
+    for kind, mask in plain.items():  # the union and the box as they are, where they already hold the minimum width once clipped to F
+        add(mask, kind, vendor.min_width_m)
     parts = sorted(polygons(filled), key=lambda p: (-p.bounds[3], p.bounds[0]))
     if len(parts) > 1:  # a MultiPolygon feature: its parts that hold selected patches, each whole
         at = np.nonzero(w.pos)[0]

@@ -54,12 +54,18 @@ def exteriors(a: np.ndarray, transform: Affine) -> list[dict]:
             for g, _ in rasterio.features.shapes(src, mask=a, connectivity=4, transform=transform)]
 
 
-def _polygons(ext: list[dict]) -> list[Polygon]:
+def _polygons(ext: list[dict], transform: Affine | None = None) -> list[Polygon]:
+    """Shapely Polygons of GeoJSON-like exteriors; ``transform`` maps their coordinates first (as
+    GDAL maps pixel corners: x = c + col a + row b, y = f + col d + row e, the same floats)."""
     if not ext:
         return []
     rings = [np.asarray(e["coordinates"][0], np.float64) for e in ext]
     idx = np.repeat(np.arange(len(rings)), [len(r) for r in rings])
-    return list(shapely.polygons(shapely.linearrings(np.concatenate(rings), indices=idx)))
+    xy = np.concatenate(rings)
+    if transform is not None:
+        t = transform
+        xy = np.column_stack((t.c + xy[:, 0] * t.a + xy[:, 1] * t.b, t.f + xy[:, 0] * t.d + xy[:, 1] * t.e))
+    return list(shapely.polygons(shapely.linearrings(xy, indices=idx)))
 
 
 def shapes(a: np.ndarray, transform: Affine) -> list[Polygon]:
@@ -75,6 +81,29 @@ def label(a: np.ndarray, transform: Affine) -> tuple[np.ndarray, list[Polygon]]:
         return np.zeros(a.shape, np.int32), []
     lab = rasterio.features.rasterize(zip(ext, range(1, len(ext) + 1)), out_shape=a.shape, transform=transform, dtype=np.int32)
     return lab, _polygons(ext)
+
+
+def fill_and_label(a: np.ndarray, transform: Affine) -> tuple[np.ndarray, np.ndarray, list[Polygon]]:
+    """``fill_mask(a)`` and ``label(fill_mask(a), transform)`` from one polygonisation of ``a``.
+
+    The filled mask's components are ``a``'s, less those nested in another's holes (absorbed by it):
+    their exteriors are the same rings in the same order, so the nested ones are dropped and the rest
+    numbered 1..n. GDAL lists a polygon when the scan passes its last row, so a nested component comes
+    before the one enclosing it, whose exterior, drawn later, covers it: the nested are the labels
+    that do not survive rasterising the exteriors in order.
+    """
+    ext = exteriors(a, Affine.identity())
+    if not ext:
+        return a, np.zeros(a.shape, np.int32), []
+    n = len(ext)
+    raw = rasterio.features.rasterize(zip(ext, range(1, n + 1)), out_shape=a.shape, dtype=np.int32)
+    present = np.bincount(raw.ravel(), minlength=n + 1) > 0
+    present[0] = False
+    ids = np.nonzero(present)[0]
+    renumber = np.zeros(n + 1, np.int32)
+    renumber[ids] = np.arange(1, ids.size + 1, dtype=np.int32)
+    labels = renumber[raw]
+    return labels > 0, labels, _polygons([ext[j - 1] for j in ids.tolist()], transform)
 
 
 def fill_mask(a: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ planar km^2). Used by :mod:`zoomplan.plan.consolidate` and :mod:`zoomplan.plan.o
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,25 +42,36 @@ def bill_usd(areas_m2: np.ndarray, vendor: VendorProfile) -> float:
 
 
 def orderable(pieces: list[Polygon], members: list[np.ndarray], within: BaseGeometry, vendor: VendorProfile, t0: float,
-              kind: str, *, pack: bool = True) -> Candidate:
+              kind: str, *, pack: bool = True, bound: float = math.inf) -> Candidate | None:
     """Hole-free pieces (in this order) as orders under ``vendor``'s vertex and MultiPolygon rules.
 
     A piece over ``max_vertices`` is fitted alone (:func:`fit_vertices`, from ``t0`` metres, clipped to
     ``within`` when possible). With ``pack`` and a vendor that accepts MultiPolygons, consecutive
     pieces are packed into orders of at most ``max_vertices`` vertices; if that bills more than one
     order could (max(total area, minimum)), one fitted MultiPolygon of every piece is also tried.
+    ``bound`` (USD): None as soon as the bill is sure to exceed it (fitting only grows pieces, so
+    unpacked pieces bill at least sum(max(area, minimum)) x price of the pieces as fitted so far), which
+    spares fitting a plan that cannot be chosen; the default never returns None.
     """
     if not pieces:
         return Candidate(kind, [], [], [], 0.0)
-    arr = shapely.simplify(np.asarray(pieces, dtype=object), 0.0)
+    arr = shapely.simplify(np.asarray(pieces, dtype=object), 0.0)  # no collinear vertices, as fit_vertices expects
     nv = shapely.get_num_coordinates(arr) - 1
     limit = vendor.max_vertices
     geoms: list[BaseGeometry] = list(arr)
     inside = [True] * len(geoms)
     over = nv > limit
+    packs = pack and vendor.allows_multipolygon and len(geoms) > 1
+    areas = shapely.area(arr) if math.isfinite(bound) else None
+    if areas is not None and bill_usd(np.array([areas.sum()]) if packs else areas, vendor) > bound:
+        return None
     for j in np.nonzero(over)[0]:
         geoms[j], inside[j] = fit_vertices(geoms[j], within, limit, t0, True)
-    if not (pack and vendor.allows_multipolygon and len(geoms) > 1):
+        if areas is not None and not packs:
+            areas[j] = geoms[j].area
+            if bill_usd(areas, vendor) > bound:
+                return None
+    if not packs:
         return Candidate(kind, geoms, list(members), inside, bill_usd(shapely.area(np.asarray(geoms, dtype=object)), vendor))
     out_g: list[BaseGeometry] = []
     out_m: list[np.ndarray] = []
@@ -93,7 +105,7 @@ def orderable(pieces: list[Polygon], members: list[np.ndarray], within: BaseGeom
     cost = bill_usd(shapely.area(np.asarray(out_g, dtype=object)), vendor)
     total = float(shapely.area(arr).sum())
     if len(out_g) > 1 and cost > bill_usd(np.array([total]), vendor) * (1 + 1e-12) and nv.sum() <= 20 * limit:
-        g, ins = fit_vertices(shapely.union_all(arr), within, limit, t0, False)
+        g, ins = fit_vertices(shapely.simplify(shapely.union_all(arr), 0.0), within, limit, t0, False)
         one = bill_usd(np.array([g.area]), vendor)
         if one < cost:
             return Candidate(kind, [g], [np.concatenate(list(members))], [ins], one)
