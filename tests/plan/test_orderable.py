@@ -38,3 +38,18 @@ def test_bound_drops_only_plans_that_bill_more() -> None:
     assert kept is not None and kept.cost_usd == free.cost_usd
     assert [g.wkb for g in kept.geoms] == [g.wkb for g in free.geoms]
     assert orderable(pieces, members, WITHIN, v, 5.0, "k", bound=math.inf) is not None
+
+
+def test_pieces_fitted_in_threads_are_those_fitted_one_by_one(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import zoomplan.plan.orderable as mod
+
+    v = vendor(max_vertices=12, min_order_km2=0.0)
+    pieces = [_staircase(700.0 * i, 6 + i) for i in range(8)]  # 8 pieces over the limit, each fitted
+    members = [np.array([i]) for i in range(8)]
+    monkeypatch.setattr(mod, "FIT_THREADS", 1)
+    one = orderable(pieces, members, WITHIN, v, 5.0, "k")
+    monkeypatch.setattr(mod, "FIT_THREADS", 4)
+    four = orderable(pieces, members, WITHIN, v, 5.0, "k")
+    assert one is not None and four is not None
+    assert all(shapely.get_num_coordinates(g) - 1 <= 12 for g in four.geoms)
+    assert [g.wkb for g in four.geoms] == [g.wkb for g in one.geoms] and four.cost_usd == one.cost_usd
