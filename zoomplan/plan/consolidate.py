@@ -195,8 +195,9 @@ def _finish_mask(w: _Window, mask: np.ndarray, vendor: VendorProfile, kind: str,
                  labelled: tuple[np.ndarray, list[Polygon]] | None = None, bound: float = math.inf) -> Candidate | None:
     """The components of ``mask`` made orderable: clipped to F, each part serving selected patches.
     With ``width`` (metres), None unless every order is at least that wide (:func:`is_wide`); ``pack``
-    and ``bound`` (None when it is sure to bill more) as :func:`orderable`. ``labelled``: ``label(mask, w.transform)`` when the caller has it (in any
-    numbering: the orders are sorted by position before they are made orderable)."""
+    and ``bound`` (None when it is sure to bill more) as :func:`orderable`. ``labelled``:
+    ``label(mask, w.transform)`` when the caller has it (in any numbering: the orders are sorted by
+    position before they are made orderable)."""
     labels, comps = labelled if labelled is not None else label(mask, w.transform)
     if not comps:
         return Candidate(kind, [], [], [], 0.0)

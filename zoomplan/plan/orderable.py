@@ -73,15 +73,16 @@ def orderable(pieces: list[Polygon], members: list[np.ndarray], within: BaseGeom
     if areas is not None and bill_usd(np.array([areas.sum()]) if packs else areas, vendor) > bound:
         return None
     todo = np.nonzero(over)[0].tolist()
-    with ThreadPoolExecutor(max_workers=max(1, min(FIT_THREADS, len(todo)))) as pool:
-        fitted = pool.map(lambda j: fit_vertices(geoms[j], within, limit, t0, True), todo)  # in order, as they finish
-        for j, (g, ins) in zip(todo, fitted):
-            geoms[j], inside[j] = g, ins
-            if areas is not None and not packs:
-                areas[j] = g.area
-                if bill_usd(areas, vendor) > bound:
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    return None
+    if todo:
+        with ThreadPoolExecutor(max_workers=max(1, min(FIT_THREADS, len(todo)))) as pool:
+            fitted = pool.map(lambda j: fit_vertices(geoms[j], within, limit, t0, True), todo)  # results in submission order
+            for j, (g, ins) in zip(todo, fitted):
+                geoms[j], inside[j] = g, ins
+                if areas is not None and not packs:
+                    areas[j] = g.area
+                    if bill_usd(areas, vendor) > bound:
+                        pool.shutdown(wait=False, cancel_futures=True)
+                        return None
     if not packs:
         return Candidate(kind, geoms, list(members), inside, bill_usd(shapely.area(np.asarray(geoms, dtype=object)), vendor))
     out_g: list[BaseGeometry] = []
