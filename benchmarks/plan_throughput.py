@@ -185,13 +185,13 @@ def measure_compute(n_tiles: int, device: str, batch_size: int, model: str | Non
 
     On CPU timed with the planner's thread count (:func:`zoomplan.plan.infer.default_threads`) on every
     tile and with one thread fewer on a few batches; the faster is the floor (both are reported)."""
+    from zoomplan.plan.infer import default_threads
+
     ckpt, m, torch = _models(device, batch_size, model)
     L = ckpt.card.lr_size_px
     rng = np.random.default_rng(0)
     batch = rng.standard_normal((batch_size, len(ckpt.card.lr_norm.mean), L, L)).astype(np.float32)
     full, rest = divmod(n_tiles, batch_size)
-    from zoomplan.plan.infer import default_threads
-
     planner = default_threads(m.device) or torch.get_num_threads()
     counts = [planner] + ([planner - 1] if m.device.type == "cpu" and planner > 1 else [])
     by_threads = {}

@@ -56,14 +56,9 @@ def _geojson(g: BaseGeometry) -> dict[str, Any]:
     raise GeometryError(f"an order geometry is a {g.geom_type}; orders must be Polygon or MultiPolygon (zoomplan bug: please report)")
 
 
-def lonlat_geometry(g: BaseGeometry, crs: CRS, *, tr: Transformer | None = None) -> dict[str, Any]:
-    """``g`` (in projected ``crs``) as an RFC 7946 GeoJSON geometry dict, rounded and re-validated."""
-    return lonlat_geometries([g], crs, tr=tr)[0]
-
-
 def lonlat_geometries(geoms: Sequence[BaseGeometry], crs: CRS, *, tr: Transformer | None = None) -> list[dict[str, Any]]:
-    """:func:`lonlat_geometry` of each of ``geoms``, reprojected, snapped and checked as arrays (one
-    pyproj call, vectorised GEOS; the same output as one by one)."""
+    """Each of ``geoms`` (in projected ``crs``) as an RFC 7946 GeoJSON geometry dict, rounded and
+    re-validated; reprojected, snapped and checked as arrays (one pyproj call, vectorised GEOS)."""
     if not geoms:
         return []
     arr = np.asarray(list(geoms), dtype=object)

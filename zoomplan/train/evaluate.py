@@ -128,7 +128,6 @@ def evaluate_checkpoint(ckpt: Checkpoint, dataset: Dataset, *, split: str = "tes
     n_total = len(dataset)  # type: ignore[arg-type]
     # Pass 1: HR-CNN, LR-CNN and PatchDrop; keep per-image correctness.
     correct: dict[tuple[str, str], float] = {}
-    patches: dict[str, float] = {st: 0.0 for st in stage_models}
     per_patch: dict[str, torch.Tensor] = {st: torch.zeros(P, dtype=torch.float64) for st in stage_models}
     per_image: dict[str, list[torch.Tensor]] = {st: [] for st in stage_models}
     done = 0
@@ -145,13 +144,13 @@ def evaluate_checkpoint(ckpt: Checkpoint, dataset: Dataset, *, split: str = "tes
             for st, pm in stage_models.items():
                 actions, probs = policy_predict(pm, xh, xl)
                 bump(("PatchDrop", STAGE_LABEL[st]), float((probs.argmax(1) == y).sum()))
-                patches[st] += float(actions.sum())
-                per_patch[st] += actions.detach().to("cpu", torch.float64).sum(0)
-                per_image[st].append(actions.detach().to("cpu", torch.float64).sum(1))
+                a = actions.detach().to("cpu", torch.float64)  # 0/1: sums are exact
+                per_patch[st] += a.sum(0)
+                per_image[st].append(a.sum(1))
             done += len(y)
             if progress:
                 progress(done, 2 * n_total)
-        mean_s = {st: patches[st] / n_total for st in stage_models}
+        mean_s = {st: float(per_patch[st].sum()) / n_total for st in stage_models}
         # Pass 2: baselines at each stage's S, same classifier weights, seeded actions.
         gen = torch.Generator().manual_seed(seed)
         counts = {st: counts_for_mean(n_total, s, P, gen) for st, s in mean_s.items()}
