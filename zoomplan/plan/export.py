@@ -42,8 +42,12 @@ def _to_lonlat(crs: CRS) -> Transformer:
     return Transformer.from_crs(crs, _WGS84, always_xy=True)
 
 
+def _reproject(g: BaseGeometry, tr: Transformer) -> BaseGeometry:
+    return shapely.transform(g, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+
+
 def _ring(coords: Any) -> list[list[float]]:
-    return [[round(x, DECIMALS), round(y, DECIMALS)] for x, y in np.asarray(coords, np.float64)[:, :2].tolist()]
+    return [[round(float(x), DECIMALS), round(float(y), DECIMALS)] for x, y in coords]
 
 
 def _geojson(g: BaseGeometry) -> dict[str, Any]:
@@ -56,24 +60,16 @@ def _geojson(g: BaseGeometry) -> dict[str, Any]:
     raise GeometryError(f"an order geometry is a {g.geom_type}; orders must be Polygon or MultiPolygon (zoomplan bug: please report)")
 
 
-def lonlat_geometries(geoms: Sequence[BaseGeometry], crs: CRS, *, tr: Transformer | None = None) -> list[dict[str, Any]]:
-    """Each of ``geoms`` (in projected ``crs``) as an RFC 7946 GeoJSON geometry dict, rounded and
-    re-validated; reprojected, snapped and checked as arrays (one pyproj call, vectorised GEOS)."""
-    if not geoms:
-        return []
-    arr = np.asarray(list(geoms), dtype=object)
-    t = tr or _to_lonlat(crs)
-    snapped = shapely.set_precision(shapely.transform(arr, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1]))), 10.0**-DECIMALS)
-    bad = shapely.is_empty(snapped) | (shapely.get_type_id(snapped) == shapely.GeometryType.GEOMETRYCOLLECTION)
-    if bad.any():
-        g = arr[np.nonzero(bad)[0][0]]
+def lonlat_geometry(g: BaseGeometry, crs: CRS, *, tr: Transformer | None = None) -> dict[str, Any]:
+    """``g`` (in projected ``crs``) as an RFC 7946 GeoJSON geometry dict, rounded and re-validated."""
+    ll = _reproject(g, tr or _to_lonlat(crs))
+    snapped = shapely.set_precision(ll, 10.0**-DECIMALS)
+    if isinstance(snapped, shapely.GeometryCollection) or snapped.is_empty:
         raise GeometryError(f"a polygon of {g.area:.3g} m^2 collapses when rounded to {DECIMALS} decimals of degree; it is too small to order")
-    out = [_geojson(s) for s in snapped]
-    back = np.asarray([shape(o) for o in out], dtype=object)
-    invalid = ~shapely.is_valid(back)
-    if invalid.any():
-        b = back[np.nonzero(invalid)[0][0]]
-        raise GeometryError(f"a polygon is invalid after rounding to {DECIMALS} decimals ({shapely.is_valid_reason(b)}); please report this AOI")
+    out = _geojson(snapped)
+    back = shape(out)
+    if not back.is_valid:
+        raise GeometryError(f"a polygon is invalid after rounding to {DECIMALS} decimals ({shapely.is_valid_reason(back)}); please report this AOI")
     return out
 
 
@@ -108,7 +104,7 @@ def order_feature_collection(orders: Sequence[Order], summary: Mapping[str, Any]
     """
     tr = _to_lonlat(crs)
     feats = []
-    for o, geom in zip(orders, lonlat_geometries([o.geometry for o in orders], crs, tr=tr)):
+    for o in orders:
         props: dict[str, Any] = {
             "order_id": o.order_id,
             "vendor": o.vendor,
@@ -127,7 +123,7 @@ def order_feature_collection(orders: Sequence[Order], summary: Mapping[str, Any]
         }
         if aoi_ids is not None:
             props["aoi_id"] = aoi_ids[o.aoi_index]
-        feats.append({"type": "Feature", "id": o.order_id, "geometry": geom, "properties": props})
+        feats.append({"type": "Feature", "id": o.order_id, "geometry": lonlat_geometry(o.geometry, crs, tr=tr), "properties": props})
     return {"type": "FeatureCollection", "features": feats, "summary": jsonable(summary)}
 
 

@@ -1,0 +1,144 @@
+"""Where a plan's time goes after inference, each figure beside a baseline measured in the same run.
+
+On the scenes and AOIs of ``plan_throughput.py`` (built, or reused from its ``--workdir``), per scale:
+
+- reader: the inference reader walking every AOI block (decode, tile geometry, chips; no networks),
+  with nodata masks taken from the read pixels (what the planner does) against GDAL's ``read_masks``
+  (the baseline, which decodes each window again);
+- consolidation: ``build_orders`` on the same selection with pieces fitted to the vertex limit in
+  ``FIT_THREADS`` threads against one thread (the orders must be the same, byte for byte);
+- the order GeoJSON: building the FeatureCollection (reprojection, snapping, validation), timed alone;
+- a cProfile of ``build_orders`` (default fitting threads): GDAL polygonising (``exteriors``),
+  rasterising labels, vertex fitting, and the total.
+
+Usage::
+
+    python benchmarks/plan_stages.py --scale 1 4          # the README's figures (~3 min here)
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import math
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from plan_throughput import S2_TILE_PX, SCENE, build_scene, write_aoi  # noqa: E402
+
+
+def _reader_seconds(inp: object, ckpt: object, nodata_rule: bool) -> float:
+    """Seconds to walk every AOI block through the inference reader, without the networks."""
+    import shapely
+
+    import zoomplan.geo.scene as scene_mod
+    from zoomplan.geo.scene import GridReader
+    from zoomplan.plan.infer import _block_works
+
+    grid, scenes = inp.grid, inp.used  # type: ignore[attr-defined]
+    feats = np.asarray(list(inp.aoi.geoms), dtype=object)  # type: ignore[attr-defined]
+    union = shapely.union_all(feats)
+    shapely.prepare(union)
+    full = grid.tile_range(union.bounds)
+    foot = [s.footprint(grid.crs) for s in scenes]
+    ext = [grid.tile_range(f.bounds).intersection(full) for f in foot]
+    cover = shapely.union_all(np.asarray(foot, dtype=object))
+    shapely.prepare(cover)
+    card = ckpt.card  # type: ignore[attr-defined]
+    mean = np.asarray(card.lr_norm.mean, np.float32)[None, :, None, None]
+    std = np.asarray(card.lr_norm.std, np.float32)[None, :, None, None]
+    real = scene_mod._mask_rule
+    if not nodata_rule:
+        scene_mod._mask_rule = lambda ds, bands: None  # every window's mask through read_masks
+    try:
+        readers = [GridReader(s, grid, e) for s, e in zip(scenes, ext)]
+        t = time.perf_counter()
+        for _ in _block_works(grid, list(grid.blocks(full, 64)), readers, ext, union, cover, feats, shapely.STRtree(feats),
+                              min_valid=0.5, mean=mean, std=std):
+            pass
+        return time.perf_counter() - t
+    finally:
+        scene_mod._mask_rule = real
+
+
+def bench(scene: Path, aoi: Path) -> None:
+    import torch
+
+    import zoomplan.plan.orderable as orderable_mod
+    from zoomplan.plan import orders as orders_mod
+    from zoomplan.plan import pricing, select
+    from zoomplan.plan.export import order_feature_collection
+    from zoomplan.plan.infer import infer_patches
+    from zoomplan.plan.pipeline import inside_scenes, open_plan_inputs
+    from zoomplan.train.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(None)
+    inp = open_plan_inputs(aoi, [scene], ckpt)
+    read_masks = _reader_seconds(inp, ckpt, nodata_rule=False)
+    rule = _reader_seconds(inp, ckpt, nodata_rule=True)
+    print(f"  reader (no networks): nodata rule on read pixels {rule:.2f} s, read_masks {read_masks:.2f} s (x{read_masks / rule:.2f})")
+
+    table = infer_patches(ckpt, inp.used, inp.aoi.geoms, inp.grid, torch.device("cpu")).table
+    geoms = inside_scenes(list(inp.aoi.geoms), inp.cover)
+    vendor = pricing.get_vendor(pricing.DEFAULT_VENDOR, pricing.load_vendors(None))
+    sel = np.asarray(select.select(table, geoms, vendor, threshold=0.5).selected, bool)
+
+    def timed_orders(threads: int) -> tuple[float, list]:
+        orderable_mod.FIT_THREADS = threads
+        t = time.perf_counter()
+        out = orders_mod.build_orders(table, sel, geoms, vendor)
+        return time.perf_counter() - t, out
+
+    default = orderable_mod.FIT_THREADS
+    one, o1 = timed_orders(1)
+    many, on = timed_orders(default)
+    same = [o.geometry.wkb for o in o1] == [o.geometry.wkb for o in on]
+    print(f"  consolidation ({len(on)} orders, {vendor.name}): {default} fitting threads {many:.2f} s, 1 thread {one:.2f} s "
+          f"(x{one / many:.2f}); same orders: {same}")
+
+    t = time.perf_counter()
+    order_feature_collection(on, {}, table.crs)
+    print(f"  order GeoJSON built (reprojected, snapped, validated): {time.perf_counter() - t:.2f} s")
+
+    prof = cProfile.Profile()
+    prof.enable()
+    t = time.perf_counter()
+    orders_mod.build_orders(table, sel, geoms, vendor)
+    total = time.perf_counter() - t
+    prof.disable()
+    st = pstats.Stats(prof).stats  # type: ignore[attr-defined]
+
+    def cum(module: str, name: str) -> float:
+        return sum(v[3] for (f, _, fn), v in st.items() if f.endswith(module) and fn == name)
+
+    gdal = cum("morphology.py", "exteriors") + cum("rasterio/features.py", "rasterize")
+    print(f"  consolidation profile (cProfile, {total:.2f} s): GDAL polygonising + rasterising {gdal:.2f} s "
+          f"(exteriors {cum('morphology.py', 'exteriors'):.2f}), making pieces orderable (simplifying, vertex fitting in threads) "
+          f"{cum('orderable.py', 'orderable'):.2f} s")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scale", type=float, nargs="+", default=[1.0, 4.0], help="scene area multiples (default 1 4)")
+    ap.add_argument("--aoi-fraction", type=float, default=0.125, help="AOI side as a fraction of the scene side (default 0.125)")
+    ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "zoomplan-bench", help="where scenes are built and cached")
+    args = ap.parse_args()
+    if not SCENE.is_file():
+        raise SystemExit(f"scene {SCENE} not found: this benchmark needs ../shared/data/sentinel2")
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    for scale in args.scale:
+        side = int(round(S2_TILE_PX * math.sqrt(scale)))
+        scene = build_scene(SCENE, args.workdir / f"s2_mosaic_{side}.tif", side)
+        aoi, km2 = write_aoi(scene, args.workdir / f"aoi_{side}_{args.aoi_fraction:g}.geojson", args.aoi_fraction)
+        print(f"scene {side} x {side} px ({scale:g}x), AOI {km2:,.1f} km2", flush=True)
+        bench(scene, aoi)
+
+
+if __name__ == "__main__":
+    main()
