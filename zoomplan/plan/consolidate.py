@@ -44,11 +44,12 @@ import numpy as np
 import rasterio.features
 import shapely
 from affine import Affine
+from scipy import ndimage
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
-from zoomplan.plan.morphology import box_sum, closing, fill_and_label, fill_mask, label, opening, paint, shapes, widen
-from zoomplan.plan.orderable import Candidate, bill_usd, orderable
+from zoomplan.plan.morphology import box_sum, closing, fill_and_label, fill_mask, label_polygons, opening, paint, shapes, vertex_counts, widen
+from zoomplan.plan.orderable import Candidate, Cells, bill_usd, orderable
 from zoomplan.plan.polygons import fill_holes, is_wide, polygons
 from zoomplan.plan.pricing import VendorProfile
 from zoomplan.plan.types import PatchTable
@@ -126,9 +127,9 @@ class _Window:
 
 
 def _mask_cost(mask: np.ndarray, vendor: VendorProfile, cell_m2: float) -> tuple[float, int]:
-    """(USD bill of the mask's components as orders, unclipped and unfitted; number of components)."""
-    comps = shapes(mask, Affine.identity())
-    return bill_usd(shapely.area(np.asarray(comps, dtype=object)) * cell_m2, vendor), len(comps)
+    """(USD bill of the mask's components as orders, holes filled, unclipped and unfitted; number of components)."""
+    _, labels, n = fill_and_label(mask)
+    return bill_usd(np.bincount(labels.ravel(), minlength=n + 1)[1:] * cell_m2, vendor), n
 
 
 def _overlap(region: BaseGeometry, cells: np.ndarray, tiny: float) -> np.ndarray:
@@ -192,31 +193,45 @@ def _trim(w: _Window, found: list[tuple[Polygon, np.ndarray]], width: float, blo
 
 
 def _finish_mask(w: _Window, mask: np.ndarray, vendor: VendorProfile, kind: str, *, width: float = 0.0, pack: bool = True,
-                 labelled: tuple[np.ndarray, list[Polygon]] | None = None, bound: float = math.inf) -> Candidate | None:
+                 labelled: tuple[np.ndarray, int] | None = None, bound: float = math.inf) -> Candidate | None:
     """The components of ``mask`` made orderable: clipped to F, each part serving selected patches.
     With ``width`` (metres), None unless every order is at least that wide (:func:`is_wide`); ``pack``
-    and ``bound`` (None when it is sure to bill more) as :func:`orderable`. ``labelled``:
-    ``label(mask, w.transform)`` when the caller has it (in any numbering: the orders are sorted by
-    position before they are made orderable)."""
-    labels, comps = labelled if labelled is not None else label(mask, w.transform)
-    if not comps:
+    and ``bound`` (None when it is sure to bill more) as :func:`orderable`. ``labelled``: ``(labels, n)``
+    of :func:`fill_and_label` when the caller has them (the orders are sorted by position before they
+    are made orderable, so the numbering does not matter).
+
+    Without a width rule, a component F's outline does not cut and that is within the vertex limit is
+    an order as it is: it stays :class:`Cells` (area, vertices and bounds from its labels) until this
+    plan is chosen; only the others are polygonised here.
+    """
+    labels, n = labelled if labelled is not None else fill_and_label(mask)[1:]
+    if not n:
         return Candidate(kind, [], [], [], 0.0)
     lab = labels[w.rows, w.cols] - 1
-    n = len(comps)
     cut = np.bincount(labels[w.edge], minlength=n + 1)[1:] > 0
     order = np.argsort(lab, kind="stable")
     start = np.searchsorted(lab[order], np.arange(n + 1))
     has = np.bincount(lab[w.pos], minlength=n) > 0  # components holding a patch with area inside F
+    k = _width_cells(vendor, w.pm)
+    lazy = not k and width <= 0  # width rules check and trim every piece's outline
+    nv = vertex_counts(labels, n)[1:] if lazy else np.zeros(n, np.int64)
+    simple = has & ~cut & (nv <= vendor.max_vertices) & lazy
+    drawn = np.nonzero(has & ~simple)[0]
+    comps = dict(zip(drawn.tolist(), label_polygons(labels, drawn + 1, w.transform)))
     if width > 0:  # a component narrower than the rule across its bounding box has no wide part
-        b = shapely.bounds(np.asarray(comps, dtype=object)[has])
+        b = shapely.bounds(np.asarray([comps[j] for j in drawn.tolist()], dtype=object))
         if (np.minimum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]) < width * (1 - 1e-3)).any():
             return None
-    todo = np.nonzero(has & cut)[0]
-    clipped = dict(zip(todo.tolist(), shapely.intersection(np.asarray(comps, dtype=object)[todo], w.filled)))
-    found: list[tuple[Polygon, np.ndarray]] = []
+    todo = np.nonzero(has & cut)[0].tolist()
+    clipped = dict(zip(todo, shapely.intersection(np.asarray([comps[j] for j in todo], dtype=object), w.filled)))
+    cells = _cells(w, labels, nv, simple)
+    found: list[tuple[Polygon | Cells, np.ndarray]] = []
     for j in np.nonzero(has)[0].tolist():
         at = order[start[j]:start[j + 1]]
         m = w.sel[at]
+        if simple[j]:
+            found.append((cells[j], m))
+            continue
         if not cut[j]:
             found.append((comps[j], m))
             continue
@@ -225,11 +240,10 @@ def _finish_mask(w: _Window, mask: np.ndarray, vendor: VendorProfile, kind: str,
             found.append((parts[0], m))
         elif parts:  # F's outline cut the component: each part serves the patches with area in it (a patch may span two)
             src, dst = shapely.STRtree(parts).query(w.box(w.rows[at], w.cols[at], 1, 1), predicate="intersects")
-            cells = w.box(w.rows[at][src], w.cols[at][src], 1, 1)
-            hit = shapely.area(shapely.intersection(cells, np.asarray(parts, dtype=object)[dst])) > 1e-6 * w.pm * w.pm
+            boxes = w.box(w.rows[at][src], w.cols[at][src], 1, 1)
+            hit = shapely.area(shapely.intersection(boxes, np.asarray(parts, dtype=object)[dst])) > 1e-6 * w.pm * w.pm
             found.extend((q, m[np.unique(src[hit & (dst == k)])]) for k, q in enumerate(parts))
     found = [f for f in found if f[1].size]
-    k = _width_cells(vendor, w.pm)
     if k:  # every selected patch that a square of k x k whole cells can hold keeps one in its order
         held = opening(mask & w.core(), k, k)
         if width > 0:  # as it is: only if every order is wide and holds those squares already
@@ -239,7 +253,25 @@ def _finish_mask(w: _Window, mask: np.ndarray, vendor: VendorProfile, kind: str,
         else:
             found = _trim(w, found, vendor.min_width_m, shapely.union_all(shapes(held, w.transform)))
     found.sort(key=lambda f: (-f[0].bounds[3], f[0].bounds[0], int(f[1].min())))  # north to south, west to east; then the first patch
-    return orderable([f[0] for f in found], [f[1] for f in found], w.filled, vendor, w.pm / 4, kind, pack=pack, bound=bound)
+    return orderable([f[0] for f in found], [f[1] for f in found], w.filled, vendor, w.pm / 4, kind, pack=pack, bound=bound,
+                     resolve=lambda keys: label_polygons(labels, np.asarray(keys, np.int64) + 1, w.transform))
+
+
+def _cells(w: _Window, labels: np.ndarray, nv: np.ndarray, which: np.ndarray) -> dict[int, Cells]:
+    """:class:`Cells` of the components ``which`` (bool, n) of ``labels`` with ``nv`` vertices, keyed by component (0..n-1):
+    area = cells x cell area; bounds mapped as GDAL maps pixel corners (x = c + col a, y = f + row e),
+    so they equal the drawn ring's on a grid of whole metres."""
+    ids = np.nonzero(which)[0]
+    if not ids.size:
+        return {}
+    count = np.bincount(labels.ravel(), minlength=nv.size + 1)[1:]
+    slices = ndimage.find_objects(labels)
+    t = w.transform
+    out: dict[int, Cells] = {}
+    for j in ids.tolist():
+        rs, cs = slices[j]
+        out[j] = Cells(float(count[j]) * w.pm * w.pm, int(nv[j]), (t.c + cs.start * t.a, t.f + rs.stop * t.e, t.c + cs.stop * t.a, t.f + rs.start * t.e), j)
+    return out
 
 
 def _squares(w: _Window, r: np.ndarray, c: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -314,7 +346,8 @@ def components(table: PatchTable, sel: np.ndarray, filled: BaseGeometry, vendor:
     if not w.pos.any():
         return None
     mask = fill_mask(w.a)
-    return _finish_mask(w, widen(mask, w.d, kw, core=w.core()) if kw else mask, vendor, "union", pack=False)
+    c = _finish_mask(w, widen(mask, w.d, kw, core=w.core()) if kw else mask, vendor, "union", pack=False)
+    return c.drawn() if c is not None else None
 
 
 def search(table: PatchTable, sel: np.ndarray, filled: BaseGeometry, vendor: VendorProfile, *, bound: float = math.inf) -> Search:
@@ -335,7 +368,7 @@ def search(table: PatchTable, sel: np.ndarray, filled: BaseGeometry, vendor: Ven
     def grow(mask: np.ndarray) -> np.ndarray:
         return widen(mask, w.d, kw, core=w.core()) if kw else mask
 
-    def add(mask: np.ndarray, kind: str, width: float = 0.0, labelled: tuple[np.ndarray, list[Polygon]] | None = None,
+    def add(mask: np.ndarray, kind: str, width: float = 0.0, labelled: tuple[np.ndarray, int] | None = None,
             bound: float = math.inf) -> None:
         c = _finish_mask(w, mask, vendor, kind, width=width, labelled=labelled, bound=bound)
         if c is not None:
@@ -348,8 +381,8 @@ def search(table: PatchTable, sel: np.ndarray, filled: BaseGeometry, vendor: Ven
             grown = grow(pre if pre is not None else fill_mask(mask))
             add(grown, kind, bound=bound)
             return grown
-        f, lab, comps = fill_and_label(mask, w.transform)
-        add(f, kind, labelled=(lab, comps), bound=bound)
+        f, lab, n = fill_and_label(mask)
+        add(f, kind, labelled=(lab, n), bound=bound)
         return f
 
     rr, cc = w.rows[w.pos], w.cols[w.pos]
@@ -392,4 +425,4 @@ def search(table: PatchTable, sel: np.ndarray, filled: BaseGeometry, vendor: Ven
         costs["per-patch"] = per.cost_usd
         if per.cost_usd < best.cost_usd:
             best = per
-    return Search(best, costs)
+    return Search(best.drawn(), costs)

@@ -1,7 +1,10 @@
-"""Square morphology on boolean patch masks (numpy, integral images) and mask polygonisation.
+"""Square morphology on boolean patch masks (numpy, integral images), labelling and polygonisation.
 
 Used by :mod:`zoomplan.plan.orders` to enforce a vendor's minimum width and to consolidate nearby
 selections. Masks are indexed (row, col) on the PatchTable's patch grid; a k x k square is k patches.
+Components are 4-connected with holes filled, as GDAL polygonises them: :func:`fill_and_label` labels
+them with ``scipy.ndimage`` (areas, vertex counts and bounds follow from the labels), and
+:func:`label_polygons` draws only the components a caller needs, with GDAL.
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ import numpy as np
 import rasterio.features
 import shapely
 from affine import Affine
+from scipy import ndimage
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from shapely.geometry import Polygon
 
 log = logging.getLogger(__name__)
@@ -54,18 +60,13 @@ def exteriors(a: np.ndarray, transform: Affine) -> list[dict]:
             for g, _ in rasterio.features.shapes(src, mask=a, connectivity=4, transform=transform)]
 
 
-def _polygons(ext: list[dict], transform: Affine | None = None) -> list[Polygon]:
-    """Shapely Polygons of GeoJSON-like exteriors; ``transform`` maps their coordinates first (as
-    GDAL maps pixel corners: x = c + col a + row b, y = f + col d + row e, the same floats)."""
+def _polygons(ext: list[dict]) -> list[Polygon]:
+    """Shapely Polygons of GeoJSON-like exteriors, built in one vectorised call."""
     if not ext:
         return []
     rings = [np.asarray(e["coordinates"][0], np.float64) for e in ext]
     idx = np.repeat(np.arange(len(rings)), [len(r) for r in rings])
-    xy = np.concatenate(rings)
-    if transform is not None:
-        t = transform
-        xy = np.column_stack((t.c + xy[:, 0] * t.a + xy[:, 1] * t.b, t.f + xy[:, 0] * t.d + xy[:, 1] * t.e))
-    return list(shapely.polygons(shapely.linearrings(xy, indices=idx)))
+    return list(shapely.polygons(shapely.linearrings(np.concatenate(rings), indices=idx)))
 
 
 def shapes(a: np.ndarray, transform: Affine) -> list[Polygon]:
@@ -73,45 +74,81 @@ def shapes(a: np.ndarray, transform: Affine) -> list[Polygon]:
     return _polygons(exteriors(a, transform))
 
 
-def label(a: np.ndarray, transform: Affine) -> tuple[np.ndarray, list[Polygon]]:
-    """(int32 labels 1..n of the hole-filled 4-connected components of ``a``, 0 elsewhere; their n
-    exteriors mapped by ``transform``, labels in the same order)."""
-    ext = exteriors(a, transform)
-    if not ext:
-        return np.zeros(a.shape, np.int32), []
-    lab = rasterio.features.rasterize(zip(ext, range(1, len(ext) + 1)), out_shape=a.shape, transform=transform, dtype=np.int32)
-    return lab, _polygons(ext)
+FOUR = ndimage.generate_binary_structure(2, 1)
+"""4-connectivity (edge neighbours), as GDAL polygonises with ``connectivity=4``."""
 
 
-def fill_and_label(a: np.ndarray, transform: Affine) -> tuple[np.ndarray, np.ndarray, list[Polygon]]:
-    """``fill_mask(a)`` and ``label(fill_mask(a), transform)`` from one polygonisation of ``a``.
+def fill_and_label(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """(``a`` with the holes of its 4-connected components filled; int32 labels 1..n of the filled
+    components, 0 elsewhere; n), in raster scan order of each component's first cell.
 
-    The filled mask's components are ``a``'s, less those nested in another's holes (absorbed by it):
-    their exteriors are the same rings in the same order, so the nested ones are dropped and the rest
-    numbered 1..n. GDAL lists a polygon when the scan passes its last row, so a nested component comes
-    before the one enclosing it, whose exterior, drawn later, covers it: the nested are the labels
-    that do not survive rasterising the exteriors in order.
+    The semantics are GDAL's polygoniser's (4-connectivity; a test compares them): a hole of a
+    component C is a bounded region of the plane outside C's closed squares, so C pinches a hole shut
+    where two of its cells meet at a corner, and a component in another's hole is absorbed. Computed
+    with ``scipy.ndimage`` labels, no polygons: background cells 4-connected, and linked across a
+    corner whose two foreground cells belong to different components; the background not linked to
+    the outside is filled.
     """
-    ext = exteriors(a, Affine.identity())
-    if not ext:
-        return a, np.zeros(a.shape, np.int32), []
-    n = len(ext)
-    raw = rasterio.features.rasterize(zip(ext, range(1, n + 1)), out_shape=a.shape, dtype=np.int32)
-    present = np.bincount(raw.ravel(), minlength=n + 1) > 0
-    present[0] = False
-    ids = np.nonzero(present)[0]
-    renumber = np.zeros(n + 1, np.int32)
-    renumber[ids] = np.arange(1, ids.size + 1, dtype=np.int32)
-    labels = renumber[raw]
-    return labels > 0, labels, _polygons([ext[j - 1] for j in ids.tolist()], transform)
+    a = np.asarray(a, bool)
+    fg, n = ndimage.label(a, FOUR)
+    if n == 0:
+        return a, np.zeros(a.shape, np.int32), 0
+    bg, nb = ndimage.label(np.pad(~a, 1, constant_values=True), FOUR)  # the frame is the outside
+    f = np.pad(fg, 1)
+    b_tl, b_tr, b_bl, b_br = bg[:-1, :-1], bg[:-1, 1:], bg[1:, :-1], bg[1:, 1:]
+    f_tl, f_tr, f_bl, f_br = f[:-1, :-1], f[:-1, 1:], f[1:, :-1], f[1:, 1:]
+    down = (b_tl > 0) & (b_br > 0) & (f_tr > 0) & (f_bl > 0) & (f_tr != f_bl)  # background top-left and bottom-right
+    up = (b_tr > 0) & (b_bl > 0) & (f_tl > 0) & (f_br > 0) & (f_tl != f_br)  # background top-right and bottom-left
+    src = np.concatenate([b_tl[down], b_tr[up]])
+    dst = np.concatenate([b_br[down], b_bl[up]])
+    links = coo_matrix((np.ones(src.size, np.int8), (src, dst)), shape=(nb + 1, nb + 1))
+    comp = connected_components(links, directed=False)[1]
+    hole = comp != comp[bg[0, 0]]
+    hole[0] = False
+    filled = a | hole[bg[1:-1, 1:-1]]
+    labels, n = ndimage.label(filled, FOUR)
+    return filled, labels.astype(np.int32, copy=False), int(n)
 
 
 def fill_mask(a: np.ndarray) -> np.ndarray:
-    """``a`` with the holes of its 4-connected components filled."""
-    ext = exteriors(a, Affine.identity())
-    if not ext:
-        return a
-    return a | rasterio.features.rasterize(ext, out_shape=a.shape, dtype=np.uint8).astype(bool)
+    """``a`` with the holes of its 4-connected components filled (:func:`fill_and_label`)."""
+    return fill_and_label(a)[0]
+
+
+def vertex_counts(labels: np.ndarray, n: int) -> np.ndarray:
+    """Vertices of each labelled component's exterior ring as GDAL traces it (no collinear ones),
+    int64 of length n + 1 (index 0 unused, 0). ``labels``: hole-free components (:func:`fill_and_label`).
+
+    A grid corner is a vertex of a component's ring where 1 or 3 of the 4 cells around it are the
+    component's, twice where 2 are, on a diagonal (the ring passes it twice; not in filled labels).
+    """
+    p = np.pad(labels, 1)
+    v = (p[:-1, :-1], p[:-1, 1:], p[1:, :-1], p[1:, 1:])
+    out = np.zeros(n + 1, np.int64)
+    for k in range(4):
+        same = sum((v[k] == v[j]).astype(np.int8) for j in range(4))
+        first = np.ones(v[k].shape, bool)
+        for j in range(k):
+            first &= v[j] != v[k]
+        out += np.bincount(v[k][first & ((same == 1) | (same == 3))], minlength=n + 1)
+        if k < 2:
+            diag = first & (same == 2) & (v[3 - k] == v[k])
+            out += 2 * np.bincount(v[k][diag], minlength=n + 1)
+    out[0] = 0
+    return out
+
+
+def label_polygons(labels: np.ndarray, ids: np.ndarray, transform: Affine) -> list[Polygon]:
+    """Exteriors of the hole-free components ``ids`` (1..n) of ``labels``, mapped by ``transform``, in the
+    order of ``ids``: GDAL's rings (one polygonisation of those components only), the same vertices in
+    the same order as polygonising the mask they came from."""
+    ids = np.asarray(ids, np.int64)
+    if not ids.size:
+        return []
+    keep = np.zeros(int(labels.max()) + 1, bool)
+    keep[ids] = True
+    got = {int(v): g["coordinates"][0] for g, v in rasterio.features.shapes(labels, mask=keep[labels], connectivity=4, transform=transform)}
+    return _polygons([{"coordinates": [got[i]]} for i in ids.tolist()])
 
 
 def _place(narrow: np.ndarray, valid: np.ndarray, ky: int, kx: int) -> np.ndarray:
