@@ -8,8 +8,9 @@ On the scenes and AOIs of ``plan_throughput.py`` (built, or reused from its ``--
 - consolidation: ``build_orders`` on the same selection with pieces fitted to the vertex limit in
   ``FIT_THREADS`` threads against one thread (the orders must be the same, byte for byte);
 - the order GeoJSON: building the FeatureCollection (reprojection, snapping, validation), timed alone;
-- a cProfile of ``build_orders`` (default fitting threads): GDAL polygonising (``exteriors``),
-  rasterising labels, vertex fitting, and the total.
+- a cProfile of ``build_orders`` (default fitting threads): labelling masks (scipy), drawing the
+  components that need outlines (GDAL), clipping them to the AOI (GEOS), making pieces orderable
+  (simplifying, vertex fitting), and the total.
 
 Usage::
 
@@ -117,10 +118,10 @@ def bench(scene: Path, aoi: Path) -> None:
     def cum(module: str, name: str) -> float:
         return sum(v[3] for (f, _, fn), v in st.items() if f.endswith(module) and fn == name)
 
-    gdal = cum("morphology.py", "exteriors") + cum("rasterio/features.py", "rasterize")
-    print(f"  consolidation profile (cProfile, {total:.2f} s): GDAL polygonising + rasterising {gdal:.2f} s "
-          f"(exteriors {cum('morphology.py', 'exteriors'):.2f}), making pieces orderable (simplifying, vertex fitting in threads) "
-          f"{cum('orderable.py', 'orderable'):.2f} s")
+    print(f"  consolidation profile (cProfile, {total:.2f} s): labelling masks (scipy) {cum('morphology.py', 'fill_and_label'):.2f} s, "
+          f"drawing components (GDAL) {cum('morphology.py', 'label_polygons'):.2f} s, "
+          f"GEOS intersections (clipping to the AOI) {cum('set_operations.py', 'intersection'):.2f} s, "
+          f"making pieces orderable (simplifying, vertex fitting in threads) {cum('orderable.py', 'orderable'):.2f} s")
 
 
 def main() -> None:

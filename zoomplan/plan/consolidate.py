@@ -102,7 +102,7 @@ class _Window:
         self.area = np.full(sel.size, pm * pm)
         cut = self.edge[self.rows, self.cols]
         if cut.any():
-            b = table.bounds()[sel[cut]]
+            b = table.bounds(sel[cut])
             self.area[cut] = shapely.area(shapely.intersection(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]), filled))
         self.pos = self.area > 1e-9 * pm * pm
         self._core: np.ndarray | None = None
@@ -399,11 +399,19 @@ def search(table: PatchTable, sel: np.ndarray, filled: BaseGeometry, vendor: Ven
                 tried.append((cost, len(tried), cy, cx))
                 if n <= 1:  # larger windows only add area to a single component
                     break
-        for _, _, cy, cx in sorted(tried)[:N_EXACT_CLOSINGS]:
+        exact = sorted(tried)[:N_EXACT_CLOSINGS]
+        slot = len(cands)
+        for _, _, cy, cx in reversed(exact):
             # A closing sure to bill more than the cheapest plan so far or the whole feature could not be
             # chosen (it would cost strictly more): its fitting stops there (it is not a reference plan).
+            # The dearer mask goes first: a coarser closing has fewer vertices to fit, so it is often the
+            # cheaper plan once fitted, and its bill then stops the other's fitting sooner. Each is kept
+            # at its rank by mask bill, so ties go as before.
             cut = min([bound] + [cd.cost_usd for cd in cands])
+            n = len(cands)
             add_filled(closing(base, cy, cx) & w.d, f"closing {cy}x{cx}", bound=cut)
+            if len(cands) > n:
+                cands.insert(slot, cands.pop())
     add_filled(box & w.d, "bbox", plain.get("bbox"))
     for kind, mask in plain.items():  # the union and the box as they are, where they already hold the minimum width once clipped to F
         add(mask, kind, vendor.min_width_m)

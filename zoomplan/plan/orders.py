@@ -137,7 +137,7 @@ def _whole(aoi_geom: BaseGeometry, aoi_index: int, vendor: VendorProfile, table:
     if table is not None and patches is not None and len(pieces) == 1:
         members = [np.asarray(patches)]
     elif table is not None and patches is not None and len(patches):
-        b = table.bounds()[patches]
+        b = table.bounds(patches)
         where = assign(rep_points(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]), filled), pieces)
         members = [patches[where == j] for j in range(len(pieces))]
     else:

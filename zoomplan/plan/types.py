@@ -52,10 +52,12 @@ class PatchTable:
     def tile_col(self) -> np.ndarray:
         return self.col // self.patch_grid[1]
 
-    def bounds(self) -> np.ndarray:
-        """(N, 4) patch bounds (minx, miny, maxx, maxy) in ``crs`` metres."""
-        x0 = self.col * self.patch_m
-        y1 = -self.row * self.patch_m
+    def bounds(self, idx: np.ndarray | None = None) -> np.ndarray:
+        """(N, 4) patch bounds (minx, miny, maxx, maxy) in ``crs`` metres; of the patches ``idx`` only
+        (table indices) when given, the same values as ``bounds()[idx]``."""
+        col, row = (self.col, self.row) if idx is None else (self.col[idx], self.row[idx])
+        x0 = col * self.patch_m
+        y1 = -row * self.patch_m
         return np.stack([x0, y1 - self.patch_m, x0 + self.patch_m, y1], axis=1).astype(np.float64)
 
     def patch_ids(self) -> list[str]:
