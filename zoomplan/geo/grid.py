@@ -209,10 +209,12 @@ def assign_features(boxes: np.ndarray, features: Sequence[shapely.Geometry], tre
         return out
     feats = np.asarray(features, dtype=object)
     tree = tree if tree is not None else shapely.STRtree(feats)
-    bi, fi = tree.query(boxes, predicate="intersects")
+    bi, fi = tree.query(boxes)  # envelopes only; the predicate on the prepared features is cheaper than the tree's
+    shapely.prepare(feats)
+    hit = shapely.intersects(feats[fi], boxes[bi])
+    bi, fi = bi[hit], fi[hit]
     if bi.size == 0:
         return out
-    shapely.prepare(feats)
     box_area = shapely.area(boxes[bi])
     inside = shapely.contains_properly(feats[fi], boxes[bi])
     area = box_area.copy()

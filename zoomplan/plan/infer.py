@@ -500,10 +500,12 @@ def _tile_features(tiles: np.ndarray, feats: np.ndarray, tree: shapely.STRtree, 
     other (all P patches serve that feature, as :func:`assign_features` would find patch by patch, at
     1/P of the geometry work); -2 for every other tile (to be decided patch by patch)."""
     out = np.full((len(tiles), P), -2, dtype=np.int32)
-    ti, fi = tree.query(tiles, predicate="intersects")
+    ti, fi = tree.query(tiles)  # envelopes only; the predicate on the prepared features below is cheaper than the tree's
+    shapely.prepare(feats)
+    hit = shapely.intersects(feats[fi], tiles[ti])
+    ti, fi = ti[hit], fi[hit]
     if ti.size == 0:
         return out
-    shapely.prepare(feats)
     n_hits = np.bincount(ti, minlength=len(tiles))
     one = n_hits[ti] == 1
     ti, fi = ti[one], fi[one]
