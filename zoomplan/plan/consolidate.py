@@ -101,9 +101,14 @@ class _Window:
         self.edge = edge & self.d
         self.area = np.full(sel.size, pm * pm)
         cut = self.edge[self.rows, self.cols]
-        if cut.any():
+        if cut.any():  # near F's outline: a cell F covers keeps its area; the others are clipped
             b = table.bounds(sel[cut])
-            self.area[cut] = shapely.area(shapely.intersection(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]), filled))
+            boxes = shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3])
+            shapely.prepare(filled)
+            part = ~shapely.covers(filled, boxes)
+            a = shapely.area(boxes)
+            a[part] = shapely.area(shapely.intersection(boxes[part], filled))
+            self.area[cut] = a
         self.pos = self.area > 1e-9 * pm * pm
         self._core: np.ndarray | None = None
         self.a = np.zeros(self.shape, bool)
