@@ -7,6 +7,9 @@ On the scenes and AOIs of ``plan_throughput.py`` (built, or reused from its ``--
   (the baseline, which decodes each window again);
 - consolidation: ``build_orders`` on the same selection with pieces fitted to the vertex limit in
   ``FIT_THREADS`` threads against one thread (the orders must be the same, byte for byte);
+- labelling: the masks consolidation labels (the union and two closings) with ``scipy.ndimage``
+  (``morphology.fill_and_label``) against polygonising them with GDAL and rasterising the exteriors
+  (what it did before; the same components);
 - the order GeoJSON: building the FeatureCollection (reprojection, snapping, validation), timed alone;
 - a cProfile of ``build_orders`` (default fitting threads): labelling masks (scipy), drawing the
   components that need outlines (GDAL), clipping them to the AOI (GEOS), making pieces orderable
@@ -68,6 +71,42 @@ def _reader_seconds(inp: object, ckpt: object, nodata_rule: bool) -> float:
         scene_mod._mask_rule = real
 
 
+def _gdal_labels(a: np.ndarray) -> tuple[np.ndarray, int]:
+    """The baseline labelling: polygonise ``a`` with GDAL (4-connected exteriors), rasterise the
+    exteriors in order and drop the nested ones (what consolidation did before scipy labels)."""
+    import rasterio.features
+
+    ext = [{"type": "Polygon", "coordinates": [g["coordinates"][0]]}
+           for g, _ in rasterio.features.shapes(a.astype(np.uint8), mask=a, connectivity=4)]
+    raw = rasterio.features.rasterize(zip(ext, range(1, len(ext) + 1)), out_shape=a.shape, dtype=np.int32)
+    ids = np.nonzero(np.bincount(raw.ravel(), minlength=len(ext) + 1)[1:])[0] + 1
+    renumber = np.zeros(len(ext) + 1, np.int32)
+    renumber[ids] = np.arange(1, ids.size + 1, dtype=np.int32)
+    return renumber[raw], int(ids.size)
+
+
+def _labelling(table: object, sel: np.ndarray, geoms: list, vendor: object) -> None:
+    """Labelling the masks consolidation labels (the union, its 2x1 and 3x1 closings): scipy against GDAL."""
+    from zoomplan.plan.consolidate import _Window
+    from zoomplan.plan.morphology import closing, fill_and_label
+    from zoomplan.plan.orders import _check_aoi
+
+    f = _check_aoi(geoms[0], 0)
+    s = np.nonzero(sel & (table.aoi_index == 0))[0]  # type: ignore[attr-defined]
+    w = _Window(table, s, f, 34)  # type: ignore[arg-type]
+    base = fill_and_label(w.a)[0]
+    masks = [w.a, closing(base, 2, 1) & w.d, closing(base, 3, 1) & w.d]
+    t = time.perf_counter()
+    ours = [fill_and_label(m) for m in masks]
+    sci = time.perf_counter() - t
+    t = time.perf_counter()
+    ref = [_gdal_labels(m) for m in masks]
+    gdal = time.perf_counter() - t
+    same = all(o[2] == r[1] and np.array_equal(o[1] > 0, r[0] > 0) for o, r in zip(ours, ref))
+    print(f"  labelling 3 masks ({w.shape[0]} x {w.shape[1]} cells, {', '.join(str(o[2]) for o in ours)} components): "
+          f"scipy {sci:.2f} s, GDAL polygonise + rasterise {gdal:.2f} s (x{gdal / sci:.1f}); same components: {same}")
+
+
 def bench(scene: Path, aoi: Path) -> None:
     import torch
 
@@ -102,6 +141,8 @@ def bench(scene: Path, aoi: Path) -> None:
     same = [o.geometry.wkb for o in o1] == [o.geometry.wkb for o in on]
     print(f"  consolidation ({len(on)} orders, {vendor.name}): {default} fitting threads {many:.2f} s, 1 thread {one:.2f} s "
           f"(x{one / many:.2f}); same orders: {same}")
+
+    _labelling(table, sel, geoms, vendor)
 
     t = time.perf_counter()
     order_feature_collection(on, {}, table.crs)
