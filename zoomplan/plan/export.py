@@ -135,27 +135,26 @@ def patches_feature_collection(table: PatchTable, selected: np.ndarray) -> dict[
     xs = np.stack([b[:, 0], b[:, 2], b[:, 2], b[:, 0], b[:, 0]], axis=1)  # counter-clockwise from SW
     ys = np.stack([b[:, 1], b[:, 1], b[:, 3], b[:, 3], b[:, 1]], axis=1)
     lon, lat = tr.transform(xs.ravel(), ys.ravel())
-    lon = np.round(np.asarray(lon).reshape(xs.shape), DECIMALS).tolist()
-    lat = np.round(np.asarray(lat).reshape(ys.shape), DECIMALS).tolist()
+    rings = np.round(np.stack([np.asarray(lon).reshape(xs.shape), np.asarray(lat).reshape(ys.shape)], axis=2), DECIMALS).tolist()
     names = table.class_names
     ids = table.patch_ids()
+    cols = (table.tile_class.tolist(), table.prob.tolist(), table.row.tolist(), table.col.tolist(), table.aoi_index.tolist(),
+            sel.tolist(), table.tile_conf.tolist())  # Python numbers once, not one numpy scalar per field
     feats = []
-    for i in range(len(table)):
-        c = int(table.tile_class[i])
-        p = float(table.prob[i])
+    for i, (c, p, r, q, a, s, conf) in enumerate(zip(*cols)):
         feats.append({
             "type": "Feature",
             "id": ids[i],
-            "geometry": {"type": "Polygon", "coordinates": [[[x, y] for x, y in zip(lon[i], lat[i])]]},
+            "geometry": {"type": "Polygon", "coordinates": [rings[i]]},
             "properties": {
                 "patch_id": ids[i],
-                "row": int(table.row[i]),
-                "col": int(table.col[i]),
-                "aoi_index": int(table.aoi_index[i]),
+                "row": r,
+                "col": q,
+                "aoi_index": a,
                 "probability": round(p, 4) if math.isfinite(p) else None,
-                "selected": bool(sel[i]),
+                "selected": s,
                 "tile_class": names[c] if 0 <= c < len(names) else str(c),
-                "tile_conf": round(float(table.tile_conf[i]), 4),
+                "tile_conf": round(conf, 4),
             },
         })
     return {"type": "FeatureCollection", "features": feats}
