@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from pyproj import CRS, Transformer
 
 from zoomplan.errors import GeometryError, InputError
-from zoomplan.plan.orders import build_orders, is_wide, n_vertices, whole_aoi_orders
+from zoomplan.plan.orders import build_orders, component_orders, is_wide, n_vertices, whole_aoi_orders
 from zoomplan.plan.pricing import VendorProfile, baseline_cost, bill, cost_summary, load_vendors
 from zoomplan.plan.types import PatchTable
 
@@ -102,6 +102,23 @@ def test_orders_obey_the_vendor_rules(epsg: int, vname: str) -> None:
     assert len(set(ids)) == len(ids) and all(i.startswith("a0_r") for i in ids)
     assert ids == [o.order_id for o in build_orders(t, sel, [aoi], v)], "ids are stable"
     assert bill(orders, v).cost_usd < baseline_cost([aoi], v, t.crs).cost_usd
+
+
+def test_component_orders_are_drawn_one_per_component() -> None:
+    """The finest plan (the budget's items): every order a drawn Polygon (none left as cells), one per
+    component of the selection (holes filled), together covering it inside the AOI."""
+    aoi = quad(32618)
+    t = blobby(make_table([aoi], 32618))
+    sel = t.prob > 0.5
+    filled = shapely.union_all([shapely.Polygon(p.exterior) for p in shapely.get_parts(
+        shapely.union_all(shapely.box(*t.bounds()[sel].T)))]).intersection(aoi)
+    for v in (vendor(min_order_km2=0.0), vendor(min_order_km2=0.0, allows_multipolygon=True, max_vertices=12)):
+        orders = component_orders(t, sel, [aoi], v)
+        assert orders and all(isinstance(o.geometry, shapely.Polygon) for o in orders)
+        check_orders(orders, t, sel, [aoi], v)
+        if v.max_vertices > 100:  # nothing fitted: the orders are the filled selection's parts inside the AOI
+            assert len(orders) == len(shapely.get_parts(filled))
+            assert sum(o.area_km2 for o in orders) == pytest.approx(filled.area / 1e6, rel=1e-9)
 
 
 def test_salt_and_pepper_is_consolidated_against_minimums() -> None:

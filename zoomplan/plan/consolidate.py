@@ -413,9 +413,9 @@ def search(table: PatchTable, sel: np.ndarray, filled: BaseGeometry, vendor: Ven
             # cheaper plan once fitted, and its bill then stops the other's fitting sooner. Each is kept
             # at its rank by mask bill, so ties go as before.
             cut = min([bound] + [cd.cost_usd for cd in cands])
-            n = len(cands)
+            before = len(cands)
             add_filled(closing(base, cy, cx) & w.d, f"closing {cy}x{cx}", bound=cut)
-            if len(cands) > n:
+            if len(cands) > before:
                 cands.insert(slot, cands.pop())
     add_filled(box & w.d, "bbox", plain.get("bbox"))
     for kind, mask in plain.items():  # the union and the box as they are, where they already hold the minimum width once clipped to F

@@ -27,7 +27,7 @@ from zoomplan.plan.pricing import VendorProfile
 FIT_THREADS = os.cpu_count() or 1
 """Threads that fit pieces to the vertex limit side by side (GEOS releases the GIL; the results are the
 same as one by one: each piece is fitted alone). On 2 cores the 4x benchmark's consolidation runs
-1.12-1.14x faster than with one thread, the 1x one 0.99-1.09x (benchmarks/plan_stages.py)."""
+1.10-1.26x faster than with one thread, the 1x one 0.93-1.02x (benchmarks/plan_stages.py, three runs)."""
 
 
 @dataclass(frozen=True)
