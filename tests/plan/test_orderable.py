@@ -111,3 +111,17 @@ def test_collinear_flags_every_polygon_simplify_would_change() -> None:
     assert not (changed & ~flagged).any()
     assert flagged[[2, 3, 4, 5, 6]].all() and not flagged[[0, 1]].any()
     assert (~flagged).sum() > 100  # most pass: the test is worth having
+
+
+def test_threaded_shapely_calls_equal_one_call(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import zoomplan.plan.orderable as mod
+
+    rng = np.random.default_rng(3)
+    clip = shapely.Point(50, 50).buffer(40)
+    for n in (0, 1, 3, 4, 7, 50):
+        arr = np.asarray([shapely.box(*xy, *(xy + rng.uniform(5, 30, 2))) for xy in rng.uniform(0, 90, (n, 2))], dtype=object)
+        want = shapely.intersection(arr, clip)
+        for threads in (1, 2, 3):
+            monkeypatch.setattr(mod, "FIT_THREADS", threads)
+            got = mod.threaded(shapely.intersection, arr, clip)
+            assert got.shape == want.shape and [g.wkb for g in got] == [g.wkb for g in want]

@@ -49,7 +49,7 @@ from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
 from zoomplan.plan.morphology import box_sum, closing, fill_and_label, fill_mask, label_polygons, opening, paint, shapes, vertex_counts, widen
-from zoomplan.plan.orderable import Candidate, Cells, bill_usd, orderable
+from zoomplan.plan.orderable import Candidate, Cells, bill_usd, orderable, threaded
 from zoomplan.plan.polygons import fill_holes, is_wide, polygons
 from zoomplan.plan.pricing import VendorProfile
 from zoomplan.plan.types import PatchTable
@@ -228,7 +228,7 @@ def _finish_mask(w: _Window, mask: np.ndarray, vendor: VendorProfile, kind: str,
         if (np.minimum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]) < width * (1 - 1e-3)).any():
             return None
     todo = np.nonzero(has & cut)[0].tolist()
-    clipped = dict(zip(todo, shapely.intersection(np.asarray([comps[j] for j in todo], dtype=object), w.filled)))
+    clipped = dict(zip(todo, threaded(shapely.intersection, np.asarray([comps[j] for j in todo], dtype=object), w.filled)))
     cells = _cells(w, labels, nv, simple)
     found: list[tuple[Polygon | Cells, np.ndarray]] = []
     for j in np.nonzero(has)[0].tolist():

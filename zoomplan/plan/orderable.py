@@ -25,9 +25,21 @@ from zoomplan.plan.pricing import VendorProfile
 
 
 FIT_THREADS = os.cpu_count() or 1
-"""Threads that fit pieces to the vertex limit side by side (GEOS releases the GIL; the results are the
-same as one by one: each piece is fitted alone). On 2 cores the 4x benchmark's consolidation runs
-1.10-1.26x faster than with one thread, the 1x one 0.93-1.02x (benchmarks/plan_stages.py, three runs)."""
+"""Threads for consolidation's GEOS work: fitting pieces to the vertex limit side by side, and clipping
+and simplifying arrays of pieces in chunks (:func:`threaded`). GEOS releases the GIL, and the results
+are the same as on one thread: each piece is handled alone."""
+
+
+def threaded(fn: Callable[..., np.ndarray], arr: np.ndarray, *args: object) -> np.ndarray:
+    """``fn(arr, *args)`` for a vectorised shapely function, over ``FIT_THREADS`` contiguous chunks of
+    ``arr`` in threads (GEOS releases the GIL): the same array as one call, element for element. Used
+    to clip pieces to the AOI and to simplify them (``benchmarks/plan_stages.py`` times consolidation
+    with ``FIT_THREADS`` threads against one)."""
+    n = max(1, FIT_THREADS)
+    if n == 1 or arr.size < 2 * n:
+        return fn(arr, *args)
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return np.concatenate(list(pool.map(lambda a: fn(a, *args), np.array_split(arr, n))))
 
 
 @dataclass(frozen=True)
@@ -158,7 +170,7 @@ def orderable(pieces: Sequence[Polygon | Cells], members: list[np.ndarray], with
     if real:
         arr = np.asarray([geoms[j] for j in real], dtype=object)
         dirty = _collinear(arr)
-        arr[dirty] = shapely.simplify(arr[dirty], 0.0)  # no collinear vertices, as fit_vertices expects
+        arr[dirty] = threaded(shapely.simplify, arr[dirty], 0.0)  # no collinear vertices, as fit_vertices expects
         nv[real] = shapely.get_num_coordinates(arr) - 1
         area0[real] = shapely.area(arr)
         for j, g in zip(real, arr):
