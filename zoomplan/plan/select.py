@@ -110,8 +110,11 @@ def select(
         cand = np.ones(n, bool)
     else:
         cand = np.asarray(table.prob > threshold, bool)  # NaN compares False
-    order = rank(table)
-    order = order[cand[order]]
+    if max_fraction is None and budget_usd is None:  # every candidate is bought: ranking them is not needed
+        order = np.nonzero(cand)[0]
+    else:
+        order = rank(table)
+        order = order[cand[order]]
     if max_fraction is not None:
         order = order[: math.floor(max_fraction * n + 1e-9)]
     dropped = None
