@@ -85,7 +85,7 @@ def _gdal_labels(a: np.ndarray) -> tuple[np.ndarray, int]:
     return renumber[raw], int(ids.size)
 
 
-def _labelling(table: object, sel: np.ndarray, geoms: list, vendor: object) -> None:
+def _labelling(table: object, sel: np.ndarray, geoms: list) -> None:
     """Labelling the masks consolidation labels (the union, its 2x1 and 3x1 closings): scipy against GDAL."""
     from zoomplan.plan.consolidate import _Window
     from zoomplan.plan.morphology import closing, fill_and_label
@@ -142,7 +142,7 @@ def bench(scene: Path, aoi: Path) -> None:
     print(f"  consolidation ({len(on)} orders, {vendor.name}): {default} fitting threads {many:.2f} s, 1 thread {one:.2f} s "
           f"(x{one / many:.2f}); same orders: {same}")
 
-    _labelling(table, sel, geoms, vendor)
+    _labelling(table, sel, geoms)
 
     t = time.perf_counter()
     order_feature_collection(on, {}, table.crs)
