@@ -196,6 +196,18 @@ def _boxes(rows: np.ndarray, cols: np.ndarray, size: float) -> np.ndarray:
     return shapely.box(x0, y1 - size, x0 + size, y1)
 
 
+def intersecting(tree: shapely.STRtree, feats: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(box indices, feature indices) of every intersecting pair; ``tree`` is ``shapely.STRtree(feats)``.
+
+    The tree's envelope query, then ``intersects`` on the prepared features (prepared here): on the
+    benchmark's tiles this is far cheaper than the tree's own predicate query, with the same pairs.
+    """
+    bi, fi = tree.query(boxes)
+    shapely.prepare(feats)
+    hit = shapely.intersects(feats[fi], boxes[bi])
+    return bi[hit], fi[hit]
+
+
 def assign_features(boxes: np.ndarray, features: Sequence[shapely.Geometry], tree: shapely.STRtree | None = None, *, min_fraction: float = 1e-6) -> np.ndarray:
     """For each box, the index of the feature it overlaps most (ties: the lowest index), else -1.
 
@@ -209,10 +221,7 @@ def assign_features(boxes: np.ndarray, features: Sequence[shapely.Geometry], tre
         return out
     feats = np.asarray(features, dtype=object)
     tree = tree if tree is not None else shapely.STRtree(feats)
-    bi, fi = tree.query(boxes)  # envelopes only; the predicate on the prepared features is cheaper than the tree's
-    shapely.prepare(feats)
-    hit = shapely.intersects(feats[fi], boxes[bi])
-    bi, fi = bi[hit], fi[hit]
+    bi, fi = intersecting(tree, feats, boxes)
     if bi.size == 0:
         return out
     box_area = shapely.area(boxes[bi])

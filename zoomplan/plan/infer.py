@@ -26,7 +26,7 @@ from shapely.geometry.base import BaseGeometry
 
 from zoomplan.device import autocast
 from zoomplan.errors import CheckpointError, GeometryError
-from zoomplan.geo.grid import PlanGrid, TileRange, assign_features
+from zoomplan.geo.grid import PlanGrid, TileRange, assign_features, intersecting
 from zoomplan.geo.scene import GridReader, Scene
 from zoomplan.plan.journal import BlockJournal, BlockResult
 from zoomplan.plan.types import PatchTable
@@ -110,8 +110,8 @@ class TileModels:
 
 def default_threads(device: torch.device) -> int | None:
     """torch intra-op threads :func:`infer_patches` uses by default: on CPU ``torch.get_num_threads()``
-    (every core: the reader thread needs little, decoding being 50-65x cheaper than the networks in
-    benchmarks/plan_throughput.py);
+    (every core: the reader thread needs little, decoding being tens of times cheaper than the networks
+    in benchmarks/plan_throughput.py);
     ``None`` (unchanged) elsewhere. Recorded in plan journals, so a resumed run uses the same count."""
     return max(1, torch.get_num_threads()) if device.type == "cpu" else None
 
@@ -500,10 +500,7 @@ def _tile_features(tiles: np.ndarray, feats: np.ndarray, tree: shapely.STRtree, 
     other (all P patches serve that feature, as :func:`assign_features` would find patch by patch, at
     1/P of the geometry work); -2 for every other tile (to be decided patch by patch)."""
     out = np.full((len(tiles), P), -2, dtype=np.int32)
-    ti, fi = tree.query(tiles)  # envelopes only; the predicate on the prepared features below is cheaper than the tree's
-    shapely.prepare(feats)
-    hit = shapely.intersects(feats[fi], tiles[ti])
-    ti, fi = ti[hit], fi[hit]
+    ti, fi = intersecting(tree, feats, tiles)
     if ti.size == 0:
         return out
     n_hits = np.bincount(ti, minlength=len(tiles))
