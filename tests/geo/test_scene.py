@@ -14,7 +14,7 @@ from rasterio.transform import from_origin
 from zoomplan.errors import InputError
 from zoomplan.geo.grid import PlanGrid, TileRange
 from zoomplan.geo.scene import GridReader, choose_sensor, open_scene, resolve_bands, to_unit
-from zoomplan.models.card import SENTINEL2_BAND_ALIASES
+from zoomplan.models.card import SENTINEL2_BAND_ALIASES, SensorMapping
 
 from conftest import tiny_card
 from geo.synth import S2_DESCRIPTIONS, utm_scene, write_scene
@@ -68,6 +68,17 @@ def test_to_unit() -> None:
     out = to_unit(np.array([0, 1000, 3000, 5000], dtype=np.uint16), s)
     np.testing.assert_allclose(out, [0.0, 0.3, 0.9, 1.0], atol=1e-6)
     assert out.dtype == np.float32
+
+
+def test_to_unit_per_band_offset_and_gain() -> None:
+    """The shipped Sentinel-2 mapping's form: a dark-object offset and a gain per band (red, green, blue)."""
+    s = SensorMapping("s2", scale=1e-4, offset=(-0.02, -0.04, -0.06), gain=(5.0, 6.0, 7.0))
+    raw = np.array([[[1000]], [[2000]], [[3000]]], dtype=np.uint16)  # (C, 1, 1)
+    out = to_unit(raw, s)
+    # (0.1 - 0.02) * 5 = 0.4; (0.2 - 0.04) * 6 = 0.96; (0.3 - 0.06) * 7 = 1.68 -> clipped to 1
+    np.testing.assert_allclose(out[:, 0, 0], [0.4, 0.96, 1.0], atol=1e-6)
+    back = SensorMapping.from_dict(s.to_dict())
+    assert back == s and back.to_dict()["gain"] == [5.0, 6.0, 7.0]
 
 
 def test_open_scene_ok_and_errors(tmp_path: Path) -> None:

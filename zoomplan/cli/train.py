@@ -64,6 +64,28 @@ def train_folder(
     _run(root.name or "folder", make_splits, config, "ucmerced", out, stage, epochs, device, seed, resume)
 
 
+@train_app.command("joint")
+def train_joint(
+    source: list[str] = typer.Option(..., "--source", help="NAME=DIR for each of the recipe's [data.sources.NAME] (repeat), "
+                                     "e.g. --source ucmerced=../shared/data/ucmerced --source rsscn7=../shared/data/rsscn7."),
+    stage: str = StageOpt, config: Optional[str] = ConfigOpt, out: Path = OutOpt, epochs: Optional[int] = EpochsOpt,
+    device: str = DeviceOpt, seed: Optional[int] = SeedOpt, resume: bool = ResumeOpt,
+) -> None:
+    """Train on several class-folder datasets in one joint label space (default recipe: configs/joint.toml, the shipped model's)."""
+    from zoomplan.data.joint import JointDataset, parse_sources, sources_from_recipe
+
+    roots = parse_sources(source)
+
+    def make_splits(cfg):
+        specs = sources_from_recipe(cfg.raw)
+        kw = dict(tile_ground_m=cfg.model.tile_ground_m, size=cfg.data.source_size, cache=cfg.data.cache)
+        tr = JointDataset(roots, specs, "train", **kw)
+        va = JointDataset(roots, specs, "val", **kw)
+        return tr, va, tr.class_names
+
+    _run("joint", make_splits, config, "joint", out, stage, epochs, device, seed, resume)
+
+
 @train_app.command("fmow")
 def train_fmow(
     root: Path = typer.Option(..., "--root", help="fMoW-rgb root holding train/ and val/."),

@@ -251,12 +251,18 @@ def open_scene(path: str | os.PathLike[str], card: ModelCard, *, bands: Sequence
 
 
 def to_unit(raw: np.ndarray, sensor: SensorMapping) -> np.ndarray:
-    """``clip((raw * scale + offset) * gain, 0, 1)`` as float32 (the network's input before normalising)."""
+    """``clip((raw * scale + offset) * gain, 0, 1)`` as float32 (the network's input before normalising).
+
+    ``raw`` is (C, ...) with C the mapping's bands; a per-band ``offset`` or ``gain`` applies to each band.
+    """
     x = raw.astype(np.float32, copy=False) * np.float32(sensor.scale)
-    if sensor.offset:
-        x += np.float32(sensor.offset)
-    if sensor.gain != 1.0:
-        x *= np.float32(sensor.gain)
+    shape = (-1,) + (1,) * (x.ndim - 1)
+    offset = np.asarray(sensor.offset, dtype=np.float32)
+    if np.any(offset != 0):
+        x += offset.reshape(shape) if offset.ndim else offset
+    gain = np.asarray(sensor.gain, dtype=np.float32)
+    if np.any(gain != 1):
+        x *= gain.reshape(shape) if gain.ndim else gain
     return np.clip(x, 0.0, 1.0, out=x)
 
 

@@ -57,16 +57,17 @@ class Normalization:
 class SensorMapping:
     """How raw values of one sensor product become the network's [0, 1] input (before normalisation).
 
-    ``unit = clip((raw * scale + offset) * gain, 0, 1)``. For Sentinel-2 L1C/L2A digital numbers
-    (reflectance x 10000) ``scale = 1e-4`` gives reflectance; ``gain`` then maps reflectance onto the
-    brightness range of the 8-bit aerial RGB the model was trained on. For 8-bit RGB, ``scale = 1/255``
-    and ``gain = 1``.
+    ``unit = clip((raw * scale + offset) * gain, 0, 1)``, with ``offset`` and ``gain`` either one
+    number or one per band (in ``bands`` order). For Sentinel-2 L1C/L2A digital numbers (reflectance x
+    10000) ``scale = 1e-4`` gives reflectance; ``offset`` (negative: the path radiance of a dark
+    object) and ``gain`` then map top-of-atmosphere reflectance onto the brightness range of the 8-bit
+    display RGB the model was trained on. For 8-bit RGB, ``scale = 1/255`` and ``gain = 1``.
     """
 
     name: str
     scale: float
-    offset: float = 0.0
-    gain: float = 1.0
+    offset: float | tuple[float, ...] = 0.0
+    gain: float | tuple[float, ...] = 1.0
     bands: tuple[str, ...] = ("red", "green", "blue")
     band_aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     note: str = ""
@@ -74,6 +75,7 @@ class SensorMapping:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["bands"] = list(self.bands)
+        d["offset"], d["gain"] = _per_band_plain(self.offset), _per_band_plain(self.gain)
         d["band_aliases"] = {k: list(v) for k, v in self.band_aliases.items()}
         return d
 
@@ -82,12 +84,23 @@ class SensorMapping:
         return cls(
             name=str(d["name"]),
             scale=float(d["scale"]),
-            offset=float(d.get("offset", 0.0)),
-            gain=float(d.get("gain", 1.0)),
+            offset=per_band(d.get("offset", 0.0)),
+            gain=per_band(d.get("gain", 1.0)),
             bands=tuple(d.get("bands", ("red", "green", "blue"))),
             band_aliases={k: tuple(v) for k, v in dict(d.get("band_aliases", {})).items()},
             note=str(d.get("note", "")),
         )
+
+
+def per_band(value: Any) -> float | tuple[float, ...]:
+    """A sensor mapping's ``offset`` or ``gain``: one number, or a list of numbers (one per band)."""
+    if isinstance(value, (list, tuple)):
+        return tuple(float(v) for v in value)
+    return float(value)
+
+
+def _per_band_plain(value: float | tuple[float, ...]) -> float | list[float]:
+    return list(value) if isinstance(value, tuple) else value
 
 
 SENTINEL2_BAND_ALIASES: dict[str, tuple[str, ...]] = {
@@ -107,6 +120,8 @@ class ModelCard:
     (``lr_pixel_m`` metres each). The tile is cut into ``patch_grid`` (rows, cols) HR patches, ids
     row by row from the top-left (north-west) corner. ``deploy_stage`` is the policy stage the
     planner uses (``pt``, ``ft1`` or ``ft2``), chosen on val by the trainer; empty means the last one.
+    ``lr_psf_sigma`` is the Gaussian point-spread function (LR pixels) with which the LR stream was
+    simulated (0: area averaging alone).
     """
 
     class_names: tuple[str, ...]
@@ -123,6 +138,7 @@ class ModelCard:
     lr_norm: Normalization = Normalization((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
     lr_sensors: tuple[SensorMapping, ...] = ()
     lowres_method: str = "area"
+    lr_psf_sigma: float = 0.0
     combine: str = "paper"
     dataset: str = ""
     recipe: Mapping[str, Any] = field(default_factory=dict)
@@ -189,6 +205,7 @@ class ModelCard:
             "lr_norm": self.lr_norm.to_dict(),
             "lr_sensors": [s.to_dict() for s in self.lr_sensors],
             "lowres_method": self.lowres_method,
+            "lr_psf_sigma": self.lr_psf_sigma,
             "combine": self.combine,
             "dataset": self.dataset,
             "recipe": _plain(self.recipe),
@@ -218,6 +235,7 @@ class ModelCard:
                 lr_norm=Normalization.from_dict(d["lr_norm"]),
                 lr_sensors=tuple(SensorMapping.from_dict(s) for s in d.get("lr_sensors", [])),
                 lowres_method=str(d.get("lowres_method", "area")),
+                lr_psf_sigma=float(d.get("lr_psf_sigma", 0.0)),
                 combine=str(d.get("combine", "paper")),
                 dataset=str(d.get("dataset", "")),
                 recipe=dict(d.get("recipe", {})),

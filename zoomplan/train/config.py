@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from zoomplan.errors import ConfigError
-from zoomplan.models.card import SENTINEL2_BAND_ALIASES, ModelSpec, SensorMapping
+from zoomplan.models.card import SENTINEL2_BAND_ALIASES, ModelSpec, SensorMapping, per_band
 
 STAGES = ("hr", "lr", "policy", "ft1", "ft2")
 """Training stages in Algorithm 1's order: classifiers, policy pre-training (Pt), Ft-1, Ft-2."""
@@ -61,6 +61,8 @@ class ModelConfig:
     tile_ground_m: float
     patch_grid: tuple[int, int] = (4, 4)
     lowres_method: str = "area"
+    lr_psf_sigma: float = 0.0
+    lr_radiometry: Mapping[str, Any] = field(default_factory=dict)
     combine: str = "paper"
     half_weights: bool = False
 
@@ -72,6 +74,8 @@ class DataConfig:
     source_size: int = 256
     cache: bool = True
     workers: int = 0
+    sources: Mapping[str, Any] = field(default_factory=dict)
+    """Joint datasets only: ``[data.sources.<name>]`` tables (see :mod:`zoomplan.data.joint`)."""
 
 
 @dataclass(frozen=True)
@@ -142,7 +146,7 @@ def parse_config(raw: Mapping[str, Any], source: str = "") -> TrainConfig:
     for name, d in dict(raw.get("sensor", {})).items():
         d = dict(d)
         aliases = SENTINEL2_BAND_ALIASES if d.pop("sentinel2_aliases", False) else {}
-        sensors.append(SensorMapping(name=name, scale=float(d.pop("scale")), offset=float(d.pop("offset", 0.0)), gain=float(d.pop("gain", 1.0)),
+        sensors.append(SensorMapping(name=name, scale=float(d.pop("scale")), offset=per_band(d.pop("offset", 0.0)), gain=per_band(d.pop("gain", 1.0)),
                                      bands=tuple(d.pop("bands", ("red", "green", "blue"))), band_aliases=aliases, note=str(d.pop("note", ""))))
         if d:
             raise ConfigError(f"{source} [sensor.{name}]: unknown key(s) {', '.join(sorted(d))}")

@@ -36,7 +36,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, Subset
 
 from zoomplan.atomic import write_text_atomic
-from zoomplan.data.lowres import Streams, channel_stats
+from zoomplan.data.lowres import Radiometry, Streams, channel_stats
 from zoomplan.device import autocast, eval_mode, grad_scaler
 from zoomplan.errors import CheckpointError, ConfigError
 from zoomplan.models.card import ModelCard
@@ -132,7 +132,7 @@ def make_card(cfg: TrainConfig, class_names: tuple[str, ...], train_ds: Dataset,
     imgs = torch.stack([train_ds[i][0] for i in idx])
     m = cfg.model
     hr_norm = channel_stats(imgs)
-    lr_norm = channel_stats(imgs, m.lr_size_px, m.lowres_method)
+    lr_norm = channel_stats(imgs, m.lr_size_px, m.lowres_method, m.lr_psf_sigma)
     # Every recipe [model] field that the card also has (architectures, geometry, Ft-2 rule) is copied.
     card_fields = {f.name for f in dataclasses.fields(ModelCard)}
     from_recipe = {f.name: getattr(m, f.name) for f in dataclasses.fields(m) if f.name in card_fields}
@@ -163,7 +163,7 @@ class Trainer:
             self.card, self.weights = base.card.replace(recipe=cfg.raw), {k: dict(v) for k, v in base.weights.items()}
         else:
             self.card, self.weights = make_card(cfg, self.class_names, train_ds, dataset), {}
-        self.streams = Streams.from_card(self.card)
+        self.streams = Streams.from_card(self.card, Radiometry.from_dict(cfg.model.lr_radiometry))
 
     # ---------------------------------------------------------------- files (rank 0 only)
     def _save_checkpoint(self) -> None:
