@@ -31,7 +31,7 @@ def _register() -> None:
     import importlib
     import importlib.util
 
-    for name in ("plan", "vendors", "export", "budget"):  # commands that land in their own change
+    for name in ("plan", "vendors", "export", "budget", "audit"):  # commands that land in their own change
         if importlib.util.find_spec(f"zoomplan.cli.{name}") is not None:
             importlib.import_module(f"zoomplan.cli.{name}")
 

@@ -1,0 +1,338 @@
+"""``audit()``: what a model would buy over a labelled area, class by class, before money is spent.
+
+An analyst with a few labelled polygons (or a label raster) runs the planner's policy over them and
+sees, per class, how many HR patches it would select: does it buy the towns and skip the water?
+
+How it reuses the planner (and why not :func:`zoomplan.plan.pipeline.plan` itself): ``plan()`` takes
+an AOI file and goes on to consolidate, price and export orders, the costly half of a plan, which an
+audit does not need. The audit runs the same first steps, with the same functions: the checkpoint
+(:func:`~zoomplan.train.checkpoint.load_checkpoint`, the shipped model by default), the scenes
+(:func:`~zoomplan.geo.scene.open_scene`), the planning CRS and grid
+(:func:`~zoomplan.geo.grid.planning_crs` on the first scene and the labels' centroid,
+:meth:`~zoomplan.geo.grid.PlanGrid.from_card`), the area reprojected
+(:meth:`~zoomplan.geo.aoi.AOI.to_crs`) and the streamed inference
+(:func:`~zoomplan.plan.infer.infer_patches`), with the labelled area as the AOI's features: vector
+labels are read by the planner's AOI reader, so ``zoomplan plan LABELS`` plans exactly the patch
+table audited here (the tests check it). Nothing is written but the audit's own outputs.
+
+Rules:
+
+- The audited area is the labelled area (:mod:`zoomplan.plan.audit_labels`) inside the scenes; the
+  planner's patch table over it is every 20 m patch that overlaps it in a tile with valid LR data.
+- A patch belongs to the class under its **centre point** (planning CRS); patches whose centre has no
+  label are planned but not counted.
+- ``selected``: the planner's threshold rule (:mod:`zoomplan.plan.select`): probability > threshold;
+  a threshold <= 0 selects every patch, one >= 1 none.
+- ``area_km2`` = patches x patch area (km^2, patch edge from the model card, e.g. 20 m -> 0.0004 km^2):
+  a patch counts whole for the class under its centre.
+- ``top_lr_class``: the LR classifier's most frequent class (the patch's tile class, the card's
+  ``class_names``) over the class's patches, ties to the lower class index; ``top_lr_share`` its share.
+
+Areas km^2, lengths metres; geometry in the planning CRS (projected, metres).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from zoomplan import __version__
+from zoomplan.device import resolve_device
+from zoomplan.errors import ConfigError, InputError
+from zoomplan.geo.grid import PlanGrid, planning_crs
+from zoomplan.geo.scene import Scene, open_scene
+from zoomplan.plan.audit_labels import Labels, parse_classes, read_labels
+from zoomplan.plan.infer import InferenceStats, infer_patches
+from zoomplan.plan.pipeline import resolve_threshold
+from zoomplan.plan.types import PatchTable
+from zoomplan.train.checkpoint import load_checkpoint
+
+log = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike[str]
+TOTAL = "TOTAL"
+AREA_RULE = "area_km2 = patches x patch area; a patch counts whole for the class under its centre point"
+THRESHOLD_RULE = "selected: policy probability > threshold (threshold <= 0: every patch; >= 1: none), as zoomplan plan"
+OUTPUT_NAMES = ("audit.md", "audit.json", "audit.png")
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """One class (or the ``TOTAL`` row): ``patches`` counted by centre, ``selected`` of them, ``area_km2``
+    (patches x patch area, km^2), ``fraction_selected`` and ``mean_probability`` (NaN without patches),
+    the LR classifier's most frequent class ``top_lr_class`` (``None`` without patches) and its share."""
+
+    label: str
+    patches: int
+    selected: int
+    area_km2: float
+    fraction_selected: float
+    mean_probability: float
+    top_lr_class: str | None
+    top_lr_share: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (NaN as ``None``)."""
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
+
+
+def selected_mask(probs: np.ndarray, threshold: float) -> np.ndarray:
+    """The planner's threshold rule (:func:`zoomplan.plan.select.select`): ``probs > threshold``, every
+    patch when ``threshold <= 0`` (probability 0 included); NaN probabilities are never selected above 0."""
+    p = np.asarray(probs)
+    if threshold <= 0:
+        return np.ones(p.shape[0], bool)
+    return np.asarray(p > threshold, bool)
+
+
+def aggregate(
+    classes_per_patch: Sequence[str | None] | np.ndarray,
+    probs: Sequence[float] | np.ndarray,
+    threshold: float,
+    patch_area_km2: float,
+    *,
+    lr_class: Sequence[int] | np.ndarray | None = None,
+    lr_names: Sequence[str] = (),
+    classes: Sequence[str] | None = None,
+) -> list[AuditRow]:
+    """Per-class rows, then the ``TOTAL`` row, from each patch's label class (``None``: not counted) and
+    policy probability. ``patch_area_km2``: one patch's area (km^2). ``lr_class``: each patch's LR class
+    index (named by ``lr_names``; an index without a name is written as a number); without it
+    ``top_lr_class`` is ``None``. ``classes``: the classes to report first, in order (a class without
+    patches gets a row of zeros and NaN); the classes present but not listed follow, sorted. Pure: no
+    files, no model."""
+    names = [None if c is None else str(c) for c in classes_per_patch]
+    p = np.asarray(probs, dtype=np.float64)
+    if len(names) != p.shape[0] or (lr_class is not None and len(lr_class) != p.shape[0]):
+        raise ValueError(f"classes_per_patch ({len(names)}), probs ({p.shape[0]}) and lr_class must have one value "
+                         "per patch")
+    lr = None if lr_class is None else np.asarray(lr_class, dtype=np.int64)
+    sel = selected_mask(p, threshold)
+    present = sorted({c for c in names if c is not None})
+    order = list(dict.fromkeys([*(classes if classes is not None else []), *present]))
+    index = {c: i for i, c in enumerate(order)}
+    code = np.fromiter((-1 if c is None else index[c] for c in names), dtype=np.int64, count=len(names))
+    rows = [_row(name, code == i, p, sel, lr, lr_names, patch_area_km2) for i, name in enumerate(order)]
+    rows.append(_row(TOTAL, code >= 0, p, sel, lr, lr_names, patch_area_km2))
+    return rows
+
+
+def _row(name: str, m: np.ndarray, p: np.ndarray, sel: np.ndarray, lr: np.ndarray | None, lr_names: Sequence[str],
+         patch_area_km2: float) -> AuditRow:
+    n = int(m.sum())
+    k = int((m & sel).sum())
+    top, share = None, math.nan
+    if n and lr is not None:
+        vals, counts = np.unique(lr[m], return_counts=True)
+        i = int(np.argmax(counts))  # np.unique sorts values: ties go to the lower class index
+        v = int(vals[i])
+        top = lr_names[v] if 0 <= v < len(lr_names) else str(v)
+        share = float(counts[i]) / n
+    return AuditRow(label=name, patches=n, selected=k, area_km2=n * float(patch_area_km2),
+                    fraction_selected=k / n if n else math.nan, mean_probability=float(p[m].mean()) if n else math.nan,
+                    top_lr_class=top, top_lr_share=share)
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """The audit: ``rows`` (classes in report order, then ``TOTAL``), ``parameters`` (JSON-ready: model,
+    threshold, scenes, labels, grid, counts), and what it was computed from: the planner's ``table`` over
+    the labelled area (planning CRS), each patch's label class ``patch_class`` (``None``: no label under its
+    centre, not counted), the selection ``selected`` and the inference counts ``stats``. ``written``: files."""
+
+    rows: tuple[AuditRow, ...]
+    parameters: dict[str, Any]
+    table: PatchTable
+    patch_class: np.ndarray
+    selected: np.ndarray
+    stats: InferenceStats
+    written: tuple[str, ...] = field(default=())
+
+    def row(self, label: str) -> AuditRow:
+        """The row of class ``label`` (or ``"TOTAL"``)."""
+        for r in self.rows:
+            if r.label == label:
+                return r
+        raise KeyError(label)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"parameters": ..., "rows": [...]}``, JSON-ready."""
+        return {"parameters": self.parameters, "rows": [r.to_dict() for r in self.rows]}
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _crs_tag(crs: Any) -> str:
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg else crs.to_wkt()
+
+
+def _check_out_dir(out_dir: PathLike | None, png: bool) -> Path | None:
+    if out_dir is None:
+        if png:
+            raise ConfigError("--png draws DIR/audit.png: pass --out DIR as well")
+        return None
+    d = Path(out_dir)
+    first = next((a for a in [d, *d.parents] if a.exists()), None)
+    if first is not None and not first.is_dir():
+        raise ConfigError(f"--out {d}: {first} is a file, not a folder: pass a folder for audit.md and audit.json")
+    for name in OUTPUT_NAMES:
+        if (d / name).is_dir():
+            raise ConfigError(f"--out {d}: {d / name} is a folder: remove it or choose another --out folder")
+    return d
+
+
+def _used_scenes(labels: Labels, area: Any, scenes: Sequence[Scene], grid: PlanGrid) -> list[Scene]:
+    """The scenes whose footprint overlaps the labelled area (planning CRS), or an error."""
+    fps = [s.footprint(grid.crs) for s in scenes]
+    used = [s for s, fp in zip(scenes, fps) if fp.intersection(area).area > 0]
+    if not used:
+        lon, lat = labels.aoi.centroid_lonlat()
+        names = ", ".join(str(s.path) for s in scenes)
+        raise InputError(f"--labels {labels.path}: no labelled area overlaps the scenes (labels centred at {lon:.4f}, "
+                         f"{lat:.4f}; scenes {names}): pass labels inside the scenes, or --lr scenes that cover them")
+    for s in scenes:
+        if s not in used:
+            log.warning("scene %s does not overlap the labels; ignored", s.scene_id)
+    return used
+
+
+def audit(
+    lr_paths: Sequence[PathLike],
+    labels_path: PathLike,
+    *,
+    field: str | None = None,
+    classes: str | Mapping[int, str] | None = None,
+    model: PathLike | None = None,
+    threshold: float | None = None,
+    device: str = "auto",
+    out_dir: PathLike | None = None,
+    png: bool = False,
+    bands: Sequence[str] | str | None = None,
+    sensor: str | None = None,
+    batch_size: int = 512,
+    block_tiles: int = 64,
+    threads: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> AuditResult:
+    """Audit the policy of ``model`` (default: the shipped model) over the labels in ``labels_path``,
+    planned from the LR scenes ``lr_paths`` (see the module docstring for the rules).
+
+    ``labels_path``: a vector file of labelled (Multi)Polygons, any CRS, whose attribute ``field`` names
+    each polygon's class; or a single-band integer GeoTIFF (``.tif``/``.tiff``) whose values are the
+    classes, named by ``classes`` (``"1=water,2=land"`` or a mapping; default: the values as text).
+    ``threshold``: selection threshold (default 0.5). ``device``, ``bands``, ``sensor``, ``batch_size``,
+    ``block_tiles``, ``threads``, ``progress``: as :func:`zoomplan.plan.pipeline.plan`.
+    ``out_dir``: write ``audit.md`` and ``audit.json`` there (and ``audit.png`` with ``png``), atomically,
+    only when every step succeeded. Raises :class:`~zoomplan.errors.ZoomplanError` subclasses with
+    one-line messages; nothing is written then.
+    """
+    # 1. Cheap checks first: nothing is read or computed before these pass.
+    thr = resolve_threshold(threshold, None, None)
+    if not thr >= 0.0:  # also NaN
+        raise ConfigError(f"--threshold {thr} is negative: pass a probability such as 0.5 "
+                          "(0 selects every patch, above 1 none)")
+    if not lr_paths:
+        raise InputError("no LR scene given: pass --lr SCENE (a Sentinel-2 GeoTIFF, COG or JP2) at least once")
+    if batch_size <= 0 or block_tiles <= 0:
+        raise ConfigError("batch_size and block_tiles must be positive integers")
+    if threads is not None and threads <= 0:
+        raise ConfigError(f"--threads must be a positive integer, got {threads}: pass 1 or more "
+                          "(default: every CPU core)")
+    out = _check_out_dir(out_dir, png)
+    value_names = parse_classes(classes) if isinstance(classes, str) else dict(classes or {})
+    if isinstance(bands, str):
+        band_spec: list[str] | None = [b.strip() for b in bands.split(",") if b.strip()]
+    else:
+        band_spec = list(bands) if bands else None
+    lp = Path(labels_path)
+    dev = resolve_device(device)
+    ckpt = load_checkpoint(model)
+
+    # 2. Labels, scenes, planning CRS and grid (as zoomplan.plan.pipeline.open_plan_inputs).
+    labels = read_labels(lp, field, value_names)
+    scenes = [open_scene(p, ckpt.card, bands=band_spec, sensor=sensor) for p in lr_paths]
+    ids = [s.scene_id for s in scenes]
+    if len(set(ids)) != len(ids):
+        raise InputError(f"--lr lists the same scene name twice ({', '.join(ids)}): pass each scene once")
+    lon, lat = labels.aoi.centroid_lonlat()
+    crs, why = planning_crs(scenes[0].crs, lon, lat)
+    grid = PlanGrid.from_card(crs, ckpt.card)
+    aoi = labels.aoi.to_crs(crs)
+    area = aoi.union()
+    used = _used_scenes(labels, area, scenes, grid)
+
+    # 3. The planner's inference over the labelled area.
+    inf = infer_patches(ckpt, used, aoi.geoms, grid, dev, batch_size=batch_size, block_tiles=block_tiles,
+                        progress=progress, threads=threads)
+    table, stats = inf.table, inf.stats
+    if stats.tiles_planned == 0:
+        raise InputError(f"--labels {lp}: no labelled tile has valid data in the scenes ({stats.tiles_nodata} mostly "
+                         f"nodata, {stats.tiles_outside} outside): pass --lr scenes with data over the labels")
+
+    # 4. Each patch's class (under its centre), then the rows.
+    b = table.bounds()
+    patch_class, order = labels.classify((b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2, crs, aoi.geoms)
+    n_labelled = int(sum(c is not None for c in patch_class))
+    if n_labelled == 0:
+        raise InputError(f"--labels {lp}: none of the {len(table)} planned patches has its centre on a label "
+                         f"(labelled areas narrower than a {grid.patch_m:g} m patch, or labels where the scenes have "
+                         "no data): pass larger labelled areas")
+    patch_km2 = grid.patch_m ** 2 / 1e6
+    rows = aggregate(patch_class, table.prob, thr, patch_km2, lr_class=table.tile_class, lr_names=table.class_names,
+                     classes=order)
+    digest = _file_sha256(ckpt.path)
+    params = {
+        "zoomplan_version": __version__,
+        "model": {"file": str(ckpt.path), "id": f"{ckpt.path.stem}-{digest[:12]}", "sha256": digest,
+                  "policy_stage": ckpt.deploy_stage},
+        "threshold": thr,
+        "threshold_rule": THRESHOLD_RULE,
+        "area_rule": AREA_RULE,
+        "scenes": [str(s.path) for s in used],
+        "labels": str(lp),
+        "labels_kind": labels.kind,
+        "labels_km2": float(area.area) / 1e6,
+        "field": field,
+        "classes": {str(k): v for k, v in value_names.items()} or None,
+        "planning_crs": _crs_tag(crs),
+        "planning_crs_reason": why,
+        "patch_m": grid.patch_m,
+        "patch_area_km2": patch_km2,
+        "patches_planned": len(table),
+        "patches_labelled": n_labelled,
+        "patches_unlabelled": len(table) - n_labelled,
+        "tiles": {"total": stats.tiles_total, "planned": stats.tiles_planned, "skipped_nodata": stats.tiles_nodata,
+                  "outside_scenes": stats.tiles_outside},
+        "device": stats.device,
+        "bands": band_spec,
+        "sensor": used[0].sensor.name,
+    }
+    empty = [r.label for r in rows[:-1] if r.patches == 0]
+    if empty:
+        log.warning("class(es) %s: no planned patch has its centre there (outside the scenes, on nodata, or narrower "
+                    "than a patch)",
+                    ", ".join(empty))
+    result = AuditResult(rows=tuple(rows), parameters=params, table=table, patch_class=patch_class,
+                         selected=selected_mask(table.prob, thr), stats=stats)
+
+    # 5. Outputs: every file rendered in memory first, then written together (zoomplan.atomic).
+    if out is None:
+        return result
+    from zoomplan.plan import audit_io
+
+    return replace(result, written=audit_io.write_outputs(result, out, png=png))
