@@ -294,15 +294,21 @@ def _fastest(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def bench_scale(scene: Path, aoi: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     """(a), (d), (c) in that order, ``args.repeat`` times (each its fastest run), then (b), on one scene and AOI."""
     common = {"device": args.device, "model": args.model}
-    runs: dict[str, list[dict[str, Any]]] = {"a": [], "c": [], "d": []}
+    runs: dict[str, list[dict[str, Any]]] = {"a": [], "c": [], "d": [], "d0": []}
     for _ in range(max(1, args.repeat)):
         runs["a"].append(run_child("a", scene=scene, aoi=aoi))
         runs["d"].append(run_child("d", scene=scene, aoi=aoi, out=work / "order.geojson", batch_size=args.batch_size, **common))
+        if args.baseline_model:
+            runs["d0"].append(run_child("d", scene=scene, aoi=aoi, out=work / "order0.geojson", batch_size=args.batch_size,
+                                        device=args.device, model=args.baseline_model))
         runs["c"].append(run_child("c", n_tiles=runs["d"][-1]["tiles"], batch_size=args.batch_size, **common))
     a, c, d = (_fastest(runs[k]) for k in "acd")
     b = run_child("b", scene=scene, aoi=aoi, n_sample=args.sample_tiles, **common)
     b["extrapolated_seconds"] = b["seconds"] * d["tiles"] / b["tiles"]
-    return {"a": a, "b": b, "c": c, "d": d, "aoi_km2": d["aoi_km2"], "tiles": d["tiles"]}
+    out = {"a": a, "b": b, "c": c, "d": d, "aoi_km2": d["aoi_km2"], "tiles": d["tiles"]}
+    if runs["d0"]:
+        out["d0"] = _fastest(runs["d0"])
+    return out
 
 
 def report(side: int, scale: float, r: dict[str, Any]) -> list[str]:
@@ -327,6 +333,11 @@ def report(side: int, scale: float, r: dict[str, Any]) -> list[str]:
     if st:
         lines.append("  (d) by stage: " + ", ".join(f"{k} {v:.2f} s" for k, v in st.items())
                      + f"; inference (decode + tile + networks, overlapped) / max(a,c) = {st['inference'] / max(a, c):.2f}")
+    if "d0" in r:
+        d0 = r["d0"]
+        lines.append(f"  (d) with the --baseline-model checkpoint: {d0['seconds']:.2f} s ({n / d0['seconds']:,.0f} tiles/s, "
+                     f"{d0['selected']:,} selected, {d0['orders']} orders, runs " + " / ".join(f"{v:.2f}" for v in d0["runs"])
+                     + f"); this model's (d) speed / the baseline model's = {d0['seconds'] / d:.2f}")
     bt = r["c"].get("seconds_by_threads", {})
     if len(bt) > 1:
         lines.append("  (c) by torch threads: " + ", ".join(f"{k} thread(s) {n / v:,.0f} tiles/s" for k, v in bt.items()))
@@ -351,6 +362,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=512, help="tiles per network batch, (c) and (d)")
     ap.add_argument("--sample-tiles", type=int, default=2000, help="tiles timed in (b), extrapolated")
     ap.add_argument("--model", default=None, help="checkpoint (default: the shipped model)")
+    ap.add_argument("--baseline-model", default=None, help="another checkpoint whose (d) is measured interleaved with the model's, "
+                    "for a same-run speed ratio (e.g. the previous shipped model)")
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "zoomplan-bench", help="where scenes are built and cached")
     ap.add_argument("--json", type=Path, default=None, help="also write every figure to this JSON file")
     args = ap.parse_args()

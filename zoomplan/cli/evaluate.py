@@ -15,11 +15,13 @@ from zoomplan.cli._progress import console
 @app.command("evaluate")
 def evaluate(
     checkpoint: Optional[Path] = typer.Argument(None, help="Checkpoint file (default: the shipped model)."),
-    root: Path = typer.Option(..., "--root", help="Dataset root (class folders, or fMoW-rgb for fMoW models)."),
+    root: Optional[Path] = typer.Option(None, "--root", help="Dataset root (class folders, or fMoW-rgb for fMoW models)."),
+    source: Optional[list[str]] = typer.Option(None, "--source", help="NAME=DIR per source of a joint model (repeat), "
+                                               "e.g. --source ucmerced=../shared/data/ucmerced --source rsscn7=../shared/data/rsscn7."),
     splits: Optional[Path] = typer.Option(None, "--splits", help="Split CSV (path,label,split) for class-folder datasets."),
     split: str = typer.Option("test", "--split", help="train | val | test."),
     out: Path = typer.Option(Path("evaluation"), "--out", help="Folder for evaluation.md and evaluation.json."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | mps."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random baselines' patch draws."),
     batch_size: int = typer.Option(128, "--batch-size", help="Images per forward pass."),
     baselines: Optional[Path] = typer.Option(None, "--baselines", help="RUN/baselines.pt from 'zoomplan train ... --stage baselines': "
@@ -29,6 +31,7 @@ def evaluate(
     from rich.progress import Progress
 
     from zoomplan.device import resolve_device
+    from zoomplan.errors import InputError
     from zoomplan.train.checkpoint import load_checkpoint
     from zoomplan.train.evaluate import evaluate_checkpoint, write_result
 
@@ -36,16 +39,27 @@ def evaluate(
     base = load_checkpoint(baselines) if baselines is not None else None
     dev = resolve_device(device)
     card = ckpt.card
-    source = int(card.recipe.get("data", {}).get("source_size", 256))
-    if card.dataset == "fmow":
+    source_size = int(card.recipe.get("data", {}).get("source_size", 256))
+    if card.dataset == "joint":
+        from zoomplan.data.joint import JointDataset, parse_sources, sources_from_recipe
+
+        if not source:
+            raise InputError(f"{ckpt.path.name} was trained on a joint dataset: pass --source NAME=DIR for each of its sources "
+                             f"({', '.join(s.name for s in sources_from_recipe(card.recipe))})")
+        ds = JointDataset(parse_sources(source), sources_from_recipe(card.recipe), split, tile_ground_m=card.tile_ground_m, size=source_size,
+                          cache=False)
+        classes = ds.class_names
+    elif root is None:
+        raise InputError("--root DIR is required (the dataset the checkpoint was trained on)")
+    elif card.dataset == "fmow":
         from zoomplan.data.fmow import FmowDataset
 
-        ds = FmowDataset(root, split, size=source)
+        ds = FmowDataset(root, split, size=source_size)
         classes = tuple(ds.class_names)
     else:
         from zoomplan.data.folder import FolderDataset
 
-        ds = FolderDataset(root, split, splits_csv=splits, size=source, cache=False, seed=card.seed)
+        ds = FolderDataset(root, split, splits_csv=splits, size=source_size, cache=False, seed=card.seed)
         classes = ds.class_names
     with Progress(console=console, transient=True) as prog:
         task = prog.add_task(f"evaluating {split}", total=1)

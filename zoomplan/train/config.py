@@ -32,7 +32,9 @@ class StageConfig:
     only, 0 = off) trains that many LR classifiers on complementary folds of the training split (with
     the ``lr`` stage's settings) so that each training image's LR stream comes from a classifier that
     never saw it: on a small dataset the frozen LR classifier has memorised the training labels, and
-    without this the policy learns that HR patches are never needed."""
+    without this the policy learns that HR patches are never needed. ``policy_init`` (Ft-1/Ft-2):
+    ``previous`` continues the previous stage's policy (the paper); ``fresh`` starts a newly initialised
+    one, whose probabilities are not saturated by the earlier stages' near-fixed masks."""
 
     epochs: int = 1
     batch_size: int = 64
@@ -45,6 +47,7 @@ class StageConfig:
     alpha_end: float = 0.8
     warmup_epochs: int = 0
     oof_folds: int = 0
+    policy_init: str = "previous"
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,8 @@ def parse_config(raw: Mapping[str, Any], source: str = "") -> TrainConfig:
         st = _build(StageConfig, dict(d), f"{source} [stage.{name}]")
         if st.epochs < 0 or st.batch_size <= 0 or st.lr <= 0:
             raise ConfigError(f"{source} [stage.{name}]: epochs must be >= 0, batch_size and lr > 0")
+        if st.policy_init not in ("previous", "fresh"):
+            raise ConfigError(f"{source} [stage.{name}]: policy_init must be 'previous' or 'fresh', got {st.policy_init!r}")
         if not (0.5 <= st.alpha_start <= 1 and 0.5 <= st.alpha_end <= 1):
             raise ConfigError(f"{source} [stage.{name}]: alpha_start/alpha_end must lie in [0.5, 1]")
         stages[name] = st
@@ -164,12 +169,12 @@ def parse_config(raw: Mapping[str, Any], source: str = "") -> TrainConfig:
 
 
 def load_config(path_or_name: str | Path) -> TrainConfig:
-    """Load a recipe from a TOML path, or by name (``fmow``, ``ucmerced``) from the packaged configs."""
+    """Load a recipe from a TOML path, or by name (``joint``, ``fmow``, ``ucmerced``) from the packaged configs."""
     p = Path(path_or_name)
     if not p.suffix and not p.exists():
         packaged = resources.files("zoomplan.configs") / f"{p.name}.toml"
         if not packaged.is_file():
-            raise ConfigError(f"no recipe named {str(path_or_name)!r}: pass a TOML path or one of fmow, ucmerced")
+            raise ConfigError(f"no recipe named {str(path_or_name)!r}: pass a TOML path or one of joint, fmow, ucmerced")
         text, source = packaged.read_text(encoding="utf-8"), f"configs/{p.name}.toml"
     else:
         if not p.is_file():

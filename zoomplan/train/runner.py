@@ -206,7 +206,10 @@ class Trainer:
             return {"policy_pt": policy}, [{"params": policy.parameters(), "lr": sc.lr, "base_lr": sc.lr}], pm
         src = "pt" if stage == "ft1" else "ft1"
         dst = POLICY_COMPONENT[stage]
-        policy = self._component(f"policy_{src}", required_by=stage)
+        if sc.policy_init == "fresh":
+            policy = build_component(self.card, f"policy_{dst}").to(self.device)
+        else:
+            policy = self._component(f"policy_{src}", required_by=stage)
         hr = self._component("hr" if stage == "ft1" else "hr_ft1", required_by=stage)
         lr_model = self._component("lr", required_by=stage).eval().requires_grad_(False) if stage == "ft2" else None
         pm = PolicyModels(policy, hr, lr_model, True, self.card.combine, self.card.patch_grid)
