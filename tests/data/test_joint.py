@@ -79,3 +79,12 @@ def test_shipped_recipe_reads_both_real_split_csvs() -> None:
     assert len(lakes) == 80 and all(int(ds.labels[i]) == water for i in lakes)
     img, _ = ds[lakes[0]]
     assert img.shape == (3, 32, 32) and np.asarray(img).std() > 0
+
+
+def test_min_footprint_keeps_only_images_that_hold_it(tmp_path: Path) -> None:
+    a = _source(tmp_path, "a", {"forest": (10, 80, 10)}, 1.0)  # 100 m images
+    b = _source(tmp_path, "b", {"forest": (10, 80, 10)}, 0.5)  # 50 m images
+    specs = [SourceSpec("a", {"forest": "forest"}, pixel_m=1.0), SourceSpec("b", {"forest": "forest"}, pixel_column="gsd")]
+    ds = JointDataset({"a": a, "b": b}, specs, "train", tile_ground_m=40.0, size=8, min_footprint_m=80.0)
+    assert [s.source for s in ds.samples] == ["a"]  # the same 40 m tiles, cut only from images that hold 80 m
+    assert len(JointDataset({"a": a, "b": b}, specs, "train", tile_ground_m=40.0, size=8)) == 2

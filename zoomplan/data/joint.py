@@ -154,12 +154,14 @@ class JointDataset(Dataset[tuple[torch.Tensor, int]]):
     """One split of several sources, as ``(uint8 (3, size, size), joint label index)``.
 
     ``specs``: the recipe's sources; ``roots``: a folder per source name (every spec needs one).
+    ``min_footprint_m`` keeps only images that hold a tile of that many metres (an image smaller than the
+    tile is otherwise an error), so that tiles of several sizes can be compared on the same images.
     ``class_names`` are the sorted joint classes of every source's label map, so label ids agree
     across splits and runs. ``source_of`` gives each sample's source index in ``source_names``.
     """
 
     def __init__(self, roots: Mapping[str, str | Path], specs: Sequence[SourceSpec], split: str, *, tile_ground_m: float,
-                 size: int = 128, cache: bool = True) -> None:
+                 size: int = 128, cache: bool = True, min_footprint_m: float | None = None) -> None:
         if split not in SPLITS:
             raise DatasetError(f"split {split!r} is not one of {', '.join(SPLITS)}")
         if not specs:
@@ -174,6 +176,8 @@ class JointDataset(Dataset[tuple[torch.Tensor, int]]):
         self.class_names: tuple[str, ...] = tuple(sorted({v for s in specs for v in s.labels.values()}))
         every = [x for s in specs for x in read_source(Path(roots[s.name]), s)]
         self.samples = [x for x in every if x.split == split]
+        if min_footprint_m is not None:  # experiments: only images that hold this footprint (metres)
+            self.samples = [x for x in self.samples if _covers(x, float(min_footprint_m))]
         if not self.samples:
             raise DatasetError(f"split {split!r} of the joint dataset is empty: check the sources' split CSVs")
         self.split, self.size, self.tile_ground_m = split, size, float(tile_ground_m)
@@ -192,6 +196,11 @@ class JointDataset(Dataset[tuple[torch.Tensor, int]]):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         img = self._cache[i] if self._cache is not None else load_tile(self.samples[i], self.tile_ground_m, self.size)
         return img, int(self.labels[i])
+
+
+def _covers(sample: JointSample, tile_ground_m: float) -> bool:
+    with Image.open(sample.path) as im:  # reads the header only
+        return crop_box(im.width, im.height, sample.pixel_m, tile_ground_m) is not None
 
 
 def sources_from_recipe(raw: Mapping[str, Any]) -> list[SourceSpec]:
