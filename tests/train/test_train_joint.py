@@ -83,3 +83,10 @@ def test_policy_init_must_be_known(tmp_path: Path) -> None:
     p = _recipe(tmp_path, "warm")
     with pytest.raises(ConfigError, match="policy_init must be 'previous' or 'fresh'"):
         load_config(p)
+
+
+def test_per_band_mapping_needs_one_value_per_band(tmp_path: Path) -> None:
+    p = _recipe(tmp_path, "fresh")
+    p.write_text(p.read_text().replace("gain = [5.0, 6.5, 8.0]", "gain = [5.0, 6.5]"))
+    with pytest.raises(ConfigError, match=r"gain has 2 values for 3 bands"):
+        load_config(p)

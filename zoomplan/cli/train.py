@@ -71,7 +71,7 @@ def train_joint(
     stage: str = StageOpt, config: Optional[str] = ConfigOpt, out: Path = OutOpt, epochs: Optional[int] = EpochsOpt,
     device: str = DeviceOpt, seed: Optional[int] = SeedOpt, resume: bool = ResumeOpt,
 ) -> None:
-    """Train on several class-folder datasets in one joint label space (default recipe: configs/joint.toml, the shipped model's)."""
+    """Train on several class-folder datasets in one joint label space (default recipe: configs/joint.toml)."""
     from zoomplan.data.joint import JointDataset, parse_sources, sources_from_recipe
 
     roots = parse_sources(source)

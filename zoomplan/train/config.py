@@ -155,6 +155,10 @@ def parse_config(raw: Mapping[str, Any], source: str = "") -> TrainConfig:
                                      bands=tuple(d.pop("bands", ("red", "green", "blue"))), band_aliases=aliases, note=str(d.pop("note", ""))))
         if d:
             raise ConfigError(f"{source} [sensor.{name}]: unknown key(s) {', '.join(sorted(d))}")
+        for key in ("offset", "gain"):
+            v = getattr(sensors[-1], key)
+            if isinstance(v, tuple) and len(v) != len(sensors[-1].bands):
+                raise ConfigError(f"{source} [sensor.{name}]: {key} has {len(v)} values for {len(sensors[-1].bands)} bands: give one number or one per band")
     return TrainConfig(
         name=str(raw.get("name", Path(source).stem if source else "recipe")),
         model=model,
