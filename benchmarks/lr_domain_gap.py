@@ -35,7 +35,7 @@ from zoomplan.data.lowres import Radiometry, Streams, channel_stats
 from zoomplan.geo.scene import to_unit
 from zoomplan.models.card import ModelCard, SensorMapping
 from zoomplan.train.checkpoint import build_component
-from zoomplan.train.config import load_config
+from zoomplan.train.config import TrainConfig, load_config
 from zoomplan.train.steps import cosine_lr
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -91,16 +91,21 @@ def predict(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     return torch.cat([model(x[i : i + 1024]).argmax(1) for i in range(0, len(x), 1024)])
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(doc: str) -> tuple[argparse.Namespace, TrainConfig]:
+    """``--config``, ``--epochs`` (overrides the ``lr`` stage's) and ``--seed`` of the LR measurement scripts."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--config", default="configs/joint.toml")
     ap.add_argument("--epochs", type=int, default=None, help="override the lr stage's epochs")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     cfg = load_config(args.config)
     if args.epochs is not None:
         cfg = dataclasses.replace(cfg, stages={**cfg.stages, "lr": dataclasses.replace(cfg.stage("lr"), epochs=args.epochs)})
+    return args, cfg
+
+
+def main() -> None:
+    args, cfg = parse_args(__doc__)
     m = cfg.model
     specs = sources_from_recipe(cfg.raw)
     roots = {s.name: SHARED / s.name for s in specs}

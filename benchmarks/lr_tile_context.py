@@ -13,31 +13,21 @@ tiles (every pixel NDWI < 0) called ``water``. Measurement only: the scene is ne
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import time
 
 import torch
 
-from lr_domain_gap import SCENE, SHARED, predict, scene_tiles, train_lr
+from lr_domain_gap import SCENE, SHARED, parse_args, predict, scene_tiles, train_lr
 from zoomplan.data.joint import JointDataset, sources_from_recipe
 from zoomplan.data.lowres import Radiometry, Streams, channel_stats
 from zoomplan.geo.scene import to_unit
 from zoomplan.models.card import ModelCard
-from zoomplan.train.config import load_config
 
 SETTLED = ("water", "field", "forest", "grass")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config", default="configs/joint.toml")
-    ap.add_argument("--epochs", type=int, default=None, help="override the lr stage's epochs")
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
-    cfg = load_config(args.config)
-    if args.epochs is not None:
-        cfg = dataclasses.replace(cfg, stages={**cfg.stages, "lr": dataclasses.replace(cfg.stage("lr"), epochs=args.epochs)})
+    args, cfg = parse_args(__doc__)
     m = cfg.model
     spec = next(s for s in sources_from_recipe(cfg.raw) if s.name == "rsscn7")
     sensor = next(s for s in cfg.sensors if s.name == "sentinel2_toa")

@@ -81,6 +81,14 @@ def stratified_split(samples: Sequence[Sample], fractions: tuple[float, float, f
     return out
 
 
+def split_row_path(csv_path: Path, line: int, row: dict[str, str], root: Path) -> Path:
+    """A split-CSV row's image path resolved under ``root``, after checking its split (``line``: 1-based,
+    for the error)."""
+    if row["split"] not in SPLITS:
+        raise DatasetError(f"{csv_path}:{line}: split {row['split']!r} is not one of {', '.join(SPLITS)}: fix that row")
+    return (root / row["path"]).resolve()
+
+
 def read_split_csv(csv_path: Path, root: Path) -> list[Sample]:
     """Samples from a ``path,label,split`` CSV (paths relative to ``root``); checks every file exists."""
     if not csv_path.is_file():
@@ -95,9 +103,7 @@ def read_split_csv(csv_path: Path, root: Path) -> list[Sample]:
         raise DatasetError(f"split file {csv_path} has no rows: list the images as path,label,split")
     samples, absent = [], []
     for i, r in enumerate(rows, start=2):
-        if r["split"] not in SPLITS:
-            raise DatasetError(f"{csv_path}:{i}: split {r['split']!r} is not one of {', '.join(SPLITS)}: fix that row")
-        p = (root / r["path"]).resolve()
+        p = split_row_path(csv_path, i, r, root)
         if not p.is_file():
             absent.append(r["path"])
         samples.append(Sample(p, r["label"], r["split"]))

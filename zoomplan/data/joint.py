@@ -34,7 +34,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
-from zoomplan.data.folder import SPLITS
+from zoomplan.data.folder import SPLITS, split_row_path
 from zoomplan.errors import DatasetError
 
 MIN_COVER = 0.9
@@ -94,9 +94,7 @@ def read_source(root: Path, spec: SourceSpec) -> list[JointSample]:
         raise DatasetError(f"source {spec.name}: classes {', '.join(unmapped)} have no joint class: add them to [data.sources.{spec.name}].labels")
     out, absent = [], []
     for i, r in enumerate(rows, start=2):
-        if r["split"] not in SPLITS:
-            raise DatasetError(f"{csv_path}:{i}: split {r['split']!r} is not one of {', '.join(SPLITS)}: fix that row")
-        p = (root / r["path"]).resolve()
+        p = split_row_path(csv_path, i, r, root)
         if not p.is_file():
             absent.append(r["path"])
         px = spec.pixel_m if spec.pixel_m > 0 else float(r[spec.pixel_column])

@@ -49,12 +49,10 @@ def gaussian_blur(images: torch.Tensor, sigma_px: float) -> torch.Tensor:
     """Separable Gaussian blur of (B, C, H, W) images, reflecting at the edges."""
     if sigma_px <= 0:
         return images
-    k = gaussian_kernel1d(sigma_px).to(images.device, images.dtype)
-    r = (k.numel() - 1) // 2
+    # Radius 3 sigma, but no wider than reflect padding allows (the image's side - 1).
+    r = min(max(1, math.ceil(3 * sigma_px)), images.shape[-1] - 1, images.shape[-2] - 1)
+    k = gaussian_kernel1d(sigma_px, r).to(images.device, images.dtype)
     c = images.shape[1]
-    r = min(r, images.shape[-1] - 1, images.shape[-2] - 1)
-    k = k[(k.numel() - 1) // 2 - r : (k.numel() - 1) // 2 + r + 1]
-    k = k / k.sum()
     x = F.pad(images, (r, r, 0, 0), mode="reflect")
     x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
     x = F.pad(x, (0, 0, r, r), mode="reflect")

@@ -33,7 +33,6 @@ Areas km^2, lengths metres; geometry in the planning CRS (projected, metres).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import os
@@ -50,7 +49,7 @@ from zoomplan.geo.grid import PlanGrid, planning_crs
 from zoomplan.geo.scene import Scene, open_scene
 from zoomplan.plan.audit_labels import Labels, parse_classes, read_labels
 from zoomplan.plan.infer import InferenceStats, infer_patches
-from zoomplan.plan.pipeline import resolve_threshold
+from zoomplan.plan.pipeline import file_sha256, resolve_threshold
 from zoomplan.plan.types import PatchTable
 from zoomplan.train.checkpoint import load_checkpoint
 
@@ -166,14 +165,6 @@ class AuditResult:
     def to_dict(self) -> dict[str, Any]:
         """``{"parameters": ..., "rows": [...]}``, JSON-ready."""
         return {"parameters": self.parameters, "rows": [r.to_dict() for r in self.rows]}
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _crs_tag(crs: Any) -> str:
@@ -295,7 +286,7 @@ def audit(
     patch_km2 = grid.patch_m ** 2 / 1e6
     rows = aggregate(patch_class, table.prob, thr, patch_km2, lr_class=table.tile_class, lr_names=table.class_names,
                      classes=order)
-    digest = _file_sha256(ckpt.path)
+    digest = file_sha256(ckpt.path)
     params = {
         "zoomplan_version": __version__,
         "model": {"file": str(ckpt.path), "id": f"{ckpt.path.stem}-{digest[:12]}", "sha256": digest,

@@ -78,7 +78,8 @@ def _crs_tag(crs: Any) -> str:
     return f"EPSG:{epsg}" if epsg else crs.to_wkt()
 
 
-def _file_digest(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks (model digests in summaries and audits)."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -310,7 +311,7 @@ def plan(
     book = None
     if journal_dir is not None:
         meta = journal_meta(
-            version=__version__, model_sha256=_file_digest(ckpt.path), aoi_wkb=[shapely.to_wkb(g) for g in aoi.geoms], aoi_ids=list(aoi.ids),
+            version=__version__, model_sha256=file_sha256(ckpt.path), aoi_wkb=[shapely.to_wkb(g) for g in aoi.geoms], aoi_ids=list(aoi.ids),
             scenes=used, grid={"crs": crs.to_wkt(), "tile_m": grid.tile_m, "patch_grid": list(grid.patch_grid), "lr_size_px": grid.lr_size_px},
             block_tiles=block_tiles, n_blocks=count_blocks(aoi.geoms, grid, block_tiles), batch_size=batch_size, device=str(dev),
             threads=n_threads, min_valid=MIN_VALID,
@@ -423,7 +424,7 @@ def _summary(
         "fraction_selected": round(n_sel / n, 6) if n else 0.0,
         **costs,
         "model": {
-            "id": f"{ckpt.path.stem}-{_file_digest(ckpt.path)[:12]}",
+            "id": f"{ckpt.path.stem}-{file_sha256(ckpt.path)[:12]}",
             "file": ckpt.path.name,
             "policy_stage": ckpt.deploy_stage,
             "card": card.to_dict(),
