@@ -63,22 +63,39 @@ def test_joint_errors_name_the_fix(tmp_path: Path) -> None:
         SourceSpec.from_dict("a", {"labels": {"x": "y"}})
 
 
-def test_shipped_recipe_reads_both_real_split_csvs() -> None:
-    roots = {"ucmerced": shared_data("ucmerced"), "rsscn7": shared_data("rsscn7")}
+def test_shipped_recipe_reads_the_real_split_csv_at_160_m() -> None:
+    roots = {"rsscn7": shared_data("rsscn7")}
     cfg = load_config("joint")
+    assert cfg.model.tile_ground_m == 160.0
     specs = sources_from_recipe(cfg.raw)
-    sizes = {}
+    sizes, skipped = {}, {}
     for split in ("train", "val", "test"):
         ds = JointDataset(roots, specs, split, tile_ground_m=cfg.model.tile_ground_m, size=32, cache=False)
-        sizes[split] = (int((ds.source_of == 0).sum()), int((ds.source_of == 1).sum()))
-        assert "water" in ds.class_names and len(ds.class_names) == 13
-    # UC Merced 1260/420/420 and RSSCN7 1680/560/560: every image of both fixed splits, none lost.
-    assert sizes == {"train": (1260, 1680), "val": (420, 560), "test": (420, 560)}
+        sizes[split], skipped[split] = len(ds), ds.skipped_smaller
+        assert "water" in ds.class_names and len(ds.class_names) == 7
+    # RSSCN7's fixed split 1680/560/560, stratified by scale: the 100 m scale (a quarter) cannot hold a
+    # 160 m tile and is left out; every image of the 200, 400 and 800 m scales is kept.
+    assert sizes == {"train": 1260, "val": 420, "test": 420}
+    assert skipped == {"train": 420, "val": 140, "test": 140}
+    assert {s.pixel_m for s in ds.samples} == {0.5, 1.0, 2.0}
     water = ds.class_names.index("water")
     lakes = [i for i, s in enumerate(ds.samples) if s.source_label == "riverlake"]
-    assert len(lakes) == 80 and all(int(ds.labels[i]) == water for i in lakes)
+    assert len(lakes) == 60 and all(int(ds.labels[i]) == water for i in lakes)
     img, _ = ds[lakes[0]]
     assert img.shape == (3, 32, 32) and np.asarray(img).std() > 0
+
+
+def test_skip_smaller_leaves_out_images_smaller_than_the_tile(tmp_path: Path) -> None:
+    a = _source(tmp_path, "a", {"forest": (10, 80, 10)}, 1.0)  # 100 m images
+    b = _source(tmp_path, "b", {"forest": (10, 80, 10)}, 0.5)  # 50 m images
+    specs = [SourceSpec("a", {"forest": "forest"}, pixel_m=1.0),
+             SourceSpec.from_dict("b", {"labels": {"forest": "forest"}, "pixel_column": "gsd", "skip_smaller": True})]
+    ds = JointDataset({"a": a, "b": b}, specs, "train", tile_ground_m=80.0, size=8)
+    assert [s.source for s in ds.samples] == ["a"] and ds.skipped_smaller == 1
+    with pytest.raises(DatasetError, match="covers 50 m, less than the 80 m tile"):  # without it, an error
+        JointDataset({"a": a, "b": b}, specs[:1] + [SourceSpec("b", {"forest": "forest"}, pixel_column="gsd")], "train", tile_ground_m=80.0)
+    with pytest.raises(DatasetError, match="skip_smaller must be true or false"):
+        SourceSpec.from_dict("b", {"labels": {"forest": "forest"}, "pixel_m": 1.0, "skip_smaller": "yes"})
 
 
 def test_min_footprint_keeps_only_images_that_hold_it(tmp_path: Path) -> None:

@@ -24,6 +24,8 @@ def test_reward_hand_values() -> None:
     r = reward(a, torch.tensor([True, True, False]), sigma=0.5)
     torch.testing.assert_close(r, torch.tensor([0.9375, 0.0, -0.5]))
     assert reward(a[:1], torch.tensor([False]), sigma=20.0).item() == -20.0
+    # cost_power 1: the first patches cost as much as the last (4 of 16 -> 1 - 0.25 = 0.75).
+    torch.testing.assert_close(reward(a, torch.tensor([True, True, False]), sigma=0.5, power=1.0), torch.tensor([0.75, 0.0, -0.5]))
 
 
 def test_exploration_bound() -> None:

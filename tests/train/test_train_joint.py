@@ -47,7 +47,7 @@ def _n_test(src: list[str]) -> int:
     return sum(line.split(",")[2] == "test" for p in src[1::2] for line in (Path(p.split("=", 1)[1]) / "splits.csv").read_text().splitlines()[1:])
 
 
-@pytest.mark.parametrize("policy_init", ["previous", "fresh"])
+@pytest.mark.parametrize("policy_init", ["previous", "fresh", "lr"])
 def test_train_joint_every_stage_then_evaluate(tmp_path: Path, policy_init: str) -> None:
     torch.set_num_threads(1)
     out = tmp_path / "run"
@@ -60,8 +60,12 @@ def test_train_joint_every_stage_then_evaluate(tmp_path: Path, policy_init: str)
     assert card.dataset == "joint" and card.class_names == ("field", "town", "water") and card.lr_psf_sigma == 0.5
     assert card.sensor("sentinel2_toa").gain == (5.0, 6.5, 8.0)
     same = all(torch.equal(ck.weights["policy_ft2"][k], ck.weights["policy_ft1"][k]) for k in ck.weights["policy_ft1"])
-    # Ft-2 with 0 epochs keeps its initial policy: Ft-1's when continued, a newly initialised one when fresh.
+    # Ft-2 with 0 epochs keeps its initial policy: Ft-1's when continued, a newly initialised one when fresh,
+    # one whose body is the LR classifier's (and whose output layer is new) when "lr".
     assert same == (policy_init == "previous")
+    body = [k for k in ck.weights["lr"] if not k.startswith("fc.")]
+    from_lr = all(torch.equal(ck.weights["policy_ft2"][k], ck.weights["lr"][k]) for k in body)
+    assert from_lr == (policy_init == "lr")
     res = runner.invoke(app, ["evaluate", str(out / "model.pt"), *src, "--split", "test", "--out", str(tmp_path / "ev"), "--device", "cpu"],
                         catch_exceptions=False)
     assert res.exit_code == 0, res.output
@@ -81,8 +85,20 @@ def test_evaluate_a_joint_model_without_sources_says_how(tmp_path: Path) -> None
 
 def test_policy_init_must_be_known(tmp_path: Path) -> None:
     p = _recipe(tmp_path, "warm")
-    with pytest.raises(ConfigError, match="policy_init must be 'previous' or 'fresh'"):
+    with pytest.raises(ConfigError, match="policy_init must be one of 'previous', 'fresh', 'lr'"):
         load_config(p)
+    p.write_text(p.read_text().replace('policy_init = "warm"', 'policy_init = "lr"\ncost_power = 0'))
+    with pytest.raises(ConfigError, match="cost_power must be > 0"):
+        load_config(p)
+
+
+def test_policy_init_lr_needs_the_lr_classifiers_network(tmp_path: Path) -> None:
+    src = _sources(tmp_path)
+    p = _recipe(tmp_path, "lr")
+    p.write_text(p.read_text().replace('policy = { name = "resnet8", width = 4, stem = "small" }', 'policy = { name = "resnet8", width = 8, stem = "small" }'))
+    res = runner.invoke(app, ["train", "joint", *src, "--config", str(p), "--out", str(tmp_path / "run")])
+    assert isinstance(res.exception, ConfigError)
+    assert "policy_init = 'lr' needs [model].policy to be the same network as [model].lr_classifier" in str(res.exception)
 
 
 def test_per_band_mapping_needs_one_value_per_band(tmp_path: Path) -> None:

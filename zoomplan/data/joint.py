@@ -19,7 +19,9 @@ A recipe names its sources under ``[data.sources.<name>]``::
     labels = { riverlake = "water", ... }
 
 Images smaller than the footprint are kept whole when they cover at least ``min_cover`` of it on
-each side (UC Merced's 75-78 m for an 80 m tile) and refused otherwise (a config error names them).
+each side (UC Merced's 75-78 m for an 80 m tile) and refused otherwise (a config error names them),
+unless the source says ``skip_smaller = true``: then they are left out of every split (RSSCN7's
+100 m scale for a 160 m tile), and the dataset says how many were left out.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class SourceSpec:
     labels: Mapping[str, str]
     pixel_m: float = 0.0
     pixel_column: str = ""
+    skip_smaller: bool = False
 
     @classmethod
     def from_dict(cls, name: str, d: Mapping[str, Any]) -> "SourceSpec":
@@ -57,9 +60,12 @@ class SourceSpec:
         labels = d.pop("labels", None)
         if not isinstance(labels, Mapping) or not labels:
             raise DatasetError(f"[data.sources.{name}] needs labels = {{ source_class = \"joint_class\", ... }}")
-        spec = cls(name, {str(k): str(v) for k, v in labels.items()}, float(d.pop("pixel_m", 0.0)), str(d.pop("pixel_column", "")))
+        skip = d.pop("skip_smaller", False)
+        if not isinstance(skip, bool):
+            raise DatasetError(f"[data.sources.{name}]: skip_smaller must be true or false, got {skip!r}")
+        spec = cls(name, {str(k): str(v) for k, v in labels.items()}, float(d.pop("pixel_m", 0.0)), str(d.pop("pixel_column", "")), skip)
         if d:
-            raise DatasetError(f"[data.sources.{name}]: unknown key(s) {', '.join(sorted(d))}; allowed: labels, pixel_m, pixel_column")
+            raise DatasetError(f"[data.sources.{name}]: unknown key(s) {', '.join(sorted(d))}; allowed: labels, pixel_m, pixel_column, skip_smaller")
         if (spec.pixel_m > 0) == bool(spec.pixel_column):
             raise DatasetError(f"[data.sources.{name}]: give either pixel_m (metres) or pixel_column (a column of splits.csv)")
         return spec
@@ -174,6 +180,11 @@ class JointDataset(Dataset[tuple[torch.Tensor, int]]):
         self.class_names: tuple[str, ...] = tuple(sorted({v for s in specs for v in s.labels.values()}))
         every = [x for s in specs for x in read_source(Path(roots[s.name]), s)]
         self.samples = [x for x in every if x.split == split]
+        skipping = {s.name for s in specs if s.skip_smaller}
+        kept = [x for x in self.samples if x.source not in skipping or _covers(x, float(tile_ground_m))]
+        self.skipped_smaller = len(self.samples) - len(kept)
+        """Images of this split left out because they are smaller than the tile (``skip_smaller`` sources)."""
+        self.samples = kept
         if min_footprint_m is not None:  # experiments: only images that hold this footprint (metres)
             self.samples = [x for x in self.samples if _covers(x, float(min_footprint_m))]
         if not self.samples:

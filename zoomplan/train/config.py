@@ -19,6 +19,7 @@ STAGES = ("hr", "lr", "policy", "ft1", "ft2")
 """Training stages in Algorithm 1's order: classifiers, policy pre-training (Pt), Ft-1, Ft-2."""
 
 EXTRA_STAGES = ("baselines",)
+POLICY_INITS = ("previous", "fresh", "lr")
 """Stages outside ``--stage all``: ``baselines`` fine-tunes the paper's baselines on their own masks
 (evaluation only; see :mod:`zoomplan.train.baselines`)."""
 
@@ -34,7 +35,10 @@ class StageConfig:
     never saw it: on a small dataset the frozen LR classifier has memorised the training labels, and
     without this the policy learns that HR patches are never needed. ``policy_init`` (Ft-1/Ft-2):
     ``previous`` continues the previous stage's policy (the paper); ``fresh`` starts a newly initialised
-    one, whose probabilities are not saturated by the earlier stages' near-fixed masks."""
+    one, whose probabilities are not saturated by the earlier stages' near-fixed masks; ``lr`` starts
+    one whose body is the trained LR classifier's (the policy must then have the LR classifier's
+    architecture), so it begins knowing what the LR stream can tell apart. ``cost_power`` is the
+    exponent of the patch cost in the reward, ``1 - (S/P)^cost_power`` (2 in the paper)."""
 
     epochs: int = 1
     batch_size: int = 64
@@ -48,6 +52,7 @@ class StageConfig:
     warmup_epochs: int = 0
     oof_folds: int = 0
     policy_init: str = "previous"
+    cost_power: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -142,8 +147,10 @@ def parse_config(raw: Mapping[str, Any], source: str = "") -> TrainConfig:
         st = _build(StageConfig, dict(d), f"{source} [stage.{name}]")
         if st.epochs < 0 or st.batch_size <= 0 or st.lr <= 0:
             raise ConfigError(f"{source} [stage.{name}]: epochs must be >= 0, batch_size and lr > 0")
-        if st.policy_init not in ("previous", "fresh"):
-            raise ConfigError(f"{source} [stage.{name}]: policy_init must be 'previous' or 'fresh', got {st.policy_init!r}")
+        if st.policy_init not in POLICY_INITS:
+            raise ConfigError(f"{source} [stage.{name}]: policy_init must be one of {', '.join(map(repr, POLICY_INITS))}, got {st.policy_init!r}")
+        if not st.cost_power > 0:
+            raise ConfigError(f"{source} [stage.{name}]: cost_power must be > 0 (2 is the paper's), got {st.cost_power!r}")
         if not (0.5 <= st.alpha_start <= 1 and 0.5 <= st.alpha_end <= 1):
             raise ConfigError(f"{source} [stage.{name}]: alpha_start/alpha_end must lie in [0.5, 1]")
         stages[name] = st

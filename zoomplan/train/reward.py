@@ -9,10 +9,14 @@ from __future__ import annotations
 import torch
 
 
-def reward(actions: torch.Tensor, correct: torch.Tensor, sigma: float) -> torch.Tensor:
-    """R(a, y_hat, y) = 1 - (|a|_1 / P)^2 if correct else -sigma.  Shapes (B, P), (B,) -> (B,)."""
+def reward(actions: torch.Tensor, correct: torch.Tensor, sigma: float, power: float = 2.0) -> torch.Tensor:
+    """R(a, y_hat, y) = 1 - (|a|_1 / P)^power if correct else -sigma.  Shapes (B, P), (B,) -> (B,).
+
+    ``power`` 2 is the paper's; 1 charges the first patches as much as the last (4 of 16 patches cost
+    0.25 instead of 0.0625), so that a tile the LR stream already classifies is worth no patch at all.
+    """
     frac = actions.float().sum(dim=1) / actions.shape[1]
-    return torch.where(correct.bool(), 1.0 - frac**2, torch.full_like(frac, -float(sigma)))
+    return torch.where(correct.bool(), 1.0 - frac**float(power), torch.full_like(frac, -float(sigma)))
 
 
 def explore(probs: torch.Tensor, alpha: float) -> torch.Tensor:

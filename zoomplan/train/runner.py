@@ -193,6 +193,20 @@ class Trainer:
         model.load_state_dict(self.weights[name])
         return model.to(self.device)
 
+    def _policy_from_lr(self, component: str, *, required_by: str) -> nn.Module:
+        """A new policy whose body (every tensor but the output layer) is the trained LR classifier's."""
+        policy = build_component(self.card, component)
+        if "lr" not in self.weights:
+            raise CheckpointError(f"stage {required_by}: policy_init = 'lr' needs the trained 'lr' classifier in {self.ckpt_path}: run --stage lr first")
+        own, src = policy.state_dict(), self.weights["lr"]
+        body = [k for k in own if not k.startswith("fc.")]
+        bad = [k for k in body if k not in src or tuple(src[k].shape) != tuple(own[k].shape)]
+        if bad:
+            raise ConfigError(f"[stage.{required_by}] policy_init = 'lr' needs [model].policy to be the same network as [model].lr_classifier "
+                              f"(they differ at {bad[0]}): give both the same name, width and stem")
+        policy.load_state_dict({**own, **{k: src[k] for k in body}})
+        return policy.to(self.device)
+
     def _build(self, stage: str) -> tuple[dict[str, nn.Module], list[dict[str, Any]], PolicyModels | None]:
         """Trainable modules by component name, optimiser parameter groups, and policy wiring."""
         sc = self.cfg.stage(stage)
@@ -208,6 +222,8 @@ class Trainer:
         dst = POLICY_COMPONENT[stage]
         if sc.policy_init == "fresh":
             policy = build_component(self.card, f"policy_{dst}").to(self.device)
+        elif sc.policy_init == "lr":
+            policy = self._policy_from_lr(f"policy_{dst}", required_by=stage)
         else:
             policy = self._component(f"policy_{src}", required_by=stage)
         hr = self._component("hr" if stage == "ft1" else "hr_ft1", required_by=stage)
@@ -231,7 +247,7 @@ class Trainer:
     def validate(self, stage: str, trained: dict[str, nn.Module], pm: PolicyModels | None) -> dict[str, float]:
         """Val loss-free metrics of the stage being trained: accuracy, S, and (policy stages) reward."""
         if pm is not None:
-            return self.validate_policy(pm, self.cfg.stage(stage).sigma)
+            return self.validate_policy(pm, self.cfg.stage(stage).sigma, self.cfg.stage(stage).cost_power)
         tally = Tally()
         model = trained[stage]
         with eval_mode(model), autocast(self.device):
@@ -244,8 +260,8 @@ class Trainer:
         return tally.summary()
 
     @torch.inference_mode()
-    def validate_policy(self, pm: PolicyModels, sigma: float) -> dict[str, float]:
-        """Greedy (test-time) policy on val: accuracy, mean S and mean reward under ``sigma``."""
+    def validate_policy(self, pm: PolicyModels, sigma: float, cost_power: float = 2.0) -> dict[str, float]:
+        """Greedy (test-time) policy on val: accuracy, mean S and mean reward under ``sigma`` and ``cost_power``."""
         tally = Tally()
         mods = [pm.policy, pm.hr] + ([pm.lr] if pm.lr is not None else [])
         with eval_mode(*mods), autocast(self.device):
@@ -254,7 +270,7 @@ class Trainer:
                 hr, lr = self.streams(images.to(self.device))
                 actions, probs = policy_predict(pm, hr, lr)
                 correct = probs.argmax(1) == y
-                tally.add(0.0, float(correct.sum()), float(actions.sum()), float(reward_fn(actions, correct, sigma).sum()), len(y))
+                tally.add(0.0, float(correct.sum()), float(actions.sum()), float(reward_fn(actions, correct, sigma, cost_power).sum()), len(y))
         return tally.summary()
 
     # ---------------------------------------------------------------- one stage
@@ -316,7 +332,7 @@ class Trainer:
                         loss, correct = classifier_loss(wrapped[stage], hr if stage == "hr" else lr, y, sc.label_smoothing)
                         stats = {"correct": float(correct), "patches": float(self.card.num_patches * len(y)) if stage == "hr" else 0.0, "reward": 0.0}
                     else:
-                        loss, stats = policy_step(pm, hr, lr, y, alpha=alpha, sigma=sc.sigma, generator=gen, index=index)
+                        loss, stats = policy_step(pm, hr, lr, y, alpha=alpha, sigma=sc.sigma, generator=gen, index=index, cost_power=sc.cost_power)
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.step(opt)
@@ -436,16 +452,17 @@ class Trainer:
         scored under the same sigma (that of ``reference``, the last policy stage trained), so the
         accuracy-for-patches trade-off is judged by one rule. Recorded in the card."""
         sigma = self.cfg.stage(reference).sigma if reference in self.cfg.stages else 0.5
+        power = self.cfg.stage(reference).cost_power if reference in self.cfg.stages else 2.0
         scores = {}
         for stage, tag in POLICY_COMPONENT.items():
             if f"policy_{tag}" not in self.weights:
                 continue
             pm = PolicyModels(self._component(f"policy_{tag}", required_by="deploy"), self._component(f"hr_{tag}" if tag != "pt" else "hr", required_by="deploy"),
                               self._component("lr", required_by="deploy") if tag == "ft2" else None, False, self.card.combine, self.card.patch_grid)
-            scores[tag] = self.validate_policy(pm, sigma)["reward"]
+            scores[tag] = self.validate_policy(pm, sigma, power)["reward"]
         best = max(scores, key=lambda t: scores[t])
         metrics = dict(self.card.metrics)
-        metrics["deploy"] = {"sigma": sigma, "val_reward": {k: round(v, 5) for k, v in scores.items()}, "chosen": best}
+        metrics["deploy"] = {"sigma": sigma, "cost_power": power, "val_reward": {k: round(v, 5) for k, v in scores.items()}, "chosen": best}
         self.card = self.card.replace(deploy_stage=best, metrics=metrics)
         self._save_checkpoint()
         log.info("planner will use policy stage %s (val reward at sigma %g: %s)", best, sigma, scores)

@@ -107,7 +107,7 @@ def classifier_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, label_sm
 
 
 def policy_step(m: PolicyModels, hr: torch.Tensor, lr: torch.Tensor, y: torch.Tensor, *, alpha: float, sigma: float, generator: torch.Generator | None,
-                index: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+                index: torch.Tensor | None = None, cost_power: float = 2.0) -> tuple[torch.Tensor, dict[str, float]]:
     """Loss of one REINFORCE (+ classifier) step with the self-critical baseline.
 
     Returns the total loss (policy loss, plus the classifier's loss in Ft-1/Ft-2) and batch statistics
@@ -129,8 +129,8 @@ def policy_step(m: PolicyModels, hr: torch.Tensor, lr: torch.Tensor, y: torch.Te
     p_s = combine_probs(logits_s, lr_logits, sampled, m.combine)
     p_g = combine_probs(logits_g, lr_logits, g, m.combine)
     correct_s = p_s.argmax(1) == y
-    r_s = reward(sampled, correct_s, sigma)
-    r_g = reward(g, p_g.argmax(1) == y, sigma)
+    r_s = reward(sampled, correct_s, sigma, cost_power)
+    r_g = reward(g, p_g.argmax(1) == y, sigma, cost_power)
     loss = self_critical_loss(probs_x, sampled, r_s, r_g)
     if m.train_hr:
         loss = loss + F.nll_loss(torch.log(p_s.clamp_min(1e-8)), y)
