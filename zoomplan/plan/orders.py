@@ -24,24 +24,24 @@ import logging
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import rasterio.features
 import shapely
 from affine import Affine
 from pyproj import CRS
-from shapely.geometry import Polygon, shape
+from shapely.geometry import MultiPolygon, Polygon, shape
 from shapely.geometry.base import BaseGeometry
 
 from zoomplan.errors import GeometryError, InputError
-from zoomplan.plan import consolidate
-from zoomplan.plan.orderable import Candidate, orderable
+from zoomplan.plan import consolidate, disjoint
+from zoomplan.plan.orderable import Candidate, bill_usd, orderable
 from zoomplan.plan.polygons import assign, fill_holes, is_wide, n_vertices, polygons, rep_points
 from zoomplan.plan.pricing import VendorProfile, billed_km2
 from zoomplan.plan.types import PatchTable
 
-__all__ = ["Order", "build_orders", "component_orders", "fill_holes", "is_wide", "n_vertices", "orders_with_references", "patch_mask_polygons", "whole_aoi_orders"]
+__all__ = ["Order", "OrderPlan", "build_orders", "component_orders", "fill_holes", "is_wide", "n_vertices", "orders_with_references", "patch_mask_polygons", "plan_orders", "whole_aoi_orders"]
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,9 @@ def whole_aoi_orders(aoi_geom: BaseGeometry, aoi_index: int, vendor: VendorProfi
     ``mean_probability``, classes and ids; the geometry and bill never depend on them.
     """
     _check_metres(crs)
-    c = _whole(aoi_geom, aoi_index, vendor, table, patches)
+    filled = _check_aoi(aoi_geom, aoi_index)
+    x0, y0, x1, y1 = filled.bounds
+    c = _disjoint(_whole(aoi_geom, aoi_index, vendor, table, patches), filled, vendor, max(1e-5 * math.hypot(x1 - x0, y1 - y0), 0.01))[0]
     return _make_orders(c.geoms, c.members, c.inside, aoi_index, vendor, table, True)
 
 
@@ -185,6 +187,17 @@ REFERENCES = ("per_patch", "union", "bbox", "whole")
 """The reference plans of :func:`orders_with_references`: (a), (b), (c) and the whole AOI."""
 
 
+@dataclass(frozen=True)
+class OrderPlan:
+    """:func:`plan_orders`'s result: the orders, the USD bills of the reference plans (as
+    :func:`orders_with_references`) and what the buyer rules changed (``rules``: JSON-ready; areas
+    km^2), for the summary."""
+
+    orders: list[Order]
+    references: dict[str, float]
+    rules: dict[str, Any]
+
+
 def orders_with_references(table: PatchTable, selected: np.ndarray, aoi_geoms: Sequence[BaseGeometry],
                            vendor: VendorProfile) -> tuple[list[Order], dict[str, float]]:
     """:func:`build_orders`'s orders, and the USD bills of the reference plans of the same selection,
@@ -200,31 +213,87 @@ def orders_with_references(table: PatchTable, selected: np.ndarray, aoi_geoms: S
     that has a selected patch, bought whole. A feature whose every patch is selected is bought whole
     by every plan.
     """
+    p = plan_orders(table, selected, aoi_geoms, vendor)
+    return p.orders, p.references
+
+
+def _disjoint(c: Candidate, within: BaseGeometry, vendor: VendorProfile, t0: float) -> tuple[Candidate, int]:
+    """``c`` with overlapping orders merged (or cut): :func:`zoomplan.plan.disjoint.merge_overlaps`."""
+    g, m, ins, n = disjoint.merge_overlaps(c.geoms, c.members, c.inside, within, vendor, t0)
+    if not n:
+        return c, 0
+    return Candidate(c.kind, g, m, ins, bill_usd(np.array([x.area for x in g]), vendor)), n
+
+
+def _members_of(table: PatchTable, m: np.ndarray, parts: Sequence[BaseGeometry]) -> list[np.ndarray]:
+    """The patches ``m`` (table indices) split among ``parts`` by a point of each patch inside them."""
+    if not m.size:
+        return [m[:0] for _ in parts]
+    b = table.bounds(m)
+    where = assign(rep_points(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]), shapely.union_all(list(parts))), list(parts))
+    return [m[where == k] for k in range(len(parts))]
+
+
+def plan_orders(table: PatchTable, selected: np.ndarray, aoi_geoms: Sequence[BaseGeometry], vendor: VendorProfile) -> OrderPlan:
+    """Orders as :func:`build_orders` makes them, the reference bills (:func:`orders_with_references`)
+    and the buyer rules' report: ``overlaps_merged`` (pairs of overlapping orders of one feature merged
+    or cut), ``shared_area_km2`` (area of orders of a later AOI feature that an earlier feature's orders
+    already buy, removed: bought once). Order polygons never overlap (zero-area touching only)."""
     selected = _check_inputs(table, selected, aoi_geoms)
-    orders: list[Order] = []
     refs = dict.fromkeys((*REFERENCES, "zoomplan"), 0.0)
+    plans: list[tuple[int, Candidate, bool]] = []
+    merged = 0
     for i, g in enumerate(aoi_geoms):
         feat = np.nonzero(table.aoi_index == i)[0]
         sel = feat[selected[feat]]
         if not sel.size:
             continue
-        whole = _whole(g, i, vendor, None, None)
-        found = consolidate.search(table, sel, _check_aoi(g, i), vendor, bound=whole.cost_usd) if sel.size < feat.size else None
+        filled = _check_aoi(g, i)
+        x0, y0, x1, y1 = filled.bounds
+        t0 = max(1e-5 * math.hypot(x1 - x0, y1 - y0), 0.01)
+        whole, n0 = _disjoint(_whole(g, i, vendor, table, feat), filled, vendor, t0)
+        found = consolidate.search(table, sel, filled, vendor, bound=whole.cost_usd) if sel.size < feat.size else None
         if found is not None and found.best is None:
             continue  # no selected patch has area inside the feature: nothing to buy
+        best, n1 = None, 0
+        if found is not None and found.best is not None:
+            best, n1 = _disjoint(found.best, filled, vendor, t0)
         for name, kind in zip(REFERENCES, ("per-patch", "union", "bbox", "whole")):
             refs[name] += found.costs.get(kind, whole.cost_usd) if found is not None else whole.cost_usd
-        if found is not None and found.best is not None and found.best.cost_usd < whole.cost_usd:
-            b = found.best
-            log.debug("AOI feature %d: %s plan, USD %.2f (whole feature USD %.2f)", i, b.kind, b.cost_usd, whole.cost_usd)
-            part = _make_orders(b.geoms, b.members, b.inside, i, vendor, table, False)
+        if best is not None and best.cost_usd < whole.cost_usd:
+            log.debug("AOI feature %d: %s plan, USD %.2f (whole feature USD %.2f)", i, best.kind, best.cost_usd, whole.cost_usd)
+            plans.append((i, best, False))
+            merged += n1
         else:
             if found is not None:
                 log.info("AOI feature %d: consolidated orders cost no less than the whole feature; ordering it whole", i)
-            part = whole_aoi_orders(g, i, vendor, table.crs, table=table, patches=feat)
+            plans.append((i, whole, True))
+            merged += n0
+    flat = [(i, k) for i, c, _ in plans for k in range(len(c.geoms))]
+    parts, shared = disjoint.cut_across([c.geoms[k] for (_, c, _) in plans for k in range(len(c.geoms))], [i for i, _ in flat], vendor)
+    orders: list[Order] = []
+    at = 0
+    for i, c, whole_flag in plans:
+        geoms: list[BaseGeometry] = []
+        members: list[np.ndarray] = []
+        inside: list[bool] = []
+        for k in range(len(c.geoms)):
+            got = parts[at + k]
+            if len(got) == 1 and got[0].equals(c.geoms[k]) or not got and c.geoms[k].is_empty:
+                geoms.append(c.geoms[k]); members.append(c.members[k]); inside.append(c.inside[k])
+                continue
+            pieces: list[BaseGeometry] = list(got)
+            if len(got) > 1 and vendor.allows_multipolygon and n_vertices(MultiPolygon(got)) <= vendor.max_vertices:
+                pieces = [MultiPolygon(got)]
+            geoms.extend(pieces)
+            members.extend(_members_of(table, c.members[k], pieces))
+            inside.extend([c.inside[k]] * len(pieces))
+        at += len(c.geoms)
+        part = _make_orders(geoms, members, inside, i, vendor, table, whole_flag)
         orders.extend(part)
         refs["zoomplan"] += sum(o.cost_usd for o in part)
-    return orders, refs
+    rules = {"overlaps_merged": merged, "shared_area_km2": round(shared * 1e-6, 6)}
+    return OrderPlan(orders, refs, rules)
 
 
 def component_orders(table: PatchTable, selected: np.ndarray, aoi_geoms: Sequence[BaseGeometry], vendor: VendorProfile) -> list[Order]:
