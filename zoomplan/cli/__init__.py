@@ -24,6 +24,19 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from zoomplan import __version__
+
+        typer.echo(f"zoomplan {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit.")) -> None:
+    """Plan which high-resolution imagery to buy from free low-resolution scenes (PatchDrop)."""
+
+
 def _register() -> None:
     # Imported for their side effect of adding commands to `app`.
     from zoomplan.cli import evaluate, train  # noqa: F401

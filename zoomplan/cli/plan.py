@@ -41,7 +41,7 @@ def plan_command(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps."),
     batch_size: int = typer.Option(512, "--batch-size", help="Tiles per network batch."),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch threads for the networks on CPU (default: every core; 1 is faster on a machine busy with other work)."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Run inference on a local Dask cluster of N worker processes (pip install 'zoomplan[dask]'); same output."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Run inference on a local Dask cluster of N worker processes (pip install 'zoomplan\\[dask]'); same output."),
     dask: Optional[str] = typer.Option(None, "--dask", help="Run inference on the Dask scheduler at this address, e.g. tcp://host:8786 (workers must see the files); same output."),
     resume: bool = typer.Option(False, "--resume", help="Finish an interrupted plan (crash, kill): blocks already planned are taken from its journal; same output as an uninterrupted run."),
     journal: Optional[Path] = typer.Option(None, "--journal", help="Folder for the inference journal that --resume reads (default: a hidden folder beside --out; removed when the plan is written)."),
