@@ -35,7 +35,7 @@ from shapely.geometry import MultiPolygon, Polygon, shape
 from shapely.geometry.base import BaseGeometry
 
 from zoomplan.errors import GeometryError, InputError
-from zoomplan.plan import consolidate, disjoint
+from zoomplan.plan import consolidate, disjoint, slivers
 from zoomplan.plan.orderable import Candidate, bill_usd, orderable
 from zoomplan.plan.polygons import assign, fill_holes, is_wide, n_vertices, polygons, rep_points
 from zoomplan.plan.pricing import VendorProfile, billed_km2
@@ -234,15 +234,26 @@ def _members_of(table: PatchTable, m: np.ndarray, parts: Sequence[BaseGeometry])
     return [m[where == k] for k in range(len(parts))]
 
 
+def _sliver_report(crumbs: list[np.ndarray], orders: Sequence[Order]) -> dict[str, Any]:
+    """:func:`zoomplan.plan.slivers.report` of the slivers' parts ``crumbs`` (m^2) against the final orders."""
+    parts = np.concatenate(crumbs) if crumbs else np.zeros(0, dtype=object)
+    area = shapely.area(parts) if parts.size else np.zeros(0)
+    got = slivers.covered_m2(parts, [o.geometry for o in orders])
+    return slivers.report(parts.size, float(area.sum()), int((got >= area * (1 - 1e-6)).sum()), float(got.sum()))
+
+
 def plan_orders(table: PatchTable, selected: np.ndarray, aoi_geoms: Sequence[BaseGeometry], vendor: VendorProfile) -> OrderPlan:
     """Orders as :func:`build_orders` makes them, the reference bills (:func:`orders_with_references`)
     and the buyer rules' report: ``overlaps_merged`` (pairs of overlapping orders of one feature merged
     or cut), ``shared_area_km2`` (area of orders of a later AOI feature that an earlier feature's orders
-    already buy, removed: bought once). Order polygons never overlap (zero-area touching only)."""
+    already buy, removed: bought once), ``slivers`` (:func:`zoomplan.plan.slivers.report`: selected
+    patches with under 10% of their area inside their feature, not ordered for themselves, and which of
+    them a neighbouring order covers anyway). Order polygons never overlap (zero-area touching only)."""
     selected = _check_inputs(table, selected, aoi_geoms)
     refs = dict.fromkeys((*REFERENCES, "zoomplan"), 0.0)
     plans: list[tuple[int, Candidate, bool]] = []
     merged = 0
+    crumbs: list[np.ndarray] = []  # the slivers' parts inside their features (zoomplan.plan.slivers)
     for i, g in enumerate(aoi_geoms):
         feat = np.nonzero(table.aoi_index == i)[0]
         sel = feat[selected[feat]]
@@ -253,6 +264,9 @@ def plan_orders(table: PatchTable, selected: np.ndarray, aoi_geoms: Sequence[Bas
         t0 = max(1e-5 * math.hypot(x1 - x0, y1 - y0), 0.01)
         whole, n0 = _disjoint(_whole(g, i, vendor, table, feat), filled, vendor, t0)
         found = consolidate.search(table, sel, filled, vendor, bound=whole.cost_usd) if sel.size < feat.size else None
+        if found is not None and found.slivers.size:
+            b = table.bounds(found.slivers)
+            crumbs.append(shapely.intersection(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]), filled))
         if found is not None and found.best is None:
             continue  # no selected patch has area inside the feature: nothing to buy
         best, n1 = None, 0
@@ -292,7 +306,7 @@ def plan_orders(table: PatchTable, selected: np.ndarray, aoi_geoms: Sequence[Bas
         part = _make_orders(geoms, members, inside, i, vendor, table, whole_flag)
         orders.extend(part)
         refs["zoomplan"] += sum(o.cost_usd for o in part)
-    rules = {"overlaps_merged": merged, "shared_area_km2": round(shared * 1e-6, 6)}
+    rules = {"overlaps_merged": merged, "shared_area_km2": round(shared * 1e-6, 6), "slivers": _sliver_report(crumbs, orders)}
     return OrderPlan(orders, refs, rules)
 
 
