@@ -197,10 +197,13 @@ def test_missing_bands_are_refused(run_plan: Callable, aoi: Path, tmp_path: Path
 
 def _antimeridian_scene(path: Path) -> Path:
     """EPSG:4326, 0.0001 degree pixels from 179.97 to 180.03 E (past +180), 16.00 to 16.03 S.
-    Band values say the side: 1000 west of 180, 2000 east of it."""
+    Band values say the side: 1000 west of 180, 2000 east of it, +-20 in a pixel checker (a constant
+    scene would be refused as holding no image, zoomplan.geo.values)."""
     w, h = 600, 300
     data = np.full((3, h, w), 1000, dtype="uint16")
     data[:, :, 300:] = 2000
+    yy, xx = np.mgrid[0:h, 0:w]
+    data = (data + np.where((yy + xx) % 2 == 0, 20, -20)[None]).astype("uint16")
     return _raw(path, data, crs="EPSG:4326", transform=from_origin(179.97, -16.0, 0.0001, 0.0001), nodata=0)
 
 
@@ -228,4 +231,4 @@ def test_geographic_scene_across_the_antimeridian(run_plan: Callable, tmp_path: 
     with GridReader(sc, grid, tr) as rd:
         unit, valid = rd.read(tr)
     inner = unit[:, 8:-8, 8:-8][:, valid[8:-8, 8:-8]]
-    assert inner.size and np.allclose(inner, min(value * 1e-4 * 3.0, 1.0), atol=1e-4)
+    assert inner.size and abs(float(inner.mean()) - value * 1e-4 * 3.0) < 0.003  # the sides differ by 0.3

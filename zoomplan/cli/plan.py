@@ -46,6 +46,7 @@ def plan_command(
     resume: bool = typer.Option(False, "--resume", help="Finish an interrupted plan (crash, kill): blocks already planned are taken from its journal; same output as an uninterrupted run."),
     journal: Optional[Path] = typer.Option(None, "--journal", help="Folder for the inference journal that --resume reads (default: a hidden folder beside --out; removed when the plan is written)."),
     block_tiles: int = typer.Option(64, "--block-tiles", help="Tiles per side of a read block: memory per block, and what a resume redoes at most."),
+    force: bool = typer.Option(False, "--force", help="Plan even when a scene's values look like garbage (mostly saturated or constant tiles under the sensor mapping); recorded in the summary."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary table or progress bar."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details (INFO) on stderr."),
 ) -> None:
@@ -68,7 +69,7 @@ def plan_command(
                 aoi, scene_paths, scene_rule=rule, model=model, vendor=vendor, vendors_file=vendors, threshold=threshold, budget_usd=budget,
                 max_fraction=max_fraction, device=device, out=out, patches_out=patches, quicklook=quicklook,
                 bands=bands, sensor=sensor, batch_size=batch_size, progress=on_block, cluster=_cluster(workers, dask),
-                resume=resume, journal=journal, block_tiles=block_tiles, threads=threads,
+                resume=resume, journal=journal, block_tiles=block_tiles, threads=threads, force=force,
             )
     except ZoomplanError as exc:
         print(f"error: {exc}", file=sys.stderr)

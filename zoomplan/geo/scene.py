@@ -304,6 +304,9 @@ class GridReader:
     nodata value, where every model band is exactly 0 (see :meth:`_data_mask`).
     """
 
+    map_values = True
+    """False: :meth:`read` returns the raw values (float32) instead of mapping them (zoomplan.geo.values)."""
+
     def __init__(self, scene: Scene, grid: PlanGrid, extent: TileRange) -> None:
         self.scene = scene
         self.grid = grid
@@ -420,7 +423,7 @@ class GridReader:
         if data.dtype.kind == "f":
             data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
         ys, xs = slice(r0 - lr0, r1 - lr0), slice(c0 - lc0, c1 - lc0)
-        raw[:, ys, xs] = to_unit(data, self.scene.sensor)
+        raw[:, ys, xs] = to_unit(data, self.scene.sensor) if self.map_values else data
         valid[ys, xs] = ok
         return raw, valid
 

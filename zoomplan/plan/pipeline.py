@@ -37,6 +37,7 @@ from zoomplan.errors import ConfigError, GeometryError, InputError, ZoomplanErro
 from zoomplan.geo.aoi import AOI, read_aoi
 from zoomplan.geo.grid import PlanGrid, planning_crs
 from zoomplan.geo.scene import Scene, open_scene
+from zoomplan.geo.values import ValueCheck, check_scene_values
 from zoomplan import __version__
 from zoomplan.plan import export, pricing, select
 from zoomplan.plan import orders as orders_mod
@@ -259,6 +260,7 @@ def plan(
     resume: bool = False,
     journal: PathLike | None = None,
     threads: int | None = None,
+    force: bool = False,
 ) -> PlanResult:
     """Plan which HR patches to buy over the AOI in ``aoi_path`` from LR ``scenes`` and price them.
 
@@ -281,6 +283,8 @@ def plan(
     byte-identical to an uninterrupted run's. ``PlanResult.blocks_resumed`` says how many were reused.
     ``threads``: torch intra-op threads for the networks (default
     :func:`~zoomplan.plan.infer.default_threads`: every core on CPU; 1 on a machine busy with other work).
+    ``force``: plan a scene whose values look like garbage (:mod:`zoomplan.geo.values`); the override
+    is recorded in the summary (``value_checks_overridden``).
     Raises :class:`~zoomplan.errors.ZoomplanError` subclasses with one-line messages.
     """
     # 1. Cheap checks first: nothing is read or computed before these pass.
@@ -303,7 +307,7 @@ def plan(
     ckpt = load_checkpoint(model)
 
     # 2-3. Inputs and the planning grid.
-    inputs = open_plan_inputs(aoi_path, scenes, ckpt, bands=band_spec, sensor=sensor)
+    inputs = open_plan_inputs(aoi_path, scenes, ckpt, bands=band_spec, sensor=sensor, force=force)
     aoi, used, covered, crs, why, grid = inputs.aoi, inputs.used, inputs.covered, inputs.crs, inputs.crs_reason, inputs.grid
     clock.append(time.perf_counter())
 
@@ -353,6 +357,9 @@ def plan(
         clipped = any(a is not b for a, b in zip(geoms, aoi.geoms))
         summary["order_rules"] = planned.rules  # what the buyer rules changed (overlaps, slivers, holes)
         summary["baseline_scope"] = "the AOI's part inside the scenes, bought whole" if clipped else "the whole AOI, bought whole"
+        if force:  # --force: the value checks it overrode (zoomplan.geo.values)
+            summary["parameters"]["force"] = True
+            summary["value_checks_overridden"] = [{"scene": c.scene_id, "check": c.message} for c in inputs.value_checks if c.message]
         if scene_rule is not None:  # how overlapping scenes were ordered (zoomplan.geo.scenelist)
             summary["parameters"]["scene_rule"] = scene_rule
         if chosen.dropped is not None:  # under a budget: the patches left out for their value per USD, and why
@@ -460,15 +467,18 @@ class PlanInputs:
     crs_reason: str
     grid: PlanGrid
     cover: Any = None
+    value_checks: tuple[ValueCheck, ...] = ()
 
 
 def open_plan_inputs(
-    aoi_path: PathLike, scene_paths: Sequence[PathLike], ckpt: Checkpoint, *, bands: Sequence[str] | None = None, sensor: str | None = None
+    aoi_path: PathLike, scene_paths: Sequence[PathLike], ckpt: Checkpoint, *, bands: Sequence[str] | None = None, sensor: str | None = None,
+    force: bool = False,
 ) -> PlanInputs:
     """Read and check the AOI and scenes, choose the planning CRS and grid, reproject the AOI (as :func:`plan`).
 
     Raises :class:`~zoomplan.errors.ZoomplanError` subclasses (one line) for unreadable input, an AOI
-    outside every scene, missing bands; nothing is inferred or written.
+    outside every scene, missing bands, values that look like garbage (:func:`~zoomplan.geo.values.check_scene_values`,
+    unless ``force``); nothing is inferred or written.
     """
     aoi_src, all_scenes = _open_inputs(aoi_path, scene_paths, ckpt, bands, sensor)
     lon, lat = aoi_src.centroid_lonlat()
@@ -477,7 +487,9 @@ def open_plan_inputs(
     grid = PlanGrid.from_card(crs, ckpt.card)
     aoi = aoi_src.to_crs(crs)
     used, covered, cover = _overlap(aoi, all_scenes, grid)
-    return PlanInputs(aoi=aoi, scenes=all_scenes, used=used, covered=covered, crs=crs, crs_reason=why, grid=grid, cover=cover)
+    full, names = grid.tile_range(aoi.union().bounds), [s.name for s in ckpt.card.lr_sensors]
+    checks = tuple(check_scene_values(s, grid, grid.tile_range(s.footprint(crs).bounds).intersection(full), force=force, sensors=names) for s in used)
+    return PlanInputs(aoi=aoi, scenes=all_scenes, used=used, covered=covered, crs=crs, crs_reason=why, grid=grid, cover=cover, value_checks=checks)
 
 
 check_outputs = _check_outputs
