@@ -35,7 +35,7 @@ def test_resolve_bands_from_descriptions_and_spec() -> None:
     assert resolve_bands([None, None, None], ("red", "green", "blue"), RGB, {}) == (1, 2, 3)
 
 
-def test_resolve_bands_errors_and_unlabelled(caplog: pytest.LogCaptureFixture) -> None:
+def test_resolve_bands_errors_and_unlabelled() -> None:
     a = SENTINEL2_BAND_ALIASES
     with pytest.raises(InputError, match=r"no band for blue .*pass --bands"):
         resolve_bands(["B04", "B03", "B08"], UNDEF[:3], RGB, a, scene="scene x.tif")
@@ -45,11 +45,10 @@ def test_resolve_bands_errors_and_unlabelled(caplog: pytest.LogCaptureFixture) -
         resolve_bands(list(S2_DESCRIPTIONS), UNDEF, RGB, a, ["4", "3"])
     with pytest.raises(InputError, match="no band described so"):
         resolve_bands(list(S2_DESCRIPTIONS), UNDEF, RGB, a, ["B11", "B03", "B02"])
-    with caplog.at_level(logging.WARNING):
-        assert resolve_bands([None] * 3, ("gray", "undefined", "undefined"), RGB, a) == (1, 2, 3)
-    assert "carry no descriptions" in caplog.text
-    with pytest.raises(InputError):  # four unlabelled bands: which three?
-        resolve_bands([None] * 4, UNDEF, RGB, a)
+    for n in (3, 4):  # band order is never guessed (issue 18): red-green-blue and blue-green-red look alike
+        with pytest.raises(InputError, match=r"does not say which band is which .*pass --bands .*rio edit-info --colorinterp red,green,blue"):
+            resolve_bands([None] * n, ("gray",) + ("undefined",) * (n - 1), RGB, a)
+    assert resolve_bands([None] * 4, ("red", "green", "blue", "undefined"), RGB, a) == (1, 2, 3)  # colour interpretation says
 
 
 def test_choose_sensor() -> None:

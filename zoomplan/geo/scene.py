@@ -119,8 +119,9 @@ def resolve_bands(
     With ``spec`` (the user's ``--bands``), each item is a 1-based index or a band name / alias matched
     against the band descriptions. Without it, each wanted name and its aliases (e.g. ``b04`` for red)
     are matched against the descriptions (``"red (B04)"`` matches), then against the colour
-    interpretation (``red``); a scene with exactly as many unlabelled bands as wanted is read in file
-    order with a warning. Raises :class:`InputError` naming the bands found and the fix.
+    interpretation (``red``). Band order is never guessed: a 3- or 4-band scene whose bands carry no
+    description and no colour interpretation (gray / undefined) is refused with the fix (``--bands``, or
+    ``rio edit-info --colorinterp``). Raises :class:`InputError` naming the bands found and the fix.
     """
     count = len(descriptions)
     toks = [_tokens(d or "") for d in descriptions]
@@ -164,9 +165,12 @@ def resolve_bands(
     if not missing:
         return tuple(out2)
     unlabelled = all(not t for t in toks) and all(ci.lower() in ("undefined", "gray", "grey") for ci in colorinterp)
-    if unlabelled and count == len(wanted):
-        log.warning("%s: bands carry no descriptions; reading bands 1..%d as %s (pass --bands to choose)", scene, count, ", ".join(wanted))
-        return tuple(range(1, count + 1))
+    if unlabelled and len(wanted) <= count <= len(wanted) + 1:  # never guessed: red-green-blue and blue-green-red look alike
+        raise InputError(
+            f"{scene} does not say which band is which (no band descriptions, colour interpretation {', '.join(colorinterp)}): pass --bands "
+            f"with the {','.join(wanted)} band numbers, e.g. --bands 3,2,1 for a blue-green-red file, or record the order in the file: "
+            f"rio edit-info --colorinterp {','.join(w if w in ('red', 'green', 'blue') else 'undefined' for w in wanted)}{',undefined' * (count - len(wanted))} FILE"
+        )
     raise InputError(
         f"{scene} has no band for {', '.join(missing)} (bands: {found}): pass --bands with {len(wanted)} band numbers or names in the order {','.join(wanted)}"
     )
