@@ -201,7 +201,7 @@ def check_orders(orders: list, t: PatchTable, sel: np.ndarray, feats: list, v: V
     b = t.bounds()
     for i, f in enumerate(filled):
         mine = np.nonzero(sel & (t.aoi_index == i))[0]
-        need = needed(t, mine, f)  # slivers (zoomplan.plan.slivers) aside
+        need = needed(t, mine, feats[i])  # inside the feature as drawn (holes: zoomplan.plan.holes), slivers aside
         have = shapely.union_all([o.geometry for o in orders if o.aoi_index == i])
         assert need.difference(have).area <= 1e-6 * max(need.area, 1.0), "every selected patch's part inside the AOI is covered"
         if v.min_width_m > 0 and mine.size:  # a patch the AOI has room for keeps that room in the orders

@@ -1,6 +1,6 @@
 """Orders: selected patches consolidated into polygons a vendor sells, billed as the vendor bills.
 
-Per AOI feature (holes filled: vendors sell polygons without holes), on the PatchTable's patch grid:
+Per AOI feature (holes filled, then respected by :mod:`zoomplan.plan.holes`), on the PatchTable's patch grid:
 :func:`zoomplan.plan.consolidate.search` builds a family of candidate plans, makes each orderable under
 the vendor's rules and bills it exactly; :func:`build_orders` keeps the cheapest, or the whole feature
 (:func:`whole_aoi_orders`) when that costs no more or every patch of the feature is selected. The
@@ -11,9 +11,13 @@ Guarantee (a heuristic with a bound, tested with hypothesis): each order is a va
 (MultiPolygon only for vendors that allow it) with at most ``max_vertices`` vertices, at least
 ``min_width_m`` wide except where the AOI itself is narrower (``width_ok`` False), billed
 max(area, min_order_km2) x price; together the orders cover every selected patch's part inside its
-AOI feature; they lie inside the feature (holes filled) unless ``inside_aoi`` is False; and each
+AOI feature (slivers aside); they lie inside the feature (holes filled) unless ``inside_aoi`` is False; and each
 feature's bill is at most that of (a), (b), (c) and of ordering the feature whole, each made orderable
-the same way (:func:`orders_with_references` prices them), so plan <= baseline. It is not a global optimum.
+the same way. Then the buyer rules: no two orders overlap (:mod:`zoomplan.plan.disjoint`), slivers
+are not ordered for themselves (:mod:`zoomplan.plan.slivers`), and an order around a hole is split
+around it where that bills less than filling it (:mod:`zoomplan.plan.holes`); the whole-feature plan
+gets the same rules (:func:`orders_with_references` prices them), so plan <= baseline. It is not a
+global optimum.
 Areas are planar in the planning CRS (UTM: within ~0.1% of the true area near the central meridian),
 km^2; money USD.
 """
@@ -35,7 +39,7 @@ from shapely.geometry import MultiPolygon, Polygon, shape
 from shapely.geometry.base import BaseGeometry
 
 from zoomplan.errors import GeometryError, InputError
-from zoomplan.plan import consolidate, disjoint, slivers
+from zoomplan.plan import consolidate, disjoint, holes, slivers
 from zoomplan.plan.orderable import Candidate, bill_usd, orderable
 from zoomplan.plan.polygons import assign, fill_holes, is_wide, n_vertices, polygons, rep_points
 from zoomplan.plan.pricing import VendorProfile, billed_km2
@@ -158,6 +162,7 @@ def whole_aoi_orders(aoi_geom: BaseGeometry, aoi_index: int, vendor: VendorProfi
     filled = _check_aoi(aoi_geom, aoi_index)
     x0, y0, x1, y1 = filled.bounds
     c = _disjoint(_whole(aoi_geom, aoi_index, vendor, table, patches), filled, vendor, max(1e-5 * math.hypot(x1 - x0, y1 - y0), 0.01))[0]
+    c = holes.respect_holes(c, aoi_geom, vendor, (lambda m, parts: _members_of(table, m, parts)) if table is not None else None)[0]
     return _make_orders(c.geoms, c.members, c.inside, aoi_index, vendor, table, True)
 
 
@@ -253,6 +258,7 @@ def plan_orders(table: PatchTable, selected: np.ndarray, aoi_geoms: Sequence[Bas
     refs = dict.fromkeys((*REFERENCES, "zoomplan"), 0.0)
     plans: list[tuple[int, Candidate, bool]] = []
     merged = 0
+    hole_rows: list[dict[str, Any]] = []
     crumbs: list[np.ndarray] = []  # the slivers' parts inside their features (zoomplan.plan.slivers)
     for i, g in enumerate(aoi_geoms):
         feat = np.nonzero(table.aoi_index == i)[0]
@@ -262,27 +268,32 @@ def plan_orders(table: PatchTable, selected: np.ndarray, aoi_geoms: Sequence[Bas
         filled = _check_aoi(g, i)
         x0, y0, x1, y1 = filled.bounds
         t0 = max(1e-5 * math.hypot(x1 - x0, y1 - y0), 0.01)
+        share = lambda m, parts: _members_of(table, m, parts)  # noqa: E731
         whole, n0 = _disjoint(_whole(g, i, vendor, table, feat), filled, vendor, t0)
+        whole, hw = holes.respect_holes(whole, g, vendor, share)
         found = consolidate.search(table, sel, filled, vendor, bound=whole.cost_usd) if sel.size < feat.size else None
         if found is not None and found.slivers.size:
             b = table.bounds(found.slivers)
             crumbs.append(shapely.intersection(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]), filled))
         if found is not None and found.best is None:
             continue  # no selected patch has area inside the feature: nothing to buy
-        best, n1 = None, 0
+        best, n1, hb = None, 0, []
         if found is not None and found.best is not None:
             best, n1 = _disjoint(found.best, filled, vendor, t0)
+            best, hb = holes.respect_holes(best, g, vendor, share)
         for name, kind in zip(REFERENCES, ("per-patch", "union", "bbox", "whole")):
             refs[name] += found.costs.get(kind, whole.cost_usd) if found is not None else whole.cost_usd
         if best is not None and best.cost_usd < whole.cost_usd:
             log.debug("AOI feature %d: %s plan, USD %.2f (whole feature USD %.2f)", i, best.kind, best.cost_usd, whole.cost_usd)
             plans.append((i, best, False))
             merged += n1
+            hole_rows.extend({"aoi_index": i, **r} for r in hb)
         else:
             if found is not None:
                 log.info("AOI feature %d: consolidated orders cost no less than the whole feature; ordering it whole", i)
             plans.append((i, whole, True))
             merged += n0
+            hole_rows.extend({"aoi_index": i, **r} for r in hw)
     flat = [(i, k) for i, c, _ in plans for k in range(len(c.geoms))]
     parts, shared = disjoint.cut_across([c.geoms[k] for (_, c, _) in plans for k in range(len(c.geoms))], [i for i, _ in flat], vendor)
     orders: list[Order] = []
@@ -306,7 +317,8 @@ def plan_orders(table: PatchTable, selected: np.ndarray, aoi_geoms: Sequence[Bas
         part = _make_orders(geoms, members, inside, i, vendor, table, whole_flag)
         orders.extend(part)
         refs["zoomplan"] += sum(o.cost_usd for o in part)
-    rules = {"overlaps_merged": merged, "shared_area_km2": round(shared * 1e-6, 6), "slivers": _sliver_report(crumbs, orders)}
+    rules = {"overlaps_merged": merged, "shared_area_km2": round(shared * 1e-6, 6), "slivers": _sliver_report(crumbs, orders),
+             "holes": holes.report(hole_rows)}
     return OrderPlan(orders, refs, rules)
 
 
