@@ -50,5 +50,5 @@ def report(n: int, area_m2: float, merged: int, merged_m2: float) -> dict[str, A
         "merged_patches": int(merged),
         "merged_km2": round(merged_m2 * 1e-6, 6),
         "dropped_patches": int(n - merged),
-        "dropped_km2": round((area_m2 - merged_m2) * 1e-6, 6),
+        "dropped_km2": round(max(area_m2 - merged_m2, 0.0) * 1e-6, 6),  # no "-0.0" from rounding
     }
