@@ -6,13 +6,17 @@ the shared data are absent (a user's clone has no ``../shared``).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import pytest
 import rasterio
 import shapely
+import typer
 from rasterio.windows import Window
+from typer.testing import CliRunner, Result
 
 from conftest import shared_data
 from geo.synth import write_aoi
@@ -50,3 +54,35 @@ def window_aoi(path: Path, transform: Any, size: int = 96, margin: float = 20.0)
     x0, y0 = transform.c, transform.f
     side = size * transform.a
     return write_aoi(path, [shapely.box(x0 + margin, y0 - side + margin, x0 + side - margin, y0 - margin)], "EPSG:32618", ids=["a"])
+
+
+S2 = ("red (B04)", "green (B03)", "blue (B02)", "nir (B08)")
+"""Band descriptions of the real scene's stack."""
+
+
+def plan_cli(cli: typer.Typer, aoi: Path, scenes: Path | Sequence[Path], out: Path, *extra: str) -> Result:
+    """``zoomplan plan`` (shipped model, CPU, one thread) writing the order ``out`` and its patch layer beside it."""
+    lr = [scenes] if isinstance(scenes, Path) else list(scenes)
+    args = ["plan", str(aoi), *[a for s in lr for a in ("--lr", str(s))], "--device", "cpu", "--threads", "1", "--out", str(out),
+            "--patches", str(out.with_suffix(".patches.geojson")), "-q", *extra]
+    return CliRunner().invoke(cli, args)
+
+
+def patch_probs(out: Path) -> dict[str, tuple[float, bool]]:
+    """Patch id -> (probability, selected) from the patch layer beside the order ``out``."""
+    fc = json.loads(out.with_suffix(".patches.geojson").read_text())
+    return {f["properties"]["patch_id"]: (f["properties"]["probability"], f["properties"]["selected"]) for f in fc["features"]}
+
+
+@pytest.fixture
+def reference(cli: typer.Typer, tmp_path: Path) -> tuple[Path, dict[str, tuple[float, bool]], np.ndarray, Any, Any]:
+    """(AOI, patch id -> (probability, selected), pixels, transform, crs) of the plan of the stacked real window."""
+    data, transform, crs = real_pixels()
+    aoi = window_aoi(tmp_path / "aoi.gpkg", transform)
+    ref = write_raster(tmp_path / "rgbn.tif", data, transform, crs, descriptions=S2)
+    out = tmp_path / "ref" / "order.geojson"
+    r = plan_cli(cli, aoi, ref, out)
+    assert r.exit_code == 0, r.stderr
+    probs = patch_probs(out)
+    assert len(probs) == 46 * 46 and len(set(probs.values())) > 100  # the 920 m AOI in 20 m patches, real probabilities
+    return aoi, probs, data, transform, crs

@@ -4,7 +4,6 @@ patches as the stacked red-green-blue file of the same real pixels (shipped mode
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,35 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import typer
-from typer.testing import CliRunner, Result
 
-from geo.realdata import real_pixels, window_aoi, write_raster
+from geo.realdata import patch_probs as _probs, plan_cli as _plan, reference, write_raster  # noqa: F401 (fixture)
 from hardening.catalogue import assert_refused
-
-S2 = ("red (B04)", "green (B03)", "blue (B02)", "nir (B08)")
-
-
-def _plan(cli: typer.Typer, aoi: Path, scene: Path, out: Path, *extra: str) -> Result:
-    return CliRunner().invoke(cli, ["plan", str(aoi), "--lr", str(scene), "--device", "cpu", "--threads", "1", "--out", str(out),
-                                    "--patches", str(out.with_suffix(".patches.geojson")), "-q", *extra])
-
-
-def _probs(out: Path) -> dict[str, float]:
-    fc = json.loads(out.with_suffix(".patches.geojson").read_text())
-    return {f["properties"]["patch_id"]: f["properties"]["probability"] for f in fc["features"]}
-
-
-@pytest.fixture
-def reference(cli: typer.Typer, tmp_path: Path) -> tuple[Path, dict[str, float], np.ndarray, object, object]:
-    data, transform, crs = real_pixels()
-    aoi = window_aoi(tmp_path / "aoi.gpkg", transform)
-    ref = write_raster(tmp_path / "rgbn.tif", data, transform, crs, descriptions=S2)
-    out = tmp_path / "ref" / "order.geojson"
-    r = _plan(cli, aoi, ref, out)
-    assert r.exit_code == 0, r.stderr
-    probs = _probs(out)
-    assert len(probs) == 46 * 46 and len(set(probs.values())) > 100  # the 920 m AOI in 20 m patches, real probabilities
-    return aoi, probs, data, transform, crs
 
 
 @pytest.mark.shared_data

@@ -25,7 +25,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 import rasterio
@@ -39,6 +39,9 @@ from rasterio.windows import Window
 from zoomplan.errors import InputError
 from zoomplan.geo.grid import PlanGrid, TileRange
 from zoomplan.models.card import ModelCard, SensorMapping
+
+if TYPE_CHECKING:
+    from zoomplan.geo.bands import BandSet
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,8 @@ class Scene:
     band_indexes: tuple[int, ...]
     band_labels: tuple[str, ...]
     sensor: SensorMapping
+    source: str = ""
+    """What GDAL opens when it is not ``path``: a VRT (XML) stacking one-band files (:mod:`zoomplan.geo.bands`)."""
 
     def footprint(self, crs: CRS) -> shapely.Polygon:
         """The scene's bounding box as a polygon in ``crs`` (edges densified before projecting)."""
@@ -177,7 +182,8 @@ def resolve_bands(
 
 
 def choose_sensor(card: ModelCard, dtype: str, name: str | None = None, *, scene: str = "scene") -> SensorMapping:
-    """The card's sensor mapping for a scene of ``dtype``: ``name`` if given, else by data type.
+    """The sensor mapping for a scene of ``dtype``: ``name`` if given (the card's, else a planner sensor of
+    :mod:`zoomplan.geo.sensors`), else by data type.
 
     uint8 scenes use the mapping that scales by 1/255 (``rgb8``); integer scenes of more bits the first
     other mapping (``sentinel2_toa``: digital numbers x 1e-4). Floating-point scenes need ``name``.
@@ -189,7 +195,12 @@ def choose_sensor(card: ModelCard, dtype: str, name: str | None = None, *, scene
         for s in card.lr_sensors:
             if s.name == name:
                 return s
-        raise InputError(f"unknown sensor mapping {name!r} for {scene}: the model card has {known}")
+        from zoomplan.geo.sensors import planner_sensor, sensor_names
+
+        found = planner_sensor(card, name)
+        if found is None:
+            raise InputError(f"unknown sensor mapping {name!r} for {scene}: pass --sensor with one of {', '.join(sensor_names(card))}")
+        return found
     is8 = [s for s in card.lr_sensors if math.isclose(s.scale, 1 / 255, rel_tol=1e-3)]
     other = [s for s in card.lr_sensors if s not in is8]
     if dtype == "uint8" and is8:
@@ -212,33 +223,52 @@ def _warn_mask_bands(descriptions: Sequence[str | None], used: Sequence[int], pa
         )
 
 
-def open_scene(path: str | os.PathLike[str], card: ModelCard, *, bands: Sequence[str] | None = None, sensor: str | None = None) -> Scene:
-    """Open and validate the LR scene at ``path`` for ``card``; no file handle is kept.
+def open_scene(path: "str | os.PathLike[str] | BandSet", card: ModelCard, *, bands: Sequence[str] | None = None, sensor: str | None = None) -> Scene:
+    """Open and validate the LR scene at ``path`` (a raster file, a folder of band files or a
+    :class:`~zoomplan.geo.bands.BandSet`) for ``card``; no file handle is kept. ``sensor`` defaults to
+    what a band set's product metadata says, else to the data type's mapping (:func:`choose_sensor`).
 
     Raises :class:`InputError` when the file is missing or unreadable, has no CRS or georeferencing, or
     lacks the bands the model needs.
     """
-    p = Path(path)
+    from zoomplan.geo.bands import BandSet, band_set_source, folder_band_set, sentinel2_sensor
+
+    bset = path if isinstance(path, BandSet) else None
+    p = bset.files[0] if bset is not None else Path(path)
     if not p.exists():
         raise InputError(f"scene {p} not found: pass --lr with the path of a GeoTIFF, COG or JP2")
+    if bset is None and p.is_dir():
+        bset = folder_band_set(p)
+    source, scene_id = str(p), p.stem
+    if bset is not None:
+        source, scene_id = band_set_source(bset)[0], bset.scene_id
+        sensor = sensor or sentinel2_sensor(bset)
     try:
-        with rasterio.Env(**GDAL_ENV), rasterio.open(p) as src:
+        with rasterio.Env(**GDAL_ENV), rasterio.open(source) as src:
             if src.crs is None:
                 raise InputError(f"scene {p} has no CRS: assign one (e.g. gdal_edit.py -a_srs EPSG:32618 {p.name}) or use the georeferenced product")
             if src.transform.is_identity or src.transform.b != 0 or src.transform.d != 0:
                 what = "no georeferencing" if src.transform.is_identity else "a rotated geotransform"
                 raise InputError(f"scene {p} has {what}: warp it to a north-up grid first (gdalwarp)")
             s = choose_sensor(card, src.dtypes[0], sensor, scene=f"scene {p}")
-            idx = resolve_bands(
-                list(src.descriptions), [c.name for c in src.colorinterp], s.bands, s.band_aliases, bands, scene=f"scene {p}"
-            )
+            try:
+                idx = resolve_bands(
+                    list(src.descriptions), [c.name for c in src.colorinterp], s.bands, s.band_aliases, bands, scene=f"scene {p}"
+                )
+            except InputError as exc:
+                if bset is None:
+                    raise
+                raise InputError(
+                    f"band files {', '.join(f.name for f in bset.files)} hold {', '.join(d or '?' for d in src.descriptions)}, not {', '.join(s.bands)}: "
+                    f"pass one file per band (repeat --lr, e.g. --lr B04.jp2 --lr B03.jp2 --lr B02.jp2) or the product's folder"
+                ) from exc
             _warn_mask_bands(list(src.descriptions), idx, p)
             if len(idx) != len(card.lr_norm.mean):
                 raise InputError(f"scene {p}: the model needs {len(card.lr_norm.mean)} bands, the sensor mapping {s.name!r} names {len(idx)}: fix the model card")
             b = src.bounds
             return Scene(
                 path=p,
-                scene_id=p.stem,
+                scene_id=scene_id,
                 crs=CRS.from_user_input(src.crs),
                 bounds=(b.left, b.bottom, b.right, b.top),
                 res=(float(src.res[0]), float(src.res[1])),
@@ -249,6 +279,7 @@ def open_scene(path: str | os.PathLike[str], card: ModelCard, *, bands: Sequence
                 band_indexes=idx,
                 band_labels=tuple(src.descriptions[i - 1] or f"band {i}" for i in idx),
                 sensor=s,
+                source=source if bset is not None else "",
             )
     except RasterioError as exc:
         raise InputError(f"scene {p} is not a raster GDAL can read ({_first_line(exc)}): pass a GeoTIFF, COG or JP2") from exc
@@ -329,7 +360,7 @@ class GridReader:
         self._env = rasterio.Env(**GDAL_ENV)
         self._env.__enter__()
         try:
-            self._src = rasterio.open(s.path)
+            self._src = rasterio.open(s.source or s.path)
             if is_aligned(s, g, self._src.transform):
                 px = g.lr_pixel_m
                 self._origin = (int(round(-self._src.transform.f / px)), int(round(self._src.transform.c / px)))

@@ -141,9 +141,9 @@ def verdict(scene: Scene, chk: ValueCheck, sensors: Sequence[str] = ()) -> str:
         fix += " (or leave --sensor out: integer scenes of more than 8 bits get it by default)"
     elif s.scale <= 1e-3 and med * s.scale > 0.5:
         what = f"median {_num(med)}: digital numbers, not reflectance x {1 / s.scale:,.0f}"
-        landsat = [n for n in sensors if n.startswith("landsat")]
-        fix = (f"pass the product's metadata file with its bands, or --sensor {' / '.join(landsat)}" if landsat
-               else f"convert the scene to top-of-atmosphere reflectance x {1 / s.scale:,.0f}")
+        fix = f"convert the scene to top-of-atmosphere reflectance x {1 / s.scale:,.0f}"
+        if "landsat_c2l2" in sensors:
+            fix += ", or pass --sensor landsat_c2l2 if it is Landsat Collection 2 Level-2 surface reflectance"
     elif s.scale <= 1e-3 and scene.dtype.startswith("float") and 0 < med * s.scale < 0.01 and med < 2:
         what = f"median {_num(med)}: reflectance in 0..1, not x {1 / s.scale:,.0f}"
         fix = "pass --sensor reflectance" if "reflectance" in sensors else f"multiply it by {1 / s.scale:,.0f}"

@@ -36,7 +36,9 @@ from zoomplan.device import resolve_device
 from zoomplan.errors import ConfigError, GeometryError, InputError, ZoomplanError
 from zoomplan.geo.aoi import AOI, read_aoi
 from zoomplan.geo.grid import PlanGrid, planning_crs
+from zoomplan.geo.bands import group_scene_inputs
 from zoomplan.geo.scene import Scene, open_scene
+from zoomplan.geo.sensors import sensor_names
 from zoomplan.geo.values import ValueCheck, check_scene_values
 from zoomplan import __version__
 from zoomplan.plan import export, pricing, select
@@ -187,7 +189,7 @@ def _open_inputs(
     aoi_path: PathLike, scene_paths: Sequence[PathLike], ckpt: Checkpoint, bands: Sequence[str] | None, sensor: str | None
 ) -> tuple[AOI, list[Scene]]:
     aoi = read_aoi(aoi_path)
-    scenes = [open_scene(p, ckpt.card, bands=bands, sensor=sensor) for p in scene_paths]
+    scenes = [open_scene(p, ckpt.card, bands=bands, sensor=sensor) for p in group_scene_inputs(scene_paths)]  # band files: one scene
     ids = [s.scene_id for s in scenes]
     if len(set(ids)) != len(ids):
         raise InputError(f"--lr lists the same scene name twice ({', '.join(ids)}): pass each scene once")
@@ -379,7 +381,7 @@ def plan(
                 export.write_geojson(export.patches_feature_collection(table, selected), staging.path(pp))
             ql = targets.get("--quicklook")
             if isinstance(ql, Path):
-                quicklook_mod.render(used[0].path, table, selected, order_list, list(aoi.geoms), crs, summary, staging.path(ql), bands=used[0].band_indexes)
+                quicklook_mod.render(used[0].source or used[0].path, table, selected, order_list, list(aoi.geoms), crs, summary, staging.path(ql), bands=used[0].band_indexes)
             written = staging.commit()
         except BaseException:
             staging.abort()
@@ -487,7 +489,7 @@ def open_plan_inputs(
     grid = PlanGrid.from_card(crs, ckpt.card)
     aoi = aoi_src.to_crs(crs)
     used, covered, cover = _overlap(aoi, all_scenes, grid)
-    full, names = grid.tile_range(aoi.union().bounds), [s.name for s in ckpt.card.lr_sensors]
+    full, names = grid.tile_range(aoi.union().bounds), sensor_names(ckpt.card)
     checks = tuple(check_scene_values(s, grid, grid.tile_range(s.footprint(crs).bounds).intersection(full), force=force, sensors=names) for s in used)
     return PlanInputs(aoi=aoi, scenes=all_scenes, used=used, covered=covered, crs=crs, crs_reason=why, grid=grid, cover=cover, value_checks=checks)
 
