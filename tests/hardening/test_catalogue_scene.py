@@ -86,22 +86,38 @@ def test_missing_scene_is_refused(run_plan: Callable, aoi: Path, tmp_path: Path)
     assert_refused(r, out, "nope.tif", "not found", "pass --lr with the path")
 
 
+def _run_fix(line: str) -> None:
+    """Run the ``rio ...`` command an error line suggests, as printed (issue 18: hints that work)."""
+    import shlex
+    import subprocess
+    import sys
+
+    cmd = shlex.split(line[line.index("rio "):].rstrip(")"))
+    subprocess.run([str(Path(sys.executable).parent / "rio"), *cmd[1:]], check=True)
+
+
 def test_no_crs_is_refused(run_plan: Callable, aoi: Path, tmp_path: Path) -> None:
     p = _raw(tmp_path / "nocrs.tif", _dn(), crs=None)
     r, out = run_plan(aoi, p)
-    assert_refused(r, out, str(p), "has no CRS", "gdal_edit.py -a_srs")
+    line = assert_refused(r, out, str(p), "has no CRS", f"rio edit-info --crs EPSG:32618 {p}")
+    _run_fix(line.split(") or use")[0])
+    planned(*run_plan(aoi, p))
 
 
 def test_no_geotransform_is_refused(run_plan: Callable, aoi: Path, tmp_path: Path) -> None:
     p = _raw(tmp_path / "nogt.tif", _dn(), transform=None)
     r, out = run_plan(aoi, p)
-    assert_refused(r, out, str(p), "has no georeferencing", "warp it to a north-up grid first (gdalwarp)")
+    line = assert_refused(r, out, str(p), "has no georeferencing", f"rio edit-info --transform '[10, 0, 440000, 0, -10, 4170000]' {p}")
+    _run_fix(line)
+    planned(*run_plan(aoi, p))
 
 
 def test_rotated_geotransform_is_refused(run_plan: Callable, aoi: Path, tmp_path: Path) -> None:
     p = _raw(tmp_path / "rot.tif", _dn(), transform=Affine(10.0, 1.5, X0, 1.5, -10.0, Y0))
     r, out = run_plan(aoi, p)
-    assert_refused(r, out, str(p), "has a rotated geotransform", "gdalwarp")
+    line = assert_refused(r, out, str(p), "has a rotated geotransform", f"rio warp {p} {tmp_path / 'rot_north_up.tif'}")
+    _run_fix(line)
+    planned(*run_plan(aoi, tmp_path / "rot_north_up.tif", "--bands", "1,2,3"))  # rio warp drops band descriptions
 
 
 def test_nodata_unset_zero_border_is_nodata(run_plan: Callable, aoi: Path, tmp_path: Path, warnings_log: Any) -> None:

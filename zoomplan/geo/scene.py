@@ -219,7 +219,7 @@ def _warn_mask_bands(descriptions: Sequence[str | None], used: Sequence[int], pa
     if masks:
         log.warning(
             "scene %s has mask band(s) %s that zoomplan does not use: cloudy pixels are planned like any other; "
-            "to leave them out, set them to the scene's nodata value first (e.g. gdal_calc.py)", path, ", ".join(masks),
+            "to leave them out, set cloudy pixels to the scene's nodata value in a copy first (e.g. with rasterio in Python)", path, ", ".join(masks),
         )
 
 
@@ -246,10 +246,12 @@ def open_scene(path: "str | os.PathLike[str] | BandSet", card: ModelCard, *, ban
     try:
         with rasterio.Env(**GDAL_ENV), rasterio.open(source) as src:
             if src.crs is None:
-                raise InputError(f"scene {p} has no CRS: assign one (e.g. gdal_edit.py -a_srs EPSG:32618 {p.name}) or use the georeferenced product")
+                raise InputError(f"scene {p} has no CRS: assign one (e.g. rio edit-info --crs EPSG:32618 {p}) or use the georeferenced product")
             if src.transform.is_identity or src.transform.b != 0 or src.transform.d != 0:
-                what = "no georeferencing" if src.transform.is_identity else "a rotated geotransform"
-                raise InputError(f"scene {p} has {what}: warp it to a north-up grid first (gdalwarp)")
+                if src.transform.is_identity:
+                    raise InputError(f"scene {p} has no georeferencing: assign its pixel size and top-left corner (metres in its CRS), "
+                                     f"e.g. rio edit-info --transform '[10, 0, 440000, 0, -10, 4170000]' {p}")
+                raise InputError(f"scene {p} has a rotated geotransform: warp it to a north-up grid first (rio warp {p} {p.with_name(p.stem + '_north_up.tif')})")
             s = choose_sensor(card, src.dtypes[0], sensor, scene=f"scene {p}")
             try:
                 idx = resolve_bands(
@@ -478,7 +480,7 @@ class GridReader:
                 self._warned_zero = True
                 log.warning(
                     "scene %s sets no nodata value: pixels that are 0 in every model band (%s) are treated as nodata; "
-                    "if 0 is data there, set a nodata value (gdal_edit.py -a_nodata VALUE)",
+                    "if 0 is data there, set a nodata value (rio edit-info --nodata VALUE FILE)",
                     self.scene.scene_id, ", ".join(self.scene.band_labels),
                 )
             keep &= ~zero
