@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -161,3 +165,22 @@ def test_raster_labels_through_the_command(cli: typer.Typer, inputs: tuple[Path,
     assert [x["label"] for x in doc["rows"]] == ["town", "water", "TOTAL"]
     assert doc["parameters"]["labels_kind"] == "raster"
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["audit.json", "audit.md"]
+
+
+@pytest.mark.parametrize("case", ["float_raster", "raster_no_crs"])
+def test_raster_label_hints_work_when_run(cli: typer.Typer, inputs: tuple[Path, Path], tiny_checkpoint: Path, tmp_path: Path,
+                                          case: str) -> None:
+    """The fix an error suggests is a command the install provides (rasterio's rio): run it as printed, then audit."""
+    sc, _ = inputs
+    bad = Path(CASES[case][0](tmp_path)[1])
+    args = ["audit", "--lr", str(sc), "--model", str(tiny_checkpoint), "--device", "cpu"]
+    r = CliRunner().invoke(cli, [*args, "--labels", str(bad)], env=ENV)
+    assert r.exit_code == 2
+    hint = re.search(r"\(e\.g\. (rio [^,)]*)", r.stderr)
+    assert hint, r.stderr
+    cmd = shlex.split(hint.group(1))
+    subprocess.run([str(Path(sys.executable).with_name("rio")), *cmd[1:]], cwd=bad.parent, check=True, capture_output=True)
+    fixed = bad.parent / cmd[-1] if cmd[1] == "convert" else bad
+    r = CliRunner().invoke(cli, [*args, "--labels", str(fixed), "--out", str(tmp_path / "ok")], env=ENV)
+    assert r.exit_code == 0, r.stderr
+    assert json.loads((tmp_path / "ok" / "audit.json").read_text())["rows"]

@@ -88,7 +88,7 @@ def test_point_and_no_features_and_missing_crs(tmp_path: Path) -> None:
         read_aoi(_geojson(tmp_path / "none.geojson", []))
     shp = write_aoi(tmp_path / "nocrs.shp", [shapely.box(0, 0, 100, 100)], None)
     assert not shp.with_suffix(".prj").exists()
-    with pytest.raises(GeometryError, match="has no CRS: save it with one"):
+    with pytest.raises(GeometryError, match="has no CRS: save it with its CRS"):
         read_aoi(shp)
 
 

@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -124,7 +127,12 @@ def test_3d_coordinates_are_dropped_to_2d(run_plan: Callable, scene: Path, tmp_p
 def test_no_crs_is_refused(run_plan: Callable, scene: Path, tmp_path: Path) -> None:
     aoi = write_aoi(tmp_path / "nocrs.shp", [INSIDE], None)
     r, out = run_plan(aoi, scene)
-    assert_refused(r, out, str(aoi), "has no CRS", "ogr2ogr -a_srs")
+    line = assert_refused(r, out, str(aoi), "has no CRS", "python -c")
+    # The hint, run as printed (with the EPSG code of these coordinates), gives an AOI that plans.
+    code = re.search(r'python -c "([^"]+)"', line).group(1).replace("EPSG:4326", "EPSG:32618")
+    subprocess.run([sys.executable, "-c", code], cwd=aoi.parent, check=True, capture_output=True)
+    r, out = run_plan(aoi.parent / "aoi_crs.gpkg", scene)
+    assert planned(r, out)["aoi_km2"] == pytest.approx(INSIDE.area / 1e6, rel=2e-3)
 
 
 def test_latlon_swapped_out_of_range_is_refused(run_plan: Callable, scene: Path, tmp_path: Path) -> None:

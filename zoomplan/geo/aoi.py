@@ -225,7 +225,9 @@ def read_aoi(path: str | os.PathLike[str]) -> AOI:
         if len(df) == 0:
             continue
         if df.crs is None:
-            raise GeometryError(f"AOI {p} has no CRS: save it with one (e.g. ogr2ogr -a_srs EPSG:4326 out.gpkg {p.name}, or add the .prj of a Shapefile)")
+            raise GeometryError(f"AOI {p} has no CRS: save it with its CRS (e.g. python -c \"import geopandas as g; "
+                                f"g.read_file('{p.name}').set_crs('EPSG:4326').to_file('aoi_crs.gpkg')\" with the EPSG code of its "
+                                f"coordinates), or add the .prj of a Shapefile")
         try:
             lcrs = CRS.from_user_input(df.crs)
             if crs is not None and lcrs != crs:

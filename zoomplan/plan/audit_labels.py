@@ -202,15 +202,16 @@ def _read_raster(path: Path, value_names: dict[int, str]) -> Labels:
             dtype = np.dtype(ds.dtypes[0])
             if dtype.kind not in "iu":
                 raise InputError(f"labels {path} holds {dtype.name} values: a label raster holds integer classes; "
-                                 f"convert it (e.g. gdal_translate -ot Int16 {path.name} labels_int.tif) or pass the "
+                                 f"convert it (e.g. rio convert --dtype int16 {path.name} labels_int.tif) or pass the "
                                  "labels as polygons")
             if ds.crs is None:
                 raise GeometryError(f"labels {path} has no CRS: assign one "
-                                    f"(e.g. gdal_edit.py -a_srs EPSG:32618 {path.name})")
+                                    f"(e.g. rio edit-info --crs EPSG:32618 {path.name}, with the EPSG code of its grid)")
             t = ds.transform
             if t.is_identity or t.b != 0 or t.d != 0:
                 what = "no georeferencing" if t.is_identity else "a rotated geotransform"
-                raise GeometryError(f"labels {path} has {what}: warp it to a north-up grid first (gdalwarp)")
+                raise GeometryError(f"labels {path} has {what}: warp it to a north-up grid first "
+                                    f"(e.g. rio warp --resampling nearest {path.name} labels_north_up.tif)")
             nodata = None if ds.nodata is None or not math.isfinite(ds.nodata) else int(ds.nodata)
             crs = CRS.from_user_input(ds.crs.to_wkt())
             fp = _footprint(ds, nodata)
