@@ -35,15 +35,3 @@ def random_table(aoi: shapely.Geometry, pm: float = 100.0, seed: int = 0, epsg: 
     rng = np.random.default_rng(seed)
     return PatchTable(CRS.from_epsg(epsg), pm, (4, 4), r, c, rng.random(n).astype(np.float32),
                       rng.integers(0, 3, n).astype(np.int32), rng.random(n).astype(np.float32), np.zeros(n, np.int32), ("a", "b", "c"))
-
-
-def needed(t: PatchTable, idx: np.ndarray, f: shapely.Geometry) -> shapely.Geometry:
-    """What the orders must buy of patches ``idx`` (table indices) of feature ``f``: each patch's part
-    inside ``f``, slivers (under SLIVER_SHARE of the patch inside ``f``) left out."""
-    from zoomplan.plan.slivers import is_sliver
-
-    if not len(idx):
-        return shapely.Polygon()
-    b = t.bounds(idx)
-    parts = shapely.intersection(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]), f)
-    return shapely.union_all(parts[~is_sliver(shapely.area(parts), t.patch_m)])

@@ -23,10 +23,9 @@ from pyproj import CRS
 from zoomplan.plan.orders import build_orders, is_wide, n_vertices, orders_with_references
 from zoomplan.plan.pricing import VendorProfile, baseline_cost, bill, load_vendors
 from zoomplan.plan.select import rank, select
-from zoomplan.plan.slivers import is_sliver
 from zoomplan.plan.types import PatchTable
 
-from plan.tables import needed, vendor
+from plan.tables import vendor
 
 SHIPPED = load_vendors()
 REL = 1e-9  # float rounding of sums of bills, relative
@@ -151,10 +150,8 @@ def plain_bills(t: PatchTable, sel: np.ndarray, feats: list, v: VendorProfile) -
         if mine.size == (t.aoi_index == i).sum():
             return {"a": None, "b": None, "c": None}  # bought whole by every plan
         parts_in_f = shapely.intersection(shapely.box(*b[mine].T), f)
-        keep = ~is_sliver(shapely.area(parts_in_f), t.patch_m)  # the same selection with slivers removed
+        keep = shapely.area(parts_in_f) > 1e-6
         mine, cells = mine[keep], list(parts_in_f[keep])
-        if not mine.size:
-            continue  # only slivers: nothing to buy
         roomy = mine[room(t, mine, f, w)] if w > 0 else mine[:0]
 
         def billed(parts: list[shapely.Polygon], cells: list = cells, roomy: np.ndarray = roomy, f: shapely.Geometry = f) -> float | None:
@@ -201,7 +198,7 @@ def check_orders(orders: list, t: PatchTable, sel: np.ndarray, feats: list, v: V
     b = t.bounds()
     for i, f in enumerate(filled):
         mine = np.nonzero(sel & (t.aoi_index == i))[0]
-        need = needed(t, mine, feats[i])  # inside the feature as drawn (holes: zoomplan.plan.holes), slivers aside
+        need = shapely.union_all(shapely.box(*b[mine].T)).intersection(f) if mine.size else shapely.Polygon()
         have = shapely.union_all([o.geometry for o in orders if o.aoi_index == i])
         assert need.difference(have).area <= 1e-6 * max(need.area, 1.0), "every selected patch's part inside the AOI is covered"
         if v.min_width_m > 0 and mine.size:  # a patch the AOI has room for keeps that room in the orders

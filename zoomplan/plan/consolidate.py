@@ -2,8 +2,7 @@
 
 Input: the feature's selected patches on the PatchTable's patch grid (cells of ``patch_m`` metres in
 the planning CRS), the feature F (holes filled) and a vendor profile. Patches with no area inside F
-(they only touch its outline) need nothing and are ignored, and so are slivers, patches with under
-10% of their area inside F (:mod:`zoomplan.plan.slivers`): no order is made for them. Candidates:
+(they only touch its outline) need nothing and are ignored. Candidates:
 
 - ``per-patch`` (a): one order per selected patch: its part inside F or, under a width rule, a square
   of the minimum width holding it (clipped to F);
@@ -39,7 +38,7 @@ charges (a set-cover problem) is not searched for, and no ratio to it is claimed
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import rasterio.features
@@ -53,7 +52,6 @@ from zoomplan.plan.morphology import box_sum, closing, fill_and_label, fill_mask
 from zoomplan.plan.orderable import Candidate, Cells, bill_usd, orderable, threaded
 from zoomplan.plan.polygons import fill_holes, is_wide, polygons
 from zoomplan.plan.pricing import VendorProfile
-from zoomplan.plan.slivers import is_sliver
 from zoomplan.plan.types import PatchTable
 
 N_EXACT_CLOSINGS = 2
@@ -68,8 +66,6 @@ class Search:
 
     best: Candidate | None
     costs: dict[str, float]
-    slivers: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    """Table indices of the selected patches with some area inside F that are slivers (:mod:`zoomplan.plan.slivers`)."""
 
 
 class _Window:
@@ -78,8 +74,7 @@ class _Window:
     ``d``: cells touching F (all-touched) or selected; ``edge``: cells of ``d`` that may not lie wholly
     inside F (the outline's cells and their neighbours);
     ``rows``/``cols``: window cells of the selected patches ``sel`` (table indices); ``area``: each
-    selected patch's area inside F (m^2); ``pos``: the selected patches to order (not slivers); ``a``:
-    their cells.
+    selected patch's area inside F (m^2); ``a``: the selected cells with area inside F.
     """
 
     def __init__(self, table: PatchTable, sel: np.ndarray, filled: BaseGeometry, margin: int) -> None:
@@ -114,7 +109,7 @@ class _Window:
             a = shapely.area(boxes)
             a[part] = shapely.area(shapely.intersection(boxes[part], filled))
             self.area[cut] = a
-        self.pos = ~is_sliver(self.area, pm)  # slivers are not ordered for themselves (zoomplan.plan.slivers)
+        self.pos = self.area > 1e-9 * pm * pm
         self._core: np.ndarray | None = None
         self.a = np.zeros(self.shape, bool)
         self.a[self.rows[self.pos], self.cols[self.pos]] = True
@@ -371,9 +366,8 @@ def search(table: PatchTable, sel: np.ndarray, filled: BaseGeometry, vendor: Ven
     side = math.ceil(math.sqrt(vendor.min_order_km2) * 1e3 / pm) if vendor.min_order_km2 > 0 else 0
     ks = [2**j + 1 for j in range(12) if 2**j + 1 <= 2 * side + 1]
     w = _Window(table, sel, filled, kw + (ks[-1] if ks else 0) + 1)
-    slivers = w.sel[~w.pos & (w.area > 0)]
     if not w.pos.any():
-        return Search(None, {}, slivers)
+        return Search(None, {})
     cands: list[Candidate] = []
 
     def grow(mask: np.ndarray) -> np.ndarray:
@@ -444,4 +438,4 @@ def search(table: PatchTable, sel: np.ndarray, filled: BaseGeometry, vendor: Ven
         costs["per-patch"] = per.cost_usd
         if per.cost_usd < best.cost_usd:
             best = per
-    return Search(best.drawn(), costs, slivers)
+    return Search(best.drawn(), costs)

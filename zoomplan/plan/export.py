@@ -60,27 +60,10 @@ def _geojson(g: BaseGeometry) -> dict[str, Any]:
     raise GeometryError(f"an order geometry is a {g.geom_type}; orders must be Polygon or MultiPolygon (zoomplan bug: please report)")
 
 
-def snap(ll: BaseGeometry) -> BaseGeometry:
-    """A lon/lat (Multi)Polygon snapped to the 1e-7 degree grid, valid, polygonal (empty when it
-    collapses). GEOS's ``set_precision`` can fail on a ring whose snapped hole no longer fits its shell
-    ("unable to assign free hole to a shell"); then the geometry is repaired (``make_valid``), snapped
-    point by point and repaired again, keeping its polygonal parts."""
-    grid = 10.0**-DECIMALS
-    try:
-        out = shapely.set_precision(ll if ll.is_valid else shapely.make_valid(ll), grid)
-    except shapely.errors.GEOSException:
-        out = shapely.make_valid(shapely.set_precision(shapely.make_valid(ll), grid, mode="pointwise"))
-    if out.is_valid and isinstance(out, (Polygon, MultiPolygon)):
-        return out
-    parts = [p for p in getattr(shapely.make_valid(out), "geoms", [shapely.make_valid(out)]) if isinstance(p, (Polygon, MultiPolygon)) and not p.is_empty]
-    flat = [q for p in parts for q in getattr(p, "geoms", [p])]
-    return Polygon() if not flat else flat[0] if len(flat) == 1 else shapely.union_all(flat)
-
-
 def lonlat_geometry(g: BaseGeometry, crs: CRS, *, tr: Transformer | None = None) -> dict[str, Any]:
     """``g`` (in projected ``crs``) as an RFC 7946 GeoJSON geometry dict, rounded and re-validated."""
     ll = _reproject(g, tr or _to_lonlat(crs))
-    snapped = snap(ll)
+    snapped = shapely.set_precision(ll, 10.0**-DECIMALS)
     if isinstance(snapped, shapely.GeometryCollection) or snapped.is_empty:
         raise GeometryError(f"a polygon of {g.area:.3g} m^2 collapses when rounded to {DECIMALS} decimals of degree; it is too small to order")
     out = _geojson(snapped)

@@ -1,6 +1,6 @@
 """Orders: selected patches consolidated into polygons a vendor sells, billed as the vendor bills.
 
-Per AOI feature (holes filled, then respected by :mod:`zoomplan.plan.holes`), on the PatchTable's patch grid:
+Per AOI feature (holes filled: vendors sell polygons without holes), on the PatchTable's patch grid:
 :func:`zoomplan.plan.consolidate.search` builds a family of candidate plans, makes each orderable under
 the vendor's rules and bills it exactly; :func:`build_orders` keeps the cheapest, or the whole feature
 (:func:`whole_aoi_orders`) when that costs no more or every patch of the feature is selected. The
@@ -11,13 +11,9 @@ Guarantee (a heuristic with a bound, tested with hypothesis): each order is a va
 (MultiPolygon only for vendors that allow it) with at most ``max_vertices`` vertices, at least
 ``min_width_m`` wide except where the AOI itself is narrower (``width_ok`` False), billed
 max(area, min_order_km2) x price; together the orders cover every selected patch's part inside its
-AOI feature (slivers aside); they lie inside the feature (holes filled) unless ``inside_aoi`` is False; and each
+AOI feature; they lie inside the feature (holes filled) unless ``inside_aoi`` is False; and each
 feature's bill is at most that of (a), (b), (c) and of ordering the feature whole, each made orderable
-the same way. Then the buyer rules: no two orders overlap (:mod:`zoomplan.plan.disjoint`), slivers
-are not ordered for themselves (:mod:`zoomplan.plan.slivers`), and an order around a hole is split
-around it where that bills less than filling it (:mod:`zoomplan.plan.holes`); the whole-feature plan
-gets the same rules (:func:`orders_with_references` prices them), so plan <= baseline. It is not a
-global optimum.
+the same way (:func:`orders_with_references` prices them), so plan <= baseline. It is not a global optimum.
 Areas are planar in the planning CRS (UTM: within ~0.1% of the true area near the central meridian),
 km^2; money USD.
 """
@@ -28,24 +24,24 @@ import logging
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import rasterio.features
 import shapely
 from affine import Affine
 from pyproj import CRS
-from shapely.geometry import MultiPolygon, Polygon, shape
+from shapely.geometry import Polygon, shape
 from shapely.geometry.base import BaseGeometry
 
 from zoomplan.errors import GeometryError, InputError
-from zoomplan.plan import consolidate, disjoint, holes, slivers
-from zoomplan.plan.orderable import Candidate, bill_usd, orderable
+from zoomplan.plan import consolidate
+from zoomplan.plan.orderable import Candidate, orderable
 from zoomplan.plan.polygons import assign, fill_holes, is_wide, n_vertices, polygons, rep_points
 from zoomplan.plan.pricing import VendorProfile, billed_km2
 from zoomplan.plan.types import PatchTable
 
-__all__ = ["Order", "OrderPlan", "build_orders", "component_orders", "fill_holes", "is_wide", "n_vertices", "orders_with_references", "patch_mask_polygons", "plan_orders", "whole_aoi_orders"]
+__all__ = ["Order", "build_orders", "component_orders", "fill_holes", "is_wide", "n_vertices", "orders_with_references", "patch_mask_polygons", "whole_aoi_orders"]
 
 log = logging.getLogger(__name__)
 
@@ -159,10 +155,7 @@ def whole_aoi_orders(aoi_geom: BaseGeometry, aoi_index: int, vendor: VendorProfi
     ``mean_probability``, classes and ids; the geometry and bill never depend on them.
     """
     _check_metres(crs)
-    filled = _check_aoi(aoi_geom, aoi_index)
-    x0, y0, x1, y1 = filled.bounds
-    c = _disjoint(_whole(aoi_geom, aoi_index, vendor, table, patches), filled, vendor, max(1e-5 * math.hypot(x1 - x0, y1 - y0), 0.01))[0]
-    c = holes.respect_holes(c, aoi_geom, vendor, (lambda m, parts: _members_of(table, m, parts)) if table is not None else None)[0]
+    c = _whole(aoi_geom, aoi_index, vendor, table, patches)
     return _make_orders(c.geoms, c.members, c.inside, aoi_index, vendor, table, True)
 
 
@@ -192,17 +185,6 @@ REFERENCES = ("per_patch", "union", "bbox", "whole")
 """The reference plans of :func:`orders_with_references`: (a), (b), (c) and the whole AOI."""
 
 
-@dataclass(frozen=True)
-class OrderPlan:
-    """:func:`plan_orders`'s result: the orders, the USD bills of the reference plans (as
-    :func:`orders_with_references`) and what the buyer rules changed (``rules``: JSON-ready; areas
-    km^2), for the summary."""
-
-    orders: list[Order]
-    references: dict[str, float]
-    rules: dict[str, Any]
-
-
 def orders_with_references(table: PatchTable, selected: np.ndarray, aoi_geoms: Sequence[BaseGeometry],
                            vendor: VendorProfile) -> tuple[list[Order], dict[str, float]]:
     """:func:`build_orders`'s orders, and the USD bills of the reference plans of the same selection,
@@ -218,108 +200,31 @@ def orders_with_references(table: PatchTable, selected: np.ndarray, aoi_geoms: S
     that has a selected patch, bought whole. A feature whose every patch is selected is bought whole
     by every plan.
     """
-    p = plan_orders(table, selected, aoi_geoms, vendor)
-    return p.orders, p.references
-
-
-def _disjoint(c: Candidate, within: BaseGeometry, vendor: VendorProfile, t0: float) -> tuple[Candidate, int]:
-    """``c`` with overlapping orders merged (or cut): :func:`zoomplan.plan.disjoint.merge_overlaps`."""
-    g, m, ins, n = disjoint.merge_overlaps(c.geoms, c.members, c.inside, within, vendor, t0)
-    if not n:
-        return c, 0
-    return Candidate(c.kind, g, m, ins, bill_usd(np.array([x.area for x in g]), vendor)), n
-
-
-def _members_of(table: PatchTable, m: np.ndarray, parts: Sequence[BaseGeometry]) -> list[np.ndarray]:
-    """The patches ``m`` (table indices) split among ``parts`` by a point of each patch inside them."""
-    if not m.size:
-        return [m[:0] for _ in parts]
-    b = table.bounds(m)
-    where = assign(rep_points(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]), shapely.union_all(list(parts))), list(parts))
-    return [m[where == k] for k in range(len(parts))]
-
-
-def _sliver_report(crumbs: list[np.ndarray], orders: Sequence[Order]) -> dict[str, Any]:
-    """:func:`zoomplan.plan.slivers.report` of the slivers' parts ``crumbs`` (m^2) against the final orders."""
-    parts = np.concatenate(crumbs) if crumbs else np.zeros(0, dtype=object)
-    area = shapely.area(parts) if parts.size else np.zeros(0)
-    got = slivers.covered_m2(parts, [o.geometry for o in orders])
-    return slivers.report(parts.size, float(area.sum()), int((got >= area * (1 - 1e-6)).sum()), float(got.sum()))
-
-
-def plan_orders(table: PatchTable, selected: np.ndarray, aoi_geoms: Sequence[BaseGeometry], vendor: VendorProfile) -> OrderPlan:
-    """Orders as :func:`build_orders` makes them, the reference bills (:func:`orders_with_references`)
-    and the buyer rules' report: ``overlaps_merged`` (pairs of overlapping orders of one feature merged
-    or cut), ``shared_area_km2`` (area of orders of a later AOI feature that an earlier feature's orders
-    already buy, removed: bought once), ``slivers`` (:func:`zoomplan.plan.slivers.report`: selected
-    patches with under 10% of their area inside their feature, not ordered for themselves, and which of
-    them a neighbouring order covers anyway). Order polygons never overlap (zero-area touching only)."""
     selected = _check_inputs(table, selected, aoi_geoms)
+    orders: list[Order] = []
     refs = dict.fromkeys((*REFERENCES, "zoomplan"), 0.0)
-    plans: list[tuple[int, Candidate, bool]] = []
-    merged = 0
-    hole_rows: list[dict[str, Any]] = []
-    crumbs: list[np.ndarray] = []  # the slivers' parts inside their features (zoomplan.plan.slivers)
     for i, g in enumerate(aoi_geoms):
         feat = np.nonzero(table.aoi_index == i)[0]
         sel = feat[selected[feat]]
         if not sel.size:
             continue
-        filled = _check_aoi(g, i)
-        x0, y0, x1, y1 = filled.bounds
-        t0 = max(1e-5 * math.hypot(x1 - x0, y1 - y0), 0.01)
-        share = lambda m, parts: _members_of(table, m, parts)  # noqa: E731
-        whole, n0 = _disjoint(_whole(g, i, vendor, table, feat), filled, vendor, t0)
-        whole, hw = holes.respect_holes(whole, g, vendor, share)
-        found = consolidate.search(table, sel, filled, vendor, bound=whole.cost_usd) if sel.size < feat.size else None
-        if found is not None and found.slivers.size:
-            b = table.bounds(found.slivers)
-            crumbs.append(shapely.intersection(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]), filled))
+        whole = _whole(g, i, vendor, None, None)
+        found = consolidate.search(table, sel, _check_aoi(g, i), vendor, bound=whole.cost_usd) if sel.size < feat.size else None
         if found is not None and found.best is None:
             continue  # no selected patch has area inside the feature: nothing to buy
-        best, n1, hb = None, 0, []
-        if found is not None and found.best is not None:
-            best, n1 = _disjoint(found.best, filled, vendor, t0)
-            best, hb = holes.respect_holes(best, g, vendor, share)
         for name, kind in zip(REFERENCES, ("per-patch", "union", "bbox", "whole")):
             refs[name] += found.costs.get(kind, whole.cost_usd) if found is not None else whole.cost_usd
-        if best is not None and best.cost_usd < whole.cost_usd:
-            log.debug("AOI feature %d: %s plan, USD %.2f (whole feature USD %.2f)", i, best.kind, best.cost_usd, whole.cost_usd)
-            plans.append((i, best, False))
-            merged += n1
-            hole_rows.extend({"aoi_index": i, **r} for r in hb)
+        if found is not None and found.best is not None and found.best.cost_usd < whole.cost_usd:
+            b = found.best
+            log.debug("AOI feature %d: %s plan, USD %.2f (whole feature USD %.2f)", i, b.kind, b.cost_usd, whole.cost_usd)
+            part = _make_orders(b.geoms, b.members, b.inside, i, vendor, table, False)
         else:
             if found is not None:
                 log.info("AOI feature %d: consolidated orders cost no less than the whole feature; ordering it whole", i)
-            plans.append((i, whole, True))
-            merged += n0
-            hole_rows.extend({"aoi_index": i, **r} for r in hw)
-    flat = [(i, k) for i, c, _ in plans for k in range(len(c.geoms))]
-    parts, shared = disjoint.cut_across([c.geoms[k] for (_, c, _) in plans for k in range(len(c.geoms))], [i for i, _ in flat], vendor)
-    orders: list[Order] = []
-    at = 0
-    for i, c, whole_flag in plans:
-        geoms: list[BaseGeometry] = []
-        members: list[np.ndarray] = []
-        inside: list[bool] = []
-        for k in range(len(c.geoms)):
-            got = parts[at + k]
-            if len(got) == 1 and got[0].equals(c.geoms[k]) or not got and c.geoms[k].is_empty:
-                geoms.append(c.geoms[k]); members.append(c.members[k]); inside.append(c.inside[k])
-                continue
-            pieces: list[BaseGeometry] = list(got)
-            if len(got) > 1 and vendor.allows_multipolygon and n_vertices(MultiPolygon(got)) <= vendor.max_vertices:
-                pieces = [MultiPolygon(got)]
-            geoms.extend(pieces)
-            members.extend(_members_of(table, c.members[k], pieces))
-            inside.extend([c.inside[k]] * len(pieces))
-        at += len(c.geoms)
-        part = _make_orders(geoms, members, inside, i, vendor, table, whole_flag)
+            part = whole_aoi_orders(g, i, vendor, table.crs, table=table, patches=feat)
         orders.extend(part)
         refs["zoomplan"] += sum(o.cost_usd for o in part)
-    rules = {"overlaps_merged": merged, "shared_area_km2": round(shared * 1e-6, 6), "slivers": _sliver_report(crumbs, orders),
-             "holes": holes.report(hole_rows)}
-    return OrderPlan(orders, refs, rules)
+    return orders, refs
 
 
 def component_orders(table: PatchTable, selected: np.ndarray, aoi_geoms: Sequence[BaseGeometry], vendor: VendorProfile) -> list[Order]:

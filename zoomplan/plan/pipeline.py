@@ -345,8 +345,7 @@ def plan(
         geoms = inside_scenes(list(aoi.geoms), inputs.cover)
         chosen = select.select(table, geoms, vp, threshold=threshold, budget_usd=budget_usd, max_fraction=max_fraction)
         selected = np.asarray(chosen.selected, dtype=bool)
-        planned = orders_mod.plan_orders(table, selected, geoms, vp)
-        order_list = list(planned.orders)
+        order_list = list(orders_mod.build_orders(table, selected, geoms, vp))
         plan_bill = pricing.bill(order_list, vp)
         base_bill = pricing.baseline_cost(geoms, vp, crs)
         summary = _summary(
@@ -357,7 +356,6 @@ def plan(
                     "bands": band_spec, "sensor": used[0].sensor.name},
         )
         clipped = any(a is not b for a, b in zip(geoms, aoi.geoms))
-        summary["order_rules"] = planned.rules  # what the buyer rules changed (overlaps, slivers, holes)
         summary["baseline_scope"] = "the AOI's part inside the scenes, bought whole" if clipped else "the whole AOI, bought whole"
         if force:  # --force: the value checks it overrode (zoomplan.geo.values)
             summary["parameters"]["force"] = True

@@ -284,7 +284,7 @@ def figure(
     planning ``crs`` (axes in km, the CRS in their labels): the scene in true colour (warped to
     ``crs`` when its own differs), the policy probability of every patch as a
     semi-transparent raster on the patch grid (one cell per patch, :func:`patch_grid`; colour bar
-    below the legend), the selected patches that no order buys (slivers; magenta), the order outlines
+    below the legend), the selected patches that no order buys (magenta), the order outlines
     (thin, a fixed width in points; simplified to the map's pixel; outlined together where orders are
     too small to outline one by one) and the AOI (dashed). Legend, colour bar and bill sit in a panel
     beside the map, never on it. Drawing time grows with the number of patches only through numpy
@@ -294,7 +294,7 @@ def figure(
     scene's 1-based red, green, blue bands (default: found by description, else 1, 2, 3). The bill
     reads ``plan_cost_usd``, ``baseline_cost_usd``, ``savings_usd``, ``savings_pct``, ``vendor``,
     ``price_per_km2``, ``plan_billed_km2``, ``baseline_billed_km2``, ``threshold``, ``order_rules``
-    (slivers) and ``dropped`` (budget) from ``summary`` (top level or one level down, as
+    (slivers, where the plan reports them) and ``dropped`` (budget) from ``summary`` (top level or one level down, as
     :func:`zoomplan.plan.pricing.cost_summary` and :func:`zoomplan.plan.pipeline.plan` write them).
     """
     from matplotlib import colormaps
@@ -333,7 +333,7 @@ def figure(
     im = ax.imshow(np.ma.masked_invalid(grid), extent=gext, origin="upper", interpolation="auto", cmap=cmap, norm=norm,
                    alpha=PROB_ALPHA, zorder=2)  # "auto": cells crisp when several pixels wide, antialiased (no moire) when smaller
 
-    # What was dropped: selected patches that no order serves (slivers).
+    # What was dropped: selected patches that no order serves.
     ordered = np.zeros(len(table), bool)
     for o in orders:
         ordered[np.asarray(o.patches, np.int64)] = True
