@@ -106,3 +106,16 @@ def test_per_band_mapping_needs_one_value_per_band(tmp_path: Path) -> None:
     p.write_text(p.read_text().replace("gain = [5.0, 6.5, 8.0]", "gain = [5.0, 6.5]"))
     with pytest.raises(ConfigError, match=r"gain has 2 values for 3 bands"):
         load_config(p)
+
+
+def test_train_joint_says_what_skip_smaller_left_out(tmp_path: Path) -> None:
+    src = _sources(tmp_path)
+    p = _recipe(tmp_path, "fresh")
+    # Source b's 64 px images at 1 m cover 64 m, under 90% of the 80 m tile: left out, and said so.
+    p.write_text(p.read_text().replace("[data.sources.b]\npixel_m = 1.25\n", "[data.sources.b]\npixel_m = 1.0\nskip_smaller = true\n"))
+    res = runner.invoke(app, ["train", "joint", *src, "--config", str(p), "--out", str(tmp_path / "run"), "--stage", "hr"],
+                        catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    n_b = [sum(line.split(",")[2] == s for line in (Path(src[3].split("=", 1)[1]) / "splits.csv").read_text().splitlines()[1:])
+           for s in ("train", "val")]
+    assert f"left out as smaller than the 80 m tile (skip_smaller): {n_b[0]} train / {n_b[1]} val images" in " ".join(res.output.split())

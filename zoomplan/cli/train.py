@@ -81,6 +81,9 @@ def train_joint(
         kw = dict(tile_ground_m=cfg.model.tile_ground_m, size=cfg.data.source_size, cache=cfg.data.cache)
         tr = JointDataset(roots, specs, "train", **kw)
         va = JointDataset(roots, specs, "val", **kw)
+        if tr.skipped_smaller or va.skipped_smaller:
+            console.print(f"left out as smaller than the {cfg.model.tile_ground_m:g} m tile (skip_smaller): "
+                          f"{tr.skipped_smaller} train / {va.skipped_smaller} val images")
         return tr, va, tr.class_names
 
     _run("joint", make_splits, config, "joint", out, stage, epochs, device, seed, resume)

@@ -19,9 +19,11 @@ STAGES = ("hr", "lr", "policy", "ft1", "ft2")
 """Training stages in Algorithm 1's order: classifiers, policy pre-training (Pt), Ft-1, Ft-2."""
 
 EXTRA_STAGES = ("baselines",)
-POLICY_INITS = ("previous", "fresh", "lr")
 """Stages outside ``--stage all``: ``baselines`` fine-tunes the paper's baselines on their own masks
 (evaluation only; see :mod:`zoomplan.train.baselines`)."""
+
+POLICY_INITS = ("previous", "fresh", "lr")
+"""Where a Ft-1/Ft-2 policy starts (``[stage.*] policy_init``; see :class:`StageConfig`)."""
 
 
 @dataclass(frozen=True)
