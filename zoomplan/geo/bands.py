@@ -12,6 +12,13 @@ Sentinel-2 product metadata (``MTD_MSIL1C.xml`` / ``MTD_MSIL2A.xml`` in the fold
 levels above the first file) chooses the sensor mapping: processing baseline 04.00 and later carry
 ``RADIO_ADD_OFFSET`` / ``BOA_ADD_OFFSET`` -1000, read as ``sentinel2_l1c_pb04`` / ``sentinel2_l2a_pb04``
 (:mod:`zoomplan.geo.sensors`); earlier L1C as ``sentinel2_toa``, L2A as ``sentinel2_l2a``.
+
+Landsat 8/9 Collection 2 (``LC08_L1TP_..._B4.TIF``, ``LC09_L2SP_..._SR_B4.TIF``): bands B4, B3, B2, B5 are
+read as red, green, blue, nir (other bands, e.g. the 15 m panchromatic B8, are left out). The product's
+``*_MTL.txt`` / ``*_MTL.xml`` beside the files gives the conversion (:func:`landsat_reflectance`): Level-1
+TOA reflectance ``(M * DN + A) / sin(SUN_ELEVATION)``, Level-2 (``L2SP``) surface reflectance
+``DN * 0.0000275 - 0.2`` (the MTL's LEVEL2 coefficients when present); applied per band in the sensor
+mapping, never by rewriting the data. An MTL file given as ``--lr`` stands for its product's band files.
 """
 
 from __future__ import annotations
@@ -51,9 +58,25 @@ class BandSet:
         return stem or self.files[0].stem
 
 
+_LANDSAT = re.compile(r"^L[COTE]0[89]_", re.IGNORECASE)
+LANDSAT_BANDS = {"red": 4, "green": 3, "blue": 2, "nir": 5}
+"""Landsat 8/9 OLI band number of each band name the planner reads."""
+_LANDSAT_NAMES = {v: k for k, v in LANDSAT_BANDS.items()}
+
+
+def is_landsat(path: Path) -> bool:
+    """Whether ``path`` is named as a Landsat 8/9 Collection 2 product file (``LC08_...``, ``LC09_...``)."""
+    return bool(_LANDSAT.match(path.name))
+
+
 def band_token(path: Path) -> str | None:
-    """The band a file name says (``B04``, ``B8A``, ``red``), normalised (``B04``), else None."""
+    """The band a file name says (``B04``, ``B8A``, ``red``), normalised (``B04``), else None.
+
+    Landsat 8/9 files: ``red``, ``green``, ``blue``, ``nir`` for B4, B3, B2, B5; None for the other bands."""
     m = _TOKEN.findall(path.stem)
+    if m and is_landsat(path):
+        t = m[-1].upper()
+        return _LANDSAT_NAMES.get(int(t[1:])) if t.startswith("B") and t[1:].isdigit() else None
     if not m:
         return None
     t = m[-1].upper()
@@ -84,7 +107,9 @@ def group_scene_inputs(paths: Sequence[str | Path]) -> list[Path | BandSet]:
     run: list[Path] = []
     for raw in paths:
         p = Path(raw)
-        if p.is_file() and _count(p) == 1:
+        if p.is_file() and re.search(r"_MTL\.(txt|xml)$", p.name, re.IGNORECASE):
+            p = p.parent  # a Landsat product's metadata file: its folder's band files
+        elif p.is_file() and _count(p) == 1:
             run.append(p)
             continue
         if run:
@@ -168,3 +193,83 @@ def _sensor_from_mtd(mtd: Path, level: str, tag: str) -> str:
     if offsets != {-1000.0}:
         raise InputError(f"product metadata {mtd} gives {tag} {sorted(offsets)}, not the -1000 of processing baseline 04.00: pass --sensor")
     return f"sentinel2_{level}_pb04"
+
+
+def landsat_mtl(bs: BandSet) -> Path | None:
+    """The Landsat product's ``*_MTL.txt`` (else ``*_MTL.xml``) beside the set's files (or in its folder), else None."""
+    if not any(is_landsat(f) for f in bs.files):
+        return None
+    dirs = [bs.root] if bs.root is not None else []
+    dirs += [f.parent for f in bs.files]
+    for d in dict.fromkeys(dirs):
+        for ext in ("txt", "xml", "TXT", "XML"):
+            found = sorted(d.glob(f"*_MTL.{ext}"))
+            if found:
+                return found[0]
+    return None
+
+
+def _mtl_groups(mtl: Path) -> dict[str, dict[str, str]]:
+    """Group name -> key -> value of an MTL file (ODL text ``GROUP = ...`` / ``KEY = value``, or its XML form)."""
+    groups: dict[str, dict[str, str]] = {}
+    text = mtl.read_text(encoding="utf-8", errors="replace")
+    if mtl.suffix.lower() == ".xml":
+        try:
+            root = ET.fromstring(text)
+        except ET.ParseError as exc:
+            raise InputError(f"Landsat metadata {mtl} is not well-formed XML ({exc}): re-download the product, or pass --sensor") from exc
+        for g in root.iter():
+            kids = [c for c in g if len(c) == 0]
+            if kids:
+                groups.setdefault(g.tag, {}).update({c.tag: (c.text or "").strip() for c in kids})
+        return groups
+    stack = [""]
+    for line in text.splitlines():
+        if "=" not in line:
+            continue
+        k, v = (x.strip() for x in line.split("=", 1))
+        v = v.strip('"')
+        if k == "GROUP":
+            stack.append(v)
+        elif k == "END_GROUP":
+            if len(stack) > 1:
+                stack.pop()
+        else:
+            groups.setdefault(stack[-1], {})[k] = v
+    return groups
+
+
+def landsat_reflectance(mtl: Path, bands: Sequence[str]) -> tuple[str, tuple[float, ...], tuple[float, ...], str]:
+    """(name, scale, offset, note) turning each of ``bands`` (``red`` ...) of the product of ``mtl`` into
+    reflectance ``DN * scale + offset``: Level-1 TOA ``(M * DN + A) / sin(SUN_ELEVATION)`` from the MTL,
+    Level-2 (``L2SP``) surface reflectance from its LEVEL2 group (0.0000275 and -0.2 when absent).
+
+    Raises :class:`InputError` when the MTL lacks a key the conversion needs."""
+    groups = _mtl_groups(mtl)
+
+    def find(key: str, level2: bool) -> str | None:
+        for g, kv in groups.items():
+            if key in kv and g.upper().startswith("LEVEL2") == level2:
+                return kv[key]
+        return None
+
+    level = (find("PROCESSING_LEVEL", False) or "").upper()
+    nums = [LANDSAT_BANDS[b] for b in bands]
+    if level.startswith("L2"):
+        scale = tuple(float(find(f"REFLECTANCE_MULT_BAND_{n}", True) or 2.75e-5) for n in nums)
+        offset = tuple(float(find(f"REFLECTANCE_ADD_BAND_{n}", True) or -0.2) for n in nums)
+        return "landsat_c2l2_mtl", scale, offset, f"Landsat Collection 2 {level} surface reflectance = DN * scale + offset ({mtl.name})"
+    if level and not level.startswith("L1"):
+        raise InputError(f"Landsat metadata {mtl} gives PROCESSING_LEVEL {level}, not L1* or L2SP: pass --sensor")
+    try:
+        elev = float(find("SUN_ELEVATION", False))  # type: ignore[arg-type]
+        m = [float(find(f"REFLECTANCE_MULT_BAND_{n}", False)) for n in nums]  # type: ignore[arg-type]
+        a = [float(find(f"REFLECTANCE_ADD_BAND_{n}", False)) for n in nums]  # type: ignore[arg-type]
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"Landsat metadata {mtl} lacks SUN_ELEVATION or REFLECTANCE_MULT/ADD_BAND_{', '.join(map(str, nums))}: "
+                         f"re-download the product's MTL file, or pass --sensor") from exc
+    if not 0 < elev <= 90:
+        raise InputError(f"Landsat metadata {mtl} gives SUN_ELEVATION {elev}: a night scene has no reflectance to plan on")
+    s = math.sin(math.radians(elev))
+    return ("landsat_c2l1_mtl", tuple(x / s for x in m), tuple(x / s for x in a),
+            f"Landsat Collection 2 {level or 'L1'} TOA reflectance = (M * DN + A) / sin({elev} deg) ({mtl.name})")

@@ -65,3 +65,19 @@ def sensor_names(card: ModelCard) -> list[str]:
     """Every ``--sensor`` a plan with ``card`` accepts: the card's mappings, then the planner's that fit it."""
     own = [s.name for s in card.lr_sensors]
     return own + [n for n, d in planner_sensor_table().items() if d.get("display") in own and n not in own]
+
+
+def landsat_mtl_sensor(card: ModelCard, mtl: Any) -> SensorMapping:
+    """The mapping a Landsat Collection 2 product's MTL file calls for (:func:`zoomplan.geo.bands.landsat_reflectance`,
+    per band) composed with the card's ``sentinel2_toa`` display mapping (TOA reflectance onto the model's input).
+
+    Raises :class:`InputError` when the card lacks that mapping or the MTL lacks a key."""
+    from zoomplan.geo.bands import landsat_reflectance
+
+    display = next((s for s in card.lr_sensors if s.name == "sentinel2_toa"), None)
+    if display is None:
+        have = ", ".join(s.name for s in card.lr_sensors) or "none"
+        raise InputError(f"Landsat scene {mtl}: its reflectance is read through the model card's 'sentinel2_toa' mapping, which this model lacks "
+                         f"(it has {have}): pass --sensor with one of those")
+    name, scale, offset, note = landsat_reflectance(mtl, display.bands)
+    return compose(display, name, scale, offset, note)
