@@ -37,7 +37,7 @@ def plan_command(
     budget: Optional[float] = typer.Option(None, "--budget", help="Spend at most this many USD (most probable patches first)."),
     max_fraction: Optional[float] = typer.Option(None, "--max-fraction", help="Buy at most this share (0-1] of the AOI's patches."),
     bands: Optional[str] = typer.Option(None, "--bands", help="Scene bands for red,green,blue: numbers or names, e.g. 4,3,2 or B04,B03,B02 (default: from band descriptions)."),
-    sensor: Optional[str] = typer.Option(None, "--sensor", help="Sensor mapping: the model card's (sentinel2_toa, rgb8) or configs/sensors.toml's (sentinel2_l1c_pb04, sentinel2_l2a, sentinel2_l2a_pb04, landsat_c2l2, reflectance). Default: product metadata, else by data type."),
+    sensor: Optional[str] = typer.Option(None, "--sensor", help="Sensor mapping: the model card's (sentinel2_toa, rgb8) or configs/sensors.toml's (sentinel2_l1c_pb04, sentinel2_l2a, sentinel2_l2a_pb04, landsat_c2l2, reflectance). Default: product metadata (a Sentinel-2 MTD_MSI*.xml offset; a Landsat MTL file's per-band Level-1 TOA or Level-2 coefficients), else by data type."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps."),
     batch_size: int = typer.Option(512, "--batch-size", help="Tiles per network batch."),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch threads for the networks on CPU (default: every core; 1 is faster on a machine busy with other work)."),
