@@ -30,7 +30,6 @@ def main() -> None:
     ap.add_argument("--source", action="append", required=True, help="NAME=DIR, as for zoomplan train joint")
     ap.add_argument("--split", default="val")
     args = ap.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     ck = load_checkpoint(args.model)
     card, cpu = ck.card, torch.device("cpu")
     size = int(card.recipe.get("data", {}).get("source_size", 128))
@@ -39,10 +38,11 @@ def main() -> None:
     lr = ck.build("lr", cpu)
     pm = PolicyModels(ck.build(f"policy_{stage}", cpu), ck.build(ck.hr_for_stage(stage), cpu), lr if stage == "ft2" else None, False, card.combine,
                       card.patch_grid)
+    streams = Streams.from_card(card)
     s, y_all, lr_ok, lr_top, ok = [], [], [], [], []
     with torch.inference_mode():
         for x, y in DataLoader(ds, batch_size=128):
-            xh, xl = Streams.from_card(card)(x)
+            xh, xl = streams(x)
             a, p = policy_predict(pm, xh, xl)
             lp = lr(xl).float().softmax(1)
             s.append(a.sum(1)), y_all.append(y), lr_ok.append(lp.argmax(1) == y), lr_top.append(lp.max(1).values), ok.append(p.argmax(1) == y)

@@ -124,8 +124,8 @@ def group_scene_inputs(paths: Sequence[str | Path]) -> list[Path | BandSet]:
     return out
 
 
-def band_set_source(bs: BandSet) -> tuple[str, list[str]]:
-    """(VRT XML stacking the set's bands on the finest file's grid, the band descriptions in VRT order).
+def band_set_source(bs: BandSet) -> str:
+    """VRT XML stacking the set's bands on the finest file's grid, each described by its band token.
 
     Where several files name the same band (a L2A product's ``R10m``/``R20m``/``R60m``), the finest is used.
     Raises :class:`InputError` for unreadable files, mixed CRSs or data types."""
@@ -167,7 +167,7 @@ def band_set_source(bs: BandSet) -> tuple[str, list[str]]:
     srs = escape(chosen[0][2].to_wkt())
     xml = (f'<VRTDataset rasterXSize="{w}" rasterYSize="{h}"><SRS>{srs}</SRS>'
            f"<GeoTransform>{left!r}, {px!r}, 0, {top!r}, 0, {-py!r}</GeoTransform>{''.join(bands)}</VRTDataset>")
-    return xml, [i[0] for i in chosen]
+    return xml
 
 
 def sentinel2_sensor(bs: BandSet) -> str | None:

@@ -242,7 +242,7 @@ def open_scene(path: "str | os.PathLike[str] | BandSet", card: ModelCard, *, ban
     source, scene_id = str(p), p.stem
     mtl_mapping: SensorMapping | None = None
     if bset is not None:
-        source, scene_id = band_set_source(bset)[0], bset.scene_id
+        source, scene_id = band_set_source(bset), bset.scene_id
         mtl = landsat_mtl(bset) if sensor is None else None
         if mtl is not None:
             from zoomplan.geo.sensors import landsat_mtl_sensor

@@ -40,6 +40,16 @@ def compose(display: SensorMapping, name: str, scale: float | tuple[float, ...],
                          note=note or display.note)
 
 
+def _display(card: ModelCard, name: str, who: str, fix: str) -> SensorMapping:
+    """The card's mapping ``name`` that a planner sensor reuses; else :class:`InputError`: ``who`` the
+    model card's mapping, which it lacks, and ``fix``."""
+    for s in card.lr_sensors:
+        if s.name == name:
+            return s
+    have = ", ".join(s.name for s in card.lr_sensors) or "none"
+    raise InputError(f"{who} the model card's {name!r} mapping, which this model lacks (it has {have}): {fix}")
+
+
 def planner_sensor_table() -> dict[str, Mapping[str, Any]]:
     """The packaged ``configs/sensors.toml`` definitions, by name (read on each call)."""
     text = (files("zoomplan.configs") / "sensors.toml").read_text(encoding="utf-8")
@@ -53,10 +63,7 @@ def planner_sensor(card: ModelCard, name: str) -> SensorMapping | None:
     d = planner_sensor_table().get(name)
     if d is None:
         return None
-    display = next((s for s in card.lr_sensors if s.name == d["display"]), None)
-    if display is None:
-        have = ", ".join(s.name for s in card.lr_sensors) or "none"
-        raise InputError(f"--sensor {name} reuses the model card's {d['display']!r} mapping, which this model lacks (it has {have}): pass one of those")
+    display = _display(card, d["display"], f"--sensor {name} reuses", "pass one of those")
     off = d.get("offset", 0.0)
     return compose(display, name, float(d["scale"]), tuple(off) if isinstance(off, list) else float(off), str(d.get("note", "")))
 
@@ -74,10 +81,6 @@ def landsat_mtl_sensor(card: ModelCard, mtl: Any) -> SensorMapping:
     Raises :class:`InputError` when the card lacks that mapping or the MTL lacks a key."""
     from zoomplan.geo.bands import landsat_reflectance
 
-    display = next((s for s in card.lr_sensors if s.name == "sentinel2_toa"), None)
-    if display is None:
-        have = ", ".join(s.name for s in card.lr_sensors) or "none"
-        raise InputError(f"Landsat scene {mtl}: its reflectance is read through the model card's 'sentinel2_toa' mapping, which this model lacks "
-                         f"(it has {have}): pass --sensor with one of those")
+    display = _display(card, "sentinel2_toa", f"Landsat scene {mtl}: its reflectance is read through", "pass --sensor with one of those")
     name, scale, offset, note = landsat_reflectance(mtl, display.bands)
     return compose(display, name, scale, offset, note)

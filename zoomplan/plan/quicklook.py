@@ -259,15 +259,8 @@ def _bill_text(summary: Mapping[str, Any], n_orders: int, n_sel: int, n_all: int
     thr = f("threshold")
     if isinstance(thr, (int, float)):
         lines.append(f"          (probability > {thr:g})")
-    rules = f("order_rules")
-    sl = rules.get("slivers") if isinstance(rules, Mapping) else None
     lines.append("")
-    if isinstance(sl, Mapping) and isinstance(sl.get("dropped_patches"), int):
-        lines.append(f"dropped   {sl['dropped_patches']:,} sliver patches, {sl.get('dropped_km2', 0.0):.4f} km2")
-        lines.append("          (<10% inside the AOI: not worth")
-        lines.append("          an order of their own)")
-    else:
-        lines.append(f"dropped   {n_dropped:,} selected patches not ordered")
+    lines.append(f"dropped   {n_dropped:,} selected patches not ordered")
     bud = _find(summary, "dropped")
     if isinstance(bud, Mapping) and isinstance(bud.get("n_patches"), int):
         lines.append(f"budget    left out {bud['n_patches']:,} patches ({_money(bud.get('cost_usd'))})")
@@ -293,8 +286,7 @@ def figure(
     ``table``, ``orders`` and ``aoi_geoms`` are in the planning ``crs`` (metres); ``bands`` are the
     scene's 1-based red, green, blue bands (default: found by description, else 1, 2, 3). The bill
     reads ``plan_cost_usd``, ``baseline_cost_usd``, ``savings_usd``, ``savings_pct``, ``vendor``,
-    ``price_per_km2``, ``plan_billed_km2``, ``baseline_billed_km2``, ``threshold``, ``order_rules``
-    (slivers, where the plan reports them) and ``dropped`` (budget) from ``summary`` (top level or one level down, as
+    ``price_per_km2``, ``plan_billed_km2``, ``baseline_billed_km2``, ``threshold`` and ``dropped`` (budget) from ``summary`` (top level or one level down, as
     :func:`zoomplan.plan.pricing.cost_summary` and :func:`zoomplan.plan.pipeline.plan` write them).
     """
     from matplotlib import colormaps
