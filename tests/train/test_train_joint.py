@@ -119,3 +119,39 @@ def test_train_joint_says_what_skip_smaller_left_out(tmp_path: Path) -> None:
     n_b = [sum(line.split(",")[2] == s for line in (Path(src[3].split("=", 1)[1]) / "splits.csv").read_text().splitlines()[1:])
            for s in ("train", "val")]
     assert f"left out as smaller than the 80 m tile (skip_smaller): {n_b[0]} train / {n_b[1]} val images" in " ".join(res.output.split())
+
+
+def test_a_patch_head_policy_starts_from_the_lr_body_and_trains(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    out = tmp_path / "run"
+    src = _sources(tmp_path)
+    p = _recipe(tmp_path, "lr", ft2_epochs=1)
+    p.write_text(p.read_text().replace('policy = { name = "resnet8", width = 4, stem = "small" }',
+                                       'policy = { name = "resnet8", width = 4, stem = "small", head = "patch", grid = [4, 4], padding = "reflect" }'))
+    res = runner.invoke(app, ["train", "joint", *src, "--config", str(p), "--out", str(out), "--device", "cpu"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    ck = load_checkpoint(out / "model.pt")
+    assert dict(ck.card.policy.kwargs)["head"] == "patch"
+    policy = ck.build("policy_ft2", torch.device("cpu"))
+    assert policy(torch.rand(2, 3, ck.card.lr_size_px, ck.card.lr_size_px)).shape == (2, 16)
+    # The body's padding differs from the LR classifier's (reflect against zeros) but its tensors came from it,
+    # then trained one Ft-2 epoch: same names and shapes, and the output layer is the patch head's own.
+    assert {k for k in ck.weights["policy_ft2"] if k.startswith("fc.")} == {"fc.patch.weight", "fc.patch.bias", "fc.tile.weight", "fc.tile.bias"}
+    body = [k for k in ck.weights["lr"] if not k.startswith("fc.")]
+    assert all(ck.weights["policy_ft2"][k].shape == ck.weights["lr"][k].shape for k in body)
+
+
+def test_a_run_refuses_a_recipe_that_changes_its_networks(tmp_path: Path) -> None:
+    # The card holds one network per component: continuing a run with another policy network used to keep
+    # the old one silently (its weights and card), so a "patch head" run trained a linear head.
+    src = _sources(tmp_path)
+    p = _recipe(tmp_path, "lr")
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["train", "joint", *src, "--config", str(p), "--out", str(out), "--stage", "hr"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    p.write_text(p.read_text().replace('policy = { name = "resnet8", width = 4, stem = "small" }',
+                                       'policy = { name = "resnet8", width = 4, stem = "small", head = "patch", grid = [4, 4] }'))
+    res = runner.invoke(app, ["train", "joint", *src, "--config", str(p), "--out", str(out), "--stage", "lr"])
+    assert isinstance(res.exception, ConfigError)
+    assert "[model] policy = { name = 'resnet8', width = 4, stem = 'small', head = 'patch', grid = [4, 4] } differs from" in str(res.exception)
+    assert "use a new --out directory" in str(res.exception)

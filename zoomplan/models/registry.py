@@ -6,7 +6,7 @@ checkpoint stores the name and keyword arguments, so a model is rebuilt exactly 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from torch import nn
 
@@ -40,8 +40,10 @@ def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[.
 
 
 def _make_factory(layers: tuple[int, ...], block: str) -> Callable[..., nn.Module]:
-    def factory(num_outputs: int, *, width: int = 64, stem: str = "imagenet", in_channels: int = 3, dropout: float = 0.0) -> nn.Module:
-        return ResNet(layers, num_outputs, width=width, block=block, stem=stem, in_channels=in_channels, dropout=dropout)
+    def factory(num_outputs: int, *, width: int = 64, stem: str = "imagenet", in_channels: int = 3, dropout: float = 0.0,
+                head: str = "linear", grid: Sequence[int] | None = None, padding: str = "zeros") -> nn.Module:
+        return ResNet(layers, num_outputs, width=width, block=block, stem=stem, in_channels=in_channels, dropout=dropout,
+                      head=head, grid=grid, padding=padding)
 
     return factory
 

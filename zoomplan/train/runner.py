@@ -39,7 +39,7 @@ from zoomplan.atomic import write_text_atomic
 from zoomplan.data.lowres import Radiometry, Streams, channel_stats
 from zoomplan.device import autocast, eval_mode, grad_scaler
 from zoomplan.errors import CheckpointError, ConfigError
-from zoomplan.models.card import ModelCard
+from zoomplan.models.card import ModelCard, ModelSpec
 from zoomplan.train.checkpoint import build_component, load_checkpoint, load_state, save_checkpoint, save_state
 from zoomplan.train.config import EXTRA_STAGES, STAGES, TrainConfig
 from zoomplan.train.reward import alpha_at
@@ -122,6 +122,12 @@ class _Indexed(Dataset):
         return img, y, i
 
 
+def card_fields_of(cfg: TrainConfig) -> dict[str, Any]:
+    """Every recipe [model] field that the card also has (architectures, geometry, Ft-2 rule), by name."""
+    card_fields = {f.name for f in dataclasses.fields(ModelCard)}
+    return {f.name: getattr(cfg.model, f.name) for f in dataclasses.fields(cfg.model) if f.name in card_fields}
+
+
 def make_card(cfg: TrainConfig, class_names: tuple[str, ...], train_ds: Dataset, dataset: str) -> ModelCard:
     """The card of a new run: geometry and architectures from the recipe, normalisation measured on
     (up to 2,000 images of) the training split."""
@@ -133,13 +139,17 @@ def make_card(cfg: TrainConfig, class_names: tuple[str, ...], train_ds: Dataset,
     m = cfg.model
     hr_norm = channel_stats(imgs)
     lr_norm = channel_stats(imgs, m.lr_size_px, m.lowres_method, m.lr_psf_sigma)
-    # Every recipe [model] field that the card also has (architectures, geometry, Ft-2 rule) is copied.
-    card_fields = {f.name for f in dataclasses.fields(ModelCard)}
-    from_recipe = {f.name: getattr(m, f.name) for f in dataclasses.fields(m) if f.name in card_fields}
     return ModelCard(
-        class_names=class_names, **from_recipe, hr_norm=hr_norm, lr_norm=lr_norm, lr_sensors=cfg.sensors,
+        class_names=class_names, **card_fields_of(cfg), hr_norm=hr_norm, lr_norm=lr_norm, lr_sensors=cfg.sensors,
         dataset=dataset, recipe=cfg.raw, seed=cfg.seed, zoomplan_version=__version__,
     )
+
+
+def _show(value: Any) -> str:
+    """A recipe value as the recipe writes it (a network as its name and keyword arguments)."""
+    if isinstance(value, ModelSpec):
+        return "{ name = " + repr(value.name) + "".join(f", {k} = {v!r}" for k, v in value.kwargs.items()) + " }"
+    return repr(value)
 
 
 class Trainer:
@@ -158,6 +168,13 @@ class Trainer:
             base = load_checkpoint(self.ckpt_path)
             if base.card.class_names != self.class_names:
                 raise CheckpointError(f"{self.ckpt_path} was trained on other classes: use a new --out directory")
+            # A card holds one network per component and one geometry: a recipe that changes them cannot
+            # continue this run (its stored weights would be built, or kept, as the old networks).
+            for name, want in card_fields_of(cfg).items():
+                have = getattr(base.card, name)
+                if have != want:
+                    raise ConfigError(f"{cfg.source or 'the recipe'} [model] {name} = {_show(want)} differs from {_show(have)} in {self.ckpt_path}, which this run "
+                                      "continues: use a new --out directory (every stage is trained again there)")
             # The card keeps the normalisation measured when the run began; the recipe is the one in
             # force now (each stage's own settings are also kept with its metrics).
             self.card, self.weights = base.card.replace(recipe=cfg.raw), {k: dict(v) for k, v in base.weights.items()}
