@@ -1,5 +1,5 @@
 """docs/cli.md, the generated command-line reference: current, complete, the same on every terminal, and
-help texts that read as written."""
+help texts that read as written, in the reference and in the terminal's ``--help``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any, Iterator
 
 import pytest
 import typer
+from rich.text import Text
 
 from zoomplan.cli.docs import COMMAND, literal, render
 
@@ -52,6 +53,17 @@ def test_rendering_does_not_depend_on_the_terminal(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("COLUMNS", "250")
     assert render() == narrow
     assert max(len(line) for line in narrow.splitlines() if not line.startswith("<!--")) <= 110
+
+
+def test_help_texts_render_literally_in_the_terminal(root: Any) -> None:
+    """What Rich prints for each help text (Typer's markup mode) is the text as written: no bracketed word,
+    such as ``[dask]`` or ``[data.sources.NAME]``, is swallowed as a markup tag."""
+    texts = []
+    for path, cmd in _commands(root, "zoomplan"):
+        texts += [(path, cmd.help)] + [(f"{path} {p.name}", p.help) for p in cmd.params]
+    for where, help_text in texts:
+        if help_text:
+            assert " ".join(Text.from_markup(help_text).plain.split()) == literal(help_text), where
 
 
 def test_literal_removes_only_the_escape() -> None:

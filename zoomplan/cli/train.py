@@ -66,7 +66,7 @@ def train_folder(
 
 @train_app.command("joint")
 def train_joint(
-    source: list[str] = typer.Option(..., "--source", help="NAME=DIR for each of the recipe's [data.sources.NAME] (repeat), "
+    source: list[str] = typer.Option(..., "--source", help="NAME=DIR for each of the recipe's \\[data.sources.NAME] (repeat), "
                                      "e.g. --source ucmerced=../shared/data/ucmerced --source rsscn7=../shared/data/rsscn7."),
     stage: str = StageOpt, config: Optional[str] = ConfigOpt, out: Path = OutOpt, epochs: Optional[int] = EpochsOpt,
     device: str = DeviceOpt, seed: Optional[int] = SeedOpt, resume: bool = ResumeOpt,
