@@ -17,7 +17,7 @@ On the scenes and AOIs of ``plan_throughput.py`` (built, or reused from its ``--
 
 Usage::
 
-    python benchmarks/plan_stages.py --scale 1 4          # the README's figures (~3 min here)
+    python benchmarks/plan_stages.py --scale 1 4          # the figures of docs/plan.md (~3 min here)
 """
 
 from __future__ import annotations

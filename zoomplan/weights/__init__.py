@@ -1,1 +1,1 @@
-"""The shipped default checkpoint lives here (``default.pt``); see README's model card."""
+"""The shipped default checkpoint lives here (``default.pt``); see docs/model-card.md."""
