@@ -20,11 +20,12 @@ from typer.testing import CliRunner, Result
 
 from conftest import shared_data
 from geo.synth import write_aoi
+from zoomplan.train.checkpoint import load_checkpoint
 
 REAL_SCENE = "sentinel2/s2_l1c_18SVG_20160112_rgbn_10m.tif"
 """Sentinel-2A L1C, 18SVG, 2016-01-12: bands red (B04), green (B03), blue (B02), nir (B08), x 10000, nodata 0."""
 WINDOW = Window(491, 402, 96, 96)
-"""The north-west 960 m of the bundled example's crop (pixel edges on the 80 m tile grid): town, fields, creek."""
+"""The north-west 960 m of the bundled example's crop (pixel edges on the 80 m tile grid and the 40 m patch grid): town, fields, creek."""
 
 
 def real_pixels(window: Window = WINDOW) -> tuple[np.ndarray, Any, Any]:
@@ -84,5 +85,6 @@ def reference(cli: typer.Typer, tmp_path: Path) -> tuple[Path, dict[str, tuple[f
     r = plan_cli(cli, aoi, ref, out)
     assert r.exit_code == 0, r.stderr
     probs = patch_probs(out)
-    assert len(probs) == 46 * 46 and len(set(probs.values())) > 100  # the 920 m AOI in 20 m patches, real probabilities
+    side = 960 // int(load_checkpoint(None).card.patch_ground_m[0])  # the 920 m AOI inside 960 m of whole patches
+    assert len(probs) == side * side and len(set(probs.values())) > 100  # real probabilities
     return aoi, probs, data, transform, crs

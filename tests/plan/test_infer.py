@@ -176,7 +176,9 @@ def test_blocks_without_scene_are_counted_not_cut(tmp_path: Path, tiny_checkpoin
 
 def test_thread_count_does_not_change_the_shipped_models_output() -> None:
     """The planner runs every core on CPU, journals record the count and Dask workers split it: the
-    shipped model's table must be bit-identical at 1 and 2 torch threads for those runs to agree."""
+    shipped model's table must agree at 1 and 2 torch threads for those runs to agree: the same patches,
+    classes and selections, probabilities to float32 rounding (oneDNN may sum a convolution in another
+    order on another thread count: measured 3 of 2,726 probabilities apart, by under 2e-13)."""
     from zoomplan.plan.pipeline import open_plan_inputs
 
     root = Path(__file__).resolve().parents[2] / "examples"
@@ -185,5 +187,8 @@ def test_thread_count_does_not_change_the_shipped_models_output() -> None:
     one = infer_patches(ck, inp.used, inp.aoi.geoms, inp.grid, CPU, threads=1, batch_size=100).table
     two = infer_patches(ck, inp.used, inp.aoi.geoms, inp.grid, CPU, threads=2, batch_size=100).table
     assert len(one) > 1000 and torch.get_num_threads() == 1  # restored after the run
-    for name in ("row", "col", "prob", "tile_class", "tile_conf"):
+    for name in ("row", "col", "tile_class"):
         np.testing.assert_array_equal(getattr(one, name), getattr(two, name), err_msg=name)
+    for name in ("prob", "tile_conf"):
+        np.testing.assert_allclose(getattr(one, name), getattr(two, name), rtol=1e-5, atol=1e-9, err_msg=name)
+    np.testing.assert_array_equal(one.prob > 0.5, two.prob > 0.5, err_msg="selection at the default threshold")
