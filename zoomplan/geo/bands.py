@@ -19,6 +19,8 @@ read as red, green, blue, nir (other bands, e.g. the 15 m panchromatic B8, are l
 TOA reflectance ``(M * DN + A) / sin(SUN_ELEVATION)``, Level-2 (``L2SP``) surface reflectance
 ``DN * 0.0000275 - 0.2`` (the MTL's LEVEL2 coefficients when present); applied per band in the sensor
 mapping, never by rewriting the data. An MTL file given as ``--lr`` stands for its product's band files.
+Landsat band files without their MTL are refused (no ``--sensor``) with the fix: Level-1 needs the MTL,
+Level-2 takes ``--sensor landsat_c2l2`` (:func:`landsat_without_mtl`).
 
 A STAC Item or ItemCollection JSON (:mod:`zoomplan.geo.stac`) becomes one :class:`BandSet` per Item: its
 per-band assets, stacked through the same VRT, with the Item's radiometry (``BandSet.item``).
@@ -240,6 +242,18 @@ def landsat_mtl(bs: BandSet) -> Path | None:
             if found:
                 return found[0]
     return None
+
+
+def landsat_without_mtl(bs: BandSet) -> str:
+    """The one-line refusal for Landsat band files that come without their product's MTL (no ``--sensor``)."""
+    names = ", ".join(f.name for f in bs.files)
+    m = re.match(r"^L[COTE]0[89]_(L[12])", bs.files[0].name, re.IGNORECASE)
+    level = m.group(1).upper() if m else ""
+    if level == "L1":
+        return (f"Landsat Collection 2 Level-1 band files {names} come without their product's *_MTL.txt: TOA reflectance needs its "
+                f"per-band coefficients and sun elevation; put the MTL file from the same download beside them (or pass the product folder)")
+    return (f"Landsat band files {names} come without their product's *_MTL.txt: pass --sensor landsat_c2l2 for Collection 2 Level-2 "
+            f"surface reflectance (DN x 0.0000275 - 0.2), or put the MTL file from the same download beside them")
 
 
 def _mtl_groups(mtl: Path) -> dict[str, dict[str, str]]:

@@ -93,8 +93,8 @@ def band_set_sensor(card: ModelCard, bs: Any) -> tuple[SensorMapping | None, str
     (None, None): by data type.
 
     Raises :class:`InputError` with the fix when the metadata say the scene cannot be mapped without
-    more (a Landsat Level-1 Item without its MTL; inconsistent STAC metadata)."""
-    from zoomplan.geo.bands import landsat_mtl, sentinel2_sensor
+    more (Landsat Level-1 without its MTL; Landsat band files without one; inconsistent STAC metadata)."""
+    from zoomplan.geo.bands import is_landsat, landsat_mtl, landsat_without_mtl, sentinel2_sensor
 
     item = bs.item
     if item is not None:
@@ -114,4 +114,6 @@ def band_set_sensor(card: ModelCard, bs: Any) -> tuple[SensorMapping | None, str
     mtl = landsat_mtl(bs)
     if mtl is not None:
         return landsat_mtl_sensor(card, mtl), None  # Landsat C2: per-band DN -> reflectance from the MTL
+    if any(is_landsat(f) for f in bs.files):
+        raise InputError(landsat_without_mtl(bs))
     return None, sentinel2_sensor(bs)
