@@ -279,3 +279,53 @@ def test_a_missing_local_asset_is_refused(tmp_path: Path) -> None:
     assets = {"red": _asset("r.tif", "red"), "green": _asset("g.tif", "green"), "blue": _asset("sub/b.tif", "blue")}
     with pytest.raises(InputError, match=rf"asset 'blue' of STAC item i \(.*\) points at {tmp_path / 'sub' / 'b.tif'}, which is not there"):
         group_scene_inputs([_write(tmp_path / "i.json", _item("i", assets))])
+
+
+def test_mutated_items_end_in_a_zoomplan_error_or_a_scene(tmp_path: Path) -> None:
+    """Seeded mutations of a valid item (values replaced by other types, keys deleted, wrapped in a
+    collection): each ends in a one-line :class:`InputError` or a band set, never another exception."""
+    import copy
+    import random
+
+    for b in ("r", "g", "b", "n"):
+        _tiny(tmp_path / f"{b}.tif")
+    rb = {"scale": 0.0001, "offset": -0.1, "nodata": 0}
+    seed = _item("S2A_18SVG_20160112_0_L1C", {"red": _asset("r.tif", "red", rb), "green": _asset("g.tif", "green", rb),
+                                             "blue": _asset("b.tif", "blue", rb), "nir": _asset("n.tif", "nir", rb),
+                                             "mtl.txt": {"href": "x_MTL.txt"}},
+                 platform="sentinel-2a", **{"s2:processing_baseline": "05.09", "eo:cloud_cover": 3})
+    values = [None, 1, -1.5, "x", "", [], {}, [1], [{}], {"a": 1}, True, float("nan"), "https://x/y.tif", "../../etc", "05.09", "L1TP"]
+
+    def paths(o: Any, pre: tuple = ()) -> Any:
+        yield pre
+        for k, v in (o.items() if isinstance(o, dict) else enumerate(o) if isinstance(o, list) else ()):
+            yield from paths(v, (*pre, k))
+
+    where = list(paths(seed))[1:]
+    rng = random.Random(0)
+    outcomes = {"error": 0, "scene": 0}
+    for case in range(200):
+        doc: Any = copy.deepcopy(seed)
+        for _ in range(rng.randint(1, 3)):
+            p = rng.choice(where)
+            try:
+                o = doc
+                for k in p[:-1]:
+                    o = o[k]
+                if rng.random() < 0.3:
+                    del o[p[-1]]
+                else:
+                    o[p[-1]] = rng.choice(values)
+            except (KeyError, IndexError, TypeError):
+                pass  # an earlier mutation removed the path
+        if rng.random() < 0.2:
+            doc = {"type": "FeatureCollection", "features": [doc, rng.choice([copy.deepcopy(seed), *values])]}
+        f = tmp_path / "item.json"
+        f.write_text(json.dumps(doc))
+        try:
+            group_scene_inputs([f])
+            outcomes["scene"] += 1
+        except InputError as exc:
+            assert "\n" not in str(exc), (case, str(exc))
+            outcomes["error"] += 1
+    assert outcomes["error"] > 25 and outcomes["scene"] > 25, outcomes
