@@ -329,3 +329,29 @@ def test_mutated_items_end_in_a_zoomplan_error_or_a_scene(tmp_path: Path) -> Non
             assert "\n" not in str(exc), (case, str(exc))
             outcomes["error"] += 1
     assert outcomes["error"] > 25 and outcomes["scene"] > 25, outcomes
+
+
+@pytest.mark.parametrize("props, collection, item_id, want", [
+    ({"s2:processing_baseline": "05.09", "s2:product_type": "S2MSI2A"}, None, "x", ("sensor", "sentinel2_l2a_pb04")),
+    ({"s2:processing_baseline": "02.01"}, "sentinel-2-l1c", "S2A_MSIL1C_20160112", ("sensor", "sentinel2_toa")),
+    ({"s2:processing_baseline": "04.00", "platform": "sentinel-2a"}, None, "S2A_18SVG_20230112_0_L1C", ("sensor", "sentinel2_l1c_pb04")),
+    ({"s2:processing_baseline": "03.01"}, "sentinel-2-l2a", "S2A_18SVG_20210112_0_L2A", ("sensor", "sentinel2_l2a")),
+    ({"s2:processing_baseline": "N/A"}, "sentinel-2-l2a", "x", ("refusal", "s2:processing_baseline 'N/A', not a number")),
+    ({"landsat:correction": "L2SP", "platform": "landsat-9"}, None, "LC09_L2SP_014033_20220112_20230503_02_T1", ("sensor", "landsat_c2l2")),
+    ({}, "landsat-c2-l2", "x", ("sensor", "landsat_c2l2")),
+    ({"platform": "landsat-8"}, None, "x", ("refusal", "pass --sensor landsat_c2l2")),
+    ({"platform": "landsat-8"}, None, "LC08_L1GT_014033_20160112_20200907_02_T2", ("refusal", "Level-1, whose TOA reflectance needs the product's MTL")),
+    ({"platform": "planetscope"}, None, "x", ("sensor", None)),
+])
+def test_what_item_properties_say_without_raster_bands(tmp_path: Path, props: dict, collection: str | None, item_id: str, want: tuple) -> None:
+    """Without raster:bands scale/offset: the Sentinel-2 baseline and level, the Landsat level (properties,
+    collection or product id) pick the sensor, or a one-line refusal with the fix."""
+    for b in ("r", "g", "b"):
+        _tiny(tmp_path / f"{b}.tif")
+    assets = {"red": _asset("r.tif", "red"), "green": _asset("g.tif", "green"), "blue": _asset("b.tif", "blue")}
+    (bs,) = group_scene_inputs([_write(tmp_path / "i.json", _item(item_id, assets, collection, **props))])
+    field, value = want
+    if field == "sensor":
+        assert bs.item.sensor == value and not bs.item.refusal and bs.item.scale == ()
+    else:
+        assert value in bs.item.refusal and "\n" not in bs.item.refusal

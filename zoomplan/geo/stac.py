@@ -152,7 +152,8 @@ def _raster(asset: Any) -> tuple[float | None, float | None, float | None]:
 
 
 def _is_remote(href: str) -> bool:
-    return href.startswith("/vsi") or bool(re.match(r"^[a-z][a-z0-9+.\-]+://", href, re.IGNORECASE)) and not href.lower().startswith("file://")
+    url = bool(re.match(r"^[a-z][a-z0-9+.\-]+://", href, re.IGNORECASE)) and not href.lower().startswith("file://")
+    return href.startswith("/vsi") or url
 
 
 def _local(href: str, json: Path) -> Path:
@@ -209,8 +210,8 @@ def _sentinel2_level(item: Any) -> str | None:
     if not (platform.startswith("sentinel-2") or coll.startswith("sentinel-2") or any(k.startswith("s2:") for k in p)):
         return None
     text = " ".join(str(v) for v in (p.get("s2:product_type"), p.get("processing:level"), coll, item.id)).lower()
-    for level, marks in (("l2a", ("2a", "l2a")), ("l1c", ("1c", "l1c"))):
-        if any(m in text for m in marks):
+    for level in ("l2a", "l1c"):  # L2A, MSIL2A, S2MSI2A (not the platform's S2A)
+        if level in text or f"msi{level[1:]}" in text:
             return level
     return "?"
 
@@ -258,6 +259,10 @@ def _radiometry(item: Any, json: Path, chosen: Sequence[_Asset]) -> ItemRadiomet
     if level == "L2":
         mtl, _ = _mtl_asset(item, json)
         return ItemRadiometry(**base, mtl=mtl, sensor=None if mtl else "landsat_c2l2")
+    if level == "?":
+        return ItemRadiometry(**base, refusal=(
+            f"STAC item {item.id} ({json}) is Landsat but says neither its processing level (landsat:correction) nor its "
+            f"reflectance scale (raster:bands): pass --sensor landsat_c2l2 for Collection 2 Level-2 surface reflectance"))
     s2 = _sentinel2_level(item)
     pb = item.properties.get("s2:processing_baseline")
     if s2 is not None and pb is not None:
