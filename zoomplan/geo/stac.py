@@ -291,7 +291,8 @@ def _band_set(item: Any, json: Path) -> Any:
             continue
         if _is_remote(a.href):
             if band not in MODEL_BANDS:
-                continue  # nir: the model does not read it
+                log.info("STAC item %s: asset %r (%s) is remote; left out (the model does not read it)", item.id, a.key, band)
+                continue
             raise InputError(f"asset {a.key!r} of STAC item {item.id} ({json}) is remote ({a.href}): zoomplan reads local files only; "
                              f"download it and set the asset's href to the local file (a path relative to the JSON works)")
         p = _local(a.href, json)
