@@ -128,3 +128,28 @@ def test_level2_from_the_mtl_or_sensor(cli: typer.Typer, tmp_path: Path, referen
     r = plan_cli(cli, aoi, stack, out2, "--sensor", "landsat_c2l2")
     assert r.exit_code == 0, r.stderr
     _same(patch_probs(out2), want, tol=TOL)
+
+
+@pytest.mark.shared_data
+def test_band_files_without_their_mtl(cli: typer.Typer, tmp_path: Path, reference) -> None:
+    """No MTL beside the band files: Level-1 stops with one line saying the MTL is needed (its TOA reflectance
+    needs the MTL's coefficients and sun elevation), nothing written; Level-2 stops asking for
+    --sensor landsat_c2l2, and with it plans as the reflectance stack does."""
+    from hardening.catalogue import assert_refused
+
+    aoi, want, data, transform, crs = reference
+    s = math.sin(math.radians(ELEV))
+    l1 = tmp_path / L1
+    files = _landsat_set(l1, L1, _to_dn(data, M / s, A / s), transform, crs, "")
+    (l1 / f"{L1}_MTL.txt").unlink()
+    out = tmp_path / "out" / "order.geojson"
+    for lr in (l1, files[:3]):
+        assert_refused(plan_cli(cli, aoi, lr, out), out, "Landsat Collection 2 Level-1 band files", "without their product's *_MTL.txt",
+                       "put the MTL file from the same download beside them")
+    l2 = tmp_path / L2
+    _landsat_set(l2, L2, _to_dn(data, SR_M, SR_A), transform, crs, "", prefix="SR_")
+    (l2 / f"{L2}_MTL.txt").unlink()
+    assert_refused(plan_cli(cli, aoi, l2, out), out, "Landsat band files", "pass --sensor landsat_c2l2")
+    r = plan_cli(cli, aoi, l2, out, "--sensor", "landsat_c2l2")
+    assert r.exit_code == 0, r.stderr
+    _same(patch_probs(out), want, tol=TOL)

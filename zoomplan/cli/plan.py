@@ -25,7 +25,7 @@ console = Console(stderr=True)
 @app.command("plan")
 def plan_command(
     aoi: Path = typer.Argument(..., help="AOI vector file (GeoJSON, GeoPackage, Shapefile, KML, FlatGeobuf; any CRS; Polygon/MultiPolygon)."),
-    lr: Optional[list[Path]] = typer.Option(None, "--lr", help="LR scene (GeoTIFF/COG/JP2), or one file per band (repeat: B04.jp2 B03.jp2 B02.jp2) or their folder. Repeat for several scenes; the first that has data for a tile is used."),
+    lr: Optional[list[Path]] = typer.Option(None, "--lr", help="LR scene (GeoTIFF/COG/JP2), or one file per band (repeat: B04.jp2 B03.jp2 B02.jp2) or their folder, or a STAC Item / ItemCollection JSON with per-band assets (red/green/blue or B04/B03/B02; local hrefs; raster:bands scale/offset read). Repeat for several scenes; the first that has data for a tile is used."),
     scenes: Optional[Path] = typer.Option(None, "--scenes", help="Scene list: text file of paths (one a line, # comments) or STAC-like JSON; after any --lr, least cloudy then most recent first."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Order GeoJSON to write ('-' for stdout)."),
     patches: Optional[Path] = typer.Option(None, "--patches", help="Also write every AOI patch with its probability and selection (GeoJSON)."),
@@ -37,7 +37,7 @@ def plan_command(
     budget: Optional[float] = typer.Option(None, "--budget", help="Spend at most this many USD (most probable patches first)."),
     max_fraction: Optional[float] = typer.Option(None, "--max-fraction", help="Buy at most this share (0-1] of the AOI's patches."),
     bands: Optional[str] = typer.Option(None, "--bands", help="Scene bands for red,green,blue: numbers or names, e.g. 4,3,2 or B04,B03,B02 (default: from band descriptions)."),
-    sensor: Optional[str] = typer.Option(None, "--sensor", help="Sensor mapping: the model card's (sentinel2_toa, rgb8) or configs/sensors.toml's (sentinel2_l1c_pb04, sentinel2_l2a, sentinel2_l2a_pb04, landsat_c2l2, reflectance). Default: product metadata (a Sentinel-2 MTD_MSI*.xml offset; a Landsat MTL file's per-band Level-1 TOA or Level-2 coefficients), else by data type."),
+    sensor: Optional[str] = typer.Option(None, "--sensor", help="Sensor mapping: the model card's (sentinel2_toa, rgb8) or configs/sensors.toml's (sentinel2_l1c_pb04, sentinel2_l2a, sentinel2_l2a_pb04, landsat_c2l2, reflectance). Default: product metadata (a STAC item's raster:bands scale/offset or s2:processing_baseline; a Sentinel-2 MTD_MSI*.xml offset; a Landsat MTL file's per-band Level-1 TOA or Level-2 coefficients), else by data type."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps."),
     batch_size: int = typer.Option(512, "--batch-size", help="Tiles per network batch."),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch threads for the networks on CPU (default: every core; 1 is faster on a machine busy with other work)."),
@@ -97,7 +97,9 @@ def _scene_paths(lr: list[Path], scenes: Optional[Path]) -> tuple[list[Path], Op
     if scenes is None:
         if not lr:
             raise InputError("no LR scene given: pass --lr SCENE (a Sentinel-2 GeoTIFF, COG or JP2) or --scenes LIST")
-        return list(lr), None
+        from zoomplan.geo.stac import item_collection_rule
+
+        return list(lr), item_collection_rule(lr)
     from zoomplan.geo.scenelist import order_scenes, read_scene_list
 
     ordered, rule = order_scenes(read_scene_list(scenes))

@@ -19,6 +19,11 @@ read as red, green, blue, nir (other bands, e.g. the 15 m panchromatic B8, are l
 TOA reflectance ``(M * DN + A) / sin(SUN_ELEVATION)``, Level-2 (``L2SP``) surface reflectance
 ``DN * 0.0000275 - 0.2`` (the MTL's LEVEL2 coefficients when present); applied per band in the sensor
 mapping, never by rewriting the data. An MTL file given as ``--lr`` stands for its product's band files.
+Landsat band files without their MTL are refused (no ``--sensor``) with the fix: Level-1 needs the MTL,
+Level-2 takes ``--sensor landsat_c2l2`` (:func:`landsat_without_mtl`).
+
+A STAC Item or ItemCollection JSON (:mod:`zoomplan.geo.stac`) becomes one :class:`BandSet` per Item: its
+per-band assets, stacked through the same VRT, with the Item's radiometry (``BandSet.item``).
 """
 
 from __future__ import annotations
@@ -28,13 +33,16 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 from xml.sax.saxutils import escape
 
 import rasterio
 from rasterio.errors import RasterioError
 
 from zoomplan.errors import InputError
+
+if TYPE_CHECKING:
+    from zoomplan.geo.stac import ItemRadiometry
 
 RASTER_SUFFIXES = (".jp2", ".tif", ".tiff", ".vrt")
 _TOKEN = re.compile(r"(?:^|[_\-.])(b(?:0?[1-9]|1[0-2]|8a)|red|green|blue|nir)(?=[_\-.]|$)", re.IGNORECASE)
@@ -44,14 +52,23 @@ _GDAL_TYPES = {"uint8": "Byte", "int8": "Int8", "uint16": "UInt16", "int16": "In
 
 @dataclass(frozen=True)
 class BandSet:
-    """One scene delivered as one-band files; ``root``: the folder given, if any."""
+    """One scene delivered as one-band files; ``root``: the folder given, if any.
+
+    A STAC Item's set (:mod:`zoomplan.geo.stac`) also carries each file's band (``labels``, from the
+    asset), the nodata value its metadata gives (used where the file sets none) and ``item``, what the
+    Item says about reflectance (:class:`~zoomplan.geo.stac.ItemRadiometry`)."""
 
     files: tuple[Path, ...]
     root: Path | None = None
+    labels: tuple[str, ...] = ()
+    nodata: tuple[float | None, ...] = ()
+    item: "ItemRadiometry | None" = None
 
     @property
     def scene_id(self) -> str:
-        """The folder's name, else the first file's name without its band token (``T18SVG_20160112T160652``)."""
+        """The STAC Item's id, else the folder's name, else the first file's name without its band token (``T18SVG_20160112T160652``)."""
+        if self.item is not None:
+            return self.item.item_id
         if self.root is not None:
             return self.root.name.removesuffix(".SAFE")
         stem = _TOKEN.sub("", self.files[0].stem).strip("_-.")
@@ -102,11 +119,20 @@ def folder_band_set(folder: Path) -> BandSet:
 
 
 def group_scene_inputs(paths: Sequence[str | Path]) -> list[Path | BandSet]:
-    """``--lr`` paths as scenes: folders -> :class:`BandSet`; runs of one-band files -> one :class:`BandSet`."""
+    """``--lr`` paths as scenes: folders -> :class:`BandSet`; runs of one-band files -> one :class:`BandSet`;
+    a STAC Item / ItemCollection JSON -> one :class:`BandSet` per Item (:mod:`zoomplan.geo.stac`)."""
+    from zoomplan.geo.stac import is_stac_json, stac_band_sets
+
     out: list[Path | BandSet] = []
     run: list[Path] = []
     for raw in paths:
         p = Path(raw)
+        if is_stac_json(p):
+            if run:
+                out.append(BandSet(tuple(run)))
+                run = []
+            out.extend(stac_band_sets(p))
+            continue
         if p.is_file() and re.search(r"_MTL\.(txt|xml)$", p.name, re.IGNORECASE):
             p = p.parent  # a Landsat product's metadata file: its folder's band files
         elif p.is_file() and _count(p) == 1:
@@ -130,10 +156,12 @@ def band_set_source(bs: BandSet) -> str:
     Where several files name the same band (a L2A product's ``R10m``/``R20m``/``R60m``), the finest is used.
     Raises :class:`InputError` for unreadable files, mixed CRSs or data types."""
     infos = []
-    for f in bs.files:
+    for k, f in enumerate(bs.files):
+        label = bs.labels[k] if bs.labels else band_token(f) or f.stem
+        meta_nd = bs.nodata[k] if bs.nodata else None
         try:
             with rasterio.open(f) as src:
-                infos.append((band_token(f) or f.stem, f, src.crs, src.transform, src.width, src.height, src.dtypes[0], src.nodata))
+                infos.append((label, f, src.crs, src.transform, src.width, src.height, src.dtypes[0], meta_nd if src.nodata is None else src.nodata))
         except RasterioError as exc:
             raise InputError(f"band file {f} is not a raster GDAL can read ({str(exc).splitlines()[0]}): re-download it") from exc
     best: dict[str, tuple] = {}
@@ -188,11 +216,18 @@ def _sensor_from_mtd(mtd: Path, level: str, tag: str) -> str:
     except ET.ParseError as exc:
         raise InputError(f"product metadata {mtd} is not well-formed XML ({exc}): re-download the product, or pass --sensor") from exc
     offsets = {float(e.text or 0) for e in root.iter() if e.tag.endswith(tag)}
-    if not offsets or offsets == {0.0}:
-        return "sentinel2_toa" if level == "l1c" else "sentinel2_l2a"
-    if offsets != {-1000.0}:
+    if offsets and offsets not in ({0.0}, {-1000.0}):
         raise InputError(f"product metadata {mtd} gives {tag} {sorted(offsets)}, not the -1000 of processing baseline 04.00: pass --sensor")
-    return f"sentinel2_{level}_pb04"
+    return sentinel2_name(level, offsets == {-1000.0})
+
+
+def sentinel2_name(level: str, pb04: bool) -> str:
+    """The sensor mapping of Sentinel-2 ``level`` (``l1c`` / ``l2a``) data with (``pb04``: processing
+    baseline 04.00 and later, -1000 DN) or without the radiometric offset; shared by the SAFE metadata
+    and STAC ``s2:processing_baseline`` readers."""
+    if pb04:
+        return f"sentinel2_{level}_pb04"
+    return "sentinel2_toa" if level == "l1c" else "sentinel2_l2a"
 
 
 def landsat_mtl(bs: BandSet) -> Path | None:
@@ -207,6 +242,18 @@ def landsat_mtl(bs: BandSet) -> Path | None:
             if found:
                 return found[0]
     return None
+
+
+def landsat_without_mtl(bs: BandSet) -> str:
+    """The one-line refusal for Landsat band files that come without their product's MTL (no ``--sensor``)."""
+    names = ", ".join(f.name for f in bs.files)
+    m = re.match(r"^L[COTE]0[89]_(L[12])", bs.files[0].name, re.IGNORECASE)
+    level = m.group(1).upper() if m else ""
+    if level == "L1":
+        return (f"Landsat Collection 2 Level-1 band files {names} come without their product's *_MTL.txt: TOA reflectance needs its "
+                f"per-band coefficients and sun elevation; put the MTL file from the same download beside them (the product folder as downloaded holds it)")
+    return (f"Landsat band files {names} come without their product's *_MTL.txt: pass --sensor landsat_c2l2 for Collection 2 Level-2 "
+            f"surface reflectance (DN x 0.0000275 - 0.2), or put the MTL file from the same download beside them")
 
 
 def _mtl_groups(mtl: Path) -> dict[str, dict[str, str]]:

@@ -231,7 +231,7 @@ def open_scene(path: "str | os.PathLike[str] | BandSet", card: ModelCard, *, ban
     Raises :class:`InputError` when the file is missing or unreadable, has no CRS or georeferencing, or
     lacks the bands the model needs.
     """
-    from zoomplan.geo.bands import BandSet, band_set_source, folder_band_set, landsat_mtl, sentinel2_sensor
+    from zoomplan.geo.bands import BandSet, band_set_source, folder_band_set
 
     bset = path if isinstance(path, BandSet) else None
     p = bset.files[0] if bset is not None else Path(path)
@@ -240,15 +240,13 @@ def open_scene(path: "str | os.PathLike[str] | BandSet", card: ModelCard, *, ban
     if bset is None and p.is_dir():
         bset = folder_band_set(p)
     source, scene_id = str(p), p.stem
-    mtl_mapping: SensorMapping | None = None
+    meta_mapping: SensorMapping | None = None
     if bset is not None:
         source, scene_id = band_set_source(bset), bset.scene_id
-        mtl = landsat_mtl(bset) if sensor is None else None
-        if mtl is not None:
-            from zoomplan.geo.sensors import landsat_mtl_sensor
+        if sensor is None:  # product metadata: STAC raster:bands, Landsat MTL, Sentinel-2 baseline (an explicit --sensor wins)
+            from zoomplan.geo.sensors import band_set_sensor
 
-            mtl_mapping = landsat_mtl_sensor(card, mtl)  # Landsat C2: per-band DN -> reflectance from the MTL
-        sensor = sensor or sentinel2_sensor(bset)
+            meta_mapping, sensor = band_set_sensor(card, bset)
     try:
         with rasterio.Env(**GDAL_ENV), rasterio.open(source) as src:
             if src.crs is None:
@@ -258,7 +256,7 @@ def open_scene(path: "str | os.PathLike[str] | BandSet", card: ModelCard, *, ban
                     raise InputError(f"scene {p} has no georeferencing: assign its pixel size and top-left corner (metres in its CRS), "
                                      f"e.g. rio edit-info --transform '[10, 0, 440000, 0, -10, 4170000]' {p}")
                 raise InputError(f"scene {p} has a rotated geotransform: warp it to a north-up grid first (rio warp {p} {p.with_name(p.stem + '_north_up.tif')})")
-            s = mtl_mapping or choose_sensor(card, src.dtypes[0], sensor, scene=f"scene {p}")
+            s = meta_mapping or choose_sensor(card, src.dtypes[0], sensor, scene=f"scene {p}")
             try:
                 idx = resolve_bands(
                     list(src.descriptions), [c.name for c in src.colorinterp], s.bands, s.band_aliases, bands, scene=f"scene {p}"

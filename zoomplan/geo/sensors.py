@@ -84,3 +84,36 @@ def landsat_mtl_sensor(card: ModelCard, mtl: Any) -> SensorMapping:
     display = _display(card, "sentinel2_toa", f"Landsat scene {mtl}: its reflectance is read through", "pass --sensor with one of those")
     name, scale, offset, note = landsat_reflectance(mtl, display.bands)
     return compose(display, name, scale, offset, note)
+
+
+def band_set_sensor(card: ModelCard, bs: Any) -> tuple[SensorMapping | None, str | None]:
+    """What a :class:`~zoomplan.geo.bands.BandSet`'s metadata calls for when no ``--sensor`` is given:
+    a mapping (STAC ``raster:bands`` scale/offset, a Landsat MTL, per band) or a sensor name (a STAC
+    Item's ``s2:processing_baseline`` or Landsat Level-2; a SAFE product's ``MTD_MSI*.xml``), else
+    (None, None): by data type.
+
+    Raises :class:`InputError` with the fix when the metadata say the scene cannot be mapped without
+    more (Landsat Level-1 without its MTL; Landsat band files without one; inconsistent STAC metadata)."""
+    from zoomplan.geo.bands import is_landsat, landsat_mtl, landsat_without_mtl, sentinel2_sensor
+
+    item = bs.item
+    if item is not None:
+        if item.refusal:
+            raise InputError(item.refusal)
+        if item.scale:
+            display = _display(card, "sentinel2_toa", f"STAC item {item.item_id}: its raster:bands reflectance is read through",
+                               "pass --sensor with one of those")
+            k = {b: i for i, b in enumerate(bs.labels)}
+            scale = tuple(item.scale[k[b]] for b in display.bands)
+            offset = tuple(item.offset[k[b]] for b in display.bands)
+            return compose(display, "stac_raster_bands", scale, offset,
+                           f"reflectance = DN * scale + offset from the STAC item's raster:bands ({item.json.name})"), None
+        if item.mtl is not None:
+            return landsat_mtl_sensor(card, item.mtl), None
+        return None, item.sensor
+    mtl = landsat_mtl(bs)
+    if mtl is not None:
+        return landsat_mtl_sensor(card, mtl), None  # Landsat C2: per-band DN -> reflectance from the MTL
+    if any(is_landsat(f) for f in bs.files):
+        raise InputError(landsat_without_mtl(bs))
+    return None, sentinel2_sensor(bs)
