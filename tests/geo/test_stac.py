@@ -28,9 +28,12 @@ EXTENSIONS = ["https://stac-extensions.github.io/eo/v1.1.0/schema.json", "https:
 REMOTE = "https://sentinel-cogs.s3.us-west-2.amazonaws.com/sentinel-s2-l1c-cogs/18/S/VG/2023/1/S2B_18SVG_20230112_0_L1C"
 
 
-def _same(got: dict, want: dict, tol: float) -> None:
+def _same(got: dict, want: dict, tol: float, quantised: bool = False) -> None:
+    """The same patches and probabilities within ``tol``; the same selection, except (``quantised``: inputs
+    rounded to integer DN) for patches within ``tol`` of the 0.5 threshold, which that rounding may flip."""
     assert got.keys() == want.keys()
-    assert {k for k, v in got.items() if v[1]} == {k for k, v in want.items() if v[1]}  # the same selection
+    sure = {k for k in want if not quantised or abs(want[k][0] - 0.5) > tol}
+    assert {k for k in sure if got[k][1]} == {k for k in sure if want[k][1]}  # the same selection
     assert max(abs(got[k][0] - want[k][0]) for k in want) <= tol
 
 
@@ -129,11 +132,11 @@ def test_planetary_computer_item_takes_the_baseline_offset_from_its_properties(c
 
 @pytest.mark.shared_data
 def test_item_collection_of_two_is_two_scenes_planned_like_the_stack(cli: typer.Typer, tmp_path: Path, reference) -> None:
-    """An ItemCollection of two overlapping halves of the real window (cols 0-56 and 40-96, on the tile grid):
+    """An ItemCollection of two overlapping halves of the real window (cols 0-64 and 32-96, edges on the 160 m tile grid):
     two scenes, least cloud cover first; each tile from the first with data: the same plan as the whole stack."""
     aoi, want, data, transform, crs = reference
     feats = []
-    for name, c0, c1, cloud in (("west", 0, 56, 40.0), ("east", 40, 96, 3.5)):
+    for name, c0, c1, cloud in (("west", 0, 64, 40.0), ("east", 32, 96, 3.5)):
         t = transform * transform.translation(c0, 0)
         files = _cogs(tmp_path / "items" / name, data[:, :, c0:c1], t, crs)
         rb = {"nodata": 0, "scale": 0.0001, "offset": 0.0}
@@ -205,7 +208,7 @@ def test_landsat_level2_item_takes_raster_bands(cli: typer.Typer, tmp_path: Path
     out = tmp_path / "out" / "order.geojson"
     r = plan_cli(cli, aoi, item, out)
     assert r.exit_code == 0, r.stderr
-    _same(patch_probs(out), want, tol=5e-4)
+    _same(patch_probs(out), want, tol=0.01, quantised=True)  # DN rounding moved the shipped policy by up to 0.006
 
 
 @pytest.mark.shared_data
@@ -229,7 +232,7 @@ def test_landsat_level1_item_needs_its_mtl(cli: typer.Typer, tmp_path: Path, ref
     item = _landsat_item(tmp_path, pid, dn, transform, crs, radiance, **{"mtl.txt": {"href": f"{pid}/{pid}_MTL.txt", "roles": ["metadata"]}})
     r = plan_cli(cli, aoi, item, out)
     assert r.exit_code == 0, r.stderr
-    _same(patch_probs(out), want, tol=5e-4)
+    _same(patch_probs(out), want, tol=0.01, quantised=True)
     assert json.loads(out.read_text())["summary"]["scenes"][0]["sensor"] == "landsat_c2l1_mtl"
 
 
