@@ -42,6 +42,7 @@ from zoomplan.models.card import ModelCard, SensorMapping
 
 if TYPE_CHECKING:
     from zoomplan.geo.bands import BandSet
+    from zoomplan.geo.clouds import CloudMask
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,8 @@ class Scene:
     sensor: SensorMapping
     source: str = ""
     """What GDAL opens when it is not ``path``: a VRT (XML) stacking one-band files (:mod:`zoomplan.geo.bands`)."""
+    cloud_mask: "CloudMask | None" = None
+    """The scene's cloud mask (:mod:`zoomplan.geo.clouds`): the product's, or the user's ``--cloud-mask``."""
 
     def footprint(self, crs: CRS) -> shapely.Polygon:
         """The scene's bounding box as a polygon in ``crs`` (edges densified before projecting)."""
