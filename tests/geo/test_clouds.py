@@ -215,7 +215,7 @@ def _run_fix(line: str) -> None:
 
 @pytest.mark.shared_data
 def test_bad_masks_are_refused_with_one_line(cli: typer.Typer, tmp_path: Path, reference) -> None:
-    """A mask 50 km away, two masks for one scene, a mask without georeferencing: one line, exit 2, nothing
+    """A mask 5 km away, two masks for one scene, a mask without georeferencing: one line, exit 2, nothing
     written; the last one's fix (rio edit-info --like the scene), run as printed, plans it like the georeferenced one."""
     aoi, _, data, transform, crs = reference
     stack = tmp_path / "rgbn.tif"
