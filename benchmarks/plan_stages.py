@@ -39,21 +39,11 @@ from plan_throughput import S2_TILE_PX, SCENE, build_scene, write_aoi  # noqa: E
 
 def _reader_seconds(inp: object, ckpt: object, nodata_rule: bool) -> float:
     """Seconds to walk every AOI block through the inference reader, without the networks."""
-    import shapely
-
     import zoomplan.geo.scene as scene_mod
-    from zoomplan.geo.scene import GridReader
-    from zoomplan.plan.infer import _block_works
+    from zoomplan.plan.infer import _block_works, _Geometry, _readers
 
     grid, scenes = inp.grid, inp.used  # type: ignore[attr-defined]
-    feats = np.asarray(list(inp.aoi.geoms), dtype=object)  # type: ignore[attr-defined]
-    union = shapely.union_all(feats)
-    shapely.prepare(union)
-    full = grid.tile_range(union.bounds)
-    foot = [s.footprint(grid.crs) for s in scenes]
-    ext = [grid.tile_range(f.bounds).intersection(full) for f in foot]
-    cover = shapely.union_all(np.asarray(foot, dtype=object))
-    shapely.prepare(cover)
+    g = _Geometry.of(scenes, list(inp.aoi.geoms), grid)  # type: ignore[attr-defined]
     card = ckpt.card  # type: ignore[attr-defined]
     mean = np.asarray(card.lr_norm.mean, np.float32)[None, :, None, None]
     std = np.asarray(card.lr_norm.std, np.float32)[None, :, None, None]
@@ -61,10 +51,9 @@ def _reader_seconds(inp: object, ckpt: object, nodata_rule: bool) -> float:
     if not nodata_rule:
         scene_mod._mask_rule = lambda ds, bands: None  # every window's mask through read_masks
     try:
-        readers = [GridReader(s, grid, e) for s, e in zip(scenes, ext)]
+        readers, clouds = _readers(scenes, grid, g.extents)
         t = time.perf_counter()
-        for _ in _block_works(grid, list(grid.blocks(full, 64)), readers, ext, union, cover, feats, shapely.STRtree(feats),
-                              min_valid=0.5, mean=mean, std=std):
+        for _ in _block_works(grid, list(grid.blocks(g.full, 64)), readers, g, min_valid=0.5, mean=mean, std=std, clouds=clouds):
             pass
         return time.perf_counter() - t
     finally:

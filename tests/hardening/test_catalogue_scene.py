@@ -188,6 +188,14 @@ def test_cloud_mask_band_is_ignored_with_warning(run_plan: Callable, aoi: Path, 
     s = planned(r, out)
     assert "has mask band(s) 5='cloud mask' that zoomplan does not use" in warnings_log.text
     assert s["scenes"][0]["bands"] == ["red (B04)", "green (B03)", "blue (B02)"] and s["tiles"]["planned"] == 20
+    assert "clouds" not in s
+    # the fix the warning names, run as printed, then the band as --cloud-mask: the north half's patches are cloudy
+    hint = next(m for m in warnings_log.messages if "rio stack" in m)
+    _run_fix(hint[hint.index("rio stack"):].replace("cloud_mask.tif", str(tmp_path / "cloud_mask.tif")))
+    out.unlink()
+    s = planned(*run_plan(aoi, p, "--cloud-mask", str(tmp_path / "cloud_mask.tif")))
+    # AOI y from Y0 - 80 to Y0 - 400 m (patch rows 4..19 of the scene); mask rows 0..23 (y > Y0 - 240 m): patch rows 4..11
+    assert s["clouds"]["patches_cloudy"] == 8 * 16 and s["clouds"]["masks"] == {"clm": "--cloud-mask cloud_mask.tif: nonzero = cloud"}
 
 
 def test_scene_that_does_not_overlap_is_ignored(run_plan: Callable, aoi: Path, tmp_path: Path, warnings_log: Any) -> None:

@@ -270,3 +270,30 @@ def test_real_scene_quicklook_is_not_a_block_of_outlines(tmp_path: Path) -> None
     ph = img[at(fig, ax, centres(r.table, hi))].mean(axis=0)
     pl = img[at(fig, ax, centres(r.table, lo))].mean(axis=0)
     assert (ph[0] - ph[2]) - (pl[0] - pl[2]) > 20, (ph, pl)
+
+
+def test_cloudy_patches_are_whitened_and_hatched(tmp_path: Path) -> None:
+    """Cloudy patches (issue 18 item 5) are drawn whiter than the same patches without a cloud state, hatched
+    (one contour set, not a shape per patch); the legend counts them and says what was done, the bill too,
+    and the panel still sits beside the map."""
+    scene = make_scene(tmp_path / "s.tif")
+    t, sel, orders, summary = halves_plan()
+    band = (t.row % 10 < 3) & ((t.col + 0.5) * t.patch_m > X + 1600)  # bands of rows on the east (low) half
+    cloud = np.where(band, 1, 0).astype(np.uint8)
+    cloudy_t = dataclasses.replace(t, cloud=cloud)
+    s2 = {**summary, "clouds": {"patches_cloudy": int(band.sum()), "cloudy_km2": 1.0, "handling": "skip", "patches_filled": 0}}
+    idx = inner(t, np.nonzero(band)[0])
+    clear = figure(scene, t, sel, orders, [AOI], t.crs, summary, max_px=128)
+    fig = figure(scene, cloudy_t, sel, orders, [AOI], t.crs, s2, max_px=128)
+    before = pixels(clear)[at(clear, axes(clear, "map"), centres(t, idx))].mean(axis=0)
+    after = pixels(fig)[at(fig, axes(fig, "map"), centres(t, idx))].mean(axis=0)
+    assert (after - before).min() > 30 and after.mean() > 130, (before, after)  # whiter in every channel
+    ax = axes(fig, "map")
+    assert [c.hatches for c in ax.collections if getattr(c, "hatches", None)] == [["////"]]  # one hatched contour set
+    labels = [x.get_text() for x in axes(fig, "panel").get_legend().get_texts()]
+    assert f"cloudy ({int(band.sum()):,} patches), skipped" in labels, labels
+    assert "clouds" in "\n".join(x.get_text() for x in axes(fig, "panel").texts)
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    leg, text = axes(fig, "panel").get_legend().get_window_extent(r), axes(fig, "panel").texts[0].get_window_extent(r)
+    assert not leg.overlaps(text) and not ax.get_window_extent(r).overlaps(leg)

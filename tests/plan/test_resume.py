@@ -183,7 +183,8 @@ def test_block_result_round_trip(tmp_path: Path) -> None:
     meta = {"n_blocks": 3, "x": 1}
     j = BlockJournal.open(tmp_path / "j", meta, resume=False)
     r = BlockResult(np.array([5, 6]), np.array([7, 8]), np.array([0.25, 0.5], dtype=np.float32), np.array([1, 2], dtype=np.int32),
-                    np.array([0.9, 0.8], dtype=np.float32), np.array([0, 1], dtype=np.int32), total=4, outside=1, nodata=1, by_scene={"a": 1, "b": 1})
+                    np.array([0.9, 0.8], dtype=np.float32), np.array([0, 1], dtype=np.int32), np.array([0, 2], dtype=np.uint8),
+                    total=4, outside=1, nodata=1, by_scene={"a": 1, "b": 1})
     j.save(1, r)
     again = BlockJournal.open(tmp_path / "j", meta, resume=True)
     assert again.done() == {1} and again.resumed == 1

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
 
+import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -20,6 +22,14 @@ from zoomplan.cli import app
 from zoomplan.errors import InputError, ZoomplanError
 
 console = Console(stderr=True)
+
+
+class Cloudy(str, Enum):
+    """``--cloudy``: what to do with cloudy patches (zoomplan.plan.clouds)."""
+
+    buy = "buy"
+    skip = "skip"
+    ask = "ask"
 
 
 @app.command("plan")
@@ -47,6 +57,8 @@ def plan_command(
     journal: Optional[Path] = typer.Option(None, "--journal", help="Folder for the inference journal that --resume reads (default: a hidden folder beside --out; removed when the plan is written)."),
     block_tiles: int = typer.Option(64, "--block-tiles", help="Tiles per side of a read block: memory per block, and what a resume redoes at most."),
     force: bool = typer.Option(False, "--force", help="Plan even when a scene's values look like garbage (mostly saturated or constant tiles under the sensor mapping); recorded in the summary."),
+    cloud_mask: Optional[list[Path]] = typer.Option(None, "--cloud-mask", help="Cloud mask raster of a scene (nonzero = cloud or shadow; a file named like SCL or QA_PIXEL is read by that product's rule), on any grid and CRS; the k-th goes with the k-th scene and wins over the product's own (Sentinel-2 SCL or MSK_CLASSI, Landsat QA_PIXEL, found beside the band files)."),
+    cloudy: Optional[Cloudy] = typer.Option(None, "--cloudy", help="What to do with cloudy patches (over 25% of their LR pixels cloud or shadow in every scene with data): buy (default: the LR under a cloud says nothing, and the HR archive is bought from other dates, so they cannot be ruled out), skip (never buy them: cheaper, leaves holes), ask (prompt on a terminal; stop with the counts when stdin is not one). A clear scene of another date (another --lr) fills in."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary table or progress bar."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details (INFO) on stderr."),
 ) -> None:
@@ -62,6 +74,18 @@ def plan_command(
     def on_block(done: int, total: int) -> None:
         progress.update(task, completed=done, total=total)
 
+    def ask(counts: dict[str, float]) -> str:
+        """--cloudy ask: a prompt on stderr when stdin is a terminal, else the one-line stop with the counts."""
+        from zoomplan.plan.clouds import question, undecided
+
+        if not sys.stdin.isatty():
+            raise undecided(counts)
+        progress.stop()
+        try:
+            return str(click.prompt(f"{question(counts)}: buy or skip them?", type=click.Choice(["buy", "skip"]), err=True))
+        finally:
+            progress.start()
+
     try:
         scene_paths, rule = _scene_paths(lr or [], scenes)
         with progress:
@@ -70,6 +94,7 @@ def plan_command(
                 max_fraction=max_fraction, device=device, out=out, patches_out=patches, quicklook=quicklook,
                 bands=bands, sensor=sensor, batch_size=batch_size, progress=on_block, cluster=_cluster(workers, dask),
                 resume=resume, journal=journal, block_tiles=block_tiles, threads=threads, force=force,
+                cloud_masks=cloud_mask or [], cloudy=cloudy.value if cloudy else None, ask_cloudy=ask,
             )
     except ZoomplanError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -127,6 +152,12 @@ def summary_table(s: dict[str, Any], title: str) -> Table:
     if d and d.get("n_patches"):
         t.add_row("Dropped (budget)", f"{d['n_patches']} of the {d['considered_patches']} most probable patches, in {d['n_orders']} order(s) "
                   f"worth {d['value']:.2f} for {_usd(d['cost_usd'])}: {d['reason']}")
+    c = s.get("clouds")
+    if c:
+        t.add_row("Clouds", f"{c['patches_cloudy']} patches ({c['cloudy_km2']:.3f} km2) under cloud or shadow in every scene: {c['done']} ({c['chosen_by']})"
+                  + (f"; {c['patches_filled']} ({c['filled_km2']:.3f} km2) filled in from a clearer scene" if c["patches_filled"] else ""))
+    else:
+        t.add_row("Clouds", "not checked: no cloud mask with the scenes (pass --cloud-mask FILE, or the product's folder)")
     t.add_row("Vendor", f"{s.get('vendor', '?')}: {s.get('price_per_km2', 0):g} USD/km2 (as of {s.get('price_as_of', '?')})")
     t.add_row("Orders", f"{s.get('n_orders', 0)}, {s.get('plan_area_km2', 0):.3f} km2 ordered, {s.get('plan_billed_km2', 0):.3f} km2 billed")
     t.add_row("Plan cost", _usd(s.get("plan_cost_usd")))

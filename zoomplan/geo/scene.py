@@ -11,8 +11,9 @@ values become ``clip((raw * scale + offset) * gain, 0, 1)`` as the card's
 whole. GDAL options go through ``rasterio.Env``.
 
 Value rules (docs/inputs.md): NaN and infinite values are nodata; a scene with no nodata value has its
-pixels that are 0 in every model band treated as nodata (with a warning); cloud / quality mask bands
-are not used (with a warning); a geographic scene whose longitudes run past +-180 degrees is read
+pixels that are 0 in every model band treated as nodata (with a warning); a band described ``SCL`` or
+``QA_PIXEL`` is the scene's cloud mask (:mod:`zoomplan.geo.clouds`), other mask bands are not used (with a
+warning naming the fix); a geographic scene whose longitudes run past +-180 degrees is read
 with PROJ's ``+lon_wrap`` so grids on either side of the antimeridian find its pixels.
 """
 
@@ -42,6 +43,7 @@ from zoomplan.models.card import ModelCard, SensorMapping
 
 if TYPE_CHECKING:
     from zoomplan.geo.bands import BandSet
+    from zoomplan.geo.clouds import CloudMask
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,8 @@ class Scene:
     sensor: SensorMapping
     source: str = ""
     """What GDAL opens when it is not ``path``: a VRT (XML) stacking one-band files (:mod:`zoomplan.geo.bands`)."""
+    cloud_mask: "CloudMask | None" = None
+    """The scene's cloud mask (:mod:`zoomplan.geo.clouds`): the product's, or the user's ``--cloud-mask``."""
 
     def footprint(self, crs: CRS) -> shapely.Polygon:
         """The scene's bounding box as a polygon in ``crs`` (edges densified before projecting)."""
@@ -214,12 +218,18 @@ _MASK_WORDS = re.compile(r"(cloud|\bclm\b|\bscl\b|\bqa\w*|mask|opaque)", re.IGNO
 
 
 def _warn_mask_bands(descriptions: Sequence[str | None], used: Sequence[int], path: Path) -> None:
-    """Warn that cloud / quality mask bands (by description) are not used: zoomplan has no cloud masking."""
-    masks = [f"{i + 1}={d!r}" for i, d in enumerate(descriptions) if d and (i + 1) not in used and _MASK_WORDS.search(d)]
+    """Warn that cloud / quality mask bands (by description) are not used, except a band described ``SCL`` or
+    ``QA_PIXEL``, which is the scene's cloud mask (:func:`zoomplan.geo.clouds.stack_mask_band`)."""
+    from zoomplan.geo.clouds import stack_mask_band
+
+    read = stack_mask_band(descriptions)
+    masks = [(i + 1, d) for i, d in enumerate(descriptions) if d and (i + 1) not in used and _MASK_WORDS.search(d) and (read is None or read[0] != i + 1)]
     if masks:
+        k = masks[0][0]
         log.warning(
-            "scene %s has mask band(s) %s that zoomplan does not use: cloudy pixels are planned like any other; "
-            "to leave them out, set cloudy pixels to the scene's nodata value in a copy first (e.g. with rasterio in Python)", path, ", ".join(masks),
+            "scene %s has mask band(s) %s that zoomplan does not use: its cloudy pixels count as clear unless the mask is given as "
+            "--cloud-mask FILE (a one-band raster, nonzero = cloud or shadow), e.g. rio stack %s --bidx %d -o cloud_mask.tif",
+            path, ", ".join(f"{i}={d!r}" for i, d in masks), path, k,
         )
 
 

@@ -127,8 +127,13 @@ def order_feature_collection(orders: Sequence[Order], summary: Mapping[str, Any]
     return {"type": "FeatureCollection", "features": feats, "summary": jsonable(summary)}
 
 
+_CLOUD_STATES = ("clear", "cloudy", "filled")  # zoomplan.plan.types.CLEAR, CLOUDY, FILLED
+
+
 def patches_feature_collection(table: PatchTable, selected: np.ndarray) -> dict[str, Any]:
-    """Every patch of ``table`` as a lon/lat square with its probability and decision (``selected``)."""
+    """Every patch of ``table`` as a lon/lat square with its probability and decision (``selected``); with a
+    cloud mask (``table.cloud``), its ``cloud`` state: ``clear``, ``cloudy`` (under cloud or shadow in every
+    scene with data) or ``filled`` (cloudy in its tile's first scene, decided by a later clear one)."""
     sel = np.asarray(selected, bool)
     b = table.bounds()
     tr = _to_lonlat(table.crs)
@@ -157,6 +162,9 @@ def patches_feature_collection(table: PatchTable, selected: np.ndarray) -> dict[
                 "tile_conf": round(conf, 4),
             },
         })
+    if table.cloud is not None:
+        for f, c in zip(feats, table.cloud.tolist()):
+            f["properties"]["cloud"] = _CLOUD_STATES[c]
     return {"type": "FeatureCollection", "features": feats}
 
 

@@ -7,6 +7,14 @@ confidence). Memory is bounded by the block size and the batch size; only the re
 the AOI. Scenes are used in the order given: a tile is taken from the first scene where it is at least
 ``min_valid`` valid; tiles mostly nodata in every scene are skipped and counted.
 
+Clouds (:mod:`zoomplan.geo.clouds`): where a scene has a cloud mask, each patch of a tile it supplies is
+cloudy when more than :data:`~zoomplan.geo.clouds.CLOUDY_SHARE` of its LR pixels are cloud or shadow.
+A cloudy patch is decided by the next scene, in the same order, that has valid data for its tile and
+where the patch is clear (a scene without a mask counts as clear): that scene's tile goes through the
+networks too, and only those patches take its probabilities. A patch cloudy in every scene with data
+keeps the first scene's and is flagged (:data:`~zoomplan.plan.types.CLOUDY`); one filled in from a later
+scene is flagged :data:`~zoomplan.plan.types.FILLED`.
+
 Runs under ``torch.inference_mode()``, with float16 autocast on CUDA (:func:`zoomplan.device.autocast`).
 """
 
@@ -26,10 +34,11 @@ from shapely.geometry.base import BaseGeometry
 
 from zoomplan.device import autocast
 from zoomplan.errors import CheckpointError, GeometryError
+from zoomplan.geo.clouds import CLOUDY_SHARE, CloudReader, patch_cloud_share
 from zoomplan.geo.grid import PlanGrid, TileRange, assign_features, intersecting
 from zoomplan.geo.scene import GridReader, Scene
 from zoomplan.plan.journal import BlockJournal, BlockResult
-from zoomplan.plan.types import PatchTable
+from zoomplan.plan.types import CLEAR, CLOUDY, FILLED, PatchTable
 from zoomplan.train.checkpoint import Checkpoint
 
 log = logging.getLogger(__name__)
@@ -160,26 +169,14 @@ def infer_patches(
     mean = np.asarray(card.lr_norm.mean, dtype=np.float32)[None, :, None, None]
     std = np.asarray(card.lr_norm.std, dtype=np.float32)[None, :, None, None]
 
-    feats = np.asarray(list(aoi_geoms), dtype=object)
-    if feats.size == 0 or shapely.union_all(feats).is_empty:
-        raise GeometryError("the AOI is empty in the planning CRS: pass an AOI with at least one polygon of positive area")
-    tree = shapely.STRtree(feats)
-    union = shapely.union_all(feats)
-    shapely.prepare(union)
-    full = grid.tile_range(union.bounds)
-
-    footprints = [s.footprint(grid.crs) for s in scenes]
-    extents = [grid.tile_range(f.bounds).intersection(full) for f in footprints]
-    cover = shapely.union_all(np.asarray(footprints, dtype=object)) if footprints else shapely.Polygon()
-    shapely.prepare(cover)
-
+    g = _Geometry.of(scenes, aoi_geoms, grid)
     parts: list[tuple[np.ndarray, ...]] = []
     n_total = n_nodata = n_outside = 0
     by_scene = {s.scene_id: 0 for s in scenes}
-    blocks = list(grid.blocks(full, block_tiles))
+    blocks = list(grid.blocks(g.full, block_tiles))
     if block_range is not None:  # a share of the work (zoomplan.plan.distributed): blocks [start, stop) only
         blocks = blocks[block_range[0] : block_range[1]]
-    readers = [GridReader(s, grid, e) for s, e in zip(scenes, extents)]
+    readers, clouds = _readers(scenes, grid, g.extents)
     if threads is None:
         threads = default_threads(device)
     cached = None
@@ -190,7 +187,7 @@ def infer_patches(
         cached = lambda i: journal.load(i) if i in done else None  # noqa: E731
     scene_ids = [s.scene_id for s in scenes]
     resumed = 0
-    works = _block_works(grid, blocks, readers, extents, union, cover, feats, tree, min_valid=min_valid, mean=mean, std=std, cached=cached)
+    works = _block_works(grid, blocks, readers, g, min_valid=min_valid, mean=mean, std=std, cached=cached, clouds=clouds)
     # Decoding, tile geometry and chip cutting run ahead in a reader thread (a bounded queue of
     # blocks) while this thread runs the networks: the two overlap instead of adding up.
     with _Prefetch(works, depth=PREFETCH_BLOCKS) as ready, _inference_threads(threads):
@@ -207,7 +204,7 @@ def infer_patches(
             for sid, k in r.by_scene.items():
                 by_scene[sid] += k
             if r.row.size:
-                parts.append((r.row, r.col, r.prob, r.tile_class, r.tile_conf, r.aoi_index))
+                parts.append((r.row, r.col, r.prob, r.tile_class, r.tile_conf, r.aoi_index, r.cloud))
             if progress is not None:
                 progress(w.index + 1, len(blocks))
 
@@ -227,6 +224,7 @@ def infer_patches(
         tile_conf=cat(4, np.float32)[order],
         aoi_index=cat(5, np.int32)[order],
         class_names=card.class_names,
+        cloud=cat(6, np.uint8)[order] if any(c is not None for c in clouds) else None,
     )
     planned = sum(by_scene.values())
     stats = InferenceStats(
@@ -245,25 +243,48 @@ def infer_patches(
 
 
 def _run_block(w: _BlockWork, models: TileModels, P: int, scene_ids: Sequence[str]) -> BlockResult:
-    """The networks over one read block: its patches' probabilities, classes and confidences, and counts."""
+    """The networks over one read block: its patches' probabilities, classes and confidences, and counts.
+
+    Runs are applied in scene order; a run that decides only some patches of its tiles (a later scene
+    filling in cloudy patches) writes only those."""
     by_scene = dict.fromkeys(scene_ids, 0)
     if w.keep is None:
         e64, e32 = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32)
-        return BlockResult(e64, e64, np.zeros(0, dtype=np.float32), e32, np.zeros(0, dtype=np.float32), e32,
+        return BlockResult(e64, e64, np.zeros(0, dtype=np.float32), e32, np.zeros(0, dtype=np.float32), e32, np.zeros(0, dtype=np.uint8),
                            total=w.total, outside=w.outside, nodata=w.nodata, by_scene=by_scene)
     t_prob = np.zeros(w.shape + (P,), dtype=np.float32)
-    t_cls = np.zeros(w.shape, dtype=np.int32)
-    t_conf = np.zeros(w.shape, dtype=np.float32)
-    for chips, ii, jj, sid in w.runs:
-        probs, cls, conf = models(chips)
-        t_prob[ii, jj], t_cls[ii, jj], t_conf[ii, jj] = probs, cls, conf
-        by_scene[sid] += int(ii.size)
+    t_cls = np.zeros(w.shape + (P,), dtype=np.int32)
+    t_conf = np.zeros(w.shape + (P,), dtype=np.float32)
+    for run in w.runs:
+        probs, cls, conf = models(run.chips)
+        if run.take is None:
+            t_prob[run.ii, run.jj], t_cls[run.ii, run.jj], t_conf[run.ii, run.jj] = probs, cls[:, None], conf[:, None]
+        else:
+            r, p = np.nonzero(run.take)
+            i, j = run.ii[r], run.jj[r]
+            t_prob[i, j, p], t_cls[i, j, p], t_conf[i, j, p] = probs[r, p], cls[r], conf[r]
+        by_scene[run.scene_id] += run.first
     d_li, d_lj, m, prow, pcol, paoi = w.keep
+    cloud = w.cloud[d_li, d_lj][m] if w.cloud is not None else np.zeros(int(m.sum()), dtype=np.uint8)
     return BlockResult(
         prow[m].astype(np.int64, copy=False), pcol[m].astype(np.int64, copy=False), t_prob[d_li, d_lj][m],
-        np.repeat(t_cls[d_li, d_lj], P).reshape(-1, P)[m], np.repeat(t_conf[d_li, d_lj], P).reshape(-1, P)[m],
-        paoi[m].astype(np.int32, copy=False), total=w.total, outside=w.outside, nodata=w.nodata, by_scene=by_scene,
+        t_cls[d_li, d_lj][m], t_conf[d_li, d_lj][m], paoi[m].astype(np.int32, copy=False), cloud,
+        total=w.total, outside=w.outside, nodata=w.nodata, by_scene=by_scene,
     )
+
+
+@dataclass
+class _Run:
+    """One scene's tiles of a block for the networks: ``chips`` (n, C, L, L), their block rows and cols,
+    ``take`` (n, P): the patches this run decides (None: all), ``first``: how many of the tiles it is the
+    first scene with data for (the tile counts per scene)."""
+
+    chips: np.ndarray | None
+    ii: np.ndarray
+    jj: np.ndarray
+    scene_id: str
+    take: np.ndarray | None
+    first: int
 
 
 @dataclass
@@ -271,9 +292,10 @@ class _BlockWork:
     """One block, read and cut, waiting for the networks.
 
     ``total``/``outside``/``nodata``: AOI tile counts of the block; ``shape``: block shape in tiles;
-    ``runs``: (chips, block rows, block cols, scene id) per scene that supplied tiles; ``keep``: the
+    ``runs``: one :class:`_Run` per scene that supplied tiles or patches, in scene order; ``keep``: the
     planned tiles' (block rows, block cols, patch mask (n, P), patch rows, patch cols, aoi index), or
-    ``None`` when the block has none.
+    ``None`` when the block has none; ``cloud``: (rows, cols, P) uint8 cloud state of every patch of the
+    block (:data:`~zoomplan.plan.types.CLOUDY` ...), ``None`` when no scene has a cloud mask.
     """
 
     index: int
@@ -282,23 +304,61 @@ class _BlockWork:
     outside: int = 0
     nodata: int = 0
     shape: tuple[int, int] = (0, 0)
-    runs: list[tuple[np.ndarray, np.ndarray, np.ndarray, str]] = field(default_factory=list)
+    runs: list[_Run] = field(default_factory=list)
     keep: tuple[np.ndarray, ...] | None = None
+    cloud: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    """What the block walk needs of the AOI and scenes on the grid: features (planning CRS), their STRtree
+    and prepared union, the AOI's tile range, each scene's tile range inside it and the scenes' prepared cover."""
+
+    feats: np.ndarray
+    tree: shapely.STRtree
+    union: BaseGeometry
+    full: TileRange
+    extents: list[TileRange]
+    cover: BaseGeometry
+
+    @classmethod
+    def of(cls, scenes: Sequence[Scene], aoi_geoms: Sequence[BaseGeometry], grid: PlanGrid) -> "_Geometry":
+        feats = np.asarray(list(aoi_geoms), dtype=object)
+        if feats.size == 0 or shapely.union_all(feats).is_empty:
+            raise GeometryError("the AOI is empty in the planning CRS: pass an AOI with at least one polygon of positive area")
+        union = shapely.union_all(feats)
+        shapely.prepare(union)
+        full = grid.tile_range(union.bounds)
+        footprints = [s.footprint(grid.crs) for s in scenes]
+        cover = shapely.union_all(np.asarray(footprints, dtype=object)) if footprints else shapely.Polygon()
+        shapely.prepare(cover)
+        return cls(feats, shapely.STRtree(feats), union, full, [grid.tile_range(f.bounds).intersection(full) for f in footprints], cover)
+
+
+def _readers(scenes: Sequence[Scene], grid: PlanGrid, extents: Sequence[TileRange]) -> tuple[list[GridReader], list[CloudReader | None]]:
+    """A pixel reader per scene, and a cloud-mask reader per scene that has a mask (else None)."""
+    readers = [GridReader(s, grid, e) for s, e in zip(scenes, extents)]
+    clouds = [CloudReader(s.cloud_mask, grid, e) if s.cloud_mask is not None else None for s, e in zip(scenes, extents)]
+    return readers, clouds
 
 
 def _block_works(
-    grid: PlanGrid, blocks: Sequence[TileRange], readers: Sequence[GridReader], extents: Sequence[TileRange], union: BaseGeometry,
-    cover: BaseGeometry, feats: np.ndarray, tree: shapely.STRtree, *, min_valid: float, mean: np.ndarray, std: np.ndarray,
-    cached: Callable[[int], BlockResult | None] | None = None,
+    grid: PlanGrid, blocks: Sequence[TileRange], readers: Sequence[GridReader], g: _Geometry, *, min_valid: float, mean: np.ndarray,
+    std: np.ndarray, cached: Callable[[int], BlockResult | None] | None = None, clouds: Sequence[CloudReader | None] = (),
+    chips: bool = True,
 ) -> Iterator[_BlockWork]:
-    """Every block's AOI tiles, read (first scene with valid data per tile) and cut into normalised chips, in block order.
+    """Every block's AOI tiles, read (first scene with valid data per tile; cloudy patches from the next
+    scene where they are clear, see the module doc) and cut into normalised chips, in block order.
 
-    Which scene supplies a tile depends only on validity, never on the networks' output, so this runs
-    ahead of them. Readers open on first use and close in reverse order (their GDAL environments nest),
-    all in the thread that iterates this generator. A block for which ``cached(index)`` returns a result
-    (finished in a journal) is yielded with it as ``cached`` and not read.
+    Which scene supplies a tile or a patch depends only on validity and cloud masks, never on the
+    networks' output, so this runs ahead of them. Readers open on first use and close in reverse order
+    (their GDAL environments nest), all in the thread that iterates this generator. A block for which
+    ``cached(index)`` returns a result (finished in a journal) is yielded with it as ``cached`` and not
+    read. ``chips=False``: runs carry no chips (the cloud count of :func:`count_cloudy`).
     """
     L = grid.lr_size_px
+    P = grid.patches_per_tile
+    masked = any(c is not None for c in clouds)
     opened: set[int] = set()
     with contextlib.ExitStack() as stack:
         for bi, block in enumerate(blocks):
@@ -308,7 +368,7 @@ def _block_works(
                 if w.cached is not None:
                     yield w
                     continue
-            found = _block_tiles(grid, block, union, cover, feats, tree)
+            found = _block_tiles(grid, block, g.union, g.cover, g.feats, g.tree)
             if isinstance(found, int):  # AOI tiles of a block no scene touches: only counted
                 w.total = w.outside = found
             elif found[0].size:
@@ -317,36 +377,77 @@ def _block_works(
                 li, lj = trow - block.r0, tcol - block.c0
                 pending = np.zeros(block.shape, dtype=bool)
                 pending[li, lj] = True
+                cloud = np.zeros(block.shape + (P,), dtype=np.uint8) if masked else None
                 for k, reader in enumerate(readers):
-                    if not pending.any():
+                    need = pending if cloud is None else pending | (cloud == CLOUDY).any(axis=2)
+                    if not need.any():
                         break
-                    sub = _pending_range(block, pending).intersection(extents[k])
+                    sub = _pending_range(block, need).intersection(g.extents[k])
                     if sub.empty:
                         continue
                     if k not in opened:
                         stack.enter_context(reader)
+                        if masked and clouds[k] is not None:
+                            stack.enter_context(clouds[k])
                         opened.add(k)
                     data, valid = reader.read(sub)
                     sl = (slice(sub.r0 - block.r0, sub.r1 - block.r0), slice(sub.c0 - block.c0, sub.c1 - block.c0))
-                    todo = pending[sl] & (valid_fraction(valid, L) >= min_valid)
+                    ok = need[sl] & (valid_fraction(valid, L) >= min_valid)
+                    first = ok & pending[sl]
+                    take = None
+                    if cloud is not None and ok.any():
+                        cr = clouds[k]
+                        cl = patch_cloud_share(cr.read(sub), L, grid.patch_grid) > CLOUDY_SHARE if cr is not None else np.zeros(ok.shape + (P,), bool)
+                        here = cloud[sl]  # a view: the block's cloud states under this read
+                        again = (ok & ~pending[sl])[..., None] & (here == CLOUDY) & ~cl  # cloudy so far, clear here
+                        here[first] = np.where(cl[first], CLOUDY, CLEAR)
+                        here[again] = FILLED
+                        todo = first | again.any(axis=2)
+                        take = again[todo] | first[todo][:, None]
+                        take = None if take.all() else take
+                    else:
+                        todo = first
                     if not todo.any():
                         continue
-                    chips = _chips(data, valid, todo, L, mean, std)
                     ii, jj = np.nonzero(todo)
                     ii, jj = ii + sl[0].start, jj + sl[1].start
                     pending[ii, jj] = False
-                    w.runs.append((chips, ii, jj, reader.scene.scene_id))
+                    w.runs.append(_Run(_chips(data, valid, todo, L, mean, std) if chips else None, ii, jj, reader.scene.scene_id, take,
+                                       int(first.sum())))
                 done = ~pending[li, lj]
                 if (~done).any():
                     left = grid.tile_boxes(trow[~done], tcol[~done])
-                    inside = shapely.contains_properly(cover, left)  # prepared: cheap; only edge tiles need areas
+                    inside = shapely.contains_properly(g.cover, left)  # prepared: cheap; only edge tiles need areas
                     edge = ~inside
                     if edge.any():
-                        inside[edge] = shapely.area(shapely.intersection(left[edge], cover)) > 1e-6 * grid.tile_m**2
+                        inside[edge] = shapely.area(shapely.intersection(left[edge], g.cover)) > 1e-6 * grid.tile_m**2
                     w.outside = int((~inside).sum())
                     w.nodata = int(inside.sum())
                 w.keep = (li[done], lj[done], paoi[done] >= 0, prow[done], pcol[done], paoi[done])
+                w.cloud = cloud
             yield w
+
+
+def count_cloudy(scenes: Sequence[Scene], aoi_geoms: Sequence[BaseGeometry], grid: PlanGrid, *, block_tiles: int = 64,
+                 min_valid: float = MIN_VALID) -> dict[str, int]:
+    """How many AOI patches :func:`infer_patches` will flag cloudy and filled in, read without the networks
+    (the pixels and masks only, block by block): ``{"patches", "cloudy", "filled"}``. What a plan asks
+    about before its inference (``--cloudy ask``)."""
+    g = _Geometry.of(scenes, aoi_geoms, grid)
+    readers, clouds = _readers(scenes, grid, g.extents)
+    zero = np.zeros((1, 1, 1, 1), np.float32)
+    out = {"patches": 0, "cloudy": 0, "filled": 0}
+    for w in _block_works(grid, list(grid.blocks(g.full, block_tiles)), readers, g, min_valid=min_valid, mean=zero, std=zero + 1,
+                          clouds=clouds, chips=False):
+        if w.keep is None:
+            continue
+        d_li, d_lj, m = w.keep[:3]
+        out["patches"] += int(m.sum())
+        if w.cloud is not None:
+            c = w.cloud[d_li, d_lj][m]
+            out["cloudy"] += int((c == CLOUDY).sum())
+            out["filled"] += int((c == FILLED).sum())
+    return out
 
 
 class _Prefetch(Generic[T]):
@@ -445,7 +546,7 @@ def merge_inferences(parts: Sequence[Inference]) -> Inference:
         crs=t0.crs, patch_m=t0.patch_m, patch_grid=t0.patch_grid, row=row[order], col=col[order],
         prob=np.concatenate([p.table.prob for p in parts])[order], tile_class=np.concatenate([p.table.tile_class for p in parts])[order],
         tile_conf=np.concatenate([p.table.tile_conf for p in parts])[order], aoi_index=np.concatenate([p.table.aoi_index for p in parts])[order],
-        class_names=t0.class_names,
+        class_names=t0.class_names, cloud=None if t0.cloud is None else np.concatenate([p.table.cloud for p in parts])[order],
     )
     by_scene: dict[str, int] = {}
     for p in parts:

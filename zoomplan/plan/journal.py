@@ -10,7 +10,8 @@ temporary file, which is ignored. Files are read back with ``allow_pickle=False`
 
 The journal is valid only for the exact inputs it was written for. Its key is the SHA-256 of
 :func:`journal_meta`'s record: zoomplan version, model file digest, the AOI's features in the planning
-CRS, each scene's path, size and modification time, bands and sensor mapping, planning grid, block and
+CRS, each scene's path, size and modification time, bands and sensor mapping (and its cloud mask's path,
+size, modification time and rule, with the cloudy-patch share), planning grid, block and
 batch sizes, device and torch thread count (the last three can change floating-point results, and the
 order must be byte-identical to an uninterrupted run's). Selection parameters (threshold, budget,
 vendor) are not in the key: a resumed run may price the same inference differently.
@@ -41,7 +42,7 @@ from zoomplan.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2
 """Journal layout version, part of the key."""
 
 MANIFEST = "manifest.json"
@@ -52,7 +53,8 @@ _BLOCK_RE = re.compile(r"^block-(\d{6,})\.npz$")
 class BlockResult:
     """One finished block: per AOI patch (1-D, same length) ``row``, ``col`` (patch indices on the grid),
     ``prob`` (policy probability), ``tile_class``, ``tile_conf`` (the LR classifier's class and confidence for
-    the patch's tile), ``aoi_index`` (feature); tile counts ``total``, ``outside``, ``nodata``; and
+    the patch's tile), ``aoi_index`` (feature), ``cloud`` (:data:`zoomplan.plan.types.CLOUDY` ...); tile
+    counts ``total``, ``outside``, ``nodata``; and
     ``by_scene``: tiles planned from each scene id."""
 
     row: np.ndarray
@@ -61,13 +63,14 @@ class BlockResult:
     tile_class: np.ndarray
     tile_conf: np.ndarray
     aoi_index: np.ndarray
+    cloud: np.ndarray
     total: int
     outside: int
     nodata: int
     by_scene: dict[str, int]
 
-    _ARRAYS = ("row", "col", "prob", "tile_class", "tile_conf", "aoi_index")
-    _DTYPES = (np.int64, np.int64, np.float32, np.int32, np.float32, np.int32)
+    _ARRAYS = ("row", "col", "prob", "tile_class", "tile_conf", "aoi_index", "cloud")
+    _DTYPES = (np.int64, np.int64, np.float32, np.int32, np.float32, np.int32, np.uint8)
 
 
 def default_folder(out: Path) -> Path:
@@ -78,6 +81,7 @@ def default_folder(out: Path) -> Path:
 def journal_meta(
     *, version: str, model_sha256: str, aoi_wkb: Sequence[bytes], aoi_ids: Sequence[str], scenes: Sequence[Any],
     grid: dict[str, Any], block_tiles: int, n_blocks: int, batch_size: int, device: str, threads: int | None, min_valid: float,
+    cloudy_share: float | None = None,
 ) -> dict[str, Any]:
     """The record a journal is keyed on (JSON-ready). ``scenes``: opened :class:`~zoomplan.geo.scene.Scene`
     objects, identified by resolved path, size in bytes and modification time (ns), band indexes and sensor
@@ -90,12 +94,18 @@ def journal_meta(
     for s in scenes:
         p = Path(s.path).resolve()
         st = p.stat()
-        scene_rec.append({"path": str(p), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns,
-                          "bands": list(map(int, s.band_indexes)), "sensor": s.sensor.name})
+        rec = {"path": str(p), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "bands": list(map(int, s.band_indexes)), "sensor": s.sensor.name}
+        cm = getattr(s, "cloud_mask", None)
+        if cm is not None:
+            mst = Path(cm.path).resolve().stat()
+            rec["cloud_mask"] = {"path": str(Path(cm.path).resolve()), "bytes": mst.st_size, "mtime_ns": mst.st_mtime_ns, "kind": cm.kind,
+                                 "bands": list(cm.bands)}
+        scene_rec.append(rec)
     return {
         "format": FORMAT, "zoomplan_version": version, "model_sha256": model_sha256, "aoi_sha256": h.hexdigest(),
         "scenes": scene_rec, "grid": grid, "block_tiles": int(block_tiles), "n_blocks": int(n_blocks),
         "batch_size": int(batch_size), "device": device, "threads": threads, "min_valid": float(min_valid),
+        "cloudy_share": cloudy_share,
     }
 
 

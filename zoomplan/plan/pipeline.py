@@ -18,6 +18,7 @@ Areas are km^2, money USD, lengths metres.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -37,14 +38,16 @@ from zoomplan.errors import ConfigError, GeometryError, InputError, ZoomplanErro
 from zoomplan.geo.aoi import AOI, read_aoi
 from zoomplan.geo.grid import PlanGrid, planning_crs
 from zoomplan.geo.bands import group_scene_inputs
+from zoomplan.geo.clouds import CLOUDY_SHARE, find_cloud_mask, mask_footprint, open_cloud_mask, split_mask_files
 from zoomplan.geo.scene import Scene, open_scene
 from zoomplan.geo.sensors import sensor_names
 from zoomplan.geo.values import ValueCheck, check_scene_values
 from zoomplan import __version__
+from zoomplan.plan import clouds as clouds_mod
 from zoomplan.plan import export, pricing, select
 from zoomplan.plan import orders as orders_mod
 from zoomplan.plan import quicklook as quicklook_mod
-from zoomplan.plan.infer import MIN_VALID, InferenceStats, count_blocks, default_threads, infer_patches
+from zoomplan.plan.infer import MIN_VALID, InferenceStats, count_blocks, count_cloudy, default_threads, infer_patches
 from zoomplan.plan.journal import BlockJournal, default_folder, journal_meta
 from zoomplan.plan.types import PatchTable
 from zoomplan.train.checkpoint import Checkpoint, load_checkpoint
@@ -186,10 +189,23 @@ class _Staging:
 
 
 def _open_inputs(
-    aoi_path: PathLike, scene_paths: Sequence[PathLike], ckpt: Checkpoint, bands: Sequence[str] | None, sensor: str | None
+    aoi_path: PathLike, scene_paths: Sequence[PathLike], ckpt: Checkpoint, bands: Sequence[str] | None, sensor: str | None,
+    cloud_masks: Sequence[PathLike] = (),
 ) -> tuple[AOI, list[Scene]]:
     aoi = read_aoi(aoi_path)
-    scenes = [open_scene(p, ckpt.card, bands=bands, sensor=sensor) for p in group_scene_inputs(scene_paths)]  # band files: one scene
+    groups = group_scene_inputs(scene_paths)  # band files: one scene
+    if len(cloud_masks) > len(groups):
+        raise InputError(f"--cloud-mask is given {len(cloud_masks)} times for {len(groups)} scene(s): pass at most one mask per scene, "
+                         f"in the order of the scenes (the band files of one product are one scene)")
+    scenes = []
+    for k, inp in enumerate(groups):
+        inp, listed = split_mask_files(inp)  # SCL / QA_PIXEL files given among the band files
+        s = open_scene(inp, ckpt.card, bands=bands, sensor=sensor)
+        mask = open_cloud_mask(cloud_masks[k], like=s.path) if k < len(cloud_masks) else (listed or find_cloud_mask(inp))
+        if mask is not None:
+            log.info("scene %s: cloud mask %s", s.scene_id, mask.describe())
+            s = dataclasses.replace(s, cloud_mask=mask)
+        scenes.append(s)
     ids = [s.scene_id for s in scenes]
     if len(set(ids)) != len(ids):
         raise InputError(f"--lr lists the same scene name twice ({', '.join(ids)}): pass each scene once")
@@ -263,6 +279,9 @@ def plan(
     journal: PathLike | None = None,
     threads: int | None = None,
     force: bool = False,
+    cloud_masks: Sequence[PathLike] = (),
+    cloudy: str | None = None,
+    ask_cloudy: Callable[[dict[str, float]], str] | None = None,
 ) -> PlanResult:
     """Plan which HR patches to buy over the AOI in ``aoi_path`` from LR ``scenes`` and price them.
 
@@ -287,6 +306,11 @@ def plan(
     :func:`~zoomplan.plan.infer.default_threads`: every core on CPU; 1 on a machine busy with other work).
     ``force``: plan a scene whose values look like garbage (:mod:`zoomplan.geo.values`); the override
     is recorded in the summary (``value_checks_overridden``).
+    Clouds (:mod:`zoomplan.plan.clouds`): ``cloud_masks``, the k-th for the k-th scene (as grouped: the
+    band files of one product are one scene), win over the masks the products carry
+    (:func:`zoomplan.geo.clouds.find_cloud_mask`); ``cloudy`` ``"buy"`` (``None``: the default, buy), ``"skip"`` or ``"ask"``:
+    then ``ask_cloudy(counts)`` (counts of :func:`~zoomplan.plan.infer.count_cloudy`, read before inference)
+    returns ``"buy"`` or ``"skip"``, or raises; without it ``"ask"`` raises a one-line ConfigError with the counts.
     Raises :class:`~zoomplan.errors.ZoomplanError` subclasses with one-line messages.
     """
     # 1. Cheap checks first: nothing is read or computed before these pass.
@@ -299,6 +323,7 @@ def plan(
         raise ConfigError("batch_size and block_tiles must be positive integers")
     if threads is not None and threads <= 0:
         raise ConfigError(f"--threads must be a positive integer, got {threads}: pass 1 or more (default: every CPU core)")
+    mode = clouds_mod.check_mode(cloudy or clouds_mod.DEFAULT)
     targets = _check_outputs({"--out": out, "--patches": patches_out, "--quicklook": quicklook})
     journal_dir = _journal_folder(journal, targets.get("--out"), resume=resume, cluster=cluster)
     band_spec = [b.strip() for b in bands.split(",") if b.strip()] if isinstance(bands, str) else (list(bands) if bands else None)
@@ -309,8 +334,18 @@ def plan(
     ckpt = load_checkpoint(model)
 
     # 2-3. Inputs and the planning grid.
-    inputs = open_plan_inputs(aoi_path, scenes, ckpt, bands=band_spec, sensor=sensor, force=force)
+    inputs = open_plan_inputs(aoi_path, scenes, ckpt, bands=band_spec, sensor=sensor, force=force, cloud_masks=cloud_masks)
     aoi, used, covered, crs, why, grid = inputs.aoi, inputs.used, inputs.covered, inputs.crs, inputs.crs_reason, inputs.grid
+    chosen_by = f"--cloudy {mode}" + (" (default)" if cloudy is None else "")
+    if mode == "ask" and any(s.cloud_mask is not None for s in used):  # asked before the long step, from the masks alone
+        counts: dict[str, float] = {**count_cloudy(used, aoi.geoms, grid, block_tiles=block_tiles), "patch_m": grid.patch_m}
+        if not counts["cloudy"]:
+            mode, chosen_by = clouds_mod.DEFAULT, "--cloudy ask: no cloudy patch, nothing to ask"
+        elif ask_cloudy is None:
+            raise clouds_mod.undecided(counts)
+        else:
+            mode = clouds_mod.check_mode(ask_cloudy(counts))
+            chosen_by = f"--cloudy ask: answered {mode}"
     clock.append(time.perf_counter())
 
     # 4. Inference (journalled block by block when there is a journal folder).
@@ -320,7 +355,7 @@ def plan(
             version=__version__, model_sha256=file_sha256(ckpt.path), aoi_wkb=[shapely.to_wkb(g) for g in aoi.geoms], aoi_ids=list(aoi.ids),
             scenes=used, grid={"crs": crs.to_wkt(), "tile_m": grid.tile_m, "patch_grid": list(grid.patch_grid), "lr_size_px": grid.lr_size_px},
             block_tiles=block_tiles, n_blocks=count_blocks(aoi.geoms, grid, block_tiles), batch_size=batch_size, device=str(dev),
-            threads=n_threads, min_valid=MIN_VALID,
+            threads=n_threads, min_valid=MIN_VALID, cloudy_share=CLOUDY_SHARE if any(s.cloud_mask is not None for s in used) else None,
         )
         book = BlockJournal.open(journal_dir, meta, resume=resume)
         if book.resumed:
@@ -343,7 +378,8 @@ def plan(
 
         # 5. Selection, orders, pricing, over the AOI's part inside the scenes (baseline: that part bought whole).
         geoms = inside_scenes(list(aoi.geoms), inputs.cover)
-        chosen = select.select(table, geoms, vp, threshold=threshold, budget_usd=budget_usd, max_fraction=max_fraction)
+        ranked, exclude = clouds_mod.selection_table(table, mode)  # cloudy patches: bought or skipped, whatever the policy says
+        chosen = select.select(ranked, geoms, vp, threshold=threshold, budget_usd=budget_usd, max_fraction=max_fraction, exclude=exclude)
         selected = np.asarray(chosen.selected, dtype=bool)
         order_list = list(orders_mod.build_orders(table, selected, geoms, vp))
         plan_bill = pricing.bill(order_list, vp)
@@ -360,6 +396,9 @@ def plan(
         if force:  # --force: the value checks it overrode (zoomplan.geo.values)
             summary["parameters"]["force"] = True
             summary["value_checks_overridden"] = [{"scene": c.scene_id, "check": c.message} for c in inputs.value_checks if c.message]
+        if table.cloud is not None:  # a scene had a cloud mask (zoomplan.plan.clouds)
+            summary["clouds"] = clouds_mod.report(table, selected, clouds_mod.mask_names(used), mode, chosen_by)
+            summary["parameters"]["cloudy"] = mode
         if scene_rule is not None:  # how overlapping scenes were ordered (zoomplan.geo.scenelist)
             summary["parameters"]["scene_rule"] = scene_rule
         if chosen.dropped is not None:  # under a budget: the patches left out for their value per USD, and why
@@ -472,24 +511,40 @@ class PlanInputs:
 
 def open_plan_inputs(
     aoi_path: PathLike, scene_paths: Sequence[PathLike], ckpt: Checkpoint, *, bands: Sequence[str] | None = None, sensor: str | None = None,
-    force: bool = False,
+    force: bool = False, cloud_masks: Sequence[PathLike] = (),
 ) -> PlanInputs:
     """Read and check the AOI and scenes, choose the planning CRS and grid, reproject the AOI (as :func:`plan`).
 
     Raises :class:`~zoomplan.errors.ZoomplanError` subclasses (one line) for unreadable input, an AOI
     outside every scene, missing bands, values that look like garbage (:func:`~zoomplan.geo.values.check_scene_values`,
-    unless ``force``); nothing is inferred or written.
+    unless ``force``), a ``--cloud-mask`` (``cloud_masks``, the k-th for the k-th scene) that is unreadable, not
+    georeferenced or off its scene over the AOI; nothing is inferred or written.
     """
-    aoi_src, all_scenes = _open_inputs(aoi_path, scene_paths, ckpt, bands, sensor)
+    aoi_src, all_scenes = _open_inputs(aoi_path, scene_paths, ckpt, bands, sensor, cloud_masks)
     lon, lat = aoi_src.centroid_lonlat()
     crs, why = planning_crs(all_scenes[0].crs, lon, lat)
     log.info("planning in %s (%s)", _crs_tag(crs), why)
     grid = PlanGrid.from_card(crs, ckpt.card)
     aoi = aoi_src.to_crs(crs)
     used, covered, cover = _overlap(aoi, all_scenes, grid)
+    for s in used:
+        _check_mask_overlap(s, aoi, crs)
     full, names = grid.tile_range(aoi.union().bounds), sensor_names(ckpt.card)
     checks = tuple(check_scene_values(s, grid, grid.tile_range(s.footprint(crs).bounds).intersection(full), force=force, sensors=names) for s in used)
     return PlanInputs(aoi=aoi, scenes=all_scenes, used=used, covered=covered, crs=crs, crs_reason=why, grid=grid, cover=cover, value_checks=checks)
+
+
+def _check_mask_overlap(scene: Scene, aoi: AOI, crs: Any) -> None:
+    """A user's cloud mask must cover some of its scene over the AOI (else it is another scene's, or misplaced)."""
+    m = scene.cloud_mask
+    if m is None or not m.given:
+        return
+    where = scene.footprint(crs).intersection(aoi.union())
+    fp = mask_footprint(m, crs)
+    if fp.intersection(where).area <= 0:
+        lon, lat = aoi.centroid_lonlat()
+        raise GeometryError(f"--cloud-mask {m.path} does not overlap scene {scene.scene_id} over the AOI (centred at {lon:.4f}, {lat:.4f}): "
+                            f"pass the mask made for that scene (the k-th --cloud-mask goes with the k-th scene)")
 
 
 check_outputs = _check_outputs

@@ -3,7 +3,7 @@
 The map is drawn in the planning CRS (axes in km): the LR scene in true colour, the policy
 probability of every patch as one semi-transparent raster on the patch grid (:func:`patch_grid`, one
 cell per patch, blocks of patches beyond :data:`MAX_GRID` cells a side), the selected patches no order
-buys, the order outlines (a fixed width in points, simplified to the map's pixel; outlined together
+buys, the cloudy patches (whitened and hatched, :mod:`zoomplan.plan.clouds`), the order outlines (a fixed width in points, simplified to the map's pixel; outlined together
 when too thin to tell apart) and the AOI. Legend, colour bar and bill sit in a panel beside the map.
 Nothing is drawn per patch, so drawing time grows with the AOI only through numpy.
 
@@ -181,6 +181,9 @@ PROB_CMAP = "viridis"  # no red in it: red is the orders' colour
 PROB_ALPHA = 0.45
 ORDER_COLOR = (0.9, 0.0, 0.0)
 DROPPED_COLOR = (1.0, 0.0, 1.0)
+CLOUD_COLOR = (1.0, 1.0, 1.0)  # cloudy patches: whitened ...
+CLOUD_ALPHA = 0.6
+CLOUD_HATCH = "////"  # ... and hatched, so they read as clouds on any background
 AOI_COLOR = "cyan"
 LINE_PT = 0.8  # order outline width in points, whatever the map's scale
 MAP_RECT = (0.07, 0.09, 0.58, 0.83)  # the map's axes (figure fraction); the panel is right of it
@@ -264,6 +267,10 @@ def _bill_text(summary: Mapping[str, Any], n_orders: int, n_sel: int, n_all: int
     bud = _find(summary, "dropped")
     if isinstance(bud, Mapping) and isinstance(bud.get("n_patches"), int):
         lines.append(f"budget    left out {bud['n_patches']:,} patches ({_money(bud.get('cost_usd'))})")
+    cl = summary.get("clouds")
+    if isinstance(cl, Mapping) and isinstance(cl.get("patches_cloudy"), int):
+        lines.append(f"clouds    {cl['patches_cloudy']:,} cloudy patches ({cl.get('cloudy_km2', 0):,.2f} km2), {cl.get('handling', '?')}"
+                     + (f"; {cl['patches_filled']:,} filled in" if cl.get("patches_filled") else ""))
     return "\n".join(lines)
 
 
@@ -337,6 +344,20 @@ def figure(
         layer[dgrid > 0] = (*DROPPED_COLOR, 1.0)
         ax.imshow(layer, extent=dext, origin="upper", interpolation="nearest", zorder=3)
 
+    # Clouds: patches under cloud or shadow in every scene, whitened and hatched (one raster, one contour).
+    n_cloudy = int(table.cloudy.sum())
+    if n_cloudy:
+        cgrid, (cx0, cx1, cy0, cy1) = patch_grid(table, table.cloudy.astype(np.float32))
+        cgrid = np.nan_to_num(cgrid)
+        layer = np.zeros(cgrid.shape + (4,), np.float32)
+        layer[cgrid > 0] = (*CLOUD_COLOR, CLOUD_ALPHA)
+        ax.imshow(layer, extent=(cx0, cx1, cy0, cy1), origin="upper", interpolation="nearest", zorder=3)
+        padded = np.pad(cgrid, 1)  # closed contours at the grid's edges
+        h, w = padded.shape
+        cw, ch = (cx1 - cx0) / (w - 2), (cy1 - cy0) / (h - 2)
+        ax.contourf(cx0 + (np.arange(w) - 0.5) * cw, cy1 - (np.arange(h) - 0.5) * ch, padded, levels=[0.5, 1.5], colors="none",
+                    hatches=[CLOUD_HATCH], zorder=3)
+
     # Order outlines: a fixed width in points, simplified to half a map pixel. Orders too thin to be
     # told apart on the map (median width under MIN_OUTLINE_PX pixels) are outlined together: the
     # contour of the share of their patches that is ordered, in blocks of about 3 map pixels.
@@ -384,8 +405,13 @@ def figure(
                label=f"orders ({len(orders):,})" + (f", about {width_m:,.0f} m wide:\ntoo thin to outline one by one at\nthis scale; outlined where they\ncover half the area" if together else "")),
         Patch(facecolor=DROPPED_COLOR, edgecolor="none", label=f"selected, not ordered ({n_dropped:,} patches)"),
     ]
-    side.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, 1.0), fontsize=9, frameon=False, borderaxespad=0.0)
-    side.text(0.0, 0.80, _bill_text(summary, len(orders), n_sel, len(table), n_dropped), transform=side.transAxes, va="top",
+    if table.cloud is not None:
+        how = (summary.get("clouds") or {}).get("handling")
+        handles.append(Patch(facecolor=(*CLOUD_COLOR, CLOUD_ALPHA), edgecolor="0.2", hatch=CLOUD_HATCH,
+                             label=f"cloudy ({n_cloudy:,} patches)" + ({"buy": ", bought", "skip": ", skipped"}.get(how, ""))))
+    leg = side.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, 1.0), fontsize=9, frameon=False, borderaxespad=0.0)
+    below = side.transAxes.inverted().transform((0.0, leg.get_window_extent(fig.canvas.get_renderer()).y0))[1] - 0.02
+    side.text(0.0, min(0.80, below), _bill_text(summary, len(orders), n_sel, len(table), n_dropped), transform=side.transAxes, va="top",
               ha="left", fontsize=8.5, family="monospace")
     cax = fig.add_axes((0.71, 0.14, 0.25, 0.025), label="colorbar")
     cb = fig.colorbar(im, cax=cax, orientation="horizontal")

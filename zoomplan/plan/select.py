@@ -91,9 +91,11 @@ def select(
     threshold: float = 0.5,
     budget_usd: float | None = None,
     max_fraction: float | None = None,
+    exclude: np.ndarray | None = None,
 ) -> Selection:
     """The patches to buy and, under ``budget_usd``, those left out with why; arguments as
-    :func:`select_patches`."""
+    :func:`select_patches`. ``exclude`` (bool, ``len(table)``): patches never selected (cloudy patches
+    under ``--cloudy skip``, :mod:`zoomplan.plan.clouds`), whatever the threshold."""
     raw = threshold
     try:
         threshold = float(threshold)
@@ -110,6 +112,8 @@ def select(
         cand = np.ones(n, bool)
     else:
         cand = np.asarray(table.prob > threshold, bool)  # NaN compares False
+    if exclude is not None:
+        cand &= ~np.asarray(exclude, bool)
     if max_fraction is None and budget_usd is None:  # every candidate is bought: ranking them is not needed
         order = np.nonzero(cand)[0]
     else:

@@ -15,6 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 from pyproj import CRS
 
+CLEAR, CLOUDY, FILLED = 0, 1, 2
+"""A patch's cloud state (:attr:`PatchTable.cloud`): clear in the scene that supplied its tile (or no
+mask said otherwise); cloudy in every scene with data there (:mod:`zoomplan.geo.clouds`); cloudy in the
+tile's first scene but decided by a later one where it is clear (filled in)."""
+
 
 @dataclass(frozen=True)
 class PatchTable:
@@ -34,9 +39,15 @@ class PatchTable:
     tile_conf: np.ndarray  # float32 in [0, 1], its softmax confidence
     aoi_index: np.ndarray  # int32, index of the AOI feature the patch serves
     class_names: tuple[str, ...] = ()
+    cloud: np.ndarray | None = None  # uint8 CLEAR / CLOUDY / FILLED; None when no scene had a cloud mask
 
     def __len__(self) -> int:
         return int(self.row.shape[0])
+
+    @property
+    def cloudy(self) -> np.ndarray:
+        """bool (N,): under cloud or shadow in every scene with data there (all False without a mask)."""
+        return np.zeros(len(self), bool) if self.cloud is None else self.cloud == CLOUDY
 
     @property
     def patch_index(self) -> np.ndarray:
