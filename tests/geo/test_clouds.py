@@ -19,9 +19,41 @@ import pytest
 import typer
 from affine import Affine
 
-from geo.realdata import plan_cli, reference, write_raster  # noqa: F401 (fixture)
+import geo.realdata as realdata
+from geo.realdata import S2, patch_probs, real_pixels, window_aoi, write_raster
 from geo.test_landsat import A, ELEV, L1, M, MTL_L1, _landsat_set, _to_dn
 from hardening.catalogue import assert_refused
+
+# The counts below were worked out on a 20 m patch grid (the window's 48 x 48 patches). The shipped model's
+# patches are 40 m, so these tests plan with a 20 m-patch checkpoint (the test suite's tiny model: 80 m
+# tiles, 8 x 8 LR pixels, 4 x 4 patches of 20 m): cloud handling is the planner's, whatever the model.
+_MODEL: list[Path] = []
+
+
+@pytest.fixture(autouse=True)
+def _model20(tiny_checkpoint: Path) -> None:
+    _MODEL[:] = [tiny_checkpoint]
+
+
+def plan_cli(cli: typer.Typer, aoi: Path, scenes: Path | list[Path], out: Path, *extra: str):
+    """``geo.realdata.plan_cli`` with the 20 m-patch checkpoint."""
+    return realdata.plan_cli(cli, aoi, scenes, out, "--model", str(_MODEL[0]), *extra)
+
+
+@pytest.fixture
+def reference(cli: typer.Typer, tmp_path: Path, _model20: None):
+    """``geo.realdata.reference`` planned with the 20 m-patch checkpoint: (AOI, patch id -> (probability,
+    selected), pixels, transform, crs); the 920 m AOI holds 46 x 46 patches of 20 m."""
+    data, transform, crs = real_pixels()
+    aoi = window_aoi(tmp_path / "aoi.gpkg", transform)
+    ref = write_raster(tmp_path / "rgbn.tif", data, transform, crs, descriptions=S2)
+    out = tmp_path / "ref" / "order.geojson"
+    r = plan_cli(cli, aoi, ref, out)
+    assert r.exit_code == 0, r.stderr
+    probs = patch_probs(out)
+    assert len(probs) == 46 * 46 and len(set(probs.values())) > 100
+    return aoi, probs, data, transform, crs
+
 
 MTD_L2A = """<?xml version="1.0" encoding="UTF-8"?>
 <n1:Level-2A_User_Product xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-2A.xsd">
