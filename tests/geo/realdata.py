@@ -75,16 +75,22 @@ def patch_probs(out: Path) -> dict[str, tuple[float, bool]]:
     return {f["properties"]["patch_id"]: (f["properties"]["probability"], f["properties"]["selected"]) for f in fc["features"]}
 
 
-@pytest.fixture
-def reference(cli: typer.Typer, tmp_path: Path) -> tuple[Path, dict[str, tuple[float, bool]], np.ndarray, Any, Any]:
-    """(AOI, patch id -> (probability, selected), pixels, transform, crs) of the plan of the stacked real window."""
+def plan_reference(cli: typer.Typer, tmp_path: Path, *extra: str, side: int | None = None) -> tuple[Path, dict[str, tuple[float, bool]], np.ndarray, Any, Any]:
+    """Plan the stacked real window (``extra``: more ``zoomplan plan`` options, e.g. ``--model``); ``side``:
+    patches per side of its 920 m AOI (default: the shipped model's, 960 m of whole patches)."""
     data, transform, crs = real_pixels()
     aoi = window_aoi(tmp_path / "aoi.gpkg", transform)
     ref = write_raster(tmp_path / "rgbn.tif", data, transform, crs, descriptions=S2)
     out = tmp_path / "ref" / "order.geojson"
-    r = plan_cli(cli, aoi, ref, out)
+    r = plan_cli(cli, aoi, ref, out, *extra)
     assert r.exit_code == 0, r.stderr
     probs = patch_probs(out)
-    side = 960 // int(load_checkpoint(None).card.patch_ground_m[0])  # the 920 m AOI inside 960 m of whole patches
+    side = side or 960 // int(load_checkpoint(None).card.patch_ground_m[0])
     assert len(probs) == side * side and len(set(probs.values())) > 100  # real probabilities
     return aoi, probs, data, transform, crs
+
+
+@pytest.fixture
+def reference(cli: typer.Typer, tmp_path: Path) -> tuple[Path, dict[str, tuple[float, bool]], np.ndarray, Any, Any]:
+    """(AOI, patch id -> (probability, selected), pixels, transform, crs) of the plan of the stacked real window."""
+    return plan_reference(cli, tmp_path)

@@ -20,7 +20,7 @@ import typer
 from affine import Affine
 
 import geo.realdata as realdata
-from geo.realdata import S2, patch_probs, real_pixels, window_aoi, write_raster
+from geo.realdata import write_raster
 from geo.test_landsat import A, ELEV, L1, M, MTL_L1, _landsat_set, _to_dn
 from hardening.catalogue import assert_refused
 
@@ -42,17 +42,8 @@ def plan_cli(cli: typer.Typer, aoi: Path, scenes: Path | list[Path], out: Path, 
 
 @pytest.fixture
 def reference(cli: typer.Typer, tmp_path: Path, _model20: None):
-    """``geo.realdata.reference`` planned with the 20 m-patch checkpoint: (AOI, patch id -> (probability,
-    selected), pixels, transform, crs); the 920 m AOI holds 46 x 46 patches of 20 m."""
-    data, transform, crs = real_pixels()
-    aoi = window_aoi(tmp_path / "aoi.gpkg", transform)
-    ref = write_raster(tmp_path / "rgbn.tif", data, transform, crs, descriptions=S2)
-    out = tmp_path / "ref" / "order.geojson"
-    r = plan_cli(cli, aoi, ref, out)
-    assert r.exit_code == 0, r.stderr
-    probs = patch_probs(out)
-    assert len(probs) == 46 * 46 and len(set(probs.values())) > 100
-    return aoi, probs, data, transform, crs
+    """``geo.realdata.reference`` planned with the 20 m-patch checkpoint: the 920 m AOI holds 46 x 46 patches."""
+    return realdata.plan_reference(cli, tmp_path, "--model", str(_MODEL[0]), side=46)
 
 
 MTD_L2A = """<?xml version="1.0" encoding="UTF-8"?>
