@@ -69,6 +69,16 @@ def plan_cli(cli: typer.Typer, aoi: Path, scenes: Path | Sequence[Path], out: Pa
     return CliRunner().invoke(cli, args)
 
 
+def same_plan(got: dict[str, tuple[float, bool]], want: dict[str, tuple[float, bool]], tol: float = 0.0, quantised: bool = False) -> None:
+    """Two patch layers (:func:`patch_probs`) plan alike: the same patches, probabilities within ``tol`` and the
+    same selection, except (``quantised``: inputs rounded to integer DN) for patches within ``tol`` of the
+    0.5 threshold, which that rounding may flip."""
+    assert got.keys() == want.keys()
+    sure = {k for k in want if not quantised or abs(want[k][0] - 0.5) > tol}
+    assert {k for k in sure if got[k][1]} == {k for k in sure if want[k][1]}  # the same selection
+    assert max(abs(got[k][0] - want[k][0]) for k in want) <= tol
+
+
 def patch_probs(out: Path) -> dict[str, tuple[float, bool]]:
     """Patch id -> (probability, selected) from the patch layer beside the order ``out``."""
     fc = json.loads(out.with_suffix(".patches.geojson").read_text())

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import typer
 
-from geo.realdata import patch_probs, plan_cli, reference, write_raster  # noqa: F401 (fixture)
+from geo.realdata import patch_probs, plan_cli, reference, same_plan, write_raster  # noqa: F401 (fixture)
 from hardening.catalogue import assert_refused
 from zoomplan.geo.bands import band_token, group_scene_inputs
 
@@ -27,12 +27,6 @@ MTD_PB04 = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def _same(got: dict, want: dict, tol: float = 0.0) -> None:
-    assert got.keys() == want.keys()
-    assert {k for k, v in got.items() if v[1]} == {k for k, v in want.items() if v[1]}  # the same selection
-    assert max(abs(got[k][0] - want[k][0]) for k in want) <= tol
-
-
 def _band_files(folder: Path, data: np.ndarray, transform, crs, ext: str, **profile) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     return [write_raster(folder / f"T18SVG_20160112T160652_{b}.{ext}", data[i : i + 1], transform, crs, **profile) for i, b in enumerate(BANDS)]
@@ -46,7 +40,7 @@ def test_jp2_band_files_plan_like_the_stack(cli: typer.Typer, tmp_path: Path, re
     out = tmp_path / "out" / "order.geojson"
     r = plan_cli(cli, aoi, files, out)
     assert r.exit_code == 0, r.stderr
-    _same(patch_probs(out), want)
+    same_plan(patch_probs(out), want)
 
 
 @pytest.mark.shared_data
@@ -68,7 +62,7 @@ def test_folder_with_a_20m_band_plans_like_the_stack_of_its_pixels(cli: typer.Ty
     assert len(grouped.files) == 3
     r = plan_cli(cli, aoi, folder, out)
     assert r.exit_code == 0, r.stderr
-    _same(patch_probs(out), patch_probs(out_ref))
+    same_plan(patch_probs(out), patch_probs(out_ref))
 
 
 @pytest.mark.shared_data
@@ -85,12 +79,12 @@ def test_baseline_04_offset_from_metadata_or_sensor(cli: typer.Typer, tmp_path: 
     out = tmp_path / "out" / "order.geojson"
     r = plan_cli(cli, aoi, files, out)  # the band files: metadata found five levels up
     assert r.exit_code == 0, r.stderr
-    _same(patch_probs(out), want, tol=1.5e-4)  # probabilities are written to 4 decimals
+    same_plan(patch_probs(out), want, tol=1.5e-4)  # probabilities are written to 4 decimals
     stack = write_raster(tmp_path / "pb04.tif", pb04, transform, crs, descriptions=("B04", "B03", "B02", "B08"))
     out2 = tmp_path / "out2" / "order.geojson"
     r = plan_cli(cli, aoi, stack, out2, "--sensor", "sentinel2_l1c_pb04")
     assert r.exit_code == 0, r.stderr
-    _same(patch_probs(out2), want, tol=1.5e-4)
+    same_plan(patch_probs(out2), want, tol=1.5e-4)
 
 
 @pytest.mark.shared_data

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import typer
 
-from geo.realdata import patch_probs, plan_cli, reference, write_raster  # noqa: F401 (fixture)
+from geo.realdata import patch_probs, plan_cli, reference, same_plan, write_raster  # noqa: F401 (fixture)
 from zoomplan.geo.bands import BandSet, band_token, group_scene_inputs, landsat_reflectance
 
 L1 = "LC08_L1TP_014033_20160112_20200907_02_T1"
@@ -57,12 +57,6 @@ END
 """
 
 
-def _same(got: dict, want: dict, tol: float) -> None:
-    assert got.keys() == want.keys()
-    assert {k for k, v in got.items() if v[1]} == {k for k, v in want.items() if v[1]}  # the same selection
-    assert max(abs(got[k][0] - want[k][0]) for k in want) <= tol
-
-
 def _to_dn(data: np.ndarray, scale: float, offset: float) -> np.ndarray:
     """Reflectance x 10000 -> Landsat DN with ``rho = DN * scale + offset``, rounded; fill (0) stays 0."""
     dn = np.rint((data.astype(np.float64) * 1e-4 - offset) / scale)
@@ -103,7 +97,7 @@ def test_level1_folder_plans_like_the_stack(cli: typer.Typer, tmp_path: Path, re
         out = tmp_path / f"out{k}" / "order.geojson"
         r = plan_cli(cli, aoi, lr, out)
         assert r.exit_code == 0, r.stderr
-        _same(patch_probs(out), want, tol=TOL)
+        same_plan(patch_probs(out), want, tol=TOL)
 
 
 @pytest.mark.shared_data
@@ -122,12 +116,12 @@ def test_level2_from_the_mtl_or_sensor(cli: typer.Typer, tmp_path: Path, referen
     out = tmp_path / "out" / "order.geojson"
     r = plan_cli(cli, aoi, folder, out)
     assert r.exit_code == 0, r.stderr
-    _same(patch_probs(out), want, tol=TOL)
+    same_plan(patch_probs(out), want, tol=TOL)
     stack = write_raster(tmp_path / "l2.tif", dn, transform, crs, descriptions=("red", "green", "blue", "nir"))
     out2 = tmp_path / "out2" / "order.geojson"
     r = plan_cli(cli, aoi, stack, out2, "--sensor", "landsat_c2l2")
     assert r.exit_code == 0, r.stderr
-    _same(patch_probs(out2), want, tol=TOL)
+    same_plan(patch_probs(out2), want, tol=TOL)
 
 
 @pytest.mark.shared_data
@@ -152,4 +146,4 @@ def test_band_files_without_their_mtl(cli: typer.Typer, tmp_path: Path, referenc
     assert_refused(plan_cli(cli, aoi, l2, out), out, "Landsat band files", "pass --sensor landsat_c2l2")
     r = plan_cli(cli, aoi, l2, out, "--sensor", "landsat_c2l2")
     assert r.exit_code == 0, r.stderr
-    _same(patch_probs(out), want, tol=TOL)
+    same_plan(patch_probs(out), want, tol=TOL)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import typer
 
-from geo.realdata import patch_probs, plan_cli, reference, write_raster  # noqa: F401 (fixture)
+from geo.realdata import patch_probs, plan_cli, reference, same_plan, write_raster  # noqa: F401 (fixture)
 from hardening.catalogue import assert_refused
 from zoomplan.errors import InputError
 from zoomplan.geo.bands import BandSet, group_scene_inputs
@@ -26,15 +26,6 @@ PC_KEYS = ("B04", "B03", "B02", "B08")
 EO = {"red": ("B04", "red"), "green": ("B03", "green"), "blue": ("B02", "blue"), "nir": ("B08", "nir")}
 EXTENSIONS = ["https://stac-extensions.github.io/eo/v1.1.0/schema.json", "https://stac-extensions.github.io/raster/v1.1.0/schema.json"]
 REMOTE = "https://sentinel-cogs.s3.us-west-2.amazonaws.com/sentinel-s2-l1c-cogs/18/S/VG/2023/1/S2B_18SVG_20230112_0_L1C"
-
-
-def _same(got: dict, want: dict, tol: float, quantised: bool = False) -> None:
-    """The same patches and probabilities within ``tol``; the same selection, except (``quantised``: inputs
-    rounded to integer DN) for patches within ``tol`` of the 0.5 threshold, which that rounding may flip."""
-    assert got.keys() == want.keys()
-    sure = {k for k in want if not quantised or abs(want[k][0] - 0.5) > tol}
-    assert {k for k in sure if got[k][1]} == {k for k in sure if want[k][1]}  # the same selection
-    assert max(abs(got[k][0] - want[k][0]) for k in want) <= tol
 
 
 def _asset(href: str, band: str | None, raster: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
@@ -109,7 +100,7 @@ def test_earth_search_item_with_raster_bands_and_a_20m_band_plans_like_the_stack
     out = tmp_path / "out" / "order.geojson"
     r = plan_cli(cli, aoi, item, out)
     assert r.exit_code == 0, r.stderr
-    _same(patch_probs(out), want, tol=1.5e-4)  # probabilities are written to 4 decimals
+    same_plan(patch_probs(out), want, tol=1.5e-4)  # probabilities are written to 4 decimals
     (scene,) = json.loads(out.read_text())["summary"]["scenes"]
     assert scene["id"] == "S2B_18SVG_20230112_0_L1C" and scene["sensor"] == "stac_raster_bands" and not scene["resampled"]
 
@@ -126,7 +117,7 @@ def test_planetary_computer_item_takes_the_baseline_offset_from_its_properties(c
     out = tmp_path / "out" / "order.geojson"
     r = plan_cli(cli, aoi, item, out)
     assert r.exit_code == 0, r.stderr
-    _same(patch_probs(out), want, tol=1.5e-4)
+    same_plan(patch_probs(out), want, tol=1.5e-4)
     assert json.loads(out.read_text())["summary"]["scenes"][0]["sensor"] == "sentinel2_l2a_pb04"
 
 
@@ -148,7 +139,7 @@ def test_item_collection_of_two_is_two_scenes_planned_like_the_stack(cli: typer.
     out = tmp_path / "out" / "order.geojson"
     r = plan_cli(cli, aoi, coll, out)
     assert r.exit_code == 0, r.stderr
-    _same(patch_probs(out), want, tol=1e-4)
+    same_plan(patch_probs(out), want, tol=1e-4)
     summary = json.loads(out.read_text())["summary"]
     scenes = summary["scenes"]
     assert [s["id"] for s in scenes] == ["S2A_18SVG_20160112_east", "S2A_18SVG_20160112_west"] and all(s["tiles"] > 0 for s in scenes)
@@ -208,7 +199,7 @@ def test_landsat_level2_item_takes_raster_bands(cli: typer.Typer, tmp_path: Path
     out = tmp_path / "out" / "order.geojson"
     r = plan_cli(cli, aoi, item, out)
     assert r.exit_code == 0, r.stderr
-    _same(patch_probs(out), want, tol=0.01, quantised=True)  # DN rounding moved the shipped policy by up to 0.006
+    same_plan(patch_probs(out), want, tol=0.01, quantised=True)  # DN rounding moved the shipped policy by up to 0.006
 
 
 @pytest.mark.shared_data
@@ -232,7 +223,7 @@ def test_landsat_level1_item_needs_its_mtl(cli: typer.Typer, tmp_path: Path, ref
     item = _landsat_item(tmp_path, pid, dn, transform, crs, radiance, **{"mtl.txt": {"href": f"{pid}/{pid}_MTL.txt", "roles": ["metadata"]}})
     r = plan_cli(cli, aoi, item, out)
     assert r.exit_code == 0, r.stderr
-    _same(patch_probs(out), want, tol=0.01, quantised=True)
+    same_plan(patch_probs(out), want, tol=0.01, quantised=True)
     assert json.loads(out.read_text())["summary"]["scenes"][0]["sensor"] == "landsat_c2l1_mtl"
 
 
