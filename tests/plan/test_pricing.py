@@ -61,6 +61,18 @@ def test_packaged_catalogue_looks_like_the_market() -> None:
     assert all(v.min_order_km2 >= 100 for v in vs.values() if v.kind == "tasking")
 
 
+def test_every_packaged_profile_documents_its_minimum_width() -> None:
+    """Issue 17: no packaged profile without a minimum width (no order of 20 m strips), and the catalogue says,
+    above each profile's table, where its width comes from."""
+    from zoomplan.plan.pricing import default_catalogue
+
+    text = default_catalogue().read_text(encoding="utf-8")
+    for v in load_vendors().values():
+        assert v.min_width_m >= 60.0, v.name  # wider than the 3-patch strips of a fixed mask
+        head = text[:text.index(f'name = "{v.name}"')].rsplit("[[vendor]]", 1)[0].rsplit("\n\n", 1)[-1]
+        assert f"min_width_m = {v.min_width_m:g}" in head, f"{v.name}: say where its minimum width comes from"
+
+
 def test_load_override_file_and_toml_date(tmp_path: Path) -> None:
     p = tmp_path / "v.toml"
     p.write_text(PROFILE)
