@@ -226,3 +226,24 @@ def test_bad_inputs() -> None:
         build_orders(t, np.ones(len(t), bool), [], vendor())
     with pytest.raises(GeometryError, match="metres"):
         build_orders(dataclasses.replace(t, crs=CRS.from_epsg(4326)), np.ones(len(t), bool), [aoi], vendor())
+
+
+def test_long_20m_strips_become_orderable_or_are_explained() -> None:
+    """Issue 17: a 20 m strip of selected patches (a fixed mask's column) under clip-30cm's 100 m minimum
+    width is ordered as a strip 100 m wide; in an AOI only 40 m wide it cannot be, and the summary says why."""
+    from zoomplan.plan.orders import plan_orders
+
+    x, y = SITES[32618]
+    v = load_vendors()["clip-30cm"]
+    assert v.min_width_m == 100.0
+    for aoi, wide in ((shapely.box(x, y, x + 2000, y + 4000), True), (shapely.box(x, y, x + 40, y + 4000), False)):
+        t = make_table([aoi], 32618, pm=20.0)
+        sel = t.col == t.col.min() + (50 if wide else 0)  # one patch column, 4 km long
+        p = plan_orders(t, sel, [aoi], v)
+        check_orders(p.orders, t, sel, [aoi], v)
+        assert all(o.width_ok == wide for o in p.orders)
+        if wide:
+            assert p.rules["width"]["orders_narrower"] == 0 and all(is_wide(o.geometry, 100.0, tol=1e-9) for o in p.orders)
+            assert sum(o.geometry.area for o in p.orders) == pytest.approx(100 * 4000)  # 5 patches wide, not the whole AOI
+        else:
+            assert p.rules["width"]["orders_narrower"] == len(p.orders) > 0 and "narrower" in p.rules["width"]["why"]
