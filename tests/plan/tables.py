@@ -62,3 +62,14 @@ def overlap_m2(orders) -> float:
     from zoomplan.plan.disjoint import disjoint_area_gap
 
     return disjoint_area_gap([o.geometry for o in orders])
+
+
+def lonlat_aoi(path, geoms_utm, epsg: int = 32618):
+    """An AOI file of ``geoms_utm`` (metres, EPSG ``epsg``) written in lon/lat, as users draw them; its path."""
+    from pyproj import Transformer
+
+    from geo.synth import write_aoi
+
+    tr = Transformer.from_crs(epsg, 4326, always_xy=True)
+    ll = [shapely.transform(g, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))) for g in geoms_utm]
+    return write_aoi(path, ll, "EPSG:4326", ids=[f"f{i}" for i in range(len(ll))])

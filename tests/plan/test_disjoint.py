@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import shapely
-from pyproj import CRS, Transformer
-from shapely.geometry import mapping, shape
+from pyproj import CRS
+from shapely.geometry import shape
 
 from zoomplan.plan.area import Measure
 from zoomplan.plan.disjoint import clean, disjoint_area_gap, overlapping_pairs, resolve, split_holes
@@ -18,7 +18,7 @@ from zoomplan.plan.pricing import baseline_cost, bill, load_vendors
 from zoomplan.plan.types import PatchTable
 
 from conftest import shared_data
-from plan.tables import grid_cells, vendor
+from plan.tables import grid_cells, lonlat_aoi, vendor
 
 X, Y = 500000.0, 4500000.0  # UTM 18N metres
 UTM18 = CRS.from_epsg(32618)
@@ -126,15 +126,6 @@ def test_resolve_merges_cuts_and_keeps_the_width() -> None:
     assert clean(shapely.Polygon([(0, 0), (10, 10), (10, 0), (0, 10)]))  # a bow-tie is repaired into its triangles
 
 
-def _write_aoi(path: Path, geoms_utm: list, epsg: int = 32618) -> Path:
-    tr = Transformer.from_crs(epsg, 4326, always_xy=True)
-    feats = [{"type": "Feature", "properties": {"id": f"f{i}"},
-              "geometry": mapping(shapely.transform(g, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))))}
-             for i, g in enumerate(geoms_utm)]
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
-    return path
-
-
 @pytest.mark.parametrize("vname", sorted(load_vendors()))
 def test_real_scene_plan_never_bills_twice_and_writes_valid_geometry(tmp_path: Path, vname: str) -> None:
     """The shipped model on the real Sentinel-2 scene: a ring AOI (4 x 4 km, 2 x 2 km hole) and two overlapping
@@ -147,7 +138,7 @@ def test_real_scene_plan_never_bills_twice_and_writes_valid_geometry(tmp_path: P
     ring = shapely.box(cx - 2000, cy - 2000, cx + 2000, cy + 2000).difference(shapely.box(cx - 1000, cy - 1000, cx + 1000, cy + 1000))
     a = shapely.box(cx + 2500, cy - 1500, cx + 4500, cy + 500)
     b = shapely.box(cx + 3500, cy - 500, cx + 5500, cy + 1500)
-    aoi = _write_aoi(tmp_path / "aoi.geojson", [ring, a, b])
+    aoi = lonlat_aoi(tmp_path / "aoi.geojson", [ring, a, b])
     out = tmp_path / "order.geojson"
     r = plan(aoi, [scene], vendor=vname, out=out, threads=1)
     assert r.orders and union_gap(r.orders) <= 1e-6

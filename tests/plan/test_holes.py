@@ -8,14 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import shapely
-from pyproj import Transformer
-from shapely.geometry import mapping
 
 from zoomplan.plan.orders import plan_orders, whole_aoi_orders
 from zoomplan.plan.pricing import bill, load_vendors
 
 from conftest import shared_data
-from plan.tables import km2, overlap_m2, random_table, vendor
+from plan.tables import km2, lonlat_aoi, overlap_m2, random_table, vendor
 
 X, Y = 500000.0, 4500000.0
 V = load_vendors()
@@ -82,15 +80,6 @@ def test_a_multipolygon_feature_with_holes_and_a_partial_selection() -> None:
             assert (row["choice"] == "split") == (row["split_usd"] is not None and row["split_usd"] < row["filled_usd"])
 
 
-def _write_aoi(path: Path, geoms_utm: list, epsg: int = 32618) -> Path:
-    tr = Transformer.from_crs(epsg, 4326, always_xy=True)
-    feats = [{"type": "Feature", "properties": {"id": f"f{i}"},
-              "geometry": mapping(shapely.transform(g, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))))}
-             for i, g in enumerate(geoms_utm)]
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
-    return path
-
-
 def test_the_real_scene_ring_plans(tmp_path: Path) -> None:
     """Issue 17, item 6: a 4 x 4 km square AOI with a 2 x 2 km hole over the real Sentinel-2 scene, clip-30cm,
     stopped with "collapses when rounded to 7 decimals of degree". It plans, writes valid lon/lat orders that
@@ -101,7 +90,7 @@ def test_the_real_scene_ring_plans(tmp_path: Path) -> None:
     g = ring(4000, 2000, 446644.0 - 2000, 4166968.0 - 2000)
     out = tmp_path / "order.geojson"
     for threshold in (None, 0.0):
-        r = plan(_write_aoi(tmp_path / "ring.geojson", [g]), [scene], vendor="clip-30cm", out=out, threshold=threshold, threads=1)
+        r = plan(lonlat_aoi(tmp_path / "ring.geojson", [g]), [scene], vendor="clip-30cm", out=out, threshold=threshold, threads=1)
         fc = json.loads(out.read_text())
         written = [shapely.geometry.shape(f["geometry"]) for f in fc["features"]]
         assert written and all(w.is_valid and not w.is_empty for w in written)
