@@ -105,3 +105,30 @@ def test_budget_reports_what_it_drops(cli: typer.Typer, inputs: tuple[Path, Path
     console.print(summary_table(s, "aoi"))
     (line,) = [x for x in console.export_text().splitlines() if "Dropped (budget)" in x]
     assert "3 of the 9 most probable patches, in 1 order(s) worth 0.62 for 6.75 USD: below the plan's marginal 2.1 per USD" in line
+
+
+def test_the_table_says_what_the_order_rules_did(cli: typer.Typer, inputs: tuple[Path, Path], tiny_checkpoint: Path, tmp_path: Path) -> None:
+    """Issue 17: the summary's order_rules, one line each where a rule did something (crumbs, holes, shared
+    areas, orders narrower than the width), none where nothing happened."""
+    from rich.console import Console
+
+    from zoomplan.cli.plan import summary_table
+
+    scene, aoi = inputs
+    out = tmp_path / "order.geojson"
+    r = CliRunner().invoke(cli, ["plan", str(aoi), "--lr", str(scene), "--model", str(tiny_checkpoint), "--device", "cpu", "--out", str(out),
+                                 "--bands", "B04,B03,B02"])
+    assert r.exit_code == 0, r.stderr
+    s = json.loads(out.read_text())["summary"]
+    assert {"overlaps", "crumbs", "holes", "width"} <= set(s["order_rules"])
+    rules = s["order_rules"]
+    rules["crumbs"].update(crumbs=5, merged=2, dropped=3, dropped_km2=0.000123)
+    rules["holes"].update(orders_split=1, orders_filled=0, hole_km2_not_bought=0.36, choices=[{"choice": "split"}])
+    rules["overlaps"].update(shared_area_km2=0.0, billed_twice_km2=0.0)
+    rules["width"].update(orders_narrower=0)
+    console = Console(width=240, record=True)
+    console.print(summary_table(s, "aoi"))
+    text = console.export_text()
+    assert "5 crumb(s) under 10% of a patch not ordered for themselves: 2 merged, 3 dropped (0.000123 km2)" in text
+    assert "AOI holes: 1 order(s) split around (0.360 km2 not bought), 0 filled (0.000 km2 bought)" in text
+    assert "billed twice" not in text and "narrower than" not in text

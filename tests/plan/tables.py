@@ -35,3 +35,41 @@ def random_table(aoi: shapely.Geometry, pm: float = 100.0, seed: int = 0, epsg: 
     rng = np.random.default_rng(seed)
     return PatchTable(CRS.from_epsg(epsg), pm, (4, 4), r, c, rng.random(n).astype(np.float32),
                       rng.integers(0, 3, n).astype(np.int32), rng.random(n).astype(np.float32), np.zeros(n, np.int32), ("a", "b", "c"))
+
+
+def needed(t: PatchTable, idx: np.ndarray, f: shapely.Geometry) -> shapely.Geometry:
+    """What the orders must buy of patches ``idx`` (table indices) of feature ``f``: each patch's part
+    inside ``f`` without its crumbs (pieces under CRUMB_SHARE of a patch, zoomplan.plan.crumbs)."""
+    from zoomplan.plan.crumbs import CRUMB_SHARE
+
+    if not len(idx):
+        return shapely.Polygon()
+    b = t.bounds(idx)
+    parts = shapely.get_parts(shapely.intersection(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]), f))
+    parts = parts[(shapely.get_type_id(parts) == 3) & (shapely.area(parts) >= CRUMB_SHARE * t.patch_m**2)]
+    return shapely.union_all(parts) if parts.size else shapely.Polygon()
+
+
+def km2(geoms, crs: CRS) -> float:
+    """Billed area (km^2 on the ellipsoid, zoomplan.plan.area) of geometries in projected ``crs``, summed."""
+    from zoomplan.plan.area import ellipsoidal_m2
+
+    return float(ellipsoidal_m2(list(geoms), crs).sum()) / 1e6
+
+
+def overlap_m2(orders) -> float:
+    """Sum of the orders' areas minus the area of their union (m^2, planar): 0 when no area is bought twice."""
+    from zoomplan.plan.disjoint import disjoint_area_gap
+
+    return disjoint_area_gap([o.geometry for o in orders])
+
+
+def lonlat_aoi(path, geoms_utm, epsg: int = 32618):
+    """An AOI file of ``geoms_utm`` (metres, EPSG ``epsg``) written in lon/lat, as users draw them; its path."""
+    from pyproj import Transformer
+
+    from geo.synth import write_aoi
+
+    tr = Transformer.from_crs(epsg, 4326, always_xy=True)
+    ll = [shapely.transform(g, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))) for g in geoms_utm]
+    return write_aoi(path, ll, "EPSG:4326", ids=[f"f{i}" for i in range(len(ll))])

@@ -16,7 +16,7 @@ from zoomplan.plan.orders import build_orders, component_orders, is_wide, n_vert
 from zoomplan.plan.pricing import VendorProfile, baseline_cost, bill, cost_summary, load_vendors
 from zoomplan.plan.types import PatchTable
 
-from plan.tables import vendor
+from plan.tables import km2, needed, overlap_m2, vendor
 
 
 def make_table(aois: list, epsg: int, pm: float = 100.0, seed: int = 0) -> PatchTable:
@@ -74,13 +74,13 @@ def check_orders(orders, t: PatchTable, sel: np.ndarray, aois: list, v: VendorPr
         assert o.inside_aoi or v.max_vertices < 10  # only a tiny vertex limit may force an order beyond the AOI
         if o.inside_aoi:
             assert g.difference(aoi).area <= 1e-6 * g.area
-        assert o.area_km2 == pytest.approx(g.area / 1e6)
-        assert o.area_km2 == pytest.approx(area_6933_km2(g, t.crs.to_epsg()), rel=5e-3)
+        assert o.area_km2 == pytest.approx(km2([g], t.crs), rel=1e-12)  # billed on the ellipsoid (zoomplan.plan.area)
+        assert o.area_km2 == pytest.approx(area_6933_km2(g, t.crs.to_epsg()), rel=1e-3)  # as an equal-area CRS measures it
         assert o.billed_km2 == max(o.area_km2, v.min_order_km2) and o.cost_usd == o.billed_km2 * v.price_per_km2
-    # every selected patch (its part inside its AOI feature) is bought
-    b = t.bounds()[sel]
+    assert overlap_m2(orders) <= 1e-6 * max(sum(o.geometry.area for o in orders), 1.0), "no area is billed twice"
+    # every selected patch (its part inside its AOI feature, crumbs aside) is bought
     for i, a in enumerate(aois):
-        need = shapely.union_all(shapely.box(*b[t.aoi_index[sel] == i].T)).intersection(a)
+        need = needed(t, np.nonzero(sel & (t.aoi_index == i))[0], a)
         have = shapely.union_all([o.geometry for o in orders if o.aoi_index == i])
         assert need.difference(have).area <= 1e-6 * max(need.area, 1.0)
     # plan <= baseline
@@ -118,7 +118,7 @@ def test_component_orders_are_drawn_one_per_component() -> None:
         check_orders(orders, t, sel, [aoi], v)
         if v.max_vertices > 100:  # nothing fitted: the orders are the filled selection's parts inside the AOI
             assert len(orders) == len(shapely.get_parts(filled))
-            assert sum(o.area_km2 for o in orders) == pytest.approx(filled.area / 1e6, rel=1e-9)
+            assert sum(o.geometry.area for o in orders) == pytest.approx(filled.area, rel=1e-9)
 
 
 def test_salt_and_pepper_is_consolidated_against_minimums() -> None:
@@ -167,7 +167,7 @@ def test_min_width_grows_inside_the_aoi() -> None:
         assert o.width_ok and is_wide(o.geometry, 1000.0, tol=1e-9)
     nw = [o for o in orders if o.geometry.contains(shapely.Point(x + 50, y + 3950))]
     assert len(nw) == 1 and nw[0].geometry.equals(shapely.box(x, y + 3000, x + 1000, y + 4000))  # shifted inside
-    assert sum(o.area_km2 for o in orders) == pytest.approx(1.0 + 3.0)
+    assert sum(o.geometry.area for o in orders) / 1e6 == pytest.approx(1.0 + 3.0)
 
 
 def test_vertex_limit_and_holes() -> None:
@@ -184,7 +184,8 @@ def test_vertex_limit_and_holes() -> None:
     v = vendor(max_vertices=12, min_order_km2=0.0, allows_multipolygon=True)
     orders = build_orders(t, sel, [aoi], v)
     check_orders(orders, t, sel, [aoi], v)
-    assert bill(orders, v).cost_usd == pytest.approx(sel.sum() * 0.01 * 10.0)  # no minimum: the patches alone, not the ring's hole
+    patches = shapely.union_all(shapely.box(*t.bounds()[sel].T))
+    assert bill(orders, v).cost_usd == pytest.approx(km2([patches], t.crs) * 10.0, rel=1e-6)  # no minimum: the patches alone, not the ring's hole
     v = vendor(max_vertices=12, min_order_km2=0.05, allows_multipolygon=True)
     orders = build_orders(t, sel, [aoi], v)
     assert len(orders) == 1
@@ -225,3 +226,24 @@ def test_bad_inputs() -> None:
         build_orders(t, np.ones(len(t), bool), [], vendor())
     with pytest.raises(GeometryError, match="metres"):
         build_orders(dataclasses.replace(t, crs=CRS.from_epsg(4326)), np.ones(len(t), bool), [aoi], vendor())
+
+
+def test_long_20m_strips_become_orderable_or_are_explained() -> None:
+    """Issue 17: a 20 m strip of selected patches (a fixed mask's column) under clip-30cm's 100 m minimum
+    width is ordered as a strip 100 m wide; in an AOI only 40 m wide it cannot be, and the summary says why."""
+    from zoomplan.plan.orders import plan_orders
+
+    x, y = SITES[32618]
+    v = load_vendors()["clip-30cm"]
+    assert v.min_width_m == 100.0
+    for aoi, wide in ((shapely.box(x, y, x + 2000, y + 4000), True), (shapely.box(x, y, x + 40, y + 4000), False)):
+        t = make_table([aoi], 32618, pm=20.0)
+        sel = t.col == t.col.min() + (50 if wide else 0)  # one patch column, 4 km long
+        p = plan_orders(t, sel, [aoi], v)
+        check_orders(p.orders, t, sel, [aoi], v)
+        assert all(o.width_ok == wide for o in p.orders)
+        if wide:
+            assert p.rules["width"]["orders_narrower"] == 0 and all(is_wide(o.geometry, 100.0, tol=1e-9) for o in p.orders)
+            assert sum(o.geometry.area for o in p.orders) == pytest.approx(100 * 4000)  # 5 patches wide, not the whole AOI
+        else:
+            assert p.rules["width"]["orders_narrower"] == len(p.orders) > 0 and "narrower" in p.rules["width"]["why"]

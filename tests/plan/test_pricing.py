@@ -10,7 +10,7 @@ import shapely
 from pyproj import CRS
 
 from zoomplan.errors import ConfigError, InputError
-from plan.tables import vendor as base_vendor
+from plan.tables import km2, vendor as base_vendor
 from zoomplan.plan.pricing import (
     DEFAULT_VENDOR,
     Bill,
@@ -59,6 +59,18 @@ def test_packaged_catalogue_looks_like_the_market() -> None:
         lo, hi = {("archive", 0.5): (8, 20), ("archive", 0.3): (18, 35), ("tasking", 0.3): (30, 60)}[(v.kind, v.resolution_m)]
         assert lo <= v.price_per_km2 <= hi, v.name
     assert all(v.min_order_km2 >= 100 for v in vs.values() if v.kind == "tasking")
+
+
+def test_every_packaged_profile_documents_its_minimum_width() -> None:
+    """Issue 17: no packaged profile without a minimum width (no order of 20 m strips), and the catalogue says,
+    above each profile's table, where its width comes from."""
+    from zoomplan.plan.pricing import default_catalogue
+
+    text = default_catalogue().read_text(encoding="utf-8")
+    for v in load_vendors().values():
+        assert v.min_width_m >= 60.0, v.name  # wider than the 3-patch strips of a fixed mask
+        head = text[:text.index(f'name = "{v.name}"')].rsplit("[[vendor]]", 1)[0].rsplit("\n\n", 1)[-1]
+        assert f"min_width_m = {v.min_width_m:g}" in head, f"{v.name}: say where its minimum width comes from"
 
 
 def test_load_override_file_and_toml_date(tmp_path: Path) -> None:
@@ -114,14 +126,16 @@ def test_billing_minimums_and_baseline() -> None:
 
     b = bill([O(0.2), O(3.0)], v)
     assert b == Bill(area_km2=3.2, billed_km2=4.0, cost_usd=40.0, n_orders=2)
-    # a 3 km x 2 km AOI with a hole: holes are filled (vendors bill polygons without holes)
+    # a 3 km x 2 km AOI with a 0.25 km^2 hole: split into hole-free pieces around it (cheaper than filling it;
+    # zoomplan.plan.holes), so the baseline does not buy the hole; areas on the ellipsoid (zoomplan.plan.area)
     box = shapely.box(500000, 4400000, 503000, 4402000)
     holed = box.difference(shapely.box(501000, 4400500, 501500, 4401000))
-    assert baseline_cost([holed], v, UTM18).cost_usd == pytest.approx(60.0, rel=1e-9)
+    assert baseline_cost([holed], v, UTM18).cost_usd == pytest.approx(10.0 * km2([holed], UTM18), rel=1e-6)  # pieces measured apart
+    assert baseline_cost([holed], vendor(min_order_km2=5.0, price_per_km2=10.0), UTM18).cost_usd == pytest.approx(10.0 * km2([box], UTM18), rel=1e-9)  # filled
     # two far parts: two orders, each at least the minimum, unless MultiPolygons are allowed
     two = shapely.MultiPolygon([shapely.box(500000, 4400000, 500500, 4400500), shapely.box(510000, 4400000, 510500, 4400500)])
-    assert baseline_cost([two], v, UTM18) == Bill(0.5, 2.0, 20.0, 2)
-    assert baseline_cost([two], vendor(allows_multipolygon=True), UTM18) == Bill(0.5, 1.0, 10.0, 1)
+    assert baseline_cost([two], v, UTM18) == Bill(pytest.approx(km2([two], UTM18)), 2.0, 20.0, 2)
+    assert baseline_cost([two], vendor(allows_multipolygon=True), UTM18) == Bill(pytest.approx(km2([two], UTM18)), 1.0, 10.0, 1)
     s = cost_summary(Bill(1, 1, 25.0, 1), Bill(4, 4, 100.0, 1), v)
     assert s["savings_usd"] == 75.0 and s["savings_pct"] == 75.0 and s["plan_cost_usd"] == 25.0
 

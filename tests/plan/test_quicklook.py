@@ -212,11 +212,11 @@ def test_patch_grid_is_one_cell_per_patch_and_bounded() -> None:
     assert MAX_GRID >= 1024
 
 
-def example_plan(tmp_path: Path, model: Path, aoi: Path, scene: Path):
+def example_plan(tmp_path: Path, model: Path, aoi: Path, scene: Path, vendors_file: Path | None = None):
     from zoomplan.plan.pipeline import plan as run_plan
 
     png = tmp_path / "q.png"
-    r = run_plan(aoi, [scene], model=model, device="cpu", quicklook=png, threads=1)
+    r = run_plan(aoi, [scene], model=model, device="cpu", quicklook=png, threads=1, vendors_file=vendors_file)
     fig = figure(scene, r.table, r.selected, r.orders, list(r.aoi.geoms), r.table.crs, r.summary)
     import matplotlib.image
 
@@ -254,7 +254,14 @@ def test_real_scene_quicklook_is_not_a_block_of_outlines(tmp_path: Path) -> None
     aoi = tmp_path / "scene.geojson"
     aoi.write_text(json.dumps({"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": {"id": "scene"}, "geometry": mapping(poly)}]}))
-    r, fig, img = example_plan(tmp_path, default_checkpoint_path(), aoi, scene)
+    # the default profile without its 100 m minimum width: the shipped model's 60 m strips stay hundreds of thin orders
+    from zoomplan.plan.pricing import default_catalogue
+
+    vendors = tmp_path / "vendors.toml"
+    text = default_catalogue().read_text(encoding="utf-8")
+    head, tail = text.split('name = "clip-30cm"', 1)
+    vendors.write_text(head + 'name = "clip-30cm"' + tail.replace("min_width_m = 100.0", "min_width_m = 0.0", 1), encoding="utf-8")
+    r, fig, img = example_plan(tmp_path, default_checkpoint_path(), aoi, scene, vendors)
     ax = axes(fig, "map")
     assert len(r.table) > 0.9 * 368e6 / r.table.patch_m**2 and len(r.orders) > 20  # every patch of the ~370 km^2 AOI
     share = red_share(img, fig, ax)

@@ -14,7 +14,7 @@ from zoomplan.errors import ConfigError
 from zoomplan.plan.pricing import baseline_cost
 from zoomplan.plan.select import _budget_prefix, plan_cost, rank, select, select_patches
 
-from plan.tables import random_table as make_table, vendor
+from plan.tables import km2, random_table as make_table, vendor
 
 AOI = shapely.Polygon([(500000, 4500000), (502000, 4500200), (501900, 4502000), (500200, 4501800)])
 
@@ -106,7 +106,8 @@ def test_budget_drops_isolated_minimum_charges_for_a_cluster() -> None:
     prefix = select_patches(t, [AOI], v, threshold=0.5, budget_usd=3.0)  # what a best-first prefix would buy: the lonely patch first
     r_ = select(t, [AOI], v, threshold=0.5, budget_usd=3.0)
     assert r_.selected.sum() == 25 and not r_.selected[lonely].any() and np.array_equal(prefix, r_.selected)
-    assert plan_cost(t, r_.selected, [AOI], v) == pytest.approx(2.5)
+    cluster = shapely.union_all(shapely.box(*t.bounds()[r_.selected].T))  # 0.25 km^2 planar, a little more on the ellipsoid
+    assert plan_cost(t, r_.selected, [AOI], v) == pytest.approx(10.0 * max(km2([cluster], t.crs), 0.25))
     assert r_.dropped.patches.tolist() == lonely.tolist()
     (o,) = r_.report()["orders"]
     assert o["n_patches"] == 1 and o["value"] == pytest.approx(0.95) and o["cost_usd"] == 2.5

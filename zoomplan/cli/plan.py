@@ -137,6 +137,30 @@ def _usd(v: Any) -> str:
     return f"{float(v):,.2f} USD" if v is not None else "-"
 
 
+def _rules_text(r: dict[str, Any] | None) -> str:
+    """What the order rules did (summary ``order_rules``), where they did something: one line each."""
+    if not r:
+        return ""
+    out = []
+    o = r["overlaps"]
+    if o["shared_area_km2"] > 0:
+        out.append(f"{o['shared_area_km2']:.3f} km2 shared by AOI features bought once")
+    if o["billed_twice_km2"] > 0:
+        out.append(f"{o['billed_twice_km2']:.3f} km2 billed twice: {o['why']}")
+    c = r["crumbs"]
+    if c["crumbs"]:
+        out.append(f"{c['crumbs']} crumb(s) under {c['share']:.0%} of a patch not ordered for themselves: {c['merged']} merged, "
+                   f"{c['dropped']} dropped ({c['dropped_km2']:.6f} km2)")
+    h = r["holes"]
+    if h["choices"]:
+        out.append(f"AOI holes: {h['orders_split']} order(s) split around ({h['hole_km2_not_bought']:.3f} km2 not bought), "
+                   f"{h['orders_filled']} filled ({h['hole_km2_bought']:.3f} km2 bought)")
+    w = r["width"]
+    if w["orders_narrower"]:
+        out.append(f"{w['orders_narrower']} order(s) narrower than {w['min_width_m']:g} m where the AOI is")
+    return "\n".join(out)
+
+
 def summary_table(s: dict[str, Any], title: str) -> Table:
     """The plan's headline figures (km^2, USD) as a two-column rich table."""
     t = Table(title=f"zoomplan plan: {title}", show_header=False, title_justify="left")
@@ -163,6 +187,9 @@ def summary_table(s: dict[str, Any], title: str) -> Table:
     t.add_row("Plan cost", _usd(s.get("plan_cost_usd")))
     t.add_row("Baseline (whole AOI)", f"{_usd(s.get('baseline_cost_usd'))} ({s.get('baseline_billed_km2', 0):.3f} km2 billed)")
     t.add_row("Savings", f"{_usd(s.get('savings_usd'))} ({s.get('savings_pct', 0):.1f}%)")
+    rules = _rules_text(s.get("order_rules"))
+    if rules:
+        t.add_row("Order rules", rules)
     m = s["model"]
     t.add_row("Model", f"{m['id']} (policy {m['policy_stage']})")
     t.add_row("Scenes", ", ".join(f"{sc['id']}{' (resampled)' if sc['resampled'] else ''}" for sc in s["scenes"]))

@@ -2,7 +2,9 @@
 
 Input: the feature's selected patches on the PatchTable's patch grid (cells of ``patch_m`` metres in
 the planning CRS), the feature F (holes filled) and a vendor profile. Patches with no area inside F
-(they only touch its outline) need nothing and are ignored. Candidates:
+(they only touch its outline) need nothing and are ignored; pieces of a patch inside F smaller than
+10% of a patch (crumbs, :mod:`zoomplan.plan.crumbs`) are ordered for no one, and a patch that is only
+crumbs (a sliver) is left out. Candidates:
 
 - ``per-patch`` (a): one order per selected patch: its part inside F or, under a width rule, a square
   of the minimum width holding it (clipped to F);
@@ -18,18 +20,22 @@ the planning CRS), the feature F (holes filled) and a vendor profile. Patches wi
 
 Every candidate is made orderable the same way: a component cut by F's outline becomes one piece per
 part, a piece serving no selected patch is dropped, and :func:`zoomplan.plan.orderable.orderable`
-applies the vertex limit and MultiPolygon packing and bills it exactly, sum over orders of
-max(area, min_order_km2) x price (USD, planar km^2). Minimum width, k = ceil(width / patch) cells:
-narrow parts are grown with k x k squares of cells wholly inside F, or near its outline with
+applies the vertex limit, settles overlapping orders (no area billed twice, :mod:`zoomplan.plan.disjoint`)
+and MultiPolygon packing, and bills it exactly, sum over orders of max(area, min_order_km2) x price
+(USD, km^2 on the ellipsoid, :mod:`zoomplan.plan.area`). Minimum width, k = ceil(width / patch) cells:
+narrow parts are grown with k x k squares of cells wholly inside F and clear of its holes (so that
+splitting an order around a hole keeps them, :mod:`zoomplan.plan.holes`), or near its outline with
 (k + 2) x (k + 2) squares of cells touching F (:func:`~zoomplan.plan.morphology.widen`); a piece F's
-outline still leaves narrower than the rule is cut to its wide parts when they hold its patches, or
-grown inside F around its narrow parts (:func:`_trim`). What stays narrow lies where F itself is.
+outline still leaves narrower than the rule is cut to its wide parts when they hold its patches (their
+pieces that are not crumbs), or grown inside F around its narrow parts (:func:`_trim`). What stays
+narrow lies where F itself is.
 
 Guarantee: the plan kept is the cheapest candidate, so its bill is at most that of (a), (b), (c),
 the whole feature and every closing made orderable. (a) is first billed as each patch's part inside F
-alone, sum of max(area, minimum) x price, which is a lower bound of its orderable bill (the squares
-and fitted shapes only hold more); it is built only when that bound beats every other candidate, so
-the guarantee holds without building one order per patch for large selections. For vendors without a
+(crumbs aside) alone, sum of max(area, minimum) x price, the bill of (a) where those parts are orders
+(the squares and fitted shapes only hold more, though merging squares that overlap may bill less); it
+is built only when that bill beats every other candidate, so the guarantee holds without building one
+order per patch for large selections. For vendors without a
 width rule, and for those whose minimum order holds a square of the minimum width (every shipped
 profile) where such squares lie inside F, that bound is (a)'s orderable bill. This is a heuristic with
 that bound, not an optimum: the cheapest cover of a selection by orderable polygons under minimum
@@ -38,7 +44,7 @@ charges (a set-cover problem) is not searched for, and no ratio to it is claimed
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import rasterio.features
@@ -48,6 +54,9 @@ from scipy import ndimage
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
+from zoomplan.plan.area import Measure
+from zoomplan.plan.crumbs import CRUMB_SHARE as _CRUMB
+from zoomplan.plan.crumbs import pieces_inside
 from zoomplan.plan.morphology import box_sum, closing, fill_and_label, fill_mask, label_polygons, opening, paint, shapes, vertex_counts, widen
 from zoomplan.plan.orderable import Candidate, Cells, bill_usd, orderable, threaded
 from zoomplan.plan.polygons import fill_holes, is_wide, polygons
@@ -62,10 +71,14 @@ N_EXACT_CLOSINGS = 2
 class Search:
     """The cheapest candidate (None when no selected patch has area inside the feature) and the bill
     (USD) of every candidate evaluated, by kind. ``per-patch`` is (a)'s orderable bill when (a) was
-    built, else its lower bound, which is then no less than the best candidate's bill."""
+    built, else its lower bound, which is then no less than the best candidate's bill. ``crumbs``: the
+    crumbs of the selection (:mod:`zoomplan.plan.crumbs`, Polygons), ordered for no one; ``slivers``:
+    how many selected patches were only crumbs."""
 
     best: Candidate | None
     costs: dict[str, float]
+    crumbs: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    slivers: int = 0
 
 
 class _Window:
@@ -74,11 +87,16 @@ class _Window:
     ``d``: cells touching F (all-touched) or selected; ``edge``: cells of ``d`` that may not lie wholly
     inside F (the outline's cells and their neighbours);
     ``rows``/``cols``: window cells of the selected patches ``sel`` (table indices); ``area``: each
-    selected patch's area inside F (m^2); ``a``: the selected cells with area inside F.
+    selected patch's billed area inside F, crumbs left out (m^2 on the ellipsoid, ``measure``);
+    ``pos``: the patches with a piece inside F that is not a crumb (:mod:`zoomplan.plan.crumbs`),
+    the only ones ordered for themselves; ``a``: their cells; ``crumbs``: the crumbs (Polygons) and
+    ``slivers``, how many patches are only crumbs.
     """
 
-    def __init__(self, table: PatchTable, sel: np.ndarray, filled: BaseGeometry, margin: int) -> None:
+    def __init__(self, table: PatchTable, sel: np.ndarray, filled: BaseGeometry, margin: int, drawn: BaseGeometry | None = None) -> None:
         pm = self.pm = float(table.patch_m)
+        self.holes = filled.difference(drawn) if drawn is not None and any(p.interiors for p in polygons(drawn)) else None
+        self.measure = Measure(table.crs)
         rows, cols = table.row[sel], table.col[sel]
         x0, y0, x1, y1 = filled.bounds
         r0 = min(max(int(rows.min()) - margin, math.floor(-y1 / pm)), int(rows.min()))
@@ -99,28 +117,39 @@ class _Window:
         edge[:, 1:] |= edge[:, :-1].copy()
         edge[:, :-1] |= edge[:, 1:].copy()
         self.edge = edge & self.d
-        self.area = np.full(sel.size, pm * pm)
-        cut = self.edge[self.rows, self.cols]
-        if cut.any():  # near F's outline: a cell F covers keeps its area; the others are clipped
-            b = table.bounds(sel[cut])
-            boxes = shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3])
+        b = table.bounds(sel)
+        self.area = pm * pm / self.measure.scale(0.5 * (b[:, 0] + b[:, 2]), 0.5 * (b[:, 1] + b[:, 3]))
+        self.crumbs, self.slivers = np.zeros(0, dtype=object), 0
+        self.kept: dict[int, BaseGeometry] = {}  # index into sel -> its pieces inside F that are not crumbs, where F cuts it
+        cut = np.nonzero(self.edge[self.rows, self.cols])[0]
+        if cut.size:  # near F's outline: a cell F covers keeps its area; the others keep their pieces that are not crumbs
+            boxes = shapely.box(b[cut, 0], b[cut, 1], b[cut, 2], b[cut, 3])
             shapely.prepare(filled)
             part = ~shapely.covers(filled, boxes)
-            a = shapely.area(boxes)
-            a[part] = shapely.area(shapely.intersection(boxes[part], filled))
-            self.area[cut] = a
-        self.pos = self.area > 1e-9 * pm * pm
+            kept, self.crumbs, self.slivers = pieces_inside(boxes[part], filled, pm)
+            at = cut[part]
+            self.area[at] = self.measure(kept)
+            self.kept = dict(zip(at.tolist(), kept))
+        self.pos = self.area > 0
         self._core: np.ndarray | None = None
         self.a = np.zeros(self.shape, bool)
         self.a[self.rows[self.pos], self.cols[self.pos]] = True
 
     def core(self) -> np.ndarray:
-        """Cells wholly inside F (exact areas along its outline), computed on first use."""
+        """Cells wholly inside F (exact areas along its outline) and clear of its holes (where squares
+        of the minimum width are placed, so that splitting an order around a hole keeps them: see
+        :mod:`zoomplan.plan.holes`), computed on first use."""
         if self._core is None:
             core = self.d & ~self.edge
             er, ec = np.nonzero(self.edge)
             full = shapely.area(shapely.intersection(self.box(er, ec, 1, 1), self.filled)) >= self.pm * self.pm * (1 - 1e-9)
             core[er[full], ec[full]] = True
+            if self.holes is not None and not self.holes.is_empty:
+                near = rasterio.features.rasterize([self.holes], out_shape=self.shape, transform=self.transform, all_touched=True,
+                                                   dtype=np.uint8).astype(bool) & core
+                hr, hc = np.nonzero(near)
+                hit = shapely.area(shapely.intersection(self.box(hr, hc, 1, 1), self.holes)) > 0
+                core[hr[hit], hc[hit]] = False
             self._core = core
         return self._core
 
@@ -132,7 +161,8 @@ class _Window:
 
 
 def _mask_cost(mask: np.ndarray, vendor: VendorProfile, cell_m2: float) -> tuple[float, int]:
-    """(USD bill of the mask's components as orders, holes filled, unclipped and unfitted; number of components)."""
+    """(USD bill of the mask's components as orders, holes filled, unclipped and unfitted; number of
+    components), with ``cell_m2`` the billed area of one cell (it ranks closings: no exact bill)."""
     _, labels, n = fill_and_label(mask)
     return bill_usd(np.bincount(labels.ravel(), minlength=n + 1)[1:] * cell_m2, vendor), n
 
@@ -173,6 +203,9 @@ def _trim(w: _Window, found: list[tuple[Polygon, np.ndarray]], width: float, blo
     for q, m in found:
         at = np.nonzero(np.isin(w.sel, m))[0]
         cells = w.box(w.rows[at], w.cols[at], 1, 1)
+        for k, j in enumerate(at.tolist()):  # where F's outline cuts a patch, what needs the width is its part that is not crumbs
+            if j in w.kept:
+                cells[k] = w.kept[j] if not w.kept[j].is_empty else cells[k].intersection(w.filled)
         g = q
         for _ in range(3):
             opened = _opening(g, width)
@@ -246,7 +279,7 @@ def _finish_mask(w: _Window, mask: np.ndarray, vendor: VendorProfile, kind: str,
         elif parts:  # F's outline cut the component: each part serves the patches with area in it (a patch may span two)
             src, dst = shapely.STRtree(parts).query(w.box(w.rows[at], w.cols[at], 1, 1), predicate="intersects")
             boxes = w.box(w.rows[at][src], w.cols[at][src], 1, 1)
-            hit = shapely.area(shapely.intersection(boxes, np.asarray(parts, dtype=object)[dst])) > 1e-6 * w.pm * w.pm
+            hit = shapely.area(shapely.intersection(boxes, np.asarray(parts, dtype=object)[dst])) >= _CRUMB * w.pm * w.pm
             found.extend((q, m[np.unique(src[hit & (dst == k)])]) for k, q in enumerate(parts))
     found = [f for f in found if f[1].size]
     if k:  # every selected patch that a square of k x k whole cells can hold keeps one in its order
@@ -259,23 +292,29 @@ def _finish_mask(w: _Window, mask: np.ndarray, vendor: VendorProfile, kind: str,
             found = _trim(w, found, vendor.min_width_m, shapely.union_all(shapes(held, w.transform)))
     found.sort(key=lambda f: (-f[0].bounds[3], f[0].bounds[0], int(f[1].min())))  # north to south, west to east; then the first patch
     return orderable([f[0] for f in found], [f[1] for f in found], w.filled, vendor, w.pm / 4, kind, pack=pack, bound=bound,
-                     resolve=lambda keys: label_polygons(labels, np.asarray(keys, np.int64) + 1, w.transform))
+                     resolve=lambda keys: label_polygons(labels, np.asarray(keys, np.int64) + 1, w.transform), measure=w.measure)
 
 
 def _cells(w: _Window, labels: np.ndarray, nv: np.ndarray, which: np.ndarray) -> dict[int, Cells]:
     """:class:`Cells` of the components ``which`` (bool, n) of ``labels`` with ``nv`` vertices, keyed by component (0..n-1):
-    area = cells x cell area; bounds mapped as GDAL maps pixel corners (x = c + col a, y = f + row e),
-    so they equal the drawn ring's on a grid of whole metres."""
+    area = cells x cell area over the areal scale at the cells' centroid (``w.measure``, as the drawn
+    polygon is billed); bounds mapped as GDAL maps pixel corners (x = c + col a, y = f + row e), so
+    they equal the drawn ring's on a grid of whole metres."""
     ids = np.nonzero(which)[0]
     if not ids.size:
         return {}
-    count = np.bincount(labels.ravel(), minlength=nv.size + 1)[1:]
-    slices = ndimage.find_objects(labels)
+    flat = labels.ravel()
+    count = np.bincount(flat, minlength=nv.size + 1)[1:]
+    rr, cc = np.indices(labels.shape)
     t = w.transform
+    cx = t.c + (np.bincount(flat, cc.ravel() + 0.5, minlength=nv.size + 1)[1:][ids] / count[ids]) * t.a
+    cy = t.f + (np.bincount(flat, rr.ravel() + 0.5, minlength=nv.size + 1)[1:][ids] / count[ids]) * t.e
+    area = count[ids] * w.pm * w.pm / w.measure.scale(cx, cy)
+    slices = ndimage.find_objects(labels)
     out: dict[int, Cells] = {}
-    for j in ids.tolist():
+    for a, j in zip(area.tolist(), ids.tolist()):
         rs, cs = slices[j]
-        out[j] = Cells(float(count[j]) * w.pm * w.pm, int(nv[j]), (t.c + cs.start * t.a, t.f + rs.stop * t.e, t.c + cs.stop * t.a, t.f + rs.start * t.e), j)
+        out[j] = Cells(a, int(nv[j]), (t.c + cs.start * t.a, t.f + rs.stop * t.e, t.c + cs.stop * t.a, t.f + rs.start * t.e), j)
     return out
 
 
@@ -312,8 +351,7 @@ def _per_patch(w: _Window, vendor: VendorProfile, k: int) -> Candidate:
     cells = w.box(r, c, 1, 1)
     shapely.prepare(w.filled)
     tiny = 1e-6 * w.pm * w.pm
-    own = {i: [Polygon(q.exterior) for q in polygons(g, tiny)]
-           for i, g in zip(np.nonzero(~shapely.covers(w.filled, cells))[0].tolist(), shapely.intersection(cells[~shapely.covers(w.filled, cells)], w.filled))}
+    own = {i: [Polygon(q.exterior) for q in polygons(w.kept[int(idx[i])])] for i in np.nonzero(~shapely.covers(w.filled, cells))[0].tolist()}
     as_is = np.full(idx.size, k <= 1)
     if k == 1:  # the patch is as wide as the rule; where F's outline cuts it, its part must stay wide around it
         for i, parts in own.items():
@@ -331,10 +369,10 @@ def _per_patch(w: _Window, vendor: VendorProfile, k: int) -> Candidate:
         elif as_is[i]:
             found.extend((q, m) for q in own[i])
         else:
-            found.extend((Polygon(q.exterior), m) for q in polygons(clipped[i], tiny) if q.intersection(cells[i]).area > 0)
+            found.extend((Polygon(q.exterior), m) for q in polygons(clipped[i], tiny) if q.intersection(cells[i]).area >= _CRUMB * w.pm * w.pm)
     if vendor.min_width_m > 0:
         found = _trim(w, found, vendor.min_width_m, shapely.union_all(boxes[whole]) if whole.any() else Polygon())
-    return orderable([f[0] for f in found], [f[1] for f in found], w.filled, vendor, w.pm / 4, "per-patch", pack=False)
+    return orderable([f[0] for f in found], [f[1] for f in found], w.filled, vendor, w.pm / 4, "per-patch", pack=False, measure=w.measure)
 
 
 def _width_cells(vendor: VendorProfile, pm: float) -> int:
@@ -342,12 +380,13 @@ def _width_cells(vendor: VendorProfile, pm: float) -> int:
     return max(math.ceil(vendor.min_width_m / pm - 1e-9), 1) if vendor.min_width_m > 0 else 0
 
 
-def components(table: PatchTable, sel: np.ndarray, filled: BaseGeometry, vendor: VendorProfile) -> Candidate | None:
+def components(table: PatchTable, sel: np.ndarray, filled: BaseGeometry, vendor: VendorProfile, *,
+               drawn: BaseGeometry | None = None) -> Candidate | None:
     """(b) unpacked: each polygon of the union of the selected patches (holes filled, grown to the
     minimum width, clipped to F, fitted to the vertex limit) an order of its own; None when no
     selected patch has area inside F. Arguments as :func:`search`."""
     kw = _width_cells(vendor, float(table.patch_m))
-    w = _Window(table, sel, filled, kw + 1)
+    w = _Window(table, sel, filled, kw + 1, drawn)
     if not w.pos.any():
         return None
     mask = fill_mask(w.a)
@@ -355,7 +394,8 @@ def components(table: PatchTable, sel: np.ndarray, filled: BaseGeometry, vendor:
     return c.drawn() if c is not None else None
 
 
-def search(table: PatchTable, sel: np.ndarray, filled: BaseGeometry, vendor: VendorProfile, *, bound: float = math.inf) -> Search:
+def search(table: PatchTable, sel: np.ndarray, filled: BaseGeometry, vendor: VendorProfile, *, bound: float = math.inf,
+           drawn: BaseGeometry | None = None) -> Search:
     """The cheapest candidate plan of one feature's selected patches (table indices ``sel``).
 
     ``filled``: the feature, holes filled, in ``table.crs`` (metres); ``bound``: the bill of another
@@ -365,9 +405,9 @@ def search(table: PatchTable, sel: np.ndarray, filled: BaseGeometry, vendor: Ven
     kw = _width_cells(vendor, pm)
     side = math.ceil(math.sqrt(vendor.min_order_km2) * 1e3 / pm) if vendor.min_order_km2 > 0 else 0
     ks = [2**j + 1 for j in range(12) if 2**j + 1 <= 2 * side + 1]
-    w = _Window(table, sel, filled, kw + (ks[-1] if ks else 0) + 1)
+    w = _Window(table, sel, filled, kw + (ks[-1] if ks else 0) + 1, drawn)
     if not w.pos.any():
-        return Search(None, {})
+        return Search(None, {}, w.crumbs, w.slivers)
     cands: list[Candidate] = []
 
     def grow(mask: np.ndarray) -> np.ndarray:
@@ -396,11 +436,13 @@ def search(table: PatchTable, sel: np.ndarray, filled: BaseGeometry, vendor: Ven
     plain = {"union": fill_mask(w.a), "bbox": fill_mask(box & w.d)} if kw else {}
     base = add_filled(w.a, "union", plain.get("union"))
     if ks:
+        cx, cy = w.transform.c + 0.5 * w.shape[1] * w.transform.a, w.transform.f + 0.5 * w.shape[0] * w.transform.e
+        cell_m2 = pm * pm / float(w.measure.scale(cx, cy)[0])
         tried: list[tuple[float, int, int, int]] = []
         for window in ((1, 1), (1, 0), (0, 1)):  # K x K squares, K-row and K-column windows
             for k in ks:
                 cy, cx = max(k * window[0], 1), max(k * window[1], 1)
-                cost, n = _mask_cost(grow(closing(base, cy, cx) & w.d), vendor, pm * pm)  # exteriors: holes need no filling
+                cost, n = _mask_cost(grow(closing(base, cy, cx) & w.d), vendor, cell_m2)  # exteriors: holes need no filling
                 tried.append((cost, len(tried), cy, cx))
                 if n <= 1:  # larger windows only add area to a single component
                     break
@@ -427,7 +469,7 @@ def search(table: PatchTable, sel: np.ndarray, filled: BaseGeometry, vendor: Ven
         held = [(p, w.sel[at[_overlap(p, cells, 1e-6 * pm * pm)]]) for p in parts]
         held = [h for h in held if h[1].size]
         if len(held) < len(parts):
-            cands.append(orderable([h[0] for h in held], [h[1] for h in held], filled, vendor, pm / 4, "feature parts"))
+            cands.append(orderable([h[0] for h in held], [h[1] for h in held], filled, vendor, pm / 4, "feature parts", measure=w.measure))
     costs: dict[str, float] = {}
     for cd in cands:
         costs[cd.kind] = min(costs.get(cd.kind, math.inf), cd.cost_usd)
@@ -438,4 +480,4 @@ def search(table: PatchTable, sel: np.ndarray, filled: BaseGeometry, vendor: Ven
         costs["per-patch"] = per.cost_usd
         if per.cost_usd < best.cost_usd:
             best = per
-    return Search(best.drawn(), costs)
+    return Search(best.drawn(), costs, w.crumbs, w.slivers)

@@ -1,9 +1,9 @@
 """GeoJSON output (RFC 7946): orders and patches in lon/lat (EPSG:4326), written atomically.
 
-Geometries are reprojected vertex by vertex from the planning CRS (no densification: the vendor's
-vertex limit applies to what is written), snapped to a 1e-7 degree grid (about 1 cm) with
-``shapely.set_precision`` so they stay valid, oriented with counter-clockwise exteriors, checked
-again, and written with 7 decimals. The order collection carries a top-level ``summary`` member
+Geometries are reprojected from the planning CRS with vertices added along long edges, so that the
+lon/lat polygon keeps the planned shape and area (:mod:`zoomplan.plan.lonlat`; within the vendor's
+vertex limit where it is given), snapped to a 1e-7 degree grid (about 1 cm) so they stay valid,
+oriented with counter-clockwise exteriors, checked again, and written with 7 decimals. The order collection carries a top-level ``summary`` member
 (an RFC 7946 foreign member, ignored by GIS readers).
 """
 
@@ -27,23 +27,17 @@ from shapely.geometry.polygon import orient
 
 from zoomplan.atomic import write_text_atomic
 from zoomplan.errors import GeometryError
+from zoomplan.plan.lonlat import DECIMALS, written
 from zoomplan.plan.orders import Order
 from zoomplan.plan.types import PatchTable
 
 log = logging.getLogger(__name__)
-
-DECIMALS = 7
-"""Decimals of degree written (1e-7 degree is about 1 cm on the ground)."""
 
 _WGS84 = CRS.from_epsg(4326)
 
 
 def _to_lonlat(crs: CRS) -> Transformer:
     return Transformer.from_crs(crs, _WGS84, always_xy=True)
-
-
-def _reproject(g: BaseGeometry, tr: Transformer) -> BaseGeometry:
-    return shapely.transform(g, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
 
 
 def _ring(coords: Any) -> list[list[float]]:
@@ -60,10 +54,10 @@ def _geojson(g: BaseGeometry) -> dict[str, Any]:
     raise GeometryError(f"an order geometry is a {g.geom_type}; orders must be Polygon or MultiPolygon (zoomplan bug: please report)")
 
 
-def lonlat_geometry(g: BaseGeometry, crs: CRS, *, tr: Transformer | None = None) -> dict[str, Any]:
-    """``g`` (in projected ``crs``) as an RFC 7946 GeoJSON geometry dict, rounded and re-validated."""
-    ll = _reproject(g, tr or _to_lonlat(crs))
-    snapped = shapely.set_precision(ll, 10.0**-DECIMALS)
+def lonlat_geometry(g: BaseGeometry, crs: CRS, *, tr: Transformer | None = None, max_vertices: int | None = None) -> dict[str, Any]:
+    """``g`` (in projected ``crs``) as an RFC 7946 GeoJSON geometry dict: densified (within
+    ``max_vertices`` when given), rounded and re-validated (:func:`zoomplan.plan.lonlat.written`)."""
+    snapped = written(g, tr or _to_lonlat(crs), max_vertices)
     if isinstance(snapped, shapely.GeometryCollection) or snapped.is_empty:
         raise GeometryError(f"a polygon of {g.area:.3g} m^2 collapses when rounded to {DECIMALS} decimals of degree; it is too small to order")
     out = _geojson(snapped)
@@ -96,11 +90,14 @@ def jsonable(x: Any) -> Any:
     return str(x)
 
 
-def order_feature_collection(orders: Sequence[Order], summary: Mapping[str, Any], crs: CRS, *, aoi_ids: Sequence[str] | None = None) -> dict[str, Any]:
+def order_feature_collection(orders: Sequence[Order], summary: Mapping[str, Any], crs: CRS, *, aoi_ids: Sequence[str] | None = None,
+                             max_vertices: int | None = None) -> dict[str, Any]:
     """Orders as an RFC 7946 FeatureCollection (lon/lat), with ``summary`` as a top-level member.
 
     ``crs`` is the planning CRS the order geometries are in. ``aoi_ids`` (optional) names the AOI
-    features by index, added to each feature as ``aoi_id``. Areas km^2, money USD.
+    features by index, added to each feature as ``aoi_id``; ``max_vertices``, the vendor's vertex
+    limit, caps the vertices added along long edges (:mod:`zoomplan.plan.lonlat`). Areas km^2 on the
+    ellipsoid (:mod:`zoomplan.plan.area`), money USD.
     """
     tr = _to_lonlat(crs)
     feats = []
@@ -123,7 +120,8 @@ def order_feature_collection(orders: Sequence[Order], summary: Mapping[str, Any]
         }
         if aoi_ids is not None:
             props["aoi_id"] = aoi_ids[o.aoi_index]
-        feats.append({"type": "Feature", "id": o.order_id, "geometry": lonlat_geometry(o.geometry, crs, tr=tr), "properties": props})
+        feats.append({"type": "Feature", "id": o.order_id, "geometry": lonlat_geometry(o.geometry, crs, tr=tr, max_vertices=max_vertices),
+                      "properties": props})
     return {"type": "FeatureCollection", "features": feats, "summary": jsonable(summary)}
 
 

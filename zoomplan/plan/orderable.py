@@ -1,10 +1,12 @@
 """Orderable plans: pieces made into the orders a vendor accepts, and billed exactly.
 
 Pieces are hole-free Polygons in the planning CRS (metres). A piece over the vendor's vertex limit is
-simplified outwards (:func:`~zoomplan.plan.polygons.fit_vertices`); where the vendor accepts
+simplified outwards (:func:`~zoomplan.plan.polygons.fit_vertices`); pieces that then overlap are
+settled (:func:`zoomplan.plan.disjoint.resolve`: no area billed twice); where the vendor accepts
 MultiPolygons, consecutive pieces are packed into MultiPolygon orders of at most ``max_vertices``
 vertices. The bill is the vendor's: the sum over orders of max(area, min_order_km2) x price (USD,
-planar km^2). Used by :mod:`zoomplan.plan.consolidate` and :mod:`zoomplan.plan.orders`.
+km^2 as the caller's measure gives them: on the ellipsoid in the planner, :mod:`zoomplan.plan.area`).
+Used by :mod:`zoomplan.plan.consolidate` and :mod:`zoomplan.plan.orders`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
+from zoomplan.plan import disjoint
 from zoomplan.plan.polygons import fit_vertices
 from zoomplan.plan.pricing import VendorProfile
 
@@ -65,13 +68,8 @@ class _Pack:
 Resolve = Callable[[list[int]], list[Polygon]]
 """Draws pieces known by their cells: their keys -> their Polygons, in the same order."""
 
-
-def _area(g: BaseGeometry | Cells | _Pack) -> float:
-    if isinstance(g, Cells):
-        return g.area
-    if isinstance(g, _Pack):
-        return sum(_area(p) for p in g.parts)  # as GEOS sums a MultiPolygon's parts
-    return float(g.area)
+Measure = Callable[[Sequence[BaseGeometry]], np.ndarray]
+"""Billed area (m^2) of each geometry (:class:`zoomplan.plan.area.Measure`)."""
 
 
 def _multi(parts: Sequence[BaseGeometry]) -> BaseGeometry:
@@ -144,23 +142,36 @@ def _collinear(arr: np.ndarray) -> np.ndarray:
     return bad | (np.bincount(ring[hit], minlength=arr.size) > 0)
 
 
+def _planar(geoms: Sequence[BaseGeometry]) -> np.ndarray:
+    return shapely.area(np.asarray(list(geoms), dtype=object)) if len(geoms) else np.zeros(0)
+
+
 def orderable(pieces: Sequence[Polygon | Cells], members: list[np.ndarray], within: BaseGeometry, vendor: VendorProfile, t0: float,
-              kind: str, *, pack: bool = True, bound: float = math.inf, resolve: Resolve | None = None) -> Candidate | None:
-    """Hole-free pieces (in this order) as orders under ``vendor``'s vertex and MultiPolygon rules.
+              kind: str, *, pack: bool = True, bound: float = math.inf, resolve: Resolve | None = None,
+              measure: Measure | None = None) -> Candidate | None:
+    """Hole-free pieces (in this order) as orders under ``vendor``'s vertex and MultiPolygon rules,
+    pairwise disjoint (no area billed twice).
 
     A piece over ``max_vertices`` is fitted alone (:func:`fit_vertices`, from ``t0`` metres, clipped to
-    ``within`` when possible). With ``pack`` and a vendor that accepts MultiPolygons, consecutive
-    pieces are packed into orders of at most ``max_vertices`` vertices; if that bills more than one
-    order could (max(total area, minimum)), one fitted MultiPolygon of every piece is also tried.
-    ``bound`` (USD): None as soon as the bill is sure to exceed it (fitting only grows pieces, so
-    unpacked pieces bill at least sum(max(area, minimum)) x price of the pieces as fitted so far), which
-    spares fitting a plan that cannot be chosen; the default never returns None. Pieces may be
-    :class:`Cells` (within the limit by construction) when ``resolve`` draws them; the plan then keeps
-    them undrawn (:meth:`Candidate.drawn`).
+    ``within`` when possible). Pieces that then overlap (a fitted piece and its neighbours, or pieces
+    given overlapping, such as squares of the minimum width around nearby patches) are merged, cut or
+    fitted together by :func:`zoomplan.plan.disjoint.resolve`. With ``pack`` and a vendor that accepts
+    MultiPolygons, consecutive pieces are packed into orders of at most ``max_vertices`` vertices; if
+    that bills more than one order could (max(total area, minimum)), one fitted MultiPolygon of every
+    piece is also tried. ``measure`` gives the billed area (m^2) of geometries (default: planar; the
+    planner bills ellipsoidal areas, :mod:`zoomplan.plan.area`).
+    ``bound`` (USD): None as soon as the bill is sure to exceed it before overlaps are settled
+    (fitting only grows pieces, so unpacked pieces bill at least sum(max(area, minimum)) x price of
+    the pieces as fitted so far), which spares fitting a plan that cannot be chosen; settling overlaps
+    may only lower a bill, so this drops no plan that bills less than ``bound`` without overlaps; the
+    default never returns None. Pieces may be :class:`Cells` (within the limit by construction, billed
+    by their ``area``) when ``resolve`` draws them; the plan then keeps them undrawn (:meth:`Candidate.drawn`).
     """
     if not pieces:
         return Candidate(kind, [], [], [], 0.0)
+    meter: Measure = measure if measure is not None else _planar
     geoms: list[BaseGeometry | Cells] = list(pieces)
+    members = list(members)
     lazy = np.array([isinstance(p, Cells) for p in geoms])
     if lazy.any() and resolve is None:
         raise ValueError("pieces known by their cells need a resolve to draw them")
@@ -172,7 +183,7 @@ def orderable(pieces: Sequence[Polygon | Cells], members: list[np.ndarray], with
         dirty = _collinear(arr)
         arr[dirty] = threaded(shapely.simplify, arr[dirty], 0.0)  # no collinear vertices, as fit_vertices expects
         nv[real] = shapely.get_num_coordinates(arr) - 1
-        area0[real] = shapely.area(arr)
+        area0[real] = meter(arr)
         for j, g in zip(real, arr):
             geoms[j] = g
     for j in np.nonzero(lazy)[0].tolist():
@@ -188,57 +199,88 @@ def orderable(pieces: Sequence[Polygon | Cells], members: list[np.ndarray], with
     if areas is not None and bill_usd(np.array([areas.sum()]) if packs else areas, vendor) > bound:
         return None
     todo = np.nonzero(over)[0].tolist()
-    fitted_area = area0.copy()
     if todo:
         with ThreadPoolExecutor(max_workers=max(1, min(FIT_THREADS, len(todo)))) as pool:
             fitted = pool.map(lambda j: fit_vertices(geoms[j], within, limit, t0, True), todo)  # results in submission order
             for j, (g, ins) in zip(todo, fitted):
                 geoms[j], inside[j] = g, ins
-                fitted_area[j] = g.area
                 if areas is not None and not packs:
-                    areas[j] = g.area
+                    areas[j] = meter([g])[0]
                     if bill_usd(areas, vendor) > bound:
                         pool.shutdown(wait=False, cancel_futures=True)
                         return None
+    geoms, members, inside, lazy = _disjoint(geoms, members, inside, lazy, over, within, vendor, meter, t0, resolve)
     later = resolve if lazy.any() else None
+    nv = np.array([g.nv if isinstance(g, Cells) else shapely.get_num_coordinates(g) - 1 for g in geoms], np.int64)
+    area = np.array([g.area if isinstance(g, Cells) else 0.0 for g in geoms])
+    drawn = np.nonzero(~lazy)[0]
+    if drawn.size:
+        area[drawn] = meter([geoms[j] for j in drawn])
     if not packs:
-        return Candidate(kind, geoms, list(members), inside, bill_usd(fitted_area, vendor), resolve=later)
+        return Candidate(kind, geoms, members, inside, bill_usd(area, vendor), resolve=later)
     out_g: list[BaseGeometry | _Pack] = []
     out_m: list[np.ndarray] = []
     out_i: list[bool] = []
+    out_a: list[float] = []
     group: list[int] = []
     used = 0
 
     def flush() -> None:
         if group:
             parts = [geoms[j] for j in group]
-            drawn = not lazy[group].any()
-            out_g.append(_multi(parts) if drawn else _Pack(tuple(parts)) if len(parts) > 1 else parts[0])
+            whole = not lazy[group].any()
+            out_g.append(_multi(parts) if whole else _Pack(tuple(parts)) if len(parts) > 1 else parts[0])
             out_m.append(np.concatenate([members[j] for j in group]))
-            out_i.append(True)
+            out_i.append(all(inside[j] for j in group))
+            out_a.append(float(area[group].sum()))  # as GEOS sums a MultiPolygon's parts
             group.clear()
 
     for j in range(len(geoms)):
-        if over[j]:  # fitted alone: it may overlap its neighbours, so it is an order of its own
-            out_g.append(geoms[j])
-            out_m.append(members[j])
-            out_i.append(inside[j])
-            continue
         if used + nv[j] > limit:
             flush()
             used = 0
         group.append(j)
         used += int(nv[j])
     flush()
-    cost = bill_usd(np.array([_area(g) for g in out_g]), vendor)
-    total = float(area0.sum())
-    if len(out_g) > 1 and cost > bill_usd(np.array([total]), vendor) * (1 + 1e-12) and nv.sum() <= 20 * limit:
-        if later is not None:
-            at = np.nonzero(lazy)[0].tolist()
-            for j, g in zip(at, later([base[j].key for j in at])):  # type: ignore[union-attr]
+    cost = bill_usd(np.array(out_a), vendor)
+    if len(out_g) > 1 and cost > bill_usd(np.array([area.sum()]), vendor) * (1 + 1e-12) and nv.sum() <= 20 * limit:
+        at = [j for j, b in enumerate(base) if isinstance(b, Cells)]
+        if at:
+            for j, g in zip(at, resolve([base[j].key for j in at])):  # type: ignore[misc, union-attr]
                 base[j] = g
         g, ins = fit_vertices(shapely.simplify(shapely.union_all(np.asarray(base, dtype=object)), 0.0), within, limit, t0, False)
-        one = bill_usd(np.array([g.area]), vendor)
+        one = bill_usd(meter([g]), vendor)
         if one < cost:
             return Candidate(kind, [g], [np.concatenate(list(members))], [ins], one)
     return Candidate(kind, out_g, out_m, out_i, cost, resolve=later)
+
+
+def _disjoint(geoms: list[BaseGeometry | Cells], members: list[np.ndarray], inside: list[bool], lazy: np.ndarray, fitted: np.ndarray,
+              within: BaseGeometry, vendor: VendorProfile, meter: Measure, t0: float,
+              resolve: Resolve | None) -> tuple[list[BaseGeometry | Cells], list[np.ndarray], list[bool], np.ndarray]:
+    """The pieces with overlaps settled (:func:`zoomplan.plan.disjoint.resolve`), in their order.
+
+    Pieces known by their cells never overlap one another (components of one mask); one is drawn
+    only where its bounds meet a fitted piece's, the only pieces that grew."""
+    if fitted.any() and lazy.any():
+        lz = np.nonzero(lazy)[0]
+        boxes = shapely.box(*np.array([geoms[j].bounds for j in lz]).T)  # type: ignore[union-attr]
+        grown = np.asarray([geoms[j] for j in np.nonzero(fitted)[0]], dtype=object)
+        near = np.unique(shapely.STRtree(grown).query(boxes, predicate="intersects")[0])
+        if near.size:
+            keys = [geoms[lz[k]].key for k in near]  # type: ignore[union-attr]
+            for k, g in zip(near, resolve(keys)):  # type: ignore[misc]
+                geoms[lz[k]] = g
+            lazy = lazy.copy()
+            lazy[lz[near]] = False
+    real = np.nonzero(~lazy)[0].tolist()
+    if len(real) < 2:
+        return geoms, members, inside, lazy
+    g, m, ins, at, n = disjoint.resolve([geoms[j] for j in real], [members[j] for j in real], [inside[j] for j in real], within, vendor,
+                                        meter, t0, owner=real)
+    if not n:
+        return geoms, members, inside, lazy  # (pieces drawn above stay drawn: lazy says so)
+    rows = [(j, geoms[j], members[j], inside[j], True) for j in np.nonzero(lazy)[0].tolist()]
+    rows += [(o, gg, mm, ii, False) for o, gg, mm, ii in zip(at, g, m, ins)]
+    rows.sort(key=lambda r: r[0])  # stable: an order's pieces stay where it was
+    return [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows], np.array([r[4] for r in rows], bool)

@@ -10,12 +10,15 @@ closings of the union at several sizes and shapes, and the whole feature.
 Guarantee (a heuristic with a bound, tested with hypothesis): each order is a valid, hole-free Polygon
 (MultiPolygon only for vendors that allow it) with at most ``max_vertices`` vertices, at least
 ``min_width_m`` wide except where the AOI itself is narrower (``width_ok`` False), billed
-max(area, min_order_km2) x price; together the orders cover every selected patch's part inside its
-AOI feature; they lie inside the feature (holes filled) unless ``inside_aoi`` is False; and each
-feature's bill is at most that of (a), (b), (c) and of ordering the feature whole, each made orderable
-the same way (:func:`orders_with_references` prices them), so plan <= baseline. It is not a global optimum.
-Areas are planar in the planning CRS (UTM: within ~0.1% of the true area near the central meridian),
-km^2; money USD.
+max(area, min_order_km2) x price; no two orders overlap (:mod:`zoomplan.plan.disjoint`; within a
+feature and across features, the whole-feature baseline included); together the orders cover every
+selected patch's part inside its AOI feature, crumbs aside (:mod:`zoomplan.plan.crumbs`); an order
+around a hole of its feature is split around it where that bills less (:mod:`zoomplan.plan.holes`);
+orders lie inside the feature (holes filled) unless ``inside_aoi`` is False; and each feature's bill
+is at most that of (a), (b), (c) and of ordering the feature whole, each made orderable the same way
+(:func:`orders_with_references` prices them), so plan <= baseline. It is not a global optimum.
+Areas are km^2 on the WGS84 ellipsoid (:mod:`zoomplan.plan.area`), what a vendor measures of the
+polygon written in lon/lat; money USD. :func:`plan_orders` also reports what each rule did.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import logging
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import rasterio.features
@@ -35,7 +38,9 @@ from shapely.geometry import Polygon, shape
 from shapely.geometry.base import BaseGeometry
 
 from zoomplan.errors import GeometryError, InputError
-from zoomplan.plan import consolidate
+from zoomplan.plan import consolidate, disjoint, holes
+from zoomplan.plan.area import Measure
+from zoomplan.plan.crumbs import report as report_crumbs
 from zoomplan.plan.orderable import Candidate, orderable
 from zoomplan.plan.polygons import assign, fill_holes, is_wide, n_vertices, polygons, rep_points
 from zoomplan.plan.pricing import VendorProfile, billed_km2
@@ -95,12 +100,12 @@ def _classes(table: PatchTable, idx: np.ndarray, top: int = 3) -> tuple[str, ...
 
 def _make_orders(
     geoms: list[BaseGeometry], members: list[np.ndarray], inside: list[bool], aoi_index: int, vendor: VendorProfile,
-    table: PatchTable | None, whole: bool,
+    table: PatchTable | None, whole: bool, measure: Measure,
 ) -> list[Order]:
     out: list[Order] = []
     seen: Counter[str] = Counter()
-    for g, m, ins in zip(geoms, members, inside):
-        area = g.area * 1e-6
+    for g, m, ins, a in zip(geoms, members, inside, measure(geoms) if geoms else []):
+        area = float(a) * 1e-6
         billed = billed_km2(area, vendor)
         if table is not None and m.size:
             r = int(table.row[m].min())
@@ -130,33 +135,44 @@ def _check_aoi(g: BaseGeometry, i: int) -> BaseGeometry:
     return fill_holes(g)
 
 
-def _whole(aoi_geom: BaseGeometry, aoi_index: int, vendor: VendorProfile, table: PatchTable | None,
-           patches: np.ndarray | None) -> Candidate:
+def _whole(aoi_geom: BaseGeometry, aoi_index: int, vendor: VendorProfile, measure: Measure, table: PatchTable | None = None,
+           patches: np.ndarray | None = None) -> tuple[Candidate, list[dict[str, Any]]]:
+    """AOI feature ``aoi_index`` bought whole, orderable (vertex limit, packing, no overlaps), with its
+    holes respected (:mod:`zoomplan.plan.holes`); and the holes report rows. The geometry never
+    depends on ``table`` and ``patches``, which only share the feature's patches among its orders."""
     filled = _check_aoi(aoi_geom, aoi_index)
     pieces = sorted(polygons(filled), key=lambda p: (-p.bounds[3], p.bounds[0]))
     if table is not None and patches is not None and len(pieces) == 1:
         members = [np.asarray(patches)]
     elif table is not None and patches is not None and len(patches):
-        b = table.bounds(patches)
-        where = assign(rep_points(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]), filled), pieces)
-        members = [patches[where == j] for j in range(len(pieces))]
+        members = _members_of(table, np.asarray(patches), pieces)
     else:
         members = [np.zeros(0, np.int64) for _ in pieces]
-    x0, y0, x1, y1 = filled.bounds
-    return orderable(pieces, members, filled, vendor, max(1e-5 * math.hypot(x1 - x0, y1 - y0), 0.01), "whole")
+    c = orderable(pieces, members, filled, vendor, _t0(filled), "whole", measure=measure)
+    assert c is not None
+    share = (lambda m, parts: _members_of(table, m, parts)) if table is not None else None  # noqa: E731
+    return holes.respect_holes(c.drawn(), aoi_geom, vendor, measure, share)
+
+
+def _t0(g: BaseGeometry) -> float:
+    """The first tolerance (metres) of fitting shapes around ``g`` to a vertex limit."""
+    x0, y0, x1, y1 = g.bounds
+    return max(1e-5 * math.hypot(x1 - x0, y1 - y0), 0.01)
 
 
 def whole_aoi_orders(aoi_geom: BaseGeometry, aoi_index: int, vendor: VendorProfile, crs: CRS, *,
                      table: PatchTable | None = None, patches: np.ndarray | None = None) -> list[Order]:
-    """Orders that buy AOI feature ``aoi_index`` whole (the baseline): holes filled, vertex limit,
-    one order per polygon, or MultiPolygon orders of at most ``max_vertices`` vertices where the vendor
-    accepts them (:func:`zoomplan.plan.consolidate.orderable`). ``aoi_geom`` in the projected ``crs``
-    (metres). ``table`` and ``patches`` (indices of the feature's patches) only fill in ``n_patches``,
-    ``mean_probability``, classes and ids; the geometry and bill never depend on them.
+    """Orders that buy AOI feature ``aoi_index`` whole (the baseline): vertex limit, one order per
+    polygon, or MultiPolygon orders of at most ``max_vertices`` vertices where the vendor accepts them
+    (:func:`zoomplan.plan.orderable.orderable`), holes filled or split around, whichever bills less
+    (:mod:`zoomplan.plan.holes`). ``aoi_geom`` in the projected ``crs`` (metres); areas ellipsoidal
+    (:mod:`zoomplan.plan.area`). ``table`` and ``patches`` (indices of the feature's patches) only
+    fill in ``n_patches``, ``mean_probability``, classes and ids; the geometry and bill never depend on them.
     """
     _check_metres(crs)
-    c = _whole(aoi_geom, aoi_index, vendor, table, patches)
-    return _make_orders(c.geoms, c.members, c.inside, aoi_index, vendor, table, True)
+    measure = Measure(crs)
+    c, _ = _whole(aoi_geom, aoi_index, vendor, measure, table, patches)
+    return _make_orders(c.geoms, c.members, c.inside, aoi_index, vendor, table, True, measure)
 
 
 def _check_inputs(table: PatchTable, selected: np.ndarray, aoi_geoms: Sequence[BaseGeometry]) -> np.ndarray:
@@ -175,14 +191,25 @@ def build_orders(table: PatchTable, selected: np.ndarray, aoi_geoms: Sequence[Ba
     ``selected`` is a boolean array of ``len(table)``; ``aoi_geoms`` are the AOI features in
     ``table.crs`` (projected, metres), indexed by ``table.aoi_index``. Returns orders by AOI feature,
     north to south; ids are stable, ``a<feature>_r<row>_c<col>`` of the north-west-most patch an
-    order serves (``a<feature>_aoi_...`` for a feature bought whole). See the module
-    docstring for the algorithm and its guarantee; :func:`zoomplan.plan.pricing.bill` prices the result.
+    order serves (``a<feature>_aoi_...`` for a feature bought whole). No two orders overlap. See the
+    module docstring for the algorithm and its guarantee; :func:`zoomplan.plan.pricing.bill` prices the result.
     """
-    return orders_with_references(table, selected, aoi_geoms, vendor)[0]
+    return plan_orders(table, selected, aoi_geoms, vendor).orders
 
 
 REFERENCES = ("per_patch", "union", "bbox", "whole")
 """The reference plans of :func:`orders_with_references`: (a), (b), (c) and the whole AOI."""
+
+
+@dataclass(frozen=True)
+class OrderPlan:
+    """:func:`plan_orders`'s result: the orders, the USD bills of the reference plans (as
+    :func:`orders_with_references`) and what the buyer's rules did (``rules``: JSON-ready, areas
+    km^2), for the summary's ``order_rules``."""
+
+    orders: list[Order]
+    references: dict[str, float]
+    rules: dict[str, Any]
 
 
 def orders_with_references(table: PatchTable, selected: np.ndarray, aoi_geoms: Sequence[BaseGeometry],
@@ -198,33 +225,127 @@ def orders_with_references(table: PatchTable, selected: np.ndarray, aoi_geoms: S
     (the union as it is when it already holds the width, if cheaper). ``bbox`` (c): each feature's
     selection's bounding box, clipped to it, made orderable the same way. ``whole``: every feature
     that has a selected patch, bought whole. A feature whose every patch is selected is bought whole
-    by every plan.
+    by every plan. Every reference is a plan whose orders do not overlap, billed on ellipsoidal areas
+    as the orders are; crumbs are ordered by none (:mod:`zoomplan.plan.crumbs`).
+    """
+    p = plan_orders(table, selected, aoi_geoms, vendor)
+    return p.orders, p.references
+
+
+def _members_of(table: PatchTable, m: np.ndarray, parts: Sequence[BaseGeometry]) -> list[np.ndarray]:
+    """The patches ``m`` (table indices) split among ``parts`` by a point of each patch inside them
+    (a patch whose point is in none goes to the largest part)."""
+    if not m.size:
+        return [m[:0] for _ in parts]
+    b = table.bounds(m)
+    where = assign(rep_points(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]), shapely.union_all(list(parts))), list(parts))
+    where[where < 0] = int(np.argmax([p.area for p in parts]))
+    return [m[where == k] for k in range(len(parts))]
+
+
+@dataclass
+class _Chosen:
+    """One feature's plan: its orders (drawn), whether it is the whole feature, its holes report rows."""
+
+    aoi_index: int
+    plan: Candidate
+    whole: bool
+    holes: list[dict[str, Any]]
+
+
+def plan_orders(table: PatchTable, selected: np.ndarray, aoi_geoms: Sequence[BaseGeometry], vendor: VendorProfile) -> OrderPlan:
+    """Orders as :func:`build_orders` makes them, the reference bills (:func:`orders_with_references`)
+    and what the buyer's rules did (``rules``, for the summary's ``order_rules``):
+
+    - ``overlaps``: orders never bill an area twice: within a feature every plan's orders are disjoint
+      (:func:`zoomplan.plan.orderable.orderable`); orders of AOI features that overlap are settled the
+      same way (merged where orderable, else cut), here, with the area the features' orders shared
+      (bought twice before, ``shared_area_km2``); ``billed_twice_km2`` is what is still bought twice
+      (0 but under a vertex limit far below the shipped profiles': :mod:`zoomplan.plan.disjoint`);
+    - ``crumbs``: :func:`zoomplan.plan.crumbs.report`;
+    - ``holes``: :func:`zoomplan.plan.holes.report`;
+    - ``width``: the vendor's minimum width, and the orders narrower than it (where the AOI itself is
+      narrower, along its outline) and why.
     """
     selected = _check_inputs(table, selected, aoi_geoms)
-    orders: list[Order] = []
+    measure = Measure(table.crs)
     refs = dict.fromkeys((*REFERENCES, "zoomplan"), 0.0)
+    chosen: list[_Chosen] = []
+    crumbs: list[np.ndarray] = []
+    slivers = 0
     for i, g in enumerate(aoi_geoms):
         feat = np.nonzero(table.aoi_index == i)[0]
         sel = feat[selected[feat]]
         if not sel.size:
             continue
-        whole = _whole(g, i, vendor, None, None)
-        found = consolidate.search(table, sel, _check_aoi(g, i), vendor, bound=whole.cost_usd) if sel.size < feat.size else None
-        if found is not None and found.best is None:
-            continue  # no selected patch has area inside the feature: nothing to buy
+        whole, whole_rows = _whole(g, i, vendor, measure, table, feat)
+        found = consolidate.search(table, sel, _check_aoi(g, i), vendor, bound=whole.cost_usd, drawn=g) if sel.size < feat.size else None
+        if found is not None:
+            crumbs.append(found.crumbs)
+            slivers += found.slivers
+            if found.best is None:
+                continue  # no selected patch has area inside the feature, crumbs aside: nothing to buy
         for name, kind in zip(REFERENCES, ("per-patch", "union", "bbox", "whole")):
             refs[name] += found.costs.get(kind, whole.cost_usd) if found is not None else whole.cost_usd
-        if found is not None and found.best is not None and found.best.cost_usd < whole.cost_usd:
-            b = found.best
-            log.debug("AOI feature %d: %s plan, USD %.2f (whole feature USD %.2f)", i, b.kind, b.cost_usd, whole.cost_usd)
-            part = _make_orders(b.geoms, b.members, b.inside, i, vendor, table, False)
+        best, rows = (holes.respect_holes(found.best, g, vendor, measure, lambda m, parts: _members_of(table, m, parts))
+                      if found is not None and found.best is not None else (None, []))
+        if best is not None and best.cost_usd < whole.cost_usd:
+            log.debug("AOI feature %d: %s plan, USD %.2f (whole feature USD %.2f)", i, best.kind, best.cost_usd, whole.cost_usd)
+            chosen.append(_Chosen(i, best, False, rows))
         else:
             if found is not None:
                 log.info("AOI feature %d: consolidated orders cost no less than the whole feature; ordering it whole", i)
-            part = whole_aoi_orders(g, i, vendor, table.crs, table=table, patches=feat)
-        orders.extend(part)
-        refs["zoomplan"] += sum(o.cost_usd for o in part)
-    return orders, refs
+            chosen.append(_Chosen(i, whole, True, whole_rows))
+    orders, shared, settled = _across(chosen, table, aoi_geoms, vendor, measure)
+    refs["zoomplan"] = sum(o.cost_usd for o in orders)
+    twice = disjoint.disjoint_area_gap([o.geometry for o in orders])
+    twice = twice if twice > 1e-6 * max(sum(o.geometry.area for o in orders), 1.0) else 0.0
+    narrow = [o.order_id for o in orders if not o.width_ok]
+    rules = {
+        "overlaps": {"rule": "no area is billed twice: orders that overlap are merged where the union is orderable and no dearer, "
+                             "else cut, else fitted together; orders of AOI features that overlap are settled the same way",
+                     "pairs_across_features": settled, "shared_area_km2": round(shared * 1e-6, 6),
+                     "billed_twice_km2": round(twice * 1e-6, 6),
+                     "why": ("none: no two orders overlap" if twice <= 0 else
+                             "the vendor's vertex limit leaves no orderable way to settle some overlaps that costs less than "
+                             "billing the shared area twice, so those orders are kept as they are")},
+        "crumbs": report_crumbs(np.concatenate(crumbs) if crumbs else np.zeros(0, dtype=object), slivers, [o.geometry for o in orders]),
+        "holes": holes.report([{"aoi_index": c.aoi_index, **r} for c in chosen for r in c.holes]),
+        "width": {"min_width_m": vendor.min_width_m, "orders_narrower": len(narrow), "order_ids": narrow[:20],
+                  "why": ("none: every order is at least the minimum width" if not narrow else
+                          "the AOI itself is narrower than the vendor's minimum width along its outline there (or a vertex limit "
+                          "forced the shape): such an order is what can be bought of that part; check it with the vendor")},
+    }
+    return OrderPlan(orders, refs, rules)
+
+
+def _across(chosen: list[_Chosen], table: PatchTable, aoi_geoms: Sequence[BaseGeometry], vendor: VendorProfile,
+            measure: Measure) -> tuple[list[Order], float, int]:
+    """The features' plans as orders, those of different features that overlap settled
+    (:func:`zoomplan.plan.disjoint.resolve`: merged, else cut, else fitted); an order merged from
+    several features' is the first feature's. Returns (orders, area the features' orders shared in
+    m^2, pairs settled)."""
+    flat = [(k, c) for k, c in enumerate(chosen) for _ in c.plan.geoms]
+    geoms = [g for c in chosen for g in c.plan.geoms]
+    shared, settled = 0.0, 0
+    if len(chosen) > 1 and disjoint.overlapping_pairs(geoms):
+        shared = disjoint.disjoint_area_gap(geoms)
+        within = shapely.union_all([_check_aoi(aoi_geoms[c.aoi_index], c.aoi_index) for c in chosen])
+        members = [m for c in chosen for m in c.plan.members]
+        inside = [b for c in chosen for b in c.plan.inside]
+        geoms, members, inside, owner, settled = disjoint.resolve(geoms, members, inside, within, vendor, measure, _t0(within),
+                                                                  share=lambda m, parts: _members_of(table, m, parts),
+                                                                  owner=list(range(len(flat))))
+        groups: dict[int, list[int]] = {}
+        for j, o in enumerate(owner):
+            groups.setdefault(flat[o][0], []).append(j)
+        chosen = [_Chosen(chosen[k].aoi_index, Candidate(chosen[k].plan.kind, [geoms[j] for j in js], [members[j] for j in js],
+                                                        [inside[j] for j in js], 0.0), chosen[k].whole, chosen[k].holes)
+                  for k, js in sorted(groups.items())]
+    orders: list[Order] = []
+    for c in chosen:
+        orders.extend(_make_orders(c.plan.geoms, c.plan.members, c.plan.inside, c.aoi_index, vendor, table, c.whole, measure))
+    return orders, shared, settled
 
 
 def component_orders(table: PatchTable, selected: np.ndarray, aoi_geoms: Sequence[BaseGeometry], vendor: VendorProfile) -> list[Order]:
@@ -233,6 +354,7 @@ def component_orders(table: PatchTable, selected: np.ndarray, aoi_geoms: Sequenc
     order of its own, never consolidated or packed (:func:`zoomplan.plan.consolidate.components`);
     a feature whose every patch is selected is ordered whole. Inputs as :func:`build_orders`."""
     selected = _check_inputs(table, selected, aoi_geoms)
+    measure = Measure(table.crs)
     orders: list[Order] = []
     for i, g in enumerate(aoi_geoms):
         feat = np.nonzero(table.aoi_index == i)[0]
@@ -240,9 +362,9 @@ def component_orders(table: PatchTable, selected: np.ndarray, aoi_geoms: Sequenc
         if sel.size == feat.size and sel.size:
             orders.extend(whole_aoi_orders(g, i, vendor, table.crs, table=table, patches=feat))
         elif sel.size:
-            c = consolidate.components(table, sel, _check_aoi(g, i), vendor)
+            c = consolidate.components(table, sel, _check_aoi(g, i), vendor, drawn=g)
             if c is not None:
-                orders.extend(_make_orders(c.geoms, c.members, c.inside, i, vendor, table, False))
+                orders.extend(_make_orders(c.geoms, c.members, c.inside, i, vendor, table, False, measure))
     return orders
 
 

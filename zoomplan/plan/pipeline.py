@@ -381,7 +381,8 @@ def plan(
         ranked, exclude = clouds_mod.selection_table(table, mode)  # cloudy patches: bought or skipped, whatever the policy says
         chosen = select.select(ranked, geoms, vp, threshold=threshold, budget_usd=budget_usd, max_fraction=max_fraction, exclude=exclude)
         selected = np.asarray(chosen.selected, dtype=bool)
-        order_list = list(orders_mod.build_orders(table, selected, geoms, vp))
+        planned = orders_mod.plan_orders(table, selected, geoms, vp)
+        order_list = list(planned.orders)
         plan_bill = pricing.bill(order_list, vp)
         base_bill = pricing.baseline_cost(geoms, vp, crs)
         summary = _summary(
@@ -392,6 +393,7 @@ def plan(
                     "bands": band_spec, "sensor": used[0].sensor.name},
         )
         clipped = any(a is not b for a, b in zip(geoms, aoi.geoms))
+        summary["order_rules"] = planned.rules  # what the buyer's rules did (overlaps, crumbs, holes, width)
         summary["baseline_scope"] = "the AOI's part inside the scenes, bought whole" if clipped else "the whole AOI, bought whole"
         if force:  # --force: the value checks it overrode (zoomplan.geo.values)
             summary["parameters"]["force"] = True
@@ -403,7 +405,7 @@ def plan(
             summary["parameters"]["scene_rule"] = scene_rule
         if chosen.dropped is not None:  # under a budget: the patches left out for their value per USD, and why
             summary["dropped"] = chosen.report()
-        fc = export.order_feature_collection(order_list, summary, crs, aoi_ids=list(aoi.ids))
+        fc = export.order_feature_collection(order_list, summary, crs, aoi_ids=list(aoi.ids), max_vertices=vp.max_vertices)
         clock.append(time.perf_counter())
 
         # 6. Outputs: staged, then renamed into place together.

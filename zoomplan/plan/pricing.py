@@ -185,8 +185,10 @@ def baseline_cost(aoi_geoms: Sequence[BaseGeometry], vendor: VendorProfile, crs:
     """Bill for buying every AOI feature whole from ``vendor`` (the baseline), USD.
 
     ``aoi_geoms`` are polygonal shapely geometries in the projected ``crs`` (metre units). Each feature
-    becomes the order(s) :func:`zoomplan.plan.orders.whole_aoi_orders` builds (holes filled, vertex
-    limit, one polygon per order unless the vendor allows MultiPolygons), billed like any plan. An empty
+    becomes the order(s) :func:`zoomplan.plan.orders.whole_aoi_orders` builds (holes filled or split
+    around, whichever bills less; vertex limit; one polygon per order unless the vendor allows
+    MultiPolygons; areas on the ellipsoid), billed like any plan. Features that overlap are each bought
+    whole, so their shared area is in the baseline twice (a plan buys it once). An empty
     feature (one wholly outside the scenes, cut by :func:`zoomplan.plan.pipeline.inside_scenes`) buys nothing.
     """
     from zoomplan.plan.orders import whole_aoi_orders  # orders imports this module

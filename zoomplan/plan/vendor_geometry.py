@@ -4,7 +4,8 @@ Pure functions on shapely geometries in lon/lat (EPSG:4326, RFC 7946). Holes are
 per request where required; vertex caps met by simplifying outwards in metres in the geometry's UTM
 zone, ``simplify(buffer(g, 1.5 t), t)`` on the polygon or its convex hull with ``t`` growing from 1 m
 by sqrt 2, the tightest that fits winning, the minimum rotated rectangle last; counter-clockwise
-exteriors; coordinates snapped to 7 decimals of degree (about 1 cm). Every change is logged.
+exteriors; coordinates snapped to 7 decimals of degree (about 1 cm); a simplified polygon is written back
+with vertices along its long edges (:func:`zoomplan.plan.lonlat.densify`). Every change is logged.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from shapely.geometry.polygon import orient
 
 from zoomplan.errors import GeometryError
 from zoomplan.geo.grid import utm_epsg
+from zoomplan.plan.lonlat import densify
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +102,7 @@ def _fit(piece: BaseGeometry, lim: Limits, label: str) -> BaseGeometry:
     def attempt(cand: BaseGeometry) -> BaseGeometry | None:
         cand = shapely.union_all([Polygon(p.exterior) for p in _parts(cand)])
         try:
-            ll = _rounded(tr(cand, back))
+            ll = _rounded(densify(cand, back))  # vertices along long edges: the shape (and area) survive (zoomplan.plan.lonlat)
         except GeometryError:
             return None
         return ll if _within(ll, lim) and _covers(tr(ll, fwd), gm) else None
