@@ -5,6 +5,7 @@ each plans the same patches as the stacked GeoTIFF of the same real pixels (ship
 from __future__ import annotations
 
 import json
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -120,8 +121,8 @@ def patch_layer(out: Path) -> list[dict]:
 @pytest.mark.shared_data
 def test_a_zipped_l1c_safe_plans_like_its_folder(cli: typer.Typer, tmp_path: Path) -> None:
     """A baseline 04.00 L1C SAFE (DN + 1000, MTD_MSIL1C.xml with RADIO_ADD_OFFSET -1000, QI_DATA/MSK_CLASSI_B00.jp2 at
-    60 m with an opaque cloud and a cirrus block), zipped (deflated): its bands and mask are read through /vsizip/, its
-    MTD from the zip; the same patch layer (probabilities, selection, cloudy patches) and cloud summary as the folder."""
+    60 m with an opaque cloud and a cirrus block), zipped (deflated) and the folder removed: its bands and mask are read
+    through /vsizip/, its MTD from the zip; the same patch layer (probabilities, selection, cloudy patches) and cloud summary as the folder."""
     data, transform, crs = real_pixels()
     aoi = window_aoi(tmp_path / "aoi.gpkg", transform)
     pb04 = np.where(data > 0, data + 1000, 0).astype(np.uint16)
@@ -145,6 +146,7 @@ def test_a_zipped_l1c_safe_plans_like_its_folder(cli: typer.Typer, tmp_path: Pat
         r = plan_cli(cli, aoi, lr, out)
         assert r.exit_code == 0, r.stderr
         outs.append(out)
+        shutil.rmtree(safe, ignore_errors=True)  # the zip alone, nothing unzipped beside it
     folder, zipped = (json.loads(o.read_text())["summary"] for o in outs)
     assert patch_layer(outs[1]) == patch_layer(outs[0])
     same_plan(patch_probs(outs[1]), patch_probs(outs[0]))
