@@ -292,15 +292,14 @@ _MASK_ROLES = {"cloud", "cloud-shadow"}
 
 def _mask_kind(key: str, asset: Any) -> str | None:
     """``scl`` / ``qa_pixel`` (or ``classi``, by file name) when the asset is a product's cloud mask (module doc), else None."""
-    from pystac.extensions.eo import EOExtension
-
     from zoomplan.geo.clouds import described_kind, kind_of
 
     kind = described_kind(key)
     if kind is not None:
         return kind
-    for b in EOExtension.ext(asset, add_if_missing=True).bands or []:
-        for text in (b.name, b.description):
+    eo = asset.extra_fields.get("eo:bands") or asset.extra_fields.get("bands")  # STAC 1.0, 1.1
+    for b in eo if isinstance(eo, list) else []:
+        for text in (b.get("name"), b.get("description")) if isinstance(b, dict) else ():
             kind = described_kind(text) if isinstance(text, str) else None
             if kind is not None:
                 return kind
