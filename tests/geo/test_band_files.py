@@ -1,18 +1,25 @@
 """Sentinel-2 as distributed (issue 18): one file per band (JP2, COG), a folder of them, bands at 10 m and
-20 m, a SAFE-like product whose metadata carries the processing-baseline 04.00 offset; each plans the same
-patches as the stacked GeoTIFF of the same real pixels (shipped model)."""
+20 m, a SAFE-like product whose metadata carries the processing-baseline 04.00 offset, the same SAFE zipped;
+each plans the same patches as the stacked GeoTIFF of the same real pixels (shipped model)."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+import shapely
 import typer
+from affine import Affine
 
-from geo.realdata import patch_probs, plan_cli, reference, same_plan, write_raster  # noqa: F401 (fixture)
+from geo.realdata import patch_probs, plan_cli, real_pixels, reference, same_plan, window_aoi, write_raster  # noqa: F401 (fixture)
+from geo.synth import write_aoi
 from hardening.catalogue import assert_refused
-from zoomplan.geo.bands import band_token, group_scene_inputs
+from zoomplan.errors import InputError
+from zoomplan.geo.bands import BandSet, band_token, group_scene_inputs
 
 BANDS = ("B04", "B03", "B02")  # red, green, blue: rows 0, 1, 2 of the real stack
 JP2 = dict(driver="JP2OpenJPEG", QUALITY="100", REVERSIBLE="YES", nodata=None)
@@ -94,3 +101,81 @@ def test_a_lone_band_file_asks_for_the_others(cli: typer.Typer, tmp_path: Path, 
     out = tmp_path / "out" / "order.geojson"
     assert_refused(plan_cli(cli, aoi, red, out), out, f"band files {red.name} hold B04, not red, green, blue",
                    "repeat --lr, e.g. --lr B04.jp2 --lr B03.jp2 --lr B02.jp2")
+
+
+def zip_safe(safe: Path, compression: int = zipfile.ZIP_DEFLATED) -> Path:
+    """``safe`` zipped as the Copernicus hub delivers it: ``X.SAFE.zip`` holding the folder ``X.SAFE/``."""
+    zpath = safe.parent / f"{safe.name}.zip"
+    with zipfile.ZipFile(zpath, "w", compression) as z:
+        for f in sorted(safe.rglob("*")):
+            if f.is_file():
+                z.write(f, f.relative_to(safe.parent).as_posix())
+    return zpath
+
+
+def patch_layer(out: Path) -> list[dict]:
+    """Every property of every patch of the patch layer beside the order ``out``."""
+    return [f["properties"] for f in json.loads(out.with_suffix(".patches.geojson").read_text())["features"]]
+
+
+@pytest.mark.shared_data
+def test_a_zipped_l1c_safe_plans_like_its_folder(cli: typer.Typer, tmp_path: Path) -> None:
+    """A baseline 04.00 L1C SAFE (DN + 1000, MTD_MSIL1C.xml with RADIO_ADD_OFFSET -1000, QI_DATA/MSK_CLASSI_B00.jp2 at
+    60 m with an opaque cloud and a cirrus block), zipped (deflated) and the folder removed: its bands and mask are read
+    through /vsizip/, its MTD from the zip; the same patch layer (probabilities, selection, cloudy patches) and cloud summary as the folder."""
+    data, transform, crs = real_pixels()
+    aoi = window_aoi(tmp_path / "aoi.gpkg", transform)
+    pb04 = np.where(data > 0, data + 1000, 0).astype(np.uint16)
+    safe = tmp_path / "S2B_MSIL1C_20230112T160652_N0509_R097_T18SVG_20230112T191442.SAFE"
+    granule = safe / "GRANULE" / "L1C_T18SVG_A030000_20230112T160652"
+    _band_files(granule / "IMG_DATA", pb04, transform, crs, "jp2", **JP2)
+    classi = np.zeros((3, 16, 16), np.uint8)
+    classi[0, 4:8, 4:8] = 1  # opaque clouds
+    classi[1, 10:12, 2:5] = 1  # cirrus
+    classi[2, 12:16, 12:16] = 1  # snow: not cloud
+    (granule / "QI_DATA").mkdir(parents=True)
+    write_raster(granule / "QI_DATA" / "MSK_CLASSI_B00.jp2", classi, transform @ Affine.scale(6), crs, **JP2)
+    offsets = "".join(f'<RADIO_ADD_OFFSET band_id="{i}">-1000</RADIO_ADD_OFFSET>' for i in range(13))
+    (safe / "MTD_MSIL1C.xml").write_text(MTD_PB04.format(offsets=offsets))
+    zpath = zip_safe(safe)
+    (bs,) = group_scene_inputs([zpath])
+    assert isinstance(bs, BandSet) and bs.path == zpath and bs.scene_id == safe.name.removesuffix(".SAFE") and len(bs.files) == 3
+    outs = []
+    for name, lr in (("folder", safe), ("zip", zpath)):
+        out = tmp_path / name / "order.geojson"
+        r = plan_cli(cli, aoi, lr, out)
+        assert r.exit_code == 0, r.stderr
+        outs.append(out)
+        shutil.rmtree(safe, ignore_errors=True)  # the zip alone, nothing unzipped beside it
+    folder, zipped = (json.loads(o.read_text())["summary"] for o in outs)
+    assert patch_layer(outs[1]) == patch_layer(outs[0])
+    same_plan(patch_probs(outs[1]), patch_probs(outs[0]))
+    assert zipped["clouds"] == folder["clouds"] and zipped["clouds"]["patches_cloudy"] > 0
+    assert "MSK_CLASSI_B00.jp2" in zipped["clouds"]["masks"][bs.scene_id]
+    assert [s["sensor"] for s in zipped["scenes"]] == [s["sensor"] for s in folder["scenes"]] == ["sentinel2_l1c_pb04"]
+
+
+def test_a_zip_without_a_product_is_refused_with_one_line(cli: typer.Typer, tmp_path: Path) -> None:
+    """A zip holding a SAFE without band files, one holding no SAFE and no bands, two SAFEs, a file that is not a zip."""
+    safe = tmp_path / "S2B_MSIL1C_20230112T160652_N0509_R097_T18SVG_20230112T191442.SAFE"
+    (safe / "GRANULE").mkdir(parents=True)
+    (safe / "MTD_MSIL1C.xml").write_text("<x/>")
+    zpath = zip_safe(safe)
+    aoi = write_aoi(tmp_path / "aoi.gpkg", [shapely.box(440000, 4160000, 441000, 4161000)], "EPSG:32618", ids=["a"])
+    out = tmp_path / "out" / "order.geojson"
+    line = assert_refused(plan_cli(cli, aoi, zpath, out), out, f"--lr {zpath}: its {safe.name} holds no band files",
+                          "pass the Sentinel-2 product zip as downloaded", "or unzip it and pass the .SAFE folder")
+    assert "\n" not in line
+    other = tmp_path / "notes.zip"
+    with zipfile.ZipFile(other, "w") as z:
+        z.writestr("README.txt", "not a product")
+    with pytest.raises(InputError, match="it holds no SAFE product and no band files"):
+        group_scene_inputs([other])
+    with zipfile.ZipFile(other, "a") as z:
+        z.writestr("A.SAFE/MTD_MSIL1C.xml", "<x/>")
+        z.writestr("B.SAFE/MTD_MSIL1C.xml", "<x/>")
+    with pytest.raises(InputError, match=r"holds 2 SAFE products \(A.SAFE, B.SAFE\): pass one zip per product"):
+        group_scene_inputs([other])
+    (tmp_path / "broken.zip").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(InputError, match="is not a zip file Python can read"):
+        group_scene_inputs([tmp_path / "broken.zip"])

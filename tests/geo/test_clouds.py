@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import math
 import shlex
+import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from affine import Affine
 
 import geo.realdata as realdata
 from geo.realdata import write_raster
+from geo.test_band_files import patch_layer, zip_safe
 from geo.test_landsat import A, ELEV, L1, M, MTL_L1, _landsat_set, _to_dn
 from hardening.catalogue import assert_refused
 
@@ -178,6 +181,26 @@ def test_landsat_qa_pixel_bits(cli: typer.Typer, tmp_path: Path, reference) -> N
     want = _cells((slice(10, 20), slice(10, 20)), (slice(30, 31), slice(5, 15)), (slice(40, 42), slice(40, 42)))
     assert {k for k, v in p.items() if v["cloud"] == "cloudy"} == want and len(want) == 114
     assert _summary(out)["clouds"]["patches_cloudy"] == 114 and "QA_PIXEL" in _summary(out)["clouds"]["masks"][L1]
+
+
+@pytest.mark.shared_data
+def test_a_zipped_l2a_safe_finds_its_scl_in_the_zip(cli: typer.Typer, tmp_path: Path) -> None:
+    """The L2A SAFE of the SCL test zipped (stored, as X.SAFE.zip): its R10m bands and R20m SCL are read through
+    /vsizip/ (the folder removed); the same 144 cloudy patches, patch layer and cloud summary as the folder."""
+    data, transform, crs = realdata.real_pixels()
+    aoi = realdata.window_aoi(tmp_path / "aoi.gpkg", transform)
+    safe, _, _ = _l2a(tmp_path, data, transform, crs, _scl((9, *CLOUD), (3, *SHADOW), (10, *CIRRUS)))
+    zpath = zip_safe(safe, zipfile.ZIP_STORED)
+    outs = [tmp_path / name / "order.geojson" for name in ("folder", "zip")]
+    for lr, out in zip((safe, zpath), outs):
+        r = plan_cli(cli, aoi, lr, out)
+        assert r.exit_code == 0, r.stderr
+        shutil.rmtree(safe, ignore_errors=True)  # the zip alone, nothing unzipped beside it
+    assert {k for k, v in _patches(outs[1]).items() if v["cloud"] == "cloudy"} == _cells(CLOUD, SHADOW, CIRRUS)
+    assert patch_layer(outs[1]) == patch_layer(outs[0])
+    c = _summary(outs[1])["clouds"]
+    assert c == _summary(outs[0])["clouds"] and c["patches_cloudy"] == 144
+    assert c["masks"][SAFE.removesuffix(".SAFE")].startswith("T18SVG_20160112T160652_SCL_20m.jp2: Sentinel-2 SCL")
 
 
 def _mask30(path: Path, transform: Any, crs: Any, **kw: Any) -> Path:

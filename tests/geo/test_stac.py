@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import rasterio
 import typer
 
 from geo.realdata import patch_probs, plan_cli, reference, same_plan, write_raster  # noqa: F401 (fixture)
@@ -57,6 +58,13 @@ def _cogs(folder: Path, data: np.ndarray, transform, crs, names=PC_KEYS) -> list
 
 def _red_at_20m(data: np.ndarray) -> np.ndarray:
     return data[0].reshape(48, 2, 48, 2).astype(np.float64).mean(axis=(1, 3)).round().astype(np.uint16)
+
+
+def _scl_like(red20: Path, scl: np.ndarray) -> Path:
+    """An SCL band (48 x 48, 20 m) on the grid of the 20 m band file ``red20``, beside it."""
+    with rasterio.open(red20) as src:
+        transform, crs = src.transform, src.crs
+    return write_raster(red20.parent / "T18SVG_20230112T160652_SCL_20m.tif", scl[None].astype(np.uint8), transform, crs, **COG)
 
 
 @pytest.fixture
@@ -108,17 +116,67 @@ def test_earth_search_item_with_raster_bands_and_a_20m_band_plans_like_the_stack
 @pytest.mark.shared_data
 def test_planetary_computer_item_takes_the_baseline_offset_from_its_properties(cli: typer.Typer, tmp_path: Path, pb04_item_files) -> None:
     """Assets keyed B04/B03/B02/B08 (absolute hrefs), no raster:bands: s2:processing_baseline 05.09 picks the
-    -1000 offset as the SAFE path's MTD_MSIL2A.xml does (sentinel2_l2a_pb04): the same selection as the stack."""
+    -1000 offset as the SAFE path's MTD_MSIL2A.xml does (sentinel2_l2a_pb04): the same selection as the stack. Its
+    local SCL asset (all vegetation) is the scene's cloud mask: no cloudy patch."""
     aoi, want, _, files = pb04_item_files
     assets = {pc: _asset(str(files[es]), es) for pc, es in zip(PC_KEYS, ES_KEYS)}
-    assets["SCL"] = {"href": f"{REMOTE}/SCL.tif", "roles": ["data"]}
-    item = _write(tmp_path / "pc" / "item.json", _item("S2B_MSIL2A_20230112T160652_R097_T18SVG_20230112T191442", assets,
-                                                       collection="sentinel-2-l2a", **{"s2:processing_baseline": "05.09"}))
+    clear = _scl_like(files["red"], np.full((48, 48), 4, np.uint8))  # vegetation: no cloud
+    assets["SCL"] = {"href": str(clear), "roles": ["data"], "gsd": 20.0}
+    item_id = "S2B_MSIL2A_20230112T160652_R097_T18SVG_20230112T191442"
+    item = _write(tmp_path / "pc" / "item.json", _item(item_id, assets, collection="sentinel-2-l2a", **{"s2:processing_baseline": "05.09"}))
     out = tmp_path / "out" / "order.geojson"
     r = plan_cli(cli, aoi, item, out)
     assert r.exit_code == 0, r.stderr
     same_plan(patch_probs(out), want, tol=1.5e-4)
-    assert json.loads(out.read_text())["summary"]["scenes"][0]["sensor"] == "sentinel2_l2a_pb04"
+    summary = json.loads(out.read_text())["summary"]
+    assert summary["scenes"][0]["sensor"] == "sentinel2_l2a_pb04"
+    assert summary["clouds"]["patches_cloudy"] == 0 and summary["clouds"]["masks"][item_id].startswith("STAC asset 'SCL'")
+
+
+def _cloudy(out: Path) -> set[str]:
+    fc = json.loads(out.with_suffix(".patches.geojson").read_text())
+    return {f["properties"]["patch_id"] for f in fc["features"] if f["properties"]["cloud"] == "cloudy"}
+
+
+@pytest.mark.shared_data
+def test_an_scl_asset_is_the_scene_cloud_mask(cli: typer.Typer, tmp_path: Path, pb04_item_files) -> None:
+    """An Earth Search item's local ``scl`` asset (20 m: classes 9, 3, 10, 8 in blocks; 11 snow, 2 dark area) marks
+    the same patches cloudy, with the same patch layer, as the item without it and the same file as --cloud-mask
+    (read as SCL: classes 3, 8, 9, 10); the summary names the asset. A remote scl stops the plan with one line
+    unless --cloud-mask stands in for it."""
+    aoi, _, folder, files = pb04_item_files
+    scl = np.full((48, 48), 4, np.uint8)
+    for cls, rs, cs in ((9, slice(10, 20), slice(5, 15)), (3, slice(30, 34), slice(30, 40)), (10, slice(40, 42), slice(2, 4)),
+                        (8, slice(24, 28), slice(40, 46)), (11, slice(20, 25), slice(20, 25)), (2, slice(25, 27), slice(0, 48))):
+        scl[rs, cs] = cls
+    mask = _scl_like(files["red"], scl)
+    rb = {"nodata": 0, "scale": 0.0001, "offset": -0.1}
+    bands = {k: _asset(f"{folder.name}/{files[k].name}", k, rb) for k in ES_KEYS}
+    scl_asset = {"href": f"{folder.name}/{mask.name}", "roles": ["data", "reflectance"], "raster:bands": [{"nodata": 0, "data_type": "uint8"}]}
+    item_id = "S2B_18SVG_20230112_0_L2A"
+    props = {"platform": "sentinel-2b", "s2:processing_baseline": "05.09", "s2:product_type": "S2MSI2A"}
+    with_scl = _write(tmp_path / "with.json", _item(item_id, {**bands, "scl": scl_asset}, **props))
+    without = _write(tmp_path / "without.json", _item(item_id, bands, **props))
+    out_item, out_mask = tmp_path / "item" / "order.geojson", tmp_path / "mask" / "order.geojson"
+    r = plan_cli(cli, aoi, with_scl, out_item)
+    assert r.exit_code == 0, r.stderr
+    r = plan_cli(cli, aoi, without, out_mask, "--cloud-mask", str(mask))
+    assert r.exit_code == 0, r.stderr
+    cloudy = _cloudy(out_item)
+    assert cloudy == _cloudy(out_mask) and 0 < len(cloudy) < len(patch_probs(out_item))
+    assert out_item.with_suffix(".patches.geojson").read_text() == out_mask.with_suffix(".patches.geojson").read_text()
+    c_item, c_mask = (json.loads(o.read_text())["summary"]["clouds"] for o in (out_item, out_mask))
+    assert c_item["patches_cloudy"] == c_mask["patches_cloudy"] == len(cloudy)
+    assert c_item["masks"] == {item_id: f"STAC asset 'scl' ({mask.name}): Sentinel-2 SCL (classes 3, 8, 9, 10: cloud shadow, "
+                                        f"cloud medium/high probability, thin cirrus)"}
+    assert c_mask["masks"][item_id].startswith(f"--cloud-mask {mask.name}: Sentinel-2 SCL (classes 3, 8, 9, 10")
+    remote = _write(tmp_path / "remote.json", _item(item_id, {**bands, "scl": {**scl_asset, "href": f"{REMOTE}/SCL.tif"}}, **props))
+    out = tmp_path / "out" / "order.geojson"
+    assert_refused(plan_cli(cli, aoi, remote, out), out, f"asset 'scl' of STAC item {item_id}", f"is its cloud mask and is remote ({REMOTE}/SCL.tif)",
+                   "download it and set the asset's href to the local file", "or pass --cloud-mask FILE")
+    r = plan_cli(cli, aoi, remote, out, "--cloud-mask", str(mask))
+    assert r.exit_code == 0, r.stderr
+    assert _cloudy(out) == cloudy
 
 
 @pytest.mark.shared_data
@@ -253,6 +311,34 @@ def test_band_identity_from_keys_and_eo_bands(tmp_path: Path) -> None:
                                                                   "visual": _asset("v.tif", None)}))])
 
 
+def test_cloud_mask_assets_by_key_eo_bands_and_roles(tmp_path: Path) -> None:
+    """The cloud mask asset: keyed ``qa_pixel`` (Landsat C2) / ``SCL`` / ``scl``, else named ``SCL`` by eo:bands, else with
+    role cloud and a mask's file name; a local twin before a remote one; a cloud-probability asset (role cloud, not
+    named as a product mask) is not the item's mask (the SCL beside the band files is then found by name); a missing one is refused when the mask is looked for."""
+    from zoomplan.geo.clouds import CloudMask, find_cloud_mask
+
+    for b in ("r", "g", "b"):
+        _tiny(tmp_path / f"{b}.tif")
+    m = _tiny(tmp_path / "LC08_L2SP_014033_20160112_20200907_02_T1_QA_PIXEL.TIF", 21824)
+    s = _tiny(tmp_path / "T18SVG_20230112T160652_SCL_20m.tif", 4)
+    bands = {"red": _asset("r.tif", "red"), "green": _asset("g.tif", "green"), "blue": _asset("b.tif", "blue")}
+
+    def mask(i: int, **extra: Any) -> CloudMask | None:
+        (bs,) = group_scene_inputs([_write(tmp_path / f"{i}.json", _item(f"i{i}", {**bands, **extra}))])
+        return find_cloud_mask(bs)
+
+    assert mask(0, qa_pixel={"href": m.name, "roles": ["cloud", "cloud-shadow", "snow-ice", "water-mask"]}) == CloudMask(m, "qa_pixel", asset="qa_pixel")
+    assert mask(1, SCL={"href": s.name, "roles": ["data"]}) == CloudMask(s, "scl", asset="SCL")
+    assert mask(2, classes={"href": s.name, "eo:bands": [{"name": "SCL", "description": "scene classification"}]}).kind == "scl"
+    assert mask(3, clouds={"href": str(s), "roles": ["cloud"]}) == CloudMask(s, "scl", asset="clouds")
+    assert mask(4, scl={"href": f"{REMOTE}/SCL.tif"}, **{"scl-jp2": {"href": s.name}}).asset == "scl-jp2"  # the local twin
+    (bs,) = group_scene_inputs([_write(tmp_path / "5.json", _item("i5", {**bands, "cloud": {"href": "r.tif", "roles": ["data", "cloud"]}}))])
+    assert bs.item.cloud_mask is None and not bs.item.cloud_refusal  # a cloud probability: not a product mask ...
+    assert find_cloud_mask(bs) == CloudMask(s, "scl")  # ... but the SCL file beside the band files, by its name
+    with pytest.raises(InputError, match=r"asset 'scl' of STAC item i6 \(.*\) points at .*gone_SCL.tif, which is not there"):
+        mask(6, scl={"href": "gone_SCL.tif"})
+
+
 @pytest.mark.parametrize("doc, needle", [
     ("{not json", "is not a JSON file pystac can read"),
     ('{"type": "Collection", "id": "sentinel-2-l2a"}', "is a JSON Collection, not a STAC Item or ItemCollection"),
@@ -286,7 +372,8 @@ def test_mutated_items_end_in_a_zoomplan_error_or_a_scene(tmp_path: Path) -> Non
     rb = {"scale": 0.0001, "offset": -0.1, "nodata": 0}
     seed = _item("S2A_18SVG_20160112_0_L1C", {"red": _asset("r.tif", "red", rb), "green": _asset("g.tif", "green", rb),
                                              "blue": _asset("b.tif", "blue", rb), "nir": _asset("n.tif", "nir", rb),
-                                             "mtl.txt": {"href": "x_MTL.txt"}},
+                                             "mtl.txt": {"href": "x_MTL.txt"},
+                                             "scl": {"href": "n.tif", "roles": ["data"], "eo:bands": [{"name": "SCL"}]}},
                  platform="sentinel-2a", **{"s2:processing_baseline": "05.09", "eo:cloud_cover": 3})
     values = [None, 1, -1.5, "x", "", [], {}, [1], [{}], {"a": 1}, True, float("nan"), "https://x/y.tif", "../../etc", "05.09", "L1TP"]
 

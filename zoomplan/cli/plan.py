@@ -35,7 +35,7 @@ class Cloudy(str, Enum):
 @app.command("plan")
 def plan_command(
     aoi: Path = typer.Argument(..., help="AOI vector file (GeoJSON, GeoPackage, Shapefile, KML, FlatGeobuf; any CRS; Polygon/MultiPolygon)."),
-    lr: Optional[list[Path]] = typer.Option(None, "--lr", help="LR scene (GeoTIFF/COG/JP2), or one file per band (repeat: B04.jp2 B03.jp2 B02.jp2) or their folder, or a STAC Item / ItemCollection JSON with per-band assets (red/green/blue or B04/B03/B02; local hrefs; raster:bands scale/offset read). Repeat for several scenes; the first that has data for a tile is used."),
+    lr: Optional[list[Path]] = typer.Option(None, "--lr", help="LR scene (GeoTIFF/COG/JP2), or one file per band (repeat: B04.jp2 B03.jp2 B02.jp2) or their folder (a SAFE, or its .SAFE.zip as downloaded), or a STAC Item / ItemCollection JSON with per-band assets (red/green/blue or B04/B03/B02; local hrefs; raster:bands scale/offset read). Repeat for several scenes; the first that has data for a tile is used."),
     scenes: Optional[Path] = typer.Option(None, "--scenes", help="Scene list: text file of paths (one a line, # comments) or STAC-like JSON; after any --lr, least cloudy then most recent first."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Order GeoJSON to write ('-' for stdout)."),
     patches: Optional[Path] = typer.Option(None, "--patches", help="Also write every AOI patch with its probability and selection (GeoJSON)."),
@@ -57,7 +57,7 @@ def plan_command(
     journal: Optional[Path] = typer.Option(None, "--journal", help="Folder for the inference journal that --resume reads (default: a hidden folder beside --out; removed when the plan is written)."),
     block_tiles: int = typer.Option(64, "--block-tiles", help="Tiles per side of a read block: memory per block, and what a resume redoes at most."),
     force: bool = typer.Option(False, "--force", help="Plan even when a scene's values look like garbage (mostly saturated or constant tiles under the sensor mapping); recorded in the summary."),
-    cloud_mask: Optional[list[Path]] = typer.Option(None, "--cloud-mask", help="Cloud mask raster of a scene (nonzero = cloud or shadow; a file named like SCL or QA_PIXEL is read by that product's rule), on any grid and CRS; the k-th goes with the k-th scene and wins over the product's own (Sentinel-2 SCL or MSK_CLASSI, Landsat QA_PIXEL, found beside the band files)."),
+    cloud_mask: Optional[list[Path]] = typer.Option(None, "--cloud-mask", help="Cloud mask raster of a scene (nonzero = cloud or shadow; a file named like SCL or QA_PIXEL is read by that product's rule), on any grid and CRS; the k-th goes with the k-th scene and wins over the product's own (Sentinel-2 SCL or MSK_CLASSI, Landsat QA_PIXEL, found beside the band files or as a STAC item's scl/SCL/qa_pixel asset)."),
     cloudy: Optional[Cloudy] = typer.Option(None, "--cloudy", help="What to do with cloudy patches (over 25% of their LR pixels cloud or shadow in every scene with data): buy (default: the LR under a cloud says nothing, and the HR archive is bought from other dates, so they cannot be ruled out), skip (never buy them: cheaper, leaves holes), ask (prompt on a terminal; stop with the counts when stdin is not one). A clear scene of another date (another --lr) fills in."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary table or progress bar."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details (INFO) on stderr."),

@@ -24,13 +24,21 @@ Level-2 takes ``--sensor landsat_c2l2`` (:func:`landsat_without_mtl`).
 
 A STAC Item or ItemCollection JSON (:mod:`zoomplan.geo.stac`) becomes one :class:`BandSet` per Item: its
 per-band assets, stacked through the same VRT, with the Item's radiometry (``BandSet.item``).
+
+A SAFE product as downloaded, zipped (``S2B_MSIL1C_..._N0509_....SAFE.zip``), is the same scene as its
+folder (:func:`zip_band_set`): its members are named as paths under the zip
+(``/data/X.SAFE.zip/X.SAFE/GRANULE/.../B04.jp2``, :func:`archive_member`), band and mask rasters are
+opened through GDAL's ``/vsizip/`` (:func:`gdal_path`: read window by window from the archive, nothing
+extracted), and the small ``MTD_MSI*.xml`` is read with :mod:`zipfile`.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import xml.etree.ElementTree as ET
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -70,9 +78,68 @@ class BandSet:
         if self.item is not None:
             return self.item.item_id
         if self.root is not None:
-            return self.root.name.removesuffix(".SAFE")
+            return self.root.name.removesuffix(".zip").removesuffix(".SAFE")
         stem = _TOKEN.sub("", self.files[0].stem).strip("_-.")
         return stem or self.files[0].stem
+
+    @property
+    def path(self) -> Path:
+        """The file on disk that stands for the set: its first file, or the zip holding it."""
+        member = archive_member(self.files[0])
+        return member[0] if member else self.files[0]
+
+
+def archive_member(path: Path) -> tuple[Path, str] | None:
+    """(the zip, the member's name in it) for a path inside a ``.zip`` file (``/d/X.SAFE.zip/X.SAFE/MTD_MSIL1C.xml``
+    -> ``(/d/X.SAFE.zip, 'X.SAFE/MTD_MSIL1C.xml')``; the zip itself -> ``(zip, '')``), else None."""
+    for p in (path, *path.parents):
+        if p.suffix.lower() == ".zip":
+            return (p, "" if p == path else path.relative_to(p).as_posix()) if p.is_file() else None
+    return None
+
+
+def gdal_path(path: Path) -> str:
+    """The name GDAL opens ``path`` by: ``/vsizip//abs/X.zip/member`` for a zip member, else the path."""
+    member = archive_member(path)
+    return f"/vsizip/{member[0].resolve()}/{member[1]}" if member else str(path)
+
+
+@functools.lru_cache(maxsize=16)
+def _zip_names(zpath: Path, mtime_ns: int) -> tuple[str, ...]:
+    try:
+        with zipfile.ZipFile(zpath) as z:
+            return tuple(n for n in z.namelist() if not n.endswith("/"))
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InputError(f"--lr {zpath} is not a zip file Python can read ({exc}): re-download the product, or unzip it and pass the .SAFE folder") from exc
+
+
+def _names(zpath: Path) -> tuple[str, ...]:
+    return _zip_names(zpath.resolve(), zpath.stat().st_mtime_ns)
+
+
+def files_under(folder: Path, recursive: bool = True) -> list[Path]:
+    """The files in ``folder`` (``recursive``: at any depth), a folder on disk or one inside a zip (sorted for a zip)."""
+    member = archive_member(folder)
+    if member is None:
+        return [f for f in (folder.rglob("*") if recursive else folder.glob("*")) if f.is_file()]
+    zpath, inner = member
+    prefix = f"{inner}/" if inner else ""
+    rest = [n[len(prefix):] for n in _names(zpath) if n.startswith(prefix)]
+    return [folder / r for r in sorted(rest) if recursive or "/" not in r]
+
+
+def is_file(path: Path) -> bool:
+    """Whether ``path`` is a file, on disk or in a zip."""
+    member = archive_member(path)
+    return path.is_file() if member is None else bool(member[1]) and member[1] in _names(member[0])
+
+
+def _read_bytes(path: Path) -> bytes:
+    member = archive_member(path)
+    if member is None or not member[1]:
+        return path.read_bytes()
+    with zipfile.ZipFile(member[0]) as z:
+        return z.read(member[1])
 
 
 _LANDSAT = re.compile(r"^L[COTE]0[89]_", re.IGNORECASE)
@@ -110,12 +177,34 @@ def _count(path: Path) -> int | None:
         return None
 
 
+def _band_files(folder: Path) -> tuple[Path, ...]:
+    return tuple(sorted(f for f in files_under(folder) if f.suffix.lower() in RASTER_SUFFIXES and band_token(f)))
+
+
 def folder_band_set(folder: Path) -> BandSet:
     """The band files under ``folder`` (recursively: names carrying a band, e.g. ``..._B04_10m.jp2``)."""
-    files = tuple(sorted(f for f in folder.rglob("*") if f.suffix.lower() in RASTER_SUFFIXES and band_token(f)))
+    files = _band_files(folder)
     if not files:
         raise InputError(f"--lr {folder} is a folder without band files (names such as B04.jp2 or T18SVG_..._B04_10m.jp2): pass the product's folder or its band files")
     return BandSet(files, root=folder)
+
+
+def zip_band_set(zpath: Path) -> BandSet:
+    """A zipped SAFE product (or a zip of band files) as one scene: the band files under its one ``*.SAFE``
+    folder (else under the zip's root), named as members (:func:`archive_member`), ``root`` the SAFE folder
+    in the zip. Raises :class:`InputError` (one line, naming the zip and the fix) for a zip that is not one,
+    holds several SAFE products or no band files."""
+    zpath = zpath.resolve()
+    safes = sorted({n.split("/")[0] for n in _names(zpath) if "/" in n and n.split("/")[0].upper().endswith(".SAFE")})
+    if len(safes) > 1:
+        raise InputError(f"--lr {zpath} holds {len(safes)} SAFE products ({', '.join(safes)}): pass one zip per product, or unzip it and pass each .SAFE folder")
+    root = zpath / safes[0] if safes else zpath
+    files = _band_files(root)
+    if not files:
+        what = f"its {safes[0]} holds" if safes else "it holds no SAFE product and"
+        raise InputError(f"--lr {zpath}: {what} no band files (names such as T18SVG_..._B04_10m.jp2): pass the Sentinel-2 "
+                         f"product zip as downloaded (S2B_MSIL1C_..._N0509_....SAFE.zip), or unzip it and pass the .SAFE folder")
+    return BandSet(files, root=root)
 
 
 def group_scene_inputs(paths: Sequence[str | Path]) -> list[Path | BandSet]:
@@ -135,6 +224,12 @@ def group_scene_inputs(paths: Sequence[str | Path]) -> list[Path | BandSet]:
             continue
         if p.is_file() and re.search(r"_MTL\.(txt|xml)$", p.name, re.IGNORECASE):
             p = p.parent  # a Landsat product's metadata file: its folder's band files
+        elif p.is_file() and p.suffix.lower() == ".zip":
+            if run:
+                out.append(BandSet(tuple(run)))
+                run = []
+            out.append(zip_band_set(p))
+            continue
         elif p.is_file() and _count(p) == 1:
             run.append(p)
             continue
@@ -160,7 +255,7 @@ def band_set_source(bs: BandSet) -> str:
         label = bs.labels[k] if bs.labels else band_token(f) or f.stem
         meta_nd = bs.nodata[k] if bs.nodata else None
         try:
-            with rasterio.open(f) as src:
+            with rasterio.open(gdal_path(f)) as src:
                 infos.append((label, f, src.crs, src.transform, src.width, src.height, src.dtypes[0], meta_nd if src.nodata is None else src.nodata))
         except RasterioError as exc:
             raise InputError(f"band file {f} is not a raster GDAL can read ({str(exc).splitlines()[0]}): re-download it") from exc
@@ -188,7 +283,7 @@ def band_set_source(bs: BandSet) -> str:
         nodata = f"<NoDataValue>{nd!r}</NoDataValue>" if nd is not None else ""
         bands.append(
             f'<VRTRasterBand dataType="{dtype}" band="{k}"><Description>{escape(tok)}</Description>{nodata}<SimpleSource>'
-            f'<SourceFilename relativeToVRT="0">{escape(str(f.resolve()))}</SourceFilename><SourceBand>1</SourceBand>'
+            f'<SourceFilename relativeToVRT="0">{escape(gdal_path(f.resolve()))}</SourceFilename><SourceBand>1</SourceBand>'
             f'<SrcRect xOff="0" yOff="0" xSize="{fw}" ySize="{fh}"/>'
             f'<DstRect xOff="{x0!r}" yOff="{y0!r}" xSize="{fw * t.a / px!r}" ySize="{fh * -t.e / py!r}"/></SimpleSource></VRTRasterBand>'
         )
@@ -205,14 +300,14 @@ def sentinel2_sensor(bs: BandSet) -> str | None:
     for d in starts:
         for level, tag in (("l1c", "RADIO_ADD_OFFSET"), ("l2a", "BOA_ADD_OFFSET")):
             mtd = d / f"MTD_MSI{level.upper()}.xml"
-            if mtd.is_file():
+            if is_file(mtd):
                 return _sensor_from_mtd(mtd, level, tag)
     return None
 
 
 def _sensor_from_mtd(mtd: Path, level: str, tag: str) -> str:
     try:
-        root = ET.parse(mtd).getroot()
+        root = ET.fromstring(_read_bytes(mtd))
     except ET.ParseError as exc:
         raise InputError(f"product metadata {mtd} is not well-formed XML ({exc}): re-download the product, or pass --sensor") from exc
     offsets = {float(e.text or 0) for e in root.iter() if e.tag.endswith(tag)}

@@ -14,9 +14,11 @@ shadow" (:func:`cloud_pixels`), by ``kind``:
 - ``nonzero``: a mask the user gives (``--cloud-mask FILE``): band 1, nonzero = cloud or shadow.
 
 Where the mask comes from (:func:`find_cloud_mask`): a Sentinel-2 product's ``*_SCL_*`` band (the finest,
-in the SAFE or folder given, the product root above band files holding ``MTD_MSIL2A.xml``, or beside the
-band files), else its ``MSK_CLASSI_B00`` file; a Landsat product's ``*_QA_PIXEL.TIF`` beside its band
-files; a stacked file's band described ``SCL`` or ``QA_PIXEL``. A user's mask (:func:`open_cloud_mask`)
+in the SAFE or folder given, zipped or not, the product root above band files holding ``MTD_MSIL2A.xml``,
+or beside the band files), else its ``MSK_CLASSI_B00`` file; a Landsat product's ``*_QA_PIXEL.TIF`` beside
+its band files; a STAC Item's cloud mask asset (``scl`` / ``SCL``, ``qa_pixel``: :func:`zoomplan.geo.stac.mask_asset`);
+a stacked file's band described ``SCL`` or ``QA_PIXEL``. A mask inside a zipped SAFE is opened through
+``/vsizip/`` (``CloudMask.member``). A user's mask (:func:`open_cloud_mask`)
 wins over the product's; a file named like one of the product masks (``SCL``, ``QA_PIXEL``,
 ``MSK_CLASSI``) is read by that product's rule, any other by ``nonzero``.
 
@@ -47,6 +49,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from zoomplan.errors import InputError
+from zoomplan.geo.bands import archive_member, files_under, gdal_path, is_file
 
 if TYPE_CHECKING:
     from zoomplan.geo.bands import BandSet
@@ -74,12 +77,20 @@ _CLASSI = re.compile(r"(?:^|[_\-.])msk_classi", re.IGNORECASE)
 @dataclass(frozen=True)
 class CloudMask:
     """A cloud mask: the raster at ``path``, its 1-based ``bands`` read by ``kind``'s rule (module doc);
-    ``given``: the user's ``--cloud-mask`` (else found with the product)."""
+    ``given``: the user's ``--cloud-mask`` (else found with the product); ``member``: the raster's name in
+    the zip ``path`` (a zipped SAFE); ``asset``: the STAC asset key it comes from."""
 
     path: Path
     kind: str
     bands: tuple[int, ...] = (1,)
     given: bool = False
+    member: str = ""
+    asset: str = ""
+
+    @property
+    def source(self) -> str:
+        """What GDAL opens: the file, or ``/vsizip/`` of the zip's member."""
+        return gdal_path(self.path / self.member) if self.member else str(self.path)
 
     def describe(self) -> str:
         """One line: what the mask is and which values count (for the summary)."""
@@ -90,7 +101,19 @@ class CloudMask:
             "nonzero": "nonzero = cloud",
         }[self.kind]
         band = f" band {self.bands[0]}" if self.bands != (1,) and len(self.bands) == 1 else ""
-        return f"{'--cloud-mask ' if self.given else ''}{self.path.name}{band}: {what}"
+        name = Path(self.member).name if self.member else self.path.name
+        if self.asset:
+            name = f"STAC asset {self.asset!r} ({name})"
+        return f"{'--cloud-mask ' if self.given else ''}{name}{band}: {what}"
+
+
+def mask_at(path: Path, kind: str, **kw: str) -> CloudMask:
+    """The mask ``path`` read by ``kind``'s rule (MSK_CLASSI: bands 1 and 2), a zip member or a file."""
+    bands = (1, 2) if kind == "classi" else (1,)
+    member = archive_member(path)
+    if member is not None and member[1]:
+        return CloudMask(member[0], kind, bands, member=member[1], **kw)
+    return CloudMask(path, kind, bands, **kw)
 
 
 def kind_of(path: Path) -> str:
@@ -141,7 +164,8 @@ def patch_cloud_share(cloud: np.ndarray, lr_size: int, patch_grid: tuple[int, in
     return share.transpose(0, 2, 1, 3).reshape(h, w, gr * gc)
 
 
-def _band_kind(description: str | None) -> str | None:
+def described_kind(description: str | None) -> str | None:
+    """``scl`` / ``qa_pixel`` for a band description or asset key naming that mask (``SCL``, ``scl-jp2``, ``QA_PIXEL``), else None."""
     d = (description or "").strip()
     if re.fullmatch(r"scl", d, re.IGNORECASE) or _SCL.search(d.replace(" ", "_")):
         return "scl"
@@ -153,7 +177,7 @@ def _band_kind(description: str | None) -> str | None:
 def stack_mask_band(descriptions: Sequence[str | None]) -> tuple[int, str] | None:
     """(1-based band, kind) of a stacked file's band described ``SCL`` or ``QA_PIXEL``, else None."""
     for i, d in enumerate(descriptions):
-        k = _band_kind(d)
+        k = described_kind(d)
         if k is not None:
             return i + 1, k
     return None
@@ -178,14 +202,13 @@ def split_mask_files(inp: "Path | BandSet") -> "tuple[Path | BandSet, CloudMask 
 def _finest(files: Sequence[Path]) -> CloudMask:
     def res(f: Path) -> float:
         try:
-            with rasterio.open(f) as src:
+            with rasterio.open(gdal_path(f)) as src:
                 return abs(src.transform.a) if not src.transform.is_identity else math.inf
         except RasterioError:
             return math.inf
 
     best = min(sorted(files), key=res)
-    kind = kind_of(best)
-    return CloudMask(best, kind, (1, 2) if kind == "classi" else (1,))
+    return mask_at(best, kind_of(best))
 
 
 def _product_dirs(bs: "BandSet") -> tuple[list[Path], bool]:
@@ -193,7 +216,7 @@ def _product_dirs(bs: "BandSet") -> tuple[list[Path], bool]:
     if bs.root is not None:
         return [bs.root], True
     for d in list(bs.files[0].resolve().parents)[:5]:
-        if any((d / f"MTD_MSI{lv}.xml").is_file() for lv in ("L2A", "L1C")):
+        if any(is_file(d / f"MTD_MSI{lv}.xml") for lv in ("L2A", "L1C")):
             return [d], True  # a SAFE product: its masks are in sibling folders (R20m, QI_DATA)
     return list(dict.fromkeys(f.parent for f in bs.files)), False
 
@@ -204,8 +227,12 @@ def find_cloud_mask(inp: "Path | BandSet") -> CloudMask | None:
     from zoomplan.geo.bands import BandSet, is_landsat
 
     if isinstance(inp, BandSet):
+        if inp.item is not None and (inp.item.cloud_mask is not None or inp.item.cloud_refusal):
+            if inp.item.cloud_refusal:  # a remote or missing mask asset: needed only when no --cloud-mask is given
+                raise InputError(inp.item.cloud_refusal)
+            return inp.item.cloud_mask
         dirs, deep = _product_dirs(inp)
-        files = [f for d in dirs for f in (d.rglob("*") if deep else d.glob("*")) if f.is_file() and is_mask_file(f)]
+        files = [f for d in dirs for f in files_under(d, deep) if is_mask_file(f)]
         landsat = any(is_landsat(f) for f in inp.files)
         for kind in (("qa_pixel",) if landsat else ("scl", "classi")):
             found = [f for f in files if kind_of(f) == kind]
@@ -248,7 +275,7 @@ def open_cloud_mask(path: "str | os.PathLike[str]", *, like: "str | os.PathLike[
 
 def mask_footprint(mask: CloudMask, crs: CRS) -> shapely.Polygon:
     """The mask's bounding box as a polygon in ``crs`` (edges densified before projecting)."""
-    with rasterio.open(mask.path) as src:
+    with rasterio.open(mask.source) as src:
         b, src_crs = src.bounds, CRS.from_user_input(src.crs)
     box = shapely.box(b.left, b.bottom, b.right, b.top)
     if src_crs == CRS.from_user_input(crs):
@@ -276,7 +303,7 @@ class CloudReader:
         g, L = self.grid, self.grid.lr_size_px
         h, w = self.extent.shape
         try:
-            self._src = rasterio.open(self.mask.path)
+            self._src = rasterio.open(self.mask.source)
             kw: dict[str, object] = {}
             if self._src.nodata is not None:
                 kw.update(src_nodata=self._src.nodata, nodata=self._src.nodata)

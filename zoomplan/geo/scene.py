@@ -244,7 +244,7 @@ def open_scene(path: "str | os.PathLike[str] | BandSet", card: ModelCard, *, ban
     from zoomplan.geo.bands import BandSet, band_set_source, folder_band_set
 
     bset = path if isinstance(path, BandSet) else None
-    p = bset.files[0] if bset is not None else Path(path)
+    p = bset.path if bset is not None else Path(path)  # a zipped SAFE: the zip
     if not p.exists():
         raise InputError(f"scene {p} not found: pass --lr with the path of a GeoTIFF, COG or JP2")
     if bset is None and p.is_dir():

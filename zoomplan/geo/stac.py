@@ -19,6 +19,12 @@ Remote hrefs (``https://``, ``s3://``, ``/vsicurl/`` ...) of a band the plan nee
 line naming the asset: zoomplan reads local files (GDAL's network access is not tested here); a remote
 ``nir``, which the model does not read, is left out.
 
+Cloud mask (:func:`mask_asset`): the asset keyed ``scl`` (Earth Search), ``SCL`` (Planetary Computer) or
+``qa_pixel`` (Landsat Collection 2), else one whose ``eo:bands`` name says ``SCL`` / ``QA_PIXEL``, else one
+with the role ``cloud`` or ``cloud-shadow`` whose file is named as a product mask (``..._SCL_20m.tif``);
+read as the SAFE's SCL / Landsat's QA_PIXEL file is (:mod:`zoomplan.geo.clouds`). A remote or missing mask
+asset stops the plan with one line, unless ``--cloud-mask`` is given (the user's mask wins).
+
 Reflectance (:class:`ItemRadiometry`, used when no ``--sensor`` is given): the assets' ``raster:bands``
 ``scale`` and ``offset`` when present (Earth Search's Sentinel-2: 0.0001 and -0.1 from baseline 04.00;
 Landsat Level-2: 0.0000275 and -0.2); else, for Sentinel-2, the sensor that ``s2:processing_baseline``
@@ -30,6 +36,7 @@ give radiance, not reflectance) and a refusal without one; for Landsat Level-2 w
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import re
@@ -55,7 +62,9 @@ class ItemRadiometry:
 
     ``scale``/``offset``: per file of the band set (``raster:bands``; empty when absent); ``mtl``: a
     Landsat product's local MTL file; ``sensor``: a planner sensor its properties call for;
-    ``refusal``: why it cannot be planned without ``--sensor`` (one line, with the fix)."""
+    ``refusal``: why it cannot be planned without ``--sensor`` (one line, with the fix). Also the Item's
+    cloud mask asset (:func:`mask_asset`): ``cloud_mask``, or ``cloud_refusal`` why it cannot be read
+    (one line, raised only when no ``--cloud-mask`` stands in for it)."""
 
     json: Path
     item_id: str
@@ -64,6 +73,8 @@ class ItemRadiometry:
     mtl: Path | None = None
     sensor: str | None = None
     refusal: str = ""
+    cloud_mask: Any = None
+    cloud_refusal: str = ""
 
 
 def is_stac_json(path: Path) -> bool:
@@ -276,6 +287,53 @@ def _radiometry(item: Any, json: Path, chosen: Sequence[_Asset]) -> ItemRadiomet
     return ItemRadiometry(**base)
 
 
+_MASK_ROLES = {"cloud", "cloud-shadow"}
+
+
+def _mask_kind(key: str, asset: Any) -> str | None:
+    """``scl`` / ``qa_pixel`` (or ``classi``, by file name) when the asset is a product's cloud mask (module doc), else None."""
+    from zoomplan.geo.clouds import described_kind, kind_of
+
+    kind = described_kind(key)
+    if kind is not None:
+        return kind
+    eo = asset.extra_fields.get("eo:bands") or asset.extra_fields.get("bands")  # STAC 1.0, 1.1
+    for b in eo if isinstance(eo, list) else []:
+        for text in (b.get("name"), b.get("description")) if isinstance(b, dict) else ():
+            kind = described_kind(text) if isinstance(text, str) else None
+            if kind is not None:
+                return kind
+    roles = asset.roles if isinstance(asset.roles, list) else []
+    if _MASK_ROLES & {r for r in roles if isinstance(r, str)}:
+        by_name = kind_of(Path(str(asset.href)))
+        if by_name != "nonzero":
+            return by_name
+        log.info("STAC asset %r has role cloud but is not named as an SCL / QA_PIXEL / MSK_CLASSI mask: not used (pass it as --cloud-mask FILE "
+                 "if its nonzero pixels are cloud)", key)
+    return None
+
+
+def mask_asset(item: Any, json: Path) -> dict[str, Any]:
+    """``{'cloud_mask': CloudMask}`` for the Item's local cloud mask asset (module doc; of several, a local one,
+    then the one keyed ``scl`` / ``qa_pixel``, then the order written), ``{'cloud_refusal': line}`` for a remote
+    or missing one, ``{}`` for none."""
+    from zoomplan.geo.clouds import mask_at
+
+    found = [(key, a, kind) for key, a in item.assets.items() if (kind := _mask_kind(key, a)) is not None]
+    if not found:
+        return {}
+    key, a, kind = min(found, key=lambda f: (_is_remote(f[1].href), f[0].lower() not in ("scl", "qa_pixel")))
+    if _is_remote(a.href):
+        return {"cloud_refusal": f"asset {key!r} of STAC item {item.id} ({json}) is its cloud mask and is remote ({a.href}): zoomplan reads local "
+                                 f"files only; download it and set the asset's href to the local file (a path relative to the JSON works), "
+                                 f"or pass --cloud-mask FILE"}
+    p = _local(a.href, json)
+    if not p.is_file():
+        return {"cloud_refusal": f"asset {key!r} of STAC item {item.id} ({json}) points at {p}, which is not there: download it there, "
+                                 f"or fix the href (it is the scene's cloud mask)"}
+    return {"cloud_mask": mask_at(p, kind, asset=key)}
+
+
 def _band_set(item: Any, json: Path) -> Any:
     from zoomplan.geo.bands import BandSet
 
@@ -299,7 +357,7 @@ def _band_set(item: Any, json: Path) -> Any:
         if not p.is_file():
             raise InputError(f"asset {a.key!r} of STAC item {item.id} ({json}) points at {p}, which is not there: download it there, or fix the href")
         chosen.append(_Asset(a.key, "nir" if a.band == "nir08" else a.band, str(p), a.scale, a.offset, a.nodata))
-    meta = _radiometry(item, json, chosen)
+    meta = dataclasses.replace(_radiometry(item, json, chosen), **mask_asset(item, json))
     return BandSet(tuple(Path(a.href) for a in chosen), labels=tuple(str(a.band) for a in chosen),
                    nodata=tuple(a.nodata for a in chosen), item=meta)
 
