@@ -179,3 +179,20 @@ def test_a_zip_without_a_product_is_refused_with_one_line(cli: typer.Typer, tmp_
     (tmp_path / "broken.zip").write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(InputError, match="is not a zip file Python can read"):
         group_scene_inputs([tmp_path / "broken.zip"])
+
+
+@pytest.mark.shared_data
+def test_budget_map_draws_band_files(cli: typer.Typer, tmp_path: Path, reference) -> None:
+    """``zoomplan budget --map`` draws the true-colour scene from band files (the VRT that stacks them),
+    not from the first band's file alone."""
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    aoi, _, data, transform, crs = reference
+    files = _band_files(tmp_path / "tif", data, transform, crs, "tif")
+    png = tmp_path / "map.png"
+    r = CliRunner().invoke(cli, ["budget", str(aoi), *[a for f in files for a in ("--lr", str(f))], "--device", "cpu",
+                                 "--map", str(png), "--quiet"])
+    assert r.exit_code == 0, r.stderr
+    rgb = np.asarray(Image.open(png).convert("RGB"), dtype=np.float64)
+    assert rgb.std(axis=(0, 1)).min() > 5  # the scene under the regions, in colour

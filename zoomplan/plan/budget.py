@@ -373,7 +373,7 @@ def budget(
             budget_io.write_gpkg(result, staging.path(g))
         m = targets.get("--map")
         if isinstance(m, Path):
-            budget_io.render_map(result, inp.used[0].path, staging.path(m), bands=inp.used[0].band_indexes)
+            budget_io.render_map(result, inp.used[0].source or inp.used[0].path, staging.path(m), bands=inp.used[0].band_indexes)
         written = staging.commit()
     except BaseException:
         staging.abort()
