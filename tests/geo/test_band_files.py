@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import typer
 
-from geo.realdata import patch_probs, plan_cli, reference, same_plan, write_raster  # noqa: F401 (fixture)
-from hardening.catalogue import assert_refused
+from tests.helpers.realdata import patch_probs, plan_cli, reference, same_plan, write_raster  # noqa: F401 (fixture)
+from tests.hardening.catalogue import assert_refused
 from zoomplan.geo.bands import band_token, group_scene_inputs
 
 BANDS = ("B04", "B03", "B02")  # red, green, blue: rows 0, 1, 2 of the real stack
