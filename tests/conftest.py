@@ -51,10 +51,10 @@ def tiny_card(classes: tuple[str, ...] = ("field", "town", "water"), **over) -> 
 def cli():
     """The full ``zoomplan`` Typer app, every command registered (as on the command line); torch on one
     thread, so results do not depend on the machine's core count."""
-    from zoomplan.cli import _register, app
+    from zoomplan.cli import app, register
 
     torch.set_num_threads(1)
-    _register()
+    register()
     return app
 
 

@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from zoomplan.plan.audit import audit
 
-from plan.audit_synth import raster_labels, scene, to_lonlat, vector_labels
+from tests.plan.audit_synth import raster_labels, scene, to_lonlat, vector_labels
 
 ENV = {"COLUMNS": "200"}
 

@@ -12,8 +12,8 @@ import typer
 from typer.testing import CliRunner
 
 
-from geo.synth import utm_scene, write_aoi
-from plan.order_synth import write_order_file
+from tests.helpers.synth import utm_scene, write_aoi
+from tests.plan.order_synth import write_order_file
 
 
 

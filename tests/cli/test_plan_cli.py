@@ -11,7 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 
-from geo.synth import utm_scene, write_aoi
+from tests.helpers.synth import utm_scene, write_aoi
 
 
 

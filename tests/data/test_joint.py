@@ -12,7 +12,7 @@ from zoomplan.data.joint import JointDataset, SourceSpec, crop_box, parse_source
 from zoomplan.errors import DatasetError
 from zoomplan.train.config import load_config
 
-from conftest import shared_data
+from tests.conftest import shared_data
 
 
 def test_crop_box_hand_values() -> None:

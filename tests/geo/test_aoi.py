@@ -13,7 +13,7 @@ from pyproj import CRS
 from zoomplan.errors import GeometryError, InputError
 from zoomplan.geo.aoi import read_aoi
 
-from geo.synth import write_aoi
+from tests.helpers.synth import write_aoi
 
 LONLAT = [shapely.box(-75.62, 37.70, -75.61, 37.71), shapely.MultiPolygon([shapely.box(-75.60, 37.70, -75.595, 37.705), shapely.box(-75.59, 37.70, -75.585, 37.705)])]
 

@@ -15,9 +15,9 @@ import shapely
 import typer
 from affine import Affine
 
-from geo.realdata import patch_probs, plan_cli, real_pixels, reference, same_plan, window_aoi, write_raster  # noqa: F401 (fixture)
-from geo.synth import write_aoi
-from hardening.catalogue import assert_refused
+from tests.helpers.realdata import patch_probs, plan_cli, real_pixels, reference, same_plan, window_aoi, write_raster  # noqa: F401 (fixture)
+from tests.helpers.synth import write_aoi
+from tests.hardening.catalogue import assert_refused
 from zoomplan.errors import InputError
 from zoomplan.geo.bands import BandSet, band_token, group_scene_inputs
 

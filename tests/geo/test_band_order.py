@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import typer
 
-from geo.realdata import patch_probs as _probs, plan_cli as _plan, reference, write_raster  # noqa: F401 (fixture)
-from hardening.catalogue import assert_refused
+from tests.helpers.realdata import patch_probs as _probs, plan_cli as _plan, reference, write_raster  # noqa: F401 (fixture)
+from tests.hardening.catalogue import assert_refused
 
 
 @pytest.mark.shared_data

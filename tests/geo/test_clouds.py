@@ -21,11 +21,11 @@ import pytest
 import typer
 from affine import Affine
 
-import geo.realdata as realdata
-from geo.realdata import write_raster
-from geo.test_band_files import patch_layer, zip_safe
-from geo.test_landsat import A, ELEV, L1, M, MTL_L1, _landsat_set, _to_dn
-from hardening.catalogue import assert_refused
+import tests.helpers.realdata as realdata
+from tests.helpers.realdata import write_raster
+from tests.geo.test_band_files import patch_layer, zip_safe
+from tests.helpers.landsat import A, ELEV, L1, M, MTL_L1, landsat_set, to_dn
+from tests.hardening.catalogue import assert_refused
 
 # The counts below were worked out on a 20 m patch grid (the window's 48 x 48 patches). The shipped model's
 # patches are 40 m, so these tests plan with a 20 m-patch checkpoint (the test suite's tiny model: 80 m
@@ -164,7 +164,7 @@ def test_landsat_qa_pixel_bits(cli: typer.Typer, tmp_path: Path, reference) -> N
     s = math.sin(math.radians(ELEV))
     rescaling = "".join(f"    REFLECTANCE_MULT_BAND_{n} = {M:.4E}\n    REFLECTANCE_ADD_BAND_{n} = {A:.5f}\n" for n in range(1, 10))
     folder = tmp_path / L1
-    _landsat_set(folder, L1, _to_dn(data, M / s, A / s), transform, crs, MTL_L1.format(pid=L1, elev=ELEV, rescaling=rescaling))
+    landsat_set(folder, L1, to_dn(data, M / s, A / s), transform, crs, MTL_L1.format(pid=L1, elev=ELEV, rescaling=rescaling))
     qa = np.full((96, 96), 21824, np.uint16)  # clear, low confidence of cloud, shadow, snow, cirrus
     qa[20:40, 20:40] = (1 << 1) | (1 << 3) | (3 << 8)  # dilated cloud, cloud, high confidence
     qa[60, 10:30] = (1 << 4) | (3 << 10)  # cloud shadow

@@ -11,7 +11,7 @@ from zoomplan.errors import CheckpointError
 from zoomplan.geo.grid import PlanGrid, TileRange, assign_features, planning_crs, utm_epsg
 from zoomplan.plan.types import PatchTable
 
-from conftest import tiny_card
+from tests.conftest import tiny_card
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,8 @@ import pytest
 import rasterio
 import typer
 
-from geo.realdata import patch_probs, plan_cli, reference, same_plan, write_raster  # noqa: F401 (fixture)
-from hardening.catalogue import assert_refused
+from tests.helpers.realdata import patch_probs, plan_cli, reference, same_plan, write_raster  # noqa: F401 (fixture)
+from tests.hardening.catalogue import assert_refused
 from zoomplan.errors import InputError
 from zoomplan.geo.bands import BandSet, group_scene_inputs
 
@@ -264,7 +264,7 @@ def test_landsat_level2_item_takes_raster_bands(cli: typer.Typer, tmp_path: Path
 def test_landsat_level1_item_needs_its_mtl(cli: typer.Typer, tmp_path: Path, reference) -> None:
     """Level-1: raster:bands of the catalogues give radiance, not reflectance; without a local MTL asset the
     plan stops with one line saying the MTL is needed; with one it plans like the stack."""
-    from geo.test_landsat import MTL_L1
+    from tests.helpers.landsat import MTL_L1
 
     aoi, want, data, transform, crs = reference
     pid = "LC08_L1TP_014033_20160112_20200907_02_T1"

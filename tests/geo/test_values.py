@@ -14,9 +14,9 @@ import typer
 from pyproj import CRS
 from typer.testing import CliRunner, Result
 
-from conftest import shared_data
-from geo.realdata import REAL_SCENE, real_pixels, window_aoi, write_raster
-from hardening.catalogue import assert_refused
+from tests.conftest import shared_data
+from tests.helpers.realdata import REAL_SCENE, real_pixels, window_aoi, write_raster
+from tests.hardening.catalogue import assert_refused
 from zoomplan.geo.grid import PlanGrid
 from zoomplan.geo.scene import open_scene
 from zoomplan.geo.values import BAD_SHARE, check_scene_values, sample_ranges

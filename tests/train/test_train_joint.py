@@ -9,15 +9,15 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from zoomplan.cli import _register, app
+from zoomplan.cli import app, register
 from zoomplan.data.synthetic import make_folder_dataset
-from zoomplan.errors import ConfigError, InputError
+from zoomplan.errors import ConfigError
 from zoomplan.train.checkpoint import load_checkpoint
 from zoomplan.train.config import load_config
 
 TINY = Path(__file__).with_name("tiny_recipe.toml").read_text()
 runner = CliRunner()
-_register()
+register()
 
 
 def _recipe(tmp: Path, policy_init: str, ft2_epochs: int = 0) -> Path:
@@ -79,8 +79,8 @@ def test_evaluate_a_joint_model_without_sources_says_how(tmp_path: Path) -> None
     runner.invoke(app, ["train", "joint", *src, "--config", str(_recipe(tmp_path, "fresh")), "--out", str(out), "--stage", "hr"],
                   catch_exceptions=False)
     res = runner.invoke(app, ["evaluate", str(out / "model.pt"), "--split", "test"])
-    assert isinstance(res.exception, InputError)  # the CLI's main() prints it as one line and exits 2
-    assert "trained on a joint dataset: pass --source NAME=DIR for each of its sources (a, b)" in str(res.exception)
+    assert res.exit_code == 2 and res.stderr.splitlines()[-1].startswith("error: ")  # one line on stderr, exit code 2
+    assert "trained on a joint dataset: pass --source NAME=DIR for each of its sources (a, b)" in res.stderr
 
 
 def test_policy_init_must_be_known(tmp_path: Path) -> None:
@@ -97,8 +97,8 @@ def test_policy_init_lr_needs_the_lr_classifiers_network(tmp_path: Path) -> None
     p = _recipe(tmp_path, "lr")
     p.write_text(p.read_text().replace('policy = { name = "resnet8", width = 4, stem = "small" }', 'policy = { name = "resnet8", width = 8, stem = "small" }'))
     res = runner.invoke(app, ["train", "joint", *src, "--config", str(p), "--out", str(tmp_path / "run")])
-    assert isinstance(res.exception, ConfigError)
-    assert "policy_init = 'lr' needs [model].policy to be the same network as [model].lr_classifier" in str(res.exception)
+    assert res.exit_code == 2 and res.stderr.splitlines()[-1].startswith("error: ")
+    assert "policy_init = 'lr' needs [model].policy to be the same network as [model].lr_classifier" in res.stderr
 
 
 def test_per_band_mapping_needs_one_value_per_band(tmp_path: Path) -> None:
@@ -152,6 +152,6 @@ def test_a_run_refuses_a_recipe_that_changes_its_networks(tmp_path: Path) -> Non
     p.write_text(p.read_text().replace('policy = { name = "resnet8", width = 4, stem = "small" }',
                                        'policy = { name = "resnet8", width = 4, stem = "small", head = "patch", grid = [4, 4] }'))
     res = runner.invoke(app, ["train", "joint", *src, "--config", str(p), "--out", str(out), "--stage", "lr"])
-    assert isinstance(res.exception, ConfigError)
-    assert "[model] policy = { name = 'resnet8', width = 4, stem = 'small', head = 'patch', grid = [4, 4] } differs from" in str(res.exception)
-    assert "use a new --out directory" in str(res.exception)
+    assert res.exit_code == 2 and res.stderr.splitlines()[-1].startswith("error: ")
+    assert "[model] policy = { name = 'resnet8', width = 4, stem = 'small', head = 'patch', grid = [4, 4] } differs from" in res.stderr
+    assert "use a new --out directory" in res.stderr

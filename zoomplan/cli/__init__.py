@@ -1,9 +1,10 @@
 """The ``zoomplan`` command line: a thin Typer layer over the library.
 
-This package is the only place that imports typer and rich. Each command lives in its own module and
-registers itself on :data:`app`; a command parses options, calls one library function and renders the
-result. Errors derived from :class:`zoomplan.errors.ZoomplanError` are printed as one line on stderr
-with exit code 2; nothing is written.
+This package is the only place that imports typer and rich. :mod:`zoomplan.cli.app` makes the root
+:data:`app`; each command lives in its own module, registers itself on it and takes its shared options
+from :mod:`zoomplan.cli.options`; :func:`register` imports the command modules. Errors derived from
+:class:`zoomplan.errors.ZoomplanError` are printed as one line on stderr with exit code 2
+(:mod:`zoomplan.cli.errors`); nothing is written.
 """
 
 from __future__ import annotations
@@ -11,50 +12,26 @@ from __future__ import annotations
 import logging
 import sys
 
-import typer
+from zoomplan.cli.app import app
 
-from zoomplan.errors import ZoomplanError
+COMMANDS = ("evaluate", "train", "plan", "vendors", "export", "budget", "audit")  # the order --help lists them in
 
-app = typer.Typer(
-    name="zoomplan",
-    help="Plan which high-resolution imagery to buy from free low-resolution scenes (PatchDrop).",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+__all__ = ["COMMANDS", "app", "main", "register"]
 
 
-def _version(value: bool) -> None:
-    if value:
-        from zoomplan import __version__
-
-        typer.echo(f"zoomplan {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit.")) -> None:
-    """Plan which high-resolution imagery to buy from free low-resolution scenes (PatchDrop)."""
-
-
-def _register() -> None:
-    # Imported for their side effect of adding commands to `app`.
-    from zoomplan.cli import evaluate, train  # noqa: F401
-
+def register() -> None:
+    """Import every command module, each adding its command to :data:`app` (idempotent)."""
     import importlib
-    import importlib.util
 
-    for name in ("plan", "vendors", "export", "budget", "audit"):  # commands that land in their own change
-        if importlib.util.find_spec(f"zoomplan.cli.{name}") is not None:
-            importlib.import_module(f"zoomplan.cli.{name}")
+    for name in COMMANDS:
+        importlib.import_module(f"zoomplan.cli.{name}")
+
+
+_register = register  # the name tests and tools used before register() was public
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    _register()
-    try:
-        app(args=argv, standalone_mode=True)
-    except ZoomplanError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    register()
+    app(args=argv, standalone_mode=True)

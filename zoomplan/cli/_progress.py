@@ -1,13 +1,47 @@
-"""Rich progress rendering for long library calls (training, evaluation). CLI-only."""
+"""Rich progress rendering for long library calls (planning, training, evaluation). CLI-only.
+
+Every command draws its progress on stderr through :data:`console`, with :class:`BlockProgress` for a
+library call that reports ``(done, total)`` and :class:`TrainProgress` for training's events.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 console = Console(stderr=True)
+
+
+class BlockProgress:
+    """A transient bar on stderr for a call that takes a ``progress(done, total)`` callback: pass the
+    instance itself as the callback, inside ``with``. Drawn only when ``show`` and stderr is a terminal."""
+
+    def __init__(self, label: str = "inference", unit: str = "blocks", *, show: bool = True) -> None:
+        self.progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn(unit), TimeElapsedColumn(),
+                                 console=console, transient=True, disable=not (show and console.is_terminal))
+        self.task = self.progress.add_task(unit, total=None)
+
+    def __enter__(self) -> "BlockProgress":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, done: int, total: int) -> None:
+        self.progress.update(self.task, completed=done, total=total)
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """The bar off the terminal for the block (a prompt), back after it."""
+        self.progress.stop()
+        try:
+            yield
+        finally:
+            self.progress.start()
 
 
 class TrainProgress:

@@ -7,63 +7,47 @@ CSV with ``--csv -``).
 
 from __future__ import annotations
 
-import logging
 import math
-import sys
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from zoomplan.cli import app
-from zoomplan.errors import ZoomplanError
-
-console = Console(stderr=True)
+from zoomplan.cli._progress import BlockProgress, console
+from zoomplan.cli.app import app
+from zoomplan.cli.errors import handle_errors
+from zoomplan.cli.options import Bands, Device, LrScenes, Model, Quiet, Sensor, Threshold, TileBatchSize, VendorList, VendorsFile, Verbose
 
 
 @app.command("budget")
+@handle_errors
 def budget_command(
     regions: Path = typer.Argument(..., help="Regions vector file (GeoJSON, GeoPackage, Shapefile, KML, FlatGeobuf; any CRS; Polygon/MultiPolygon): districts, farm blocks..."),
-    lr: list[Path] = typer.Option(..., "--lr", help="LR scene (GeoTIFF/COG/JP2). Repeat for several; the first that has data for a tile is used."),
+    lr: LrScenes = ...,
     by: Optional[str] = typer.Option(None, "--by", help="Attribute naming each region; features sharing a value are merged (default: one region per feature, by its id)."),
-    vendor: Optional[list[str]] = typer.Option(None, "--vendor", help="Vendor profile to price; repeat for several (default: every profile in the catalogue). The first colours the map."),
-    vendors: Optional[Path] = typer.Option(None, "--vendors", help="Vendor catalogue TOML (default: the packaged configs/vendors.toml)."),
+    vendor: VendorList = None,
+    vendors: VendorsFile = None,
     csv: Optional[str] = typer.Option(None, "--csv", help="Write the table as CSV: one row per region, per-vendor columns, a TOTAL row ('-' for stdout)."),
     gpkg: Optional[Path] = typer.Option(None, "--gpkg", help="Write the regions with the same columns as a GeoPackage (EPSG:4326; layer 'budget', and 'totals')."),
     map_png: Optional[Path] = typer.Option(None, "--map", help="Draw a PNG choropleth of plan cost per km2 (first vendor) over the LR scene."),
-    model: Optional[Path] = typer.Option(None, "--model", help="Checkpoint (default: the shipped model)."),
-    threshold: Optional[float] = typer.Option(None, "--threshold", help="Buy patches whose policy probability is above P (default 0.5)."),
-    bands: Optional[str] = typer.Option(None, "--bands", help="Scene bands for red,green,blue: numbers or names, e.g. 4,3,2 or B04,B03,B02."),
-    sensor: Optional[str] = typer.Option(None, "--sensor", help="Model card sensor mapping, e.g. sentinel2_toa or rgb8 (default: by data type)."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps."),
-    batch_size: int = typer.Option(512, "--batch-size", help="Tiles per network batch."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No tables or progress bar."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details (INFO) on stderr."),
+    model: Model = None,
+    threshold: Threshold = None,
+    bands: Bands = None,
+    sensor: Sensor = None,
+    device: Device = "auto",
+    batch_size: TileBatchSize = 512,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Plan each region from LR scenes and print (and write) its cost per vendor against buying it whole."""
     from zoomplan.plan.budget import budget
 
-    if verbose:
-        logging.getLogger("zoomplan").setLevel(logging.INFO)
-    show = not quiet and console.is_terminal
-    progress = Progress(TextColumn("inference"), BarColumn(), MofNCompleteColumn(), TextColumn("blocks"), TimeElapsedColumn(), console=console, transient=True, disable=not show)
-    task = progress.add_task("blocks", total=None)
-
-    def on_block(done: int, total: int) -> None:
-        progress.update(task, completed=done, total=total)
-
-    try:
-        with progress:
-            result = budget(
-                regions, lr, by=by, vendors=vendor or None, vendors_file=vendors, model=model, threshold=threshold, device=device,
-                out_csv=csv, out_gpkg=gpkg, map_png=map_png, bands=bands, sensor=sensor, batch_size=batch_size, progress=on_block,
-            )
-    except ZoomplanError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise typer.Exit(2) from None
+    with BlockProgress(show=not quiet) as progress:
+        result = budget(
+            regions, lr, by=by, vendors=vendor or None, vendors_file=vendors, model=model, threshold=threshold, device=device,
+            out_csv=csv, out_gpkg=gpkg, map_png=map_png, bands=bands, sensor=sensor, batch_size=batch_size, progress=progress,
+        )
     if not quiet:
         recs = result.records()
         console.print(regions_table(recs, f"zoomplan budget: {regions.name} (threshold {result.threshold:g})"))

@@ -93,9 +93,9 @@ def _section(cmd: Any, ctx: typer.Context, level: int) -> list[str]:
 
 def render() -> str:
     """docs/cli.md's text, from the app with every command registered."""
-    from zoomplan.cli import _register, app
+    from zoomplan.cli import app, register
 
-    _register()
+    register()
     root = typer.main.get_command(app)
     ctx = typer.Context(root, info_name="zoomplan")
     head = [

@@ -8,28 +8,28 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from zoomplan.cli import app
-from zoomplan.cli._progress import console
+from zoomplan.cli._progress import BlockProgress, console
+from zoomplan.cli.app import app
+from zoomplan.cli.errors import handle_errors
+from zoomplan.cli.options import Device, ImageBatchSize, Sources, Splits
 
 
 @app.command("evaluate")
+@handle_errors
 def evaluate(
     checkpoint: Optional[Path] = typer.Argument(None, help="Checkpoint file (default: the shipped model)."),
     root: Optional[Path] = typer.Option(None, "--root", help="Dataset root (class folders, or fMoW-rgb for fMoW models)."),
-    source: Optional[list[str]] = typer.Option(None, "--source", help="NAME=DIR per source of a joint model (repeat), "
-                                               "e.g. --source ucmerced=../shared/data/ucmerced --source rsscn7=../shared/data/rsscn7."),
-    splits: Optional[Path] = typer.Option(None, "--splits", help="Split CSV (path,label,split) for class-folder datasets."),
+    source: Sources = None,
+    splits: Splits = None,
     split: str = typer.Option("test", "--split", help="train | val | test."),
     out: Path = typer.Option(Path("evaluation"), "--out", help="Folder for evaluation.md and evaluation.json."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps."),
+    device: Device = "auto",
     seed: int = typer.Option(0, "--seed", help="Seed of the random baselines' patch draws."),
-    batch_size: int = typer.Option(128, "--batch-size", help="Images per forward pass."),
+    batch_size: ImageBatchSize = 128,
     baselines: Optional[Path] = typer.Option(None, "--baselines", help="RUN/baselines.pt from 'zoomplan train ... --stage baselines': "
                                              "the baselines' own fine-tuned classifiers for the Ft columns (the paper's protocol)."),
 ) -> None:
     """Print and write the results table of CHECKPOINT on one split."""
-    from rich.progress import Progress
-
     from zoomplan.device import resolve_device
     from zoomplan.errors import InputError
     from zoomplan.train.checkpoint import load_checkpoint
@@ -61,10 +61,9 @@ def evaluate(
 
         ds = FolderDataset(root, split, splits_csv=splits, size=source_size, cache=False, seed=card.seed)
         classes = ds.class_names
-    with Progress(console=console, transient=True) as prog:
-        task = prog.add_task(f"evaluating {split}", total=1)
+    with BlockProgress(f"evaluating {split}", "images, two passes") as progress:
         result = evaluate_checkpoint(ckpt, ds, split=split, device=dev, batch_size=batch_size, seed=seed, class_names=classes, baselines=base,
-                                     progress=lambda done, total: prog.update(task, completed=done, total=total))
+                                     progress=progress)
     own = "own fine-tuned classifiers" if base is not None else "PatchDrop's classifier (no --baselines file)"
     table = Table(title=f"{ckpt.path.name} on {split} ({result.n_images} images)", caption=f"Baselines in the Ft columns: {own}")
     table.add_column("Method")

@@ -6,7 +6,6 @@ table on stderr. stdout carries only data (the order GeoJSON with ``--out -``), 
 
 from __future__ import annotations
 
-import logging
 import sys
 from enum import Enum
 from pathlib import Path
@@ -14,14 +13,13 @@ from typing import Any, Optional
 
 import click
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from zoomplan.cli import app
-from zoomplan.errors import InputError, ZoomplanError
-
-console = Console(stderr=True)
+from zoomplan.cli._progress import BlockProgress, console
+from zoomplan.cli.app import app
+from zoomplan.cli.errors import handle_errors
+from zoomplan.cli.options import Bands, Device, Model, Quiet, Sensor, Threads, Threshold, TileBatchSize, Vendor, VendorsFile, Verbose
+from zoomplan.errors import InputError
 
 
 class Cloudy(str, Enum):
@@ -33,6 +31,7 @@ class Cloudy(str, Enum):
 
 
 @app.command("plan")
+@handle_errors
 def plan_command(
     aoi: Path = typer.Argument(..., help="AOI vector file (GeoJSON, GeoPackage, Shapefile, KML, FlatGeobuf; any CRS; Polygon/MultiPolygon)."),
     lr: Optional[list[Path]] = typer.Option(None, "--lr", help="LR scene (GeoTIFF/COG/JP2), or one file per band (repeat: B04.jp2 B03.jp2 B02.jp2) or their folder (a SAFE, or its .SAFE.zip as downloaded), or a STAC Item / ItemCollection JSON with per-band assets (red/green/blue or B04/B03/B02; local hrefs; raster:bands scale/offset read). Repeat for several scenes; the first that has data for a tile is used."),
@@ -40,17 +39,17 @@ def plan_command(
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Order GeoJSON to write ('-' for stdout)."),
     patches: Optional[Path] = typer.Option(None, "--patches", help="Also write every AOI patch with its probability and selection (GeoJSON)."),
     quicklook: Optional[Path] = typer.Option(None, "--quicklook", help="Also render a PNG quicklook of the plan."),
-    model: Optional[Path] = typer.Option(None, "--model", help="Checkpoint (default: the shipped model)."),
-    vendor: Optional[str] = typer.Option(None, "--vendor", help="Vendor profile name (default: clip-30cm)."),
-    vendors: Optional[Path] = typer.Option(None, "--vendors", help="Vendor catalogue TOML (default: the packaged configs/vendors.toml)."),
-    threshold: Optional[float] = typer.Option(None, "--threshold", help="Buy patches whose policy probability is above P (default 0.5, the paper's rule; 0 with --budget/--max-fraction)."),
-    budget: Optional[float] = typer.Option(None, "--budget", help="Spend at most this many USD (most probable patches first)."),
-    max_fraction: Optional[float] = typer.Option(None, "--max-fraction", help="Buy at most this share (0-1] of the AOI's patches."),
-    bands: Optional[str] = typer.Option(None, "--bands", help="Scene bands for red,green,blue: numbers or names, e.g. 4,3,2 or B04,B03,B02 (default: from band descriptions)."),
-    sensor: Optional[str] = typer.Option(None, "--sensor", help="Sensor mapping: the model card's (sentinel2_toa, rgb8) or configs/sensors.toml's (sentinel2_l1c_pb04, sentinel2_l2a, sentinel2_l2a_pb04, landsat_c2l2, reflectance). Default: product metadata (a STAC item's raster:bands scale/offset or s2:processing_baseline; a Sentinel-2 MTD_MSI*.xml offset; a Landsat MTL file's per-band Level-1 TOA or Level-2 coefficients), else by data type."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps."),
-    batch_size: int = typer.Option(512, "--batch-size", help="Tiles per network batch."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="torch threads for the networks on CPU (default: every core; 1 is faster on a machine busy with other work)."),
+    model: Model = None,
+    vendor: Vendor = None,
+    vendors: VendorsFile = None,
+    threshold: Threshold = None,
+    budget: Optional[float] = typer.Option(None, "--budget", help="Spend at most this many USD (most probable patches first; --threshold then defaults to 0)."),
+    max_fraction: Optional[float] = typer.Option(None, "--max-fraction", help="Buy at most this share (0-1] of the AOI's patches (--threshold then defaults to 0)."),
+    bands: Bands = None,
+    sensor: Sensor = None,
+    device: Device = "auto",
+    batch_size: TileBatchSize = 512,
+    threads: Threads = None,
     workers: Optional[int] = typer.Option(None, "--workers", help="Run inference on a local Dask cluster of N worker processes (pip install 'zoomplan\\[dask]'); same output."),
     dask: Optional[str] = typer.Option(None, "--dask", help="Run inference on the Dask scheduler at this address, e.g. tcp://host:8786 (workers must see the files); same output."),
     resume: bool = typer.Option(False, "--resume", help="Finish an interrupted plan (crash, kill): blocks already planned are taken from its journal; same output as an uninterrupted run."),
@@ -59,20 +58,11 @@ def plan_command(
     force: bool = typer.Option(False, "--force", help="Plan even when a scene's values look like garbage (mostly saturated or constant tiles under the sensor mapping); recorded in the summary."),
     cloud_mask: Optional[list[Path]] = typer.Option(None, "--cloud-mask", help="Cloud mask raster of a scene (nonzero = cloud or shadow; a file named like SCL or QA_PIXEL is read by that product's rule), on any grid and CRS; the k-th goes with the k-th scene and wins over the product's own (Sentinel-2 SCL or MSK_CLASSI, Landsat QA_PIXEL, found beside the band files or as a STAC item's scl/SCL/qa_pixel asset)."),
     cloudy: Optional[Cloudy] = typer.Option(None, "--cloudy", help="What to do with cloudy patches (over 25% of their LR pixels cloud or shadow in every scene with data): buy (default: the LR under a cloud says nothing, and the HR archive is bought from other dates, so they cannot be ruled out), skip (never buy them: cheaper, leaves holes), ask (prompt on a terminal; stop with the counts when stdin is not one). A clear scene of another date (another --lr) fills in."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary table or progress bar."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details (INFO) on stderr."),
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Plan which HR patches to buy over AOI from LR scenes, price them, write the purchase order."""
     from zoomplan.plan.pipeline import plan
-
-    if verbose:
-        logging.getLogger("zoomplan").setLevel(logging.INFO)
-    show = not quiet and console.is_terminal
-    progress = Progress(TextColumn("inference"), BarColumn(), MofNCompleteColumn(), TextColumn("blocks"), TimeElapsedColumn(), console=console, transient=True, disable=not show)
-    task = progress.add_task("blocks", total=None)
-
-    def on_block(done: int, total: int) -> None:
-        progress.update(task, completed=done, total=total)
 
     def ask(counts: dict[str, float]) -> str:
         """--cloudy ask: a prompt on stderr when stdin is a terminal, else the one-line stop with the counts."""
@@ -80,25 +70,19 @@ def plan_command(
 
         if not sys.stdin.isatty():
             raise undecided(counts)
-        progress.stop()
-        try:
+        with progress.paused():
             return str(click.prompt(f"{question(counts)}: buy or skip them?", type=click.Choice(["buy", "skip"]), err=True))
-        finally:
-            progress.start()
 
-    try:
-        scene_paths, rule = _scene_paths(lr or [], scenes)
-        with progress:
-            result = plan(
-                aoi, scene_paths, scene_rule=rule, model=model, vendor=vendor, vendors_file=vendors, threshold=threshold, budget_usd=budget,
-                max_fraction=max_fraction, device=device, out=out, patches_out=patches, quicklook=quicklook,
-                bands=bands, sensor=sensor, batch_size=batch_size, progress=on_block, cluster=_cluster(workers, dask),
-                resume=resume, journal=journal, block_tiles=block_tiles, threads=threads, force=force,
-                cloud_masks=cloud_mask or [], cloudy=cloudy.value if cloudy else None, ask_cloudy=ask,
-            )
-    except ZoomplanError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise typer.Exit(2) from None
+    scene_paths, rule = _scene_paths(lr or [], scenes)
+    progress = BlockProgress(show=not quiet)
+    with progress:
+        result = plan(
+            aoi, scene_paths, scene_rule=rule, model=model, vendor=vendor, vendors_file=vendors, threshold=threshold, budget_usd=budget,
+            max_fraction=max_fraction, device=device, out=out, patches_out=patches, quicklook=quicklook,
+            bands=bands, sensor=sensor, batch_size=batch_size, progress=progress, cluster=_cluster(workers, dask),
+            resume=resume, journal=journal, block_tiles=block_tiles, threads=threads, force=force,
+            cloud_masks=cloud_mask or [], cloudy=cloudy.value if cloudy else None, ask_cloudy=ask,
+        )
     if not quiet:
         console.print(summary_table(result.summary, aoi.name))
         if resume:

@@ -7,8 +7,10 @@ from typing import Optional
 
 import typer
 
-from zoomplan.cli import app
 from zoomplan.cli._progress import TrainProgress, console
+from zoomplan.cli.app import app
+from zoomplan.cli.errors import handle_errors
+from zoomplan.cli.options import Device, Sources, Splits
 
 train_app = typer.Typer(help="Train PatchDrop models (classifiers, policy Pt, Ft-1, Ft-2).", no_args_is_help=True)
 app.add_typer(train_app, name="train")
@@ -17,7 +19,6 @@ StageOpt = typer.Option("all", "--stage", help="hr | lr | policy | ft1 | ft2 | a
 ConfigOpt = typer.Option(None, "--config", help="Recipe TOML (default: configs/<dataset>.toml).")
 OutOpt = typer.Option(Path("runs/latest"), "--out", help="Run directory (model.pt, last.pt, metrics.jsonl).")
 EpochsOpt = typer.Option(None, "--epochs", help="Override every stage's epoch count.")
-DeviceOpt = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps.")
 SeedOpt = typer.Option(None, "--seed", help="Override the recipe's seed.")
 ResumeOpt = typer.Option(False, "--resume", help="Skip finished stages and continue the interrupted one.")
 
@@ -45,11 +46,12 @@ def _run(dataset: str, make_splits, config: Optional[str], default_config: str, 
 
 
 @train_app.command("folder")
+@handle_errors
 def train_folder(
     root: Path = typer.Option(..., "--root", help="Folder of <class>/<image> folders (e.g. UC Merced)."),
-    splits: Optional[Path] = typer.Option(None, "--splits", help="CSV with columns path,label,split (paths relative to --root)."),
+    splits: Splits = None,
     stage: str = StageOpt, config: Optional[str] = ConfigOpt, out: Path = OutOpt, epochs: Optional[int] = EpochsOpt,
-    device: str = DeviceOpt, seed: Optional[int] = SeedOpt, resume: bool = ResumeOpt,
+    device: Device = "auto", seed: Optional[int] = SeedOpt, resume: bool = ResumeOpt,
 ) -> None:
     """Train on a class-folder dataset (default recipe: configs/ucmerced.toml)."""
     from zoomplan.data.folder import FolderDataset, write_split_csv
@@ -65,11 +67,11 @@ def train_folder(
 
 
 @train_app.command("joint")
+@handle_errors
 def train_joint(
-    source: list[str] = typer.Option(..., "--source", help="NAME=DIR for each of the recipe's \\[data.sources.NAME] (repeat), "
-                                     "e.g. --source ucmerced=../shared/data/ucmerced --source rsscn7=../shared/data/rsscn7."),
+    source: Sources = ...,
     stage: str = StageOpt, config: Optional[str] = ConfigOpt, out: Path = OutOpt, epochs: Optional[int] = EpochsOpt,
-    device: str = DeviceOpt, seed: Optional[int] = SeedOpt, resume: bool = ResumeOpt,
+    device: Device = "auto", seed: Optional[int] = SeedOpt, resume: bool = ResumeOpt,
 ) -> None:
     """Train on several class-folder datasets in one joint label space (default recipe: configs/joint.toml)."""
     from zoomplan.data.joint import JointDataset, parse_sources, sources_from_recipe
@@ -90,10 +92,11 @@ def train_joint(
 
 
 @train_app.command("fmow")
+@handle_errors
 def train_fmow(
     root: Path = typer.Option(..., "--root", help="fMoW-rgb root holding train/ and val/."),
     stage: str = StageOpt, config: Optional[str] = ConfigOpt, out: Path = OutOpt, epochs: Optional[int] = EpochsOpt,
-    device: str = DeviceOpt, seed: Optional[int] = SeedOpt, resume: bool = ResumeOpt,
+    device: Device = "auto", seed: Optional[int] = SeedOpt, resume: bool = ResumeOpt,
 ) -> None:
     """Train on fMoW-rgb as published (default recipe: configs/fmow.toml, the paper's)."""
     from zoomplan.data.fmow import FmowDataset

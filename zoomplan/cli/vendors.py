@@ -9,33 +9,29 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from zoomplan.cli import app
-from zoomplan.errors import ZoomplanError
+from zoomplan.cli.app import app
+from zoomplan.cli.errors import handle_errors
+from zoomplan.cli.options import VendorsFile
 
 COLUMNS = ("name", "product", "resolution m", "kind", "USD/km2", "min km2", "min width m", "max vertices", "multipolygon",
            "cloud %", "off-nadir deg", "source", "as of")
 
 
 @app.command("vendors")
+@handle_errors
 def vendors_command(
-    vendors: Optional[Path] = typer.Option(None, "--vendors", help="Vendor catalogue TOML (default: the packaged configs/vendors.toml)."),
+    vendors: VendorsFile = None,
     as_json: bool = typer.Option(False, "--json", help="Print the profiles as a JSON list on stdout instead of a table."),
 ) -> None:
     """List the vendor profiles: resolution, archive or tasking, price per km2, minimums, limits, price source and date."""
     from zoomplan.plan.pricing import default_catalogue, load_vendors
 
-    try:
-        profiles = load_vendors(vendors)
-    except ZoomplanError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise typer.Exit(2) from None
+    profiles = load_vendors(vendors)
     if as_json:
         sys.stdout.write(json.dumps([dataclasses.asdict(v) for v in profiles.values()], indent=2) + "\n")
         return

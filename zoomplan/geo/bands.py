@@ -41,16 +41,14 @@ import xml.etree.ElementTree as ET
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 from xml.sax.saxutils import escape
 
 import rasterio
 from rasterio.errors import RasterioError
 
 from zoomplan.errors import InputError
-
-if TYPE_CHECKING:
-    from zoomplan.geo.stac import ItemRadiometry
+from zoomplan.geo.stac import ItemRadiometry, is_stac_json, sentinel2_name, stac_band_sets
 
 RASTER_SUFFIXES = (".jp2", ".tif", ".tiff", ".vrt")
 _TOKEN = re.compile(r"(?:^|[_\-.])(b(?:0?[1-9]|1[0-2]|8a)|red|green|blue|nir)(?=[_\-.]|$)", re.IGNORECASE)
@@ -70,7 +68,7 @@ class BandSet:
     root: Path | None = None
     labels: tuple[str, ...] = ()
     nodata: tuple[float | None, ...] = ()
-    item: "ItemRadiometry | None" = None
+    item: ItemRadiometry | None = None
 
     @property
     def scene_id(self) -> str:
@@ -210,8 +208,6 @@ def zip_band_set(zpath: Path) -> BandSet:
 def group_scene_inputs(paths: Sequence[str | Path]) -> list[Path | BandSet]:
     """``--lr`` paths as scenes: folders -> :class:`BandSet`; runs of one-band files -> one :class:`BandSet`;
     a STAC Item / ItemCollection JSON -> one :class:`BandSet` per Item (:mod:`zoomplan.geo.stac`)."""
-    from zoomplan.geo.stac import is_stac_json, stac_band_sets
-
     out: list[Path | BandSet] = []
     run: list[Path] = []
     for raw in paths:
@@ -220,7 +216,7 @@ def group_scene_inputs(paths: Sequence[str | Path]) -> list[Path | BandSet]:
             if run:
                 out.append(BandSet(tuple(run)))
                 run = []
-            out.extend(stac_band_sets(p))
+            out.extend(BandSet(s.files, labels=s.labels, nodata=s.nodata, item=s.item) for s in stac_band_sets(p))
             continue
         if p.is_file() and re.search(r"_MTL\.(txt|xml)$", p.name, re.IGNORECASE):
             p = p.parent  # a Landsat product's metadata file: its folder's band files
@@ -314,15 +310,6 @@ def _sensor_from_mtd(mtd: Path, level: str, tag: str) -> str:
     if offsets and offsets not in ({0.0}, {-1000.0}):
         raise InputError(f"product metadata {mtd} gives {tag} {sorted(offsets)}, not the -1000 of processing baseline 04.00: pass --sensor")
     return sentinel2_name(level, offsets == {-1000.0})
-
-
-def sentinel2_name(level: str, pb04: bool) -> str:
-    """The sensor mapping of Sentinel-2 ``level`` (``l1c`` / ``l2a``) data with (``pb04``: processing
-    baseline 04.00 and later, -1000 DN) or without the radiometric offset; shared by the SAFE metadata
-    and STAC ``s2:processing_baseline`` readers."""
-    if pb04:
-        return f"sentinel2_{level}_pb04"
-    return "sentinel2_toa" if level == "l1c" else "sentinel2_l2a"
 
 
 def landsat_mtl(bs: BandSet) -> Path | None:

@@ -28,7 +28,7 @@ asset stops the plan with one line, unless ``--cloud-mask`` is given (the user's
 Reflectance (:class:`ItemRadiometry`, used when no ``--sensor`` is given): the assets' ``raster:bands``
 ``scale`` and ``offset`` when present (Earth Search's Sentinel-2: 0.0001 and -0.1 from baseline 04.00;
 Landsat Level-2: 0.0000275 and -0.2); else, for Sentinel-2, the sensor that ``s2:processing_baseline``
-calls for (as the SAFE path's ``MTD_MSI*.xml`` offsets do: :func:`~zoomplan.geo.bands.sentinel2_name`);
+calls for (as the SAFE path's ``MTD_MSI*.xml`` offsets do: :func:`sentinel2_name`);
 for Landsat Level-1, the product's MTL asset (a local ``mtl.txt`` / ``mtl.xml``; its ``raster:bands``
 give radiance, not reflectance) and a refusal without one; for Landsat Level-2 without
 ``raster:bands``, ``landsat_c2l2``.
@@ -277,8 +277,6 @@ def _radiometry(item: Any, json: Path, chosen: Sequence[_Asset]) -> ItemRadiomet
     s2 = _sentinel2_level(item)
     pb = item.properties.get("s2:processing_baseline")
     if s2 is not None and pb is not None:
-        from zoomplan.geo.bands import sentinel2_name
-
         try:
             baseline = float(pb)
         except (TypeError, ValueError):
@@ -334,9 +332,27 @@ def mask_asset(item: Any, json: Path) -> dict[str, Any]:
     return {"cloud_mask": mask_at(p, kind, asset=key)}
 
 
-def _band_set(item: Any, json: Path) -> Any:
-    from zoomplan.geo.bands import BandSet
+def sentinel2_name(level: str, pb04: bool) -> str:
+    """The sensor mapping of Sentinel-2 ``level`` (``l1c`` / ``l2a``) data with (``pb04``: processing
+    baseline 04.00 and later, -1000 DN) or without the radiometric offset; shared by the SAFE metadata
+    and STAC ``s2:processing_baseline`` readers."""
+    if pb04:
+        return f"sentinel2_{level}_pb04"
+    return "sentinel2_toa" if level == "l1c" else "sentinel2_l2a"
 
+
+@dataclass(frozen=True)
+class ItemBands:
+    """An Item's band files, as :func:`zoomplan.geo.bands.group_scene_inputs` makes a
+    :class:`~zoomplan.geo.bands.BandSet` of them: each file's band, the nodata its metadata gives, its radiometry."""
+
+    files: tuple[Path, ...]
+    labels: tuple[str, ...]
+    nodata: tuple[float | None, ...]
+    item: ItemRadiometry
+
+
+def _band_set(item: Any, json: Path) -> ItemBands:
     assets = _assets(item)
     chosen: list[_Asset] = []
     for band in _NAMES:
@@ -358,13 +374,13 @@ def _band_set(item: Any, json: Path) -> Any:
             raise InputError(f"asset {a.key!r} of STAC item {item.id} ({json}) points at {p}, which is not there: download it there, or fix the href")
         chosen.append(_Asset(a.key, "nir" if a.band == "nir08" else a.band, str(p), a.scale, a.offset, a.nodata))
     meta = dataclasses.replace(_radiometry(item, json, chosen), **mask_asset(item, json))
-    return BandSet(tuple(Path(a.href) for a in chosen), labels=tuple(str(a.band) for a in chosen),
-                   nodata=tuple(a.nodata for a in chosen), item=meta)
+    return ItemBands(tuple(Path(a.href) for a in chosen), labels=tuple(str(a.band) for a in chosen),
+                     nodata=tuple(a.nodata for a in chosen), item=meta)
 
 
-def stac_band_sets(path: Path) -> list[Any]:
-    """The scenes of the STAC Item or ItemCollection JSON at ``path``: one
-    :class:`~zoomplan.geo.bands.BandSet` per Item, an ItemCollection's in overlap order (module docstring).
+def stac_band_sets(path: Path) -> list[ItemBands]:
+    """The scenes of the STAC Item or ItemCollection JSON at ``path``: the band files of each Item
+    (:class:`ItemBands`), an ItemCollection's in overlap order (module docstring).
 
     Raises :class:`InputError` (one line) for JSON that is not a STAC Item / ItemCollection, a missing
     band asset, a remote or missing file."""

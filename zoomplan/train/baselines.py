@@ -26,27 +26,45 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import Any, Callable, Mapping, Protocol
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data import DataLoader, Dataset, RandomSampler
 
+from zoomplan.data.lowres import Streams
 from zoomplan.device import autocast, eval_mode, grad_scaler
 from zoomplan.errors import CheckpointError, ConfigError
+from zoomplan.models.card import ModelCard
 from zoomplan.train.checkpoint import Checkpoint, build_component, save_checkpoint
-from zoomplan.train.config import StageConfig
+from zoomplan.train.config import StageConfig, TrainConfig
 from zoomplan.train.masks import FIXED_H, FIXED_V, apply_mask, counts_for_mean, priority_actions, random_actions, stochastic_actions
+from zoomplan.train.rundir import DistInfo, append_metrics
 from zoomplan.train.steps import Tally, cosine_lr
-
-if TYPE_CHECKING:
-    from zoomplan.train.runner import Trainer
 
 log = logging.getLogger(__name__)
 
 BASELINES = ("Fixed-H", "Fixed-V", "Stochastic", "Random")
 BASELINE_COMPONENTS = {"Fixed-H": "hr_fixedh", "Fixed-V": "hr_fixedv", "Stochastic": "hr_stochastic", "Random": "hr_random"}
 FILENAME = "baselines.pt"
+
+
+class TrainerView(Protocol):
+    """What fine-tuning the baselines uses of the run: a :class:`zoomplan.train.runner.Trainer`."""
+
+    cfg: TrainConfig
+    card: ModelCard
+    weights: dict[str, dict[str, torch.Tensor]]
+    train_ds: Dataset
+    val_ds: Dataset
+    streams: Streams
+    device: torch.device
+    dist: DistInfo
+    out: Path
+    ckpt_path: Path
+    progress: Callable[[str, dict[str, Any]], None]
+
+    def val_loader(self) -> DataLoader: ...
 
 
 def baseline_actions(name: str, counts: torch.Tensor, mean: float, grid: tuple[int, int], generator: torch.Generator) -> torch.Tensor:
@@ -82,19 +100,17 @@ def s_range(card_metrics: Mapping[str, object]) -> tuple[float, float, float]:
     return min(ss.values()), max(ss.values()), ss["ft1"]
 
 
-def stage_settings(trainer: "Trainer") -> StageConfig:
+def stage_settings(trainer: TrainerView) -> StageConfig:
     """``[stage.baselines]`` if the recipe has one, else ``[stage.ft1]`` (the same fine-tuning budget)."""
     return trainer.cfg.stages.get("baselines") or trainer.cfg.stage("ft1")
 
 
-def finetune_baselines(trainer: "Trainer") -> Path:
+def finetune_baselines(trainer: TrainerView) -> Path:
     """Fine-tune one HR classifier per baseline on its own masks; write ``RUN/baselines.pt``.
 
     Uses the run's stage-1 HR classifier and card (normalisation, geometry) from ``trainer``; single
     process only. Returns the path written.
     """
-    from zoomplan.train.runner import append_metrics
-
     if trainer.dist.world > 1:
         raise ConfigError("--stage baselines runs in one process: launch it without torchrun")
     if "hr" not in trainer.weights:
@@ -169,14 +185,14 @@ def finetune_baselines(trainer: "Trainer") -> Path:
 
 
 @torch.inference_mode()
-def validate_baseline(trainer: "Trainer", model: torch.nn.Module, name: str, s: float, *, seed: int) -> dict[str, float]:
+def validate_baseline(trainer: TrainerView, model: torch.nn.Module, name: str, s: float, *, seed: int) -> dict[str, float]:
     """Val accuracy of ``model`` on ``name``'s masks at mean S ``s`` (the same masks every epoch)."""
     gen = torch.Generator().manual_seed(seed + 99_991)
     n_val = len(trainer.val_ds)  # type: ignore[arg-type]
     counts = counts_for_mean(n_val, s, trainer.card.num_patches, gen)
     tally, start = Tally(), 0
     with eval_mode(model), autocast(trainer.device):
-        for images, y in trainer._val_loader():
+        for images, y in trainer.val_loader():
             y = y.to(trainer.device)
             xh, _ = trainer.streams(images.to(trainer.device))
             a = baseline_actions(name, counts[start:start + len(y)], s, trainer.card.patch_grid, gen).to(trainer.device)

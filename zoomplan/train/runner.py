@@ -1,13 +1,7 @@
 """The training driver: runs the stages of a recipe, keeps the best checkpoint, resumes, scales out.
 
-Run directory layout::
-
-    RUN/model.pt        best weights so far of every finished stage + the model card (atomic writes)
-    RUN/last.pt         the in-progress stage's last epoch: models, optimiser, epoch (for --resume)
-    RUN/metrics.jsonl   one line per epoch and stage: train and val loss, accuracy, S, reward (rewritten
-                        atomically for each line)
-    RUN/recipe.toml     the recipe as used
-    RUN/baselines.pt    the paper's baselines fine-tuned on their own masks (``--stage baselines``)
+What a run directory holds, and how a run starts or continues one: :mod:`zoomplan.train.rundir`;
+Ft-2's out-of-fold LR classifiers: :mod:`zoomplan.train.folds`; the baselines: :mod:`zoomplan.train.baselines`.
 
 Randomness: every epoch re-seeds its shuffling, augmentation and policy sampling from
 (seed, stage, epoch), so a resumed run repeats exactly the epochs an uninterrupted one would.
@@ -20,12 +14,9 @@ DistributedDataParallel (gloo on CPU, NCCL on CUDA) and rank 0 alone writes file
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import os
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,18 +24,19 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, Subset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
 
-from zoomplan.atomic import write_text_atomic
-from zoomplan.data.lowres import Radiometry, Streams, channel_stats
+from zoomplan.data.lowres import Radiometry, Streams
 from zoomplan.device import autocast, eval_mode, grad_scaler
 from zoomplan.errors import CheckpointError, ConfigError
-from zoomplan.models.card import ModelCard, ModelSpec
-from zoomplan.train.checkpoint import build_component, load_checkpoint, load_state, save_checkpoint, save_state
+from zoomplan.train.baselines import FILENAME, finetune_baselines
+from zoomplan.train.checkpoint import build_component, load_state, save_checkpoint, save_state
 from zoomplan.train.config import EXTRA_STAGES, STAGES, TrainConfig
+from zoomplan.train.folds import Indexed, stage_seed, train_lr_folds
 from zoomplan.train.reward import alpha_at
-from zoomplan.train.steps import PolicyModels, Tally, classifier_loss, cosine_lr, policy_predict, policy_step
 from zoomplan.train.reward import reward as reward_fn
+from zoomplan.train.rundir import DistInfo, append_metrics, start_card, trim_metrics
+from zoomplan.train.steps import PolicyModels, Tally, classifier_loss, cosine_lr, policy_predict, policy_step
 
 log = logging.getLogger(__name__)
 
@@ -72,86 +64,6 @@ def expand_stages(stage: str) -> tuple[str, ...]:
     return (stage,)
 
 
-@dataclass(frozen=True)
-class DistInfo:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @classmethod
-    def from_env(cls) -> "DistInfo":
-        return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0)))
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """Rows of a ``metrics.jsonl``; a torn last line (a crash mid-write on an old file) is skipped."""
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            log.warning("%s: skipped an incomplete line", path)
-    return rows
-
-
-def append_metrics(path: Path, row: dict[str, Any]) -> None:
-    """Add one row to ``metrics.jsonl`` by rewriting it atomically (a crash never leaves half a line)."""
-    rows = read_metrics(path) if path.exists() else []
-    write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in [*rows, row]))
-
-
-def _seed(base: int, stage: str, epoch: int) -> int:
-    return (base * 1_000_003 + STAGES.index(stage) * 10_007 + epoch) % (2**63)
-
-
-class _Indexed(Dataset):
-    """A dataset whose samples also carry their index (for out-of-fold LR logits in Ft-2)."""
-
-    def __init__(self, ds: Dataset) -> None:
-        self.ds = ds
-
-    def __len__(self) -> int:
-        return len(self.ds)  # type: ignore[arg-type]
-
-    def __getitem__(self, i: int) -> tuple[Any, Any, int]:
-        img, y = self.ds[i]
-        return img, y, i
-
-
-def card_fields_of(cfg: TrainConfig) -> dict[str, Any]:
-    """Every recipe [model] field that the card also has (architectures, geometry, Ft-2 rule), by name."""
-    card_fields = {f.name for f in dataclasses.fields(ModelCard)}
-    return {f.name: getattr(cfg.model, f.name) for f in dataclasses.fields(cfg.model) if f.name in card_fields}
-
-
-def make_card(cfg: TrainConfig, class_names: tuple[str, ...], train_ds: Dataset, dataset: str) -> ModelCard:
-    """The card of a new run: geometry and architectures from the recipe, normalisation measured on
-    (up to 2,000 images of) the training split."""
-    from zoomplan import __version__
-
-    n = min(len(train_ds), 2000)  # type: ignore[arg-type]
-    idx = torch.linspace(0, len(train_ds) - 1, n).long().tolist()  # type: ignore[arg-type]
-    imgs = torch.stack([train_ds[i][0] for i in idx])
-    m = cfg.model
-    hr_norm = channel_stats(imgs)
-    lr_norm = channel_stats(imgs, m.lr_size_px, m.lowres_method, m.lr_psf_sigma)
-    return ModelCard(
-        class_names=class_names, **card_fields_of(cfg), hr_norm=hr_norm, lr_norm=lr_norm, lr_sensors=cfg.sensors,
-        dataset=dataset, recipe=cfg.raw, seed=cfg.seed, zoomplan_version=__version__,
-    )
-
-
-def _show(value: Any) -> str:
-    """A recipe value as the recipe writes it (a network as its name and keyword arguments)."""
-    if isinstance(value, ModelSpec):
-        return "{ name = " + repr(value.name) + "".join(f", {k} = {v!r}" for k, v in value.kwargs.items()) + " }"
-    return repr(value)
-
-
 class Trainer:
     """Runs stages of one recipe into one run directory."""
 
@@ -164,22 +76,7 @@ class Trainer:
         self.dist = DistInfo.from_env()
         self.ckpt_path = self.out / "model.pt"
         self.state_path = self.out / "last.pt"
-        if self.ckpt_path.exists():
-            base = load_checkpoint(self.ckpt_path)
-            if base.card.class_names != self.class_names:
-                raise CheckpointError(f"{self.ckpt_path} was trained on other classes: use a new --out directory")
-            # A card holds one network per component and one geometry: a recipe that changes them cannot
-            # continue this run (its stored weights would be built, or kept, as the old networks).
-            for name, want in card_fields_of(cfg).items():
-                have = getattr(base.card, name)
-                if have != want:
-                    raise ConfigError(f"{cfg.source or 'the recipe'} [model] {name} = {_show(want)} differs from {_show(have)} in {self.ckpt_path}, which this run "
-                                      "continues: use a new --out directory (every stage is trained again there)")
-            # The card keeps the normalisation measured when the run began; the recipe is the one in
-            # force now (each stage's own settings are also kept with its metrics).
-            self.card, self.weights = base.card.replace(recipe=cfg.raw), {k: dict(v) for k, v in base.weights.items()}
-        else:
-            self.card, self.weights = make_card(cfg, self.class_names, train_ds, dataset), {}
+        self.card, self.weights = start_card(cfg, self.class_names, train_ds, dataset, self.ckpt_path)
         self.streams = Streams.from_card(self.card, Radiometry.from_dict(cfg.model.lr_radiometry))
 
     # ---------------------------------------------------------------- files (rank 0 only)
@@ -192,15 +89,8 @@ class Trainer:
             append_metrics(self.out / "metrics.jsonl", row)
 
     def _trim_metrics(self, stage: str, done: int) -> None:
-        """On resume: drop ``stage``'s rows after its ``done`` finished epochs (an epoch that was
-        logged but whose state was not saved before the crash is run, and logged, again)."""
-        path = self.out / "metrics.jsonl"
-        if not self.dist.main or not path.exists():
-            return
-        rows = read_metrics(path)
-        keep = [r for r in rows if not (r.get("stage") == stage and "baseline" not in r and int(r.get("epoch", 0)) > done)]
-        if len(keep) != len(rows):
-            write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in keep))
+        if self.dist.main:
+            trim_metrics(self.out / "metrics.jsonl", stage, done)
 
     # ---------------------------------------------------------------- models
     def _component(self, name: str, *, required_by: str) -> nn.Module:
@@ -257,7 +147,7 @@ class Trainer:
         return DistributedDataParallel(module, device_ids=ids)
 
     # ---------------------------------------------------------------- evaluation on val
-    def _val_loader(self) -> DataLoader:
+    def val_loader(self) -> DataLoader:
         return DataLoader(self.val_ds, batch_size=self.cfg.eval_batch_size, shuffle=False, num_workers=self.cfg.data.workers)
 
     @torch.inference_mode()
@@ -268,7 +158,7 @@ class Trainer:
         tally = Tally()
         model = trained[stage]
         with eval_mode(model), autocast(self.device):
-            for images, y in self._val_loader():
+            for images, y in self.val_loader():
                 y = y.to(self.device)
                 hr, lr = self.streams(images.to(self.device))
                 logits = model(hr if stage == "hr" else lr)
@@ -282,7 +172,7 @@ class Trainer:
         tally = Tally()
         mods = [pm.policy, pm.hr] + ([pm.lr] if pm.lr is not None else [])
         with eval_mode(*mods), autocast(self.device):
-            for images, y in self._val_loader():
+            for images, y in self.val_loader():
                 y = y.to(self.device)
                 hr, lr = self.streams(images.to(self.device))
                 actions, probs = policy_predict(pm, hr, lr)
@@ -293,7 +183,7 @@ class Trainer:
     # ---------------------------------------------------------------- one stage
     def run_stage(self, stage: str, resume_state: dict[str, Any] | None, resume: bool = False) -> None:
         sc = self.cfg.stage(stage)
-        torch.manual_seed(_seed(self.cfg.seed, stage, 10_000))  # initial weights depend on the seed alone
+        torch.manual_seed(stage_seed(self.cfg.seed, stage, 10_000))  # initial weights depend on the seed alone
         trained, groups, pm = self._build(stage)
         opt = torch.optim.Adam(groups, weight_decay=sc.weight_decay)
         scaler = grad_scaler(self.device)
@@ -308,21 +198,21 @@ class Trainer:
             log.info("resuming stage %s at epoch %d", stage, start + 1)
         train_set: Dataset = self.train_ds
         if pm is not None and pm.lr is not None and sc.oof_folds > 1:
-            pm.lr_folds, pm.fold_of = self.train_lr_folds(sc.oof_folds)
-            train_set = _Indexed(self.train_ds)
+            pm.lr_folds, pm.fold_of = train_lr_folds(self.cfg, self.card, self.train_ds, self.streams, self.device, sc.oof_folds, self.progress)
+            train_set = Indexed(self.train_ds)
         wrapped = {k: self._wrap(v) for k, v in trained.items()}
         if pm is not None:
             pm.policy = next(v for k, v in wrapped.items() if k.startswith("policy"))
             if pm.train_hr:
                 pm.hr = next(v for k, v in wrapped.items() if k.startswith("hr"))
         if self.dist.world > 1:
-            sampler: Any = DistributedSampler(train_set, num_replicas=self.dist.world, rank=self.dist.rank, shuffle=True, seed=_seed(self.cfg.seed, stage, 0))
+            sampler: Any = DistributedSampler(train_set, num_replicas=self.dist.world, rank=self.dist.rank, shuffle=True, seed=stage_seed(self.cfg.seed, stage, 0))
         steps_per_epoch = -(-len(self.train_ds) // (sc.batch_size * self.dist.world))  # type: ignore[arg-type]
         total_steps = steps_per_epoch * sc.epochs
         self.progress("stage_start", {"stage": stage, "epochs": sc.epochs, "start_epoch": start, "steps": steps_per_epoch})
         for epoch in range(start, sc.epochs):
             t0 = time.time()
-            seed = _seed(self.cfg.seed, stage, epoch)
+            seed = stage_seed(self.cfg.seed, stage, epoch)
             torch.manual_seed(seed)
             gen = torch.Generator().manual_seed(seed)
             if self.dist.world > 1:
@@ -400,42 +290,6 @@ class Trainer:
                     raise CheckpointError(f"stage {stage} needs {need!r} in {self.ckpt_path}: run --stage {prev} first (same --out)")
             have |= set(stage_components(stage))
 
-    def train_lr_folds(self, k: int) -> tuple[list[nn.Module], torch.Tensor]:
-        """K LR classifiers, fold f trained (with the ``lr`` stage's recipe) on every training image
-        outside fold f; returns them frozen and each training image's fold (seeded)."""
-        n = len(self.train_ds)  # type: ignore[arg-type]
-        fold_of = torch.empty(n, dtype=torch.long)
-        fold_of[torch.randperm(n, generator=torch.Generator().manual_seed(_seed(self.cfg.seed, "lr", 20_000)))] = torch.arange(n) % k
-        sc = self.cfg.stage("lr")
-        models = []
-        for f in range(k):
-            torch.manual_seed(_seed(self.cfg.seed, "lr", 30_000 + f))
-            model = build_component(self.card, "lr").to(self.device)
-            opt = torch.optim.Adam(model.parameters(), lr=sc.lr, weight_decay=sc.weight_decay)
-            scaler = grad_scaler(self.device)
-            subset = Subset(self.train_ds, (fold_of != f).nonzero().flatten().tolist())
-            steps = -(-len(subset) // sc.batch_size)
-            self.progress("stage_start", {"stage": f"lr-{f + 1}/{k}", "epochs": sc.epochs, "start_epoch": 0, "steps": steps})
-            model.train()
-            for epoch in range(sc.epochs):
-                seed = _seed(self.cfg.seed, "lr", 40_000 + 1_000 * f + epoch)
-                gen = torch.Generator().manual_seed(seed)
-                loader = DataLoader(subset, batch_size=sc.batch_size, sampler=RandomSampler(subset, generator=torch.Generator().manual_seed(seed)), num_workers=self.cfg.data.workers)
-                tally = Tally()
-                for step, (images, y) in enumerate(loader):
-                    opt.param_groups[0]["lr"] = cosine_lr(epoch * steps + step, steps * sc.epochs, sc.lr, sc.warmup_epochs * steps)
-                    _, xl = self.streams(images.to(self.device), generator=gen, augment=True)
-                    with autocast(self.device):
-                        loss, correct = classifier_loss(model, xl, y.to(self.device), sc.label_smoothing)
-                    opt.zero_grad(set_to_none=True)
-                    scaler.scale(loss).backward()
-                    scaler.step(opt)
-                    scaler.update()
-                    tally.add(float(loss.detach()), float(correct), 0.0, 0.0, len(y))
-                    self.progress("step", {"stage": f"lr-{f + 1}/{k}", "epoch": epoch, "step": step + 1, "steps": steps, **tally.summary()})
-            models.append(model.eval().requires_grad_(False))
-        return models, fold_of
-
     def run(self, stages: tuple[str, ...], resume: bool = False) -> Path:
         """Run ``stages`` in order; with ``resume``, skip finished ones and continue the interrupted one."""
         self.check_prerequisites(stages)
@@ -446,8 +300,6 @@ class Trainer:
         state = load_state(self.state_path) if resume and self.state_path.exists() else None
         for stage in stages:
             if stage == "baselines":
-                from zoomplan.train.baselines import FILENAME, finetune_baselines
-
                 if resume and (self.out / FILENAME).exists():
                     log.info("baselines already fine-tuned in %s; skipping", self.out / FILENAME)
                 else:

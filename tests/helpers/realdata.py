@@ -1,6 +1,6 @@
 """Real-format inputs made from the real Sentinel-2 scene in ../shared/data, written in tmp_path.
 
-Import as ``from geo.realdata import ...``. Every helper skips the calling test, with the reason, when
+Import as ``from tests.helpers.realdata import ...``. Every helper skips the calling test, with the reason, when
 the shared data are absent (a user's clone has no ``../shared``).
 """
 
@@ -18,8 +18,8 @@ import typer
 from rasterio.windows import Window
 from typer.testing import CliRunner, Result
 
-from conftest import shared_data
-from geo.synth import write_aoi
+from tests.conftest import shared_data
+from tests.helpers.synth import write_aoi
 from zoomplan.train.checkpoint import load_checkpoint
 
 REAL_SCENE = "sentinel2/s2_l1c_18SVG_20160112_rgbn_10m.tif"
