@@ -178,7 +178,7 @@ def _models(device: str, batch_size: int, model: str | None) -> Any:
 
     from zoomplan.device import resolve_device
     from zoomplan.plan.infer import TileModels
-    from zoomplan.train.checkpoint import load_checkpoint
+    from zoomplan.models.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(model)
     return ckpt, TileModels(ckpt, resolve_device(device), batch_size=batch_size), torch

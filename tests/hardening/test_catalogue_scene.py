@@ -16,7 +16,7 @@ from rasterio.transform import Affine, from_origin
 
 from zoomplan.geo.grid import PlanGrid
 from zoomplan.geo.scene import GridReader, open_scene
-from zoomplan.train.checkpoint import load_checkpoint
+from zoomplan.models.checkpoint import load_checkpoint
 
 from catalogue import X0, Y0, assert_refused, planned, run_plan, scene, warnings_log  # noqa: F401 (fixtures)
 from geo.synth import S2_DESCRIPTIONS, utm_scene, write_aoi

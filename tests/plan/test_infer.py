@@ -16,7 +16,7 @@ from zoomplan.errors import CheckpointError
 from zoomplan.geo.grid import PlanGrid
 from zoomplan.geo.scene import open_scene
 from zoomplan.plan.infer import cut_tiles, infer_patches, valid_fraction
-from zoomplan.train.checkpoint import build_component, load_checkpoint, save_checkpoint
+from zoomplan.models.checkpoint import build_component, load_checkpoint, save_checkpoint
 
 from conftest import tiny_card
 from geo.synth import utm_scene, write_scene

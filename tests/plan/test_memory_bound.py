@@ -69,7 +69,7 @@ CHILD = textwrap.dedent(
     torch.set_num_threads(1)
     import zoomplan.geo.scene as scene_mod
     from zoomplan.plan.pipeline import plan
-    from zoomplan.train.checkpoint import load_checkpoint
+    from zoomplan.models.checkpoint import load_checkpoint
     scene_mod.GDAL_ENV = {**scene_mod.GDAL_ENV, "GDAL_CACHEMAX": int(sys.argv[5])}
     load_checkpoint(sys.argv[3])
     base = rss("VmRSS")

@@ -243,7 +243,7 @@ def test_real_scene_quicklook_is_not_a_block_of_outlines(tmp_path: Path) -> None
     from pyproj import Transformer
     from shapely.geometry import mapping
 
-    from zoomplan.train.checkpoint import default_checkpoint_path
+    from zoomplan.models.checkpoint import default_checkpoint_path
 
     scene = shared_data(REAL_SCENE)
     with rasterio.open(scene) as ds:

@@ -32,7 +32,7 @@ def evaluate(
 
     from zoomplan.device import resolve_device
     from zoomplan.errors import InputError
-    from zoomplan.train.checkpoint import load_checkpoint
+    from zoomplan.models.checkpoint import load_checkpoint
     from zoomplan.train.evaluate import evaluate_checkpoint, write_result
 
     ckpt = load_checkpoint(checkpoint)

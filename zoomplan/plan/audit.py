@@ -6,7 +6,7 @@ sees, per class, how many HR patches it would select: does it buy the towns and 
 How it reuses the planner (and why not :func:`zoomplan.plan.pipeline.plan` itself): ``plan()`` takes
 an AOI file and goes on to consolidate, price and export orders, the costly half of a plan, which an
 audit does not need. The audit runs the same first steps, with the same functions: the checkpoint
-(:func:`~zoomplan.train.checkpoint.load_checkpoint`, the shipped model by default), the scenes
+(:func:`~zoomplan.models.checkpoint.load_checkpoint`, the shipped model by default), the scenes
 (:func:`~zoomplan.geo.scene.open_scene`), the planning CRS and grid
 (:func:`~zoomplan.geo.grid.planning_crs` on the first scene and the labels' centroid,
 :meth:`~zoomplan.geo.grid.PlanGrid.from_card`), the area reprojected
@@ -51,7 +51,7 @@ from zoomplan.plan.audit_labels import Labels, parse_classes, read_labels
 from zoomplan.plan.infer import InferenceStats, infer_patches
 from zoomplan.plan.pipeline import file_sha256, resolve_threshold
 from zoomplan.plan.types import PatchTable
-from zoomplan.train.checkpoint import load_checkpoint
+from zoomplan.models.checkpoint import load_checkpoint
 
 log = logging.getLogger(__name__)
 

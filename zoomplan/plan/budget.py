@@ -45,7 +45,7 @@ from zoomplan.plan.orders import build_orders
 from zoomplan.plan.pipeline import Staging, check_outputs, inside_scenes, open_plan_inputs, resolve_threshold
 from zoomplan.plan.regions import SLIVER_M2, DisjointRegion, disjoint_regions, group_regions
 from zoomplan.plan.types import PatchTable
-from zoomplan.train.checkpoint import load_checkpoint
+from zoomplan.models.checkpoint import load_checkpoint
 
 log = logging.getLogger(__name__)
 

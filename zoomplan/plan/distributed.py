@@ -50,7 +50,7 @@ def _worker_infer(
     batch_size: int, block_tiles: int, threads: int | None, block_range: tuple[int, int],
 ) -> Inference:
     """One block range on a worker (the checkpoint is loaded on the worker's first task)."""
-    from zoomplan.train.checkpoint import load_checkpoint
+    from zoomplan.models.checkpoint import load_checkpoint
 
     key = (ckpt_path, os.path.getmtime(ckpt_path))
     if key not in _CKPTS:

@@ -39,7 +39,7 @@ from zoomplan.geo.grid import PlanGrid, TileRange, assign_features, intersecting
 from zoomplan.geo.scene import GridReader, Scene
 from zoomplan.plan.journal import BlockJournal, BlockResult
 from zoomplan.plan.types import CLEAR, CLOUDY, FILLED, PatchTable
-from zoomplan.train.checkpoint import Checkpoint
+from zoomplan.models.checkpoint import Checkpoint
 
 log = logging.getLogger(__name__)
 

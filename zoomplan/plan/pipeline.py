@@ -50,7 +50,7 @@ from zoomplan.plan import quicklook as quicklook_mod
 from zoomplan.plan.infer import MIN_VALID, InferenceStats, count_blocks, count_cloudy, default_threads, infer_patches
 from zoomplan.plan.journal import BlockJournal, default_folder, journal_meta
 from zoomplan.plan.types import PatchTable
-from zoomplan.train.checkpoint import Checkpoint, load_checkpoint
+from zoomplan.models.checkpoint import Checkpoint, load_checkpoint
 
 log = logging.getLogger(__name__)
 
