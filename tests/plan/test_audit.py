@@ -18,7 +18,8 @@ from rasterio.transform import from_origin
 
 from zoomplan.errors import ZoomplanError
 from zoomplan.plan import audit_io, audit_labels
-from zoomplan.plan.audit import TOTAL, aggregate, audit, selected_mask
+from zoomplan.plan.audit import audit
+from zoomplan.plan.audit_rows import TOTAL, aggregate, selected_mask
 from zoomplan.plan.audit_labels import parse_classes, read_labels
 from zoomplan.plan.pipeline import plan
 from zoomplan.plan.select import select_patches

@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyproj import CRS
 
-from zoomplan.plan.orders import build_orders, is_wide, n_vertices, orders_with_references, plan_orders
-from zoomplan.plan.pricing import VendorProfile, baseline_cost, bill, load_vendors
+from zoomplan.plan.orders import baseline_cost, build_orders, is_wide, n_vertices, orders_with_references, plan_orders
+from zoomplan.plan.pricing import VendorProfile, bill, load_vendors
 from zoomplan.plan.select import rank, select
 from zoomplan.plan.types import PatchTable
 

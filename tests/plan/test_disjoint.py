@@ -13,8 +13,8 @@ from shapely.geometry import shape
 
 from zoomplan.plan.area import Measure
 from zoomplan.plan.disjoint import clean, disjoint_area_gap, overlapping_pairs, resolve, split_holes
-from zoomplan.plan.orders import plan_orders
-from zoomplan.plan.pricing import baseline_cost, bill, load_vendors
+from zoomplan.plan.orders import baseline_cost, plan_orders
+from zoomplan.plan.pricing import bill, load_vendors
 from zoomplan.plan.types import PatchTable
 
 from conftest import shared_data

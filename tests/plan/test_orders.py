@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from pyproj import CRS, Transformer
 
 from zoomplan.errors import GeometryError, InputError
-from zoomplan.plan.orders import build_orders, component_orders, is_wide, n_vertices, whole_aoi_orders
-from zoomplan.plan.pricing import VendorProfile, baseline_cost, bill, cost_summary, load_vendors
+from zoomplan.plan.orders import baseline_cost, build_orders, component_orders, is_wide, n_vertices, whole_aoi_orders
+from zoomplan.plan.pricing import VendorProfile, bill, cost_summary, load_vendors
 from zoomplan.plan.types import PatchTable
 
 from plan.tables import km2, needed, overlap_m2, vendor

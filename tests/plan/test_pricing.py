@@ -11,11 +11,11 @@ from pyproj import CRS
 
 from zoomplan.errors import ConfigError, InputError
 from plan.tables import km2, vendor as base_vendor
+from zoomplan.plan.orders import baseline_cost
 from zoomplan.plan.pricing import (
     DEFAULT_VENDOR,
     Bill,
     VendorProfile,
-    baseline_cost,
     bill,
     billed_km2,
     cost_summary,

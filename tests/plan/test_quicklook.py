@@ -16,8 +16,8 @@ import rasterio
 import shapely
 from affine import Affine
 
-from zoomplan.plan.orders import build_orders
-from zoomplan.plan.pricing import VendorProfile, baseline_cost, bill, cost_summary
+from zoomplan.plan.orders import baseline_cost, build_orders
+from zoomplan.plan.pricing import VendorProfile, bill, cost_summary
 from zoomplan.plan.quicklook import MAX_GRID, figure, patch_grid, render, rgb_bands, stretch
 
 from conftest import shared_data

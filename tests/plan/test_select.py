@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zoomplan.errors import ConfigError
-from zoomplan.plan.pricing import baseline_cost
+from zoomplan.plan.orders import baseline_cost
 from zoomplan.plan.select import _budget_prefix, plan_cost, rank, select, select_patches
 
 from plan.tables import km2, random_table as make_table, vendor

@@ -1,9 +1,9 @@
-"""Audit outputs: Markdown, JSON and a bar chart of a :class:`~zoomplan.plan.audit.AuditResult`.
+"""Audit outputs: Markdown, JSON and a bar chart of a :class:`~zoomplan.plan.audit_rows.AuditResult`.
 
 - ``audit.md``: the run's parameters as a list, then one table row per class and ``TOTAL`` (areas
   km^2, fractions 0-1, probabilities 0-1).
 - ``audit.json``: ``{"parameters": {...}, "rows": [...]}``, the rows as
-  :meth:`~zoomplan.plan.audit.AuditRow.to_dict` (a figure a row does not have is ``null``).
+  :meth:`~zoomplan.plan.audit_rows.AuditRow.to_dict` (a figure a row does not have is ``null``).
 - ``audit.png``: a horizontal bar per class, the fraction of its patches selected (0-1), each bar
   annotated with its patch counts, the TOTAL fraction as a dashed line (matplotlib's Agg canvas, no
   global backend switched).
@@ -19,12 +19,9 @@ import io
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from zoomplan.atomic import atomic_folder
-
-if TYPE_CHECKING:
-    from zoomplan.plan.audit import AuditResult, AuditRow
+from zoomplan.plan.audit_rows import AuditResult, AuditRow
 
 COLUMNS = ("class", "area km2", "patches", "selected", "fraction selected", "mean probability", "top LR class")
 

@@ -11,7 +11,7 @@ staged and renamed into place together only when every step succeeded):
    features of one plan; probabilities and the threshold selection do not depend on the vendor);
 4. for each vendor: orders (:func:`zoomplan.plan.orders.build_orders`), billed per region
    (:func:`zoomplan.plan.pricing.bill`), against buying the region's part whole
-   (:func:`zoomplan.plan.pricing.baseline_cost`);
+   (:func:`zoomplan.plan.orders.baseline_cost`);
 5. outputs: CSV (one row per region, per-vendor columns, a TOTAL row), GeoPackage (layer ``budget``:
    the regions' billed parts in EPSG:4326 with the same columns; layer ``totals``: the TOTAL row),
    and a choropleth PNG of plan cost per km^2 over the LR scene.
@@ -41,7 +41,7 @@ from zoomplan.device import resolve_device
 from zoomplan.errors import ConfigError, InputError
 from zoomplan.plan import pricing, select
 from zoomplan.plan.infer import InferenceStats, infer_patches
-from zoomplan.plan.orders import build_orders
+from zoomplan.plan.orders import baseline_cost, build_orders
 from zoomplan.plan.pipeline import Staging, check_outputs, inside_scenes, open_plan_inputs, resolve_threshold
 from zoomplan.plan.regions import SLIVER_M2, DisjointRegion, disjoint_regions, group_regions
 from zoomplan.plan.types import PatchTable
@@ -341,7 +341,7 @@ def budget(
                 costs[i][vp.name] = VendorCost(0, 0.0, 0.0)
             elif statuses[i] in (OK, PARTLY):
                 plan_bill = pricing.bill(by_region.get(i, []), vp)
-                base = pricing.baseline_cost(inside_scenes(list(d.pieces), cover), vp, inp.crs)
+                base = baseline_cost(inside_scenes(list(d.pieces), cover), vp, inp.crs)
                 costs[i][vp.name] = VendorCost(plan_bill.n_orders, round(plan_bill.cost_usd, 2), round(base.cost_usd, 2))
 
     rows = []

@@ -43,10 +43,10 @@ from zoomplan.plan.area import Measure
 from zoomplan.plan.crumbs import report as report_crumbs
 from zoomplan.plan.orderable import Candidate, orderable
 from zoomplan.plan.polygons import assign, fill_holes, is_wide, n_vertices, polygons, rep_points
-from zoomplan.plan.pricing import VendorProfile, billed_km2
+from zoomplan.plan.pricing import Bill, VendorProfile, bill, billed_km2
 from zoomplan.plan.types import PatchTable
 
-__all__ = ["Order", "build_orders", "component_orders", "fill_holes", "is_wide", "n_vertices", "orders_with_references", "patch_mask_polygons", "whole_aoi_orders"]
+__all__ = ["Order", "baseline_cost", "build_orders", "component_orders", "fill_holes", "is_wide", "n_vertices", "orders_with_references", "patch_mask_polygons", "whole_aoi_orders"]
 
 log = logging.getLogger(__name__)
 
@@ -380,3 +380,17 @@ def patch_mask_polygons(table: PatchTable, selected: np.ndarray) -> list[Polygon
     a[rows - r0, cols - c0] = 1
     transform = Affine(pm, 0.0, c0 * pm, 0.0, -pm, -r0 * pm)
     return [shape(g) for g, _ in rasterio.features.shapes(a, mask=a.astype(bool), connectivity=4, transform=transform)]
+
+
+def baseline_cost(aoi_geoms: Sequence[BaseGeometry], vendor: VendorProfile, crs: CRS) -> Bill:
+    """Bill for buying every AOI feature whole from ``vendor`` (the baseline), USD.
+
+    ``aoi_geoms`` are polygonal shapely geometries in the projected ``crs`` (metre units). Each feature
+    becomes the order(s) :func:`zoomplan.plan.orders.whole_aoi_orders` builds (holes filled or split
+    around, whichever bills less; vertex limit; one polygon per order unless the vendor allows
+    MultiPolygons; areas on the ellipsoid), billed like any plan. Features that overlap are each bought
+    whole, so their shared area is in the baseline twice (a plan buys it once). An empty
+    feature (one wholly outside the scenes, cut by :func:`zoomplan.plan.pipeline.inside_scenes`) buys nothing.
+    """
+    orders = [o for i, g in enumerate(aoi_geoms) if g is None or not g.is_empty for o in whole_aoi_orders(g, i, vendor, crs)]
+    return bill(orders, vendor)

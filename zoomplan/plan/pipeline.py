@@ -384,7 +384,7 @@ def plan(
         planned = orders_mod.plan_orders(table, selected, geoms, vp)
         order_list = list(planned.orders)
         plan_bill = pricing.bill(order_list, vp)
-        base_bill = pricing.baseline_cost(geoms, vp, crs)
+        base_bill = orders_mod.baseline_cost(geoms, vp, crs)
         summary = _summary(
             aoi=aoi, aoi_path=aoi_path, table=table, selected=selected, stats=stats, covered=covered, ckpt=ckpt, scenes=used,
             crs=crs, crs_why=why, grid=grid, costs=pricing.cost_summary(plan_bill, base_bill, vp, orders=order_list), version=__version__,

@@ -3,7 +3,8 @@
 A vendor bills each order polygon as ``billed_km2 = max(area_km2, min_order_km2)`` at
 ``price_per_km2`` (USD per km^2); geometric rules (minimum width, vertex limit, single polygons) are
 applied when orders are built (:mod:`zoomplan.plan.orders`). The baseline is the whole AOI ordered
-from the same vendor under the same rules. Everything here is pure; areas are km^2, money USD.
+from the same vendor under the same rules (:func:`zoomplan.plan.orders.baseline_cost`, beside the orders
+it is made of). Everything here is pure; areas are km^2, money USD.
 """
 
 from __future__ import annotations
@@ -15,10 +16,8 @@ import tomllib
 from dataclasses import dataclass, fields
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Protocol, Sequence
+from typing import Any, Iterable, Mapping, Protocol
 
-from pyproj import CRS
-from shapely.geometry.base import BaseGeometry
 
 from zoomplan.errors import ConfigError, InputError
 
@@ -179,22 +178,6 @@ def bill(orders: Iterable[_HasArea], vendor: VendorProfile) -> Bill:
         cost += b * vendor.price_per_km2
         n += 1
     return Bill(area_km2=area, billed_km2=billed, cost_usd=cost, n_orders=n)
-
-
-def baseline_cost(aoi_geoms: Sequence[BaseGeometry], vendor: VendorProfile, crs: CRS) -> Bill:
-    """Bill for buying every AOI feature whole from ``vendor`` (the baseline), USD.
-
-    ``aoi_geoms`` are polygonal shapely geometries in the projected ``crs`` (metre units). Each feature
-    becomes the order(s) :func:`zoomplan.plan.orders.whole_aoi_orders` builds (holes filled or split
-    around, whichever bills less; vertex limit; one polygon per order unless the vendor allows
-    MultiPolygons; areas on the ellipsoid), billed like any plan. Features that overlap are each bought
-    whole, so their shared area is in the baseline twice (a plan buys it once). An empty
-    feature (one wholly outside the scenes, cut by :func:`zoomplan.plan.pipeline.inside_scenes`) buys nothing.
-    """
-    from zoomplan.plan.orders import whole_aoi_orders  # orders imports this module
-
-    orders = [o for i, g in enumerate(aoi_geoms) if g is None or not g.is_empty for o in whole_aoi_orders(g, i, vendor, crs)]
-    return bill(orders, vendor)
 
 
 def cost_summary(plan: Bill, baseline: Bill, vendor: VendorProfile, *, orders: Iterable[Any] | None = None) -> dict[str, Any]:
