@@ -16,7 +16,8 @@ import torch
 from PIL import Image
 
 from zoomplan.errors import ConfigError, GeometryError, ZoomplanError
-from zoomplan.plan.budget import COUNTED, BudgetResult, budget, vendor_slug
+from zoomplan.plan.budget import budget
+from zoomplan.plan.budget_result import COUNTED, BudgetResult, vendor_slug
 from zoomplan.plan.pipeline import plan
 from zoomplan.plan.regions import Region, disjoint_regions
 

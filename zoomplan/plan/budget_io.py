@@ -1,7 +1,7 @@
-"""Budget outputs: CSV, GeoPackage and the choropleth map of a :class:`~zoomplan.plan.budget.BudgetResult`.
+"""Budget outputs: CSV, GeoPackage and the choropleth map of a :class:`~zoomplan.plan.budget_result.BudgetResult`.
 
 - CSV (RFC 4180, UTF-8): one row per region in file order, then a ``TOTAL`` row; the columns of
-  :meth:`~zoomplan.plan.budget.BudgetResult.columns` (areas km^2, money USD, fractions 0-1, percent for
+  :meth:`~zoomplan.plan.budget_result.BudgetResult.columns` (areas km^2, money USD, fractions 0-1, percent for
   ``savings_pct_*``); a figure a row does not have is an empty cell, never 0.
 - GeoPackage: layer ``budget``, the regions' billed parts as MultiPolygons in EPSG:4326 (lon/lat) with
   the same columns (a region wholly inside earlier regions has no geometry); layer ``totals``, the
@@ -25,17 +25,16 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import shapely
 from pyproj import CRS, Transformer
 
 from zoomplan.atomic import atomic_path, write_text_atomic
+from zoomplan.plan.budget_result import BudgetResult, vendor_slug
 from zoomplan.plan.quicklook import polygon_path, read_background
 
-if TYPE_CHECKING:
-    from zoomplan.plan.budget import BudgetResult
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +116,6 @@ def render_map(
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch, PathPatch
 
-    from zoomplan.plan.budget import vendor_slug
 
     vendor = result.vendors[0]
     key = f"plan_usd_per_km2_{vendor_slug(vendor)}"

@@ -25,15 +25,13 @@ import logging
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import shapely
 
 from zoomplan.atomic import atomic_folder, atomic_path
 from zoomplan.errors import InputError
-
-if TYPE_CHECKING:
-    from zoomplan.plan.vendor_formats import OrderFile
+from zoomplan.plan.order_file import OrderFile
 
 log = logging.getLogger(__name__)
 
