@@ -40,10 +40,10 @@ from plan_throughput import S2_TILE_PX, SCENE, build_scene, write_aoi  # noqa: E
 def _reader_seconds(inp: object, ckpt: object, nodata_rule: bool) -> float:
     """Seconds to walk every AOI block through the inference reader, without the networks."""
     import zoomplan.geo.scene as scene_mod
-    from zoomplan.plan.infer import _block_works, _Geometry, _readers
+    from zoomplan.plan.blocks import BlockGeometry, block_works, open_readers
 
     grid, scenes = inp.grid, inp.used  # type: ignore[attr-defined]
-    g = _Geometry.of(scenes, list(inp.aoi.geoms), grid)  # type: ignore[attr-defined]
+    g = BlockGeometry.of(scenes, list(inp.aoi.geoms), grid)  # type: ignore[attr-defined]
     card = ckpt.card  # type: ignore[attr-defined]
     mean = np.asarray(card.lr_norm.mean, np.float32)[None, :, None, None]
     std = np.asarray(card.lr_norm.std, np.float32)[None, :, None, None]
@@ -51,9 +51,9 @@ def _reader_seconds(inp: object, ckpt: object, nodata_rule: bool) -> float:
     if not nodata_rule:
         scene_mod._mask_rule = lambda ds, bands: None  # every window's mask through read_masks
     try:
-        readers, clouds = _readers(scenes, grid, g.extents)
+        readers, clouds = open_readers(scenes, grid, g.extents)
         t = time.perf_counter()
-        for _ in _block_works(grid, list(grid.blocks(g.full, 64)), readers, g, min_valid=0.5, mean=mean, std=std, clouds=clouds):
+        for _ in block_works(grid, list(grid.blocks(g.full, 64)), readers, g, min_valid=0.5, mean=mean, std=std, clouds=clouds):
             pass
         return time.perf_counter() - t
     finally:

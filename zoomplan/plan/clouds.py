@@ -12,7 +12,7 @@ there is noise:
   The saving reported is then honest (none is claimed over ground the planner could not see).
 - ``skip``: cloudy patches are never bought: cheaper, with holes where the LR says nothing; for a buyer
   who will plan those areas again from a clearer scene (or pass it now with another ``--lr``).
-- ``ask``: the count is read before inference (:func:`zoomplan.plan.infer.count_cloudy`: the pixels and
+- ``ask``: the count is read before inference (:func:`zoomplan.plan.blocks.count_cloudy`: the pixels and
   masks only) and the caller decides (the CLI prompts on a terminal, and stops with one line listing
   the counts and the options when stdin is not one).
 
@@ -53,7 +53,7 @@ def km2(n: int, patch_m: float) -> float:
 
 def question(counts: Mapping[str, float]) -> str:
     """What ``--cloudy ask`` asks: the cloudy patches (and filled-in ones) of ``counts``
-    (:func:`zoomplan.plan.infer.count_cloudy`, with the grid's ``patch_m``), with their km^2."""
+    (:func:`zoomplan.plan.blocks.count_cloudy`, with the grid's ``patch_m``), with their km^2."""
     n, tot, f = int(counts["cloudy"]), int(counts["patches"]), int(counts.get("filled", 0))
     filled = f"; {f} more were filled in from a clearer scene" if f else ""
     return f"{n} of {tot} AOI patches ({km2(n, counts['patch_m']):.3f} km2) are under cloud or cloud shadow in every scene{filled}"

@@ -25,7 +25,8 @@ from shapely.geometry.base import BaseGeometry
 from zoomplan.errors import ConfigError
 from zoomplan.geo.grid import PlanGrid
 from zoomplan.geo.scene import Scene
-from zoomplan.plan.infer import Inference, count_blocks, default_threads, infer_patches, merge_inferences
+from zoomplan.plan.blocks import count_blocks
+from zoomplan.plan.infer import Inference, default_threads, infer_patches, merge_inferences
 
 log = logging.getLogger(__name__)
 

@@ -47,7 +47,8 @@ from zoomplan.plan import clouds as clouds_mod
 from zoomplan.plan import export, pricing, select
 from zoomplan.plan import orders as orders_mod
 from zoomplan.plan import quicklook as quicklook_mod
-from zoomplan.plan.infer import MIN_VALID, InferenceStats, count_blocks, count_cloudy, default_threads, infer_patches
+from zoomplan.plan.blocks import MIN_VALID, count_blocks, count_cloudy
+from zoomplan.plan.infer import InferenceStats, default_threads, infer_patches
 from zoomplan.plan.journal import BlockJournal, default_folder, journal_meta
 from zoomplan.plan.types import PatchTable
 from zoomplan.models.checkpoint import Checkpoint, load_checkpoint
@@ -309,7 +310,7 @@ def plan(
     Clouds (:mod:`zoomplan.plan.clouds`): ``cloud_masks``, the k-th for the k-th scene (as grouped: the
     band files of one product are one scene), win over the masks the products carry
     (:func:`zoomplan.geo.clouds.find_cloud_mask`); ``cloudy`` ``"buy"`` (``None``: the default, buy), ``"skip"`` or ``"ask"``:
-    then ``ask_cloudy(counts)`` (counts of :func:`~zoomplan.plan.infer.count_cloudy`, read before inference)
+    then ``ask_cloudy(counts)`` (counts of :func:`~zoomplan.plan.blocks.count_cloudy`, read before inference)
     returns ``"buy"`` or ``"skip"``, or raises; without it ``"ask"`` raises a one-line ConfigError with the counts.
     Raises :class:`~zoomplan.errors.ZoomplanError` subclasses with one-line messages.
     """
