@@ -104,7 +104,7 @@ def bench(scene: Path, aoi: Path) -> None:
     from zoomplan.plan import pricing, select
     from zoomplan.plan.export import order_feature_collection
     from zoomplan.plan.infer import infer_patches
-    from zoomplan.plan.pipeline import inside_scenes, open_plan_inputs
+    from zoomplan.plan.inputs import inside_scenes, open_plan_inputs
     from zoomplan.models.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(None)

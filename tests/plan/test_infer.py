@@ -180,7 +180,7 @@ def test_thread_count_does_not_change_the_shipped_models_output() -> None:
     shipped model's table must agree at 1 and 2 torch threads for those runs to agree: the same patches,
     classes and selections, probabilities to float32 rounding (oneDNN may sum a convolution in another
     order on another thread count: measured 3 of 2,726 probabilities apart, by under 2e-13)."""
-    from zoomplan.plan.pipeline import open_plan_inputs
+    from zoomplan.plan.inputs import open_plan_inputs
 
     root = Path(__file__).resolve().parents[2] / "examples"
     ck = load_checkpoint(None)

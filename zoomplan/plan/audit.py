@@ -48,7 +48,7 @@ from zoomplan.plan import audit_io
 from zoomplan.plan.audit_labels import Labels, parse_classes, read_labels
 from zoomplan.plan.audit_rows import AuditResult, aggregate, selected_mask
 from zoomplan.plan.infer import infer_patches
-from zoomplan.plan.pipeline import file_sha256, resolve_threshold
+from zoomplan.plan.inputs import crs_tag, file_sha256, resolve_threshold
 from zoomplan.models.checkpoint import load_checkpoint
 
 log = logging.getLogger(__name__)
@@ -57,11 +57,6 @@ PathLike = str | os.PathLike[str]
 AREA_RULE = "area_km2 = patches x patch area; a patch counts whole for the class under its centre point"
 THRESHOLD_RULE = "selected: policy probability > threshold (threshold <= 0: every patch; >= 1: none), as zoomplan plan"
 OUTPUT_NAMES = ("audit.md", "audit.json", "audit.png")
-
-
-def _crs_tag(crs: Any) -> str:
-    epsg = crs.to_epsg()
-    return f"EPSG:{epsg}" if epsg else crs.to_wkt()
 
 
 def _check_out_dir(out_dir: PathLike | None, png: bool) -> Path | None:
@@ -146,7 +141,7 @@ def audit(
     dev = resolve_device(device)
     ckpt = load_checkpoint(model)
 
-    # 2. Labels, scenes, planning CRS and grid (as zoomplan.plan.pipeline.open_plan_inputs).
+    # 2. Labels, scenes, planning CRS and grid (as zoomplan.plan.inputs.open_plan_inputs).
     labels = read_labels(lp, field, value_names)
     scenes = [open_scene(p, ckpt.card, bands=band_spec, sensor=sensor) for p in lr_paths]
     ids = [s.scene_id for s in scenes]
@@ -192,7 +187,7 @@ def audit(
         "labels_km2": float(area.area) / 1e6,
         "field": field,
         "classes": {str(k): v for k, v in value_names.items()} or None,
-        "planning_crs": _crs_tag(crs),
+        "planning_crs": crs_tag(crs),
         "planning_crs_reason": why,
         "patch_m": grid.patch_m,
         "patch_area_km2": patch_km2,

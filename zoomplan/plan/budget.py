@@ -4,7 +4,7 @@ Order of work (as :func:`zoomplan.plan.pipeline.plan`: every check before any co
 staged and renamed into place together only when every step succeeded):
 
 1. parameters, output paths, vendor catalogue and vendors, device, checkpoint;
-2. regions and scenes (:func:`zoomplan.plan.pipeline.open_plan_inputs`), regions grouped (``by``)
+2. regions and scenes (:func:`zoomplan.plan.inputs.open_plan_inputs`), regions grouped (``by``)
    and made disjoint (:mod:`zoomplan.plan.regions`: an area shared by several regions belongs to the
    first in file order);
 3. one streamed inference over every region that touches a scene (the regions' pieces are the AOI
@@ -41,7 +41,7 @@ from zoomplan.plan import budget_io, pricing, select
 from zoomplan.plan.infer import infer_patches
 from zoomplan.plan.budget_result import INSIDE, NODATA, OK, OUTSIDE, PARTLY, BudgetResult, RegionBudget, VendorCost, vendor_slug
 from zoomplan.plan.orders import baseline_cost, build_orders
-from zoomplan.plan.pipeline import Staging, check_outputs, inside_scenes, open_plan_inputs, resolve_threshold
+from zoomplan.plan.inputs import Staging, check_outputs, inside_scenes, open_plan_inputs, resolve_threshold
 from zoomplan.plan.regions import SLIVER_M2, DisjointRegion, disjoint_regions, group_regions
 from zoomplan.plan.types import PatchTable
 from zoomplan.models.checkpoint import load_checkpoint

@@ -390,7 +390,7 @@ def baseline_cost(aoi_geoms: Sequence[BaseGeometry], vendor: VendorProfile, crs:
     around, whichever bills less; vertex limit; one polygon per order unless the vendor allows
     MultiPolygons; areas on the ellipsoid), billed like any plan. Features that overlap are each bought
     whole, so their shared area is in the baseline twice (a plan buys it once). An empty
-    feature (one wholly outside the scenes, cut by :func:`zoomplan.plan.pipeline.inside_scenes`) buys nothing.
+    feature (one wholly outside the scenes, cut by :func:`zoomplan.plan.inputs.inside_scenes`) buys nothing.
     """
     orders = [o for i, g in enumerate(aoi_geoms) if g is None or not g.is_empty for o in whole_aoi_orders(g, i, vendor, crs)]
     return bill(orders, vendor)
