@@ -76,13 +76,13 @@ def _gdal_labels(a: np.ndarray) -> tuple[np.ndarray, int]:
 
 def _labelling(table: object, sel: np.ndarray, geoms: list) -> None:
     """Labelling the masks consolidation labels (the union, its 2x1 and 3x1 closings): scipy against GDAL."""
-    from zoomplan.plan.consolidate import _Window
+    from zoomplan.plan.window import Window
     from zoomplan.plan.morphology import closing, fill_and_label
     from zoomplan.plan.orders import _check_aoi
 
     f = _check_aoi(geoms[0], 0)
     s = np.nonzero(sel & (table.aoi_index == 0))[0]  # type: ignore[attr-defined]
-    w = _Window(table, s, f, 34)  # type: ignore[arg-type]
+    w = Window(table, s, f, 34)  # type: ignore[arg-type]
     base = fill_and_label(w.a)[0]
     masks = [w.a, closing(base, 2, 1) & w.d, closing(base, 3, 1) & w.d]
     t = time.perf_counter()
