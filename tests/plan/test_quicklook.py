@@ -18,7 +18,8 @@ from affine import Affine
 
 from zoomplan.plan.orders import baseline_cost, build_orders
 from zoomplan.plan.pricing import VendorProfile, bill, cost_summary
-from zoomplan.plan.quicklook import MAX_GRID, figure, patch_grid, render, rgb_bands, stretch
+from zoomplan.plan.map_layers import MAX_GRID, patch_grid, rgb_bands, stretch
+from zoomplan.plan.quicklook import figure, render
 
 from conftest import shared_data
 from plan.tables import random_table as make_table

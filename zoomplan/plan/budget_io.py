@@ -8,7 +8,7 @@
   TOTAL row without geometry.
 - Map (PNG): each region filled by its plan cost per km^2 under the first vendor (USD/km^2, colour
   bar from 0), regions without figures hatched grey, every region labelled, over a true-colour
-  rendering of the LR scene (:func:`zoomplan.plan.quicklook.read_background`).
+  rendering of the LR scene (:func:`zoomplan.plan.map_layers.read_background`).
 
 Every file is written atomically (:mod:`zoomplan.atomic`); :func:`zoomplan.plan.budget.budget` also
 stages them so that either all or none appear.
@@ -33,7 +33,7 @@ from pyproj import CRS, Transformer
 
 from zoomplan.atomic import atomic_path, write_text_atomic
 from zoomplan.plan.budget_result import BudgetResult, vendor_slug
-from zoomplan.plan.quicklook import polygon_path, read_background
+from zoomplan.plan.map_layers import polygon_path, read_background
 
 
 log = logging.getLogger(__name__)
