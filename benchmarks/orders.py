@@ -6,7 +6,7 @@ For each selection and each profile of configs/vendors.toml, the billed cost (US
   (b) the union of the patches: its polygons (holes filled) as orders, grown to the minimum width,
       clipped to the AOI, simplified outwards over the vertex limit (MultiPolygon orders where accepted);
   (c) the bounding box of the selection, per AOI feature, clipped to it, made orderable the same way;
-  (d) zoomplan's orders (zoomplan.plan.orders.build_orders);
+  (d) zoomplan's orders (zoomplan.plan.orders.orders.build_orders);
 
 with d / min(a, b, c) and the selected patches covered and dropped. It checks that (d) never costs more
 than the best of (a)-(c), and that no budget is exceeded, and exits 1 if either failed. Then budgets:
@@ -34,9 +34,9 @@ import numpy as np
 import shapely
 from pyproj import CRS
 
-from zoomplan.plan import select as select_mod
-from zoomplan.plan.orders import orders_with_references
-from zoomplan.plan.pricing import bill, load_vendors
+from zoomplan.plan.selection import select as select_mod
+from zoomplan.plan.orders.orders import orders_with_references
+from zoomplan.plan.orders.pricing import bill, load_vendors
 from zoomplan.plan.types import PatchTable
 
 ROOT = Path(__file__).resolve().parents[1]

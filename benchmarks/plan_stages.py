@@ -40,7 +40,7 @@ from plan_throughput import S2_TILE_PX, SCENE, build_scene, write_aoi  # noqa: E
 def _reader_seconds(inp: object, ckpt: object, nodata_rule: bool) -> float:
     """Seconds to walk every AOI block through the inference reader, without the networks."""
     import zoomplan.geo.scene as scene_mod
-    from zoomplan.plan.blocks import BlockGeometry, block_works, open_readers
+    from zoomplan.plan.inference.blocks import BlockGeometry, block_works, open_readers
 
     grid, scenes = inp.grid, inp.used  # type: ignore[attr-defined]
     g = BlockGeometry.of(scenes, list(inp.aoi.geoms), grid)  # type: ignore[attr-defined]
@@ -76,9 +76,9 @@ def _gdal_labels(a: np.ndarray) -> tuple[np.ndarray, int]:
 
 def _labelling(table: object, sel: np.ndarray, geoms: list) -> None:
     """Labelling the masks consolidation labels (the union, its 2x1 and 3x1 closings): scipy against GDAL."""
-    from zoomplan.plan.window import Window
-    from zoomplan.plan.morphology import closing, fill_and_label
-    from zoomplan.plan.orders import _check_aoi
+    from zoomplan.plan.orders.window import Window
+    from zoomplan.plan.orders.morphology import closing, fill_and_label
+    from zoomplan.plan.orders.orders import _check_aoi
 
     f = _check_aoi(geoms[0], 0)
     s = np.nonzero(sel & (table.aoi_index == 0))[0]  # type: ignore[attr-defined]
@@ -99,11 +99,12 @@ def _labelling(table: object, sel: np.ndarray, geoms: list) -> None:
 def bench(scene: Path, aoi: Path) -> None:
     import torch
 
-    import zoomplan.plan.orderable as orderable_mod
-    from zoomplan.plan import orders as orders_mod
-    from zoomplan.plan import pricing, select
-    from zoomplan.plan.export import order_feature_collection
-    from zoomplan.plan.infer import infer_patches
+    import zoomplan.plan.orders.orderable as orderable_mod
+    from zoomplan.plan.orders import orders as orders_mod
+    from zoomplan.plan.orders import pricing
+    from zoomplan.plan.selection import select
+    from zoomplan.plan.export.geojson import order_feature_collection
+    from zoomplan.plan.inference.infer import infer_patches
     from zoomplan.plan.inputs import inside_scenes, open_plan_inputs
     from zoomplan.models.checkpoint import load_checkpoint
 

@@ -17,12 +17,12 @@ from pyproj import CRS
 from rasterio.transform import from_origin
 
 from zoomplan.errors import ZoomplanError
-from zoomplan.plan import audit_io, audit_labels
+from zoomplan.plan.audit import outputs as audit_io, labels as audit_labels
 from zoomplan.plan.audit import audit
-from zoomplan.plan.audit_rows import TOTAL, aggregate, selected_mask
-from zoomplan.plan.audit_labels import parse_classes, read_labels
+from zoomplan.plan.audit.rows import TOTAL, aggregate, selected_mask
+from zoomplan.plan.audit.labels import parse_classes, read_labels
 from zoomplan.plan.pipeline import plan
-from zoomplan.plan.select import select_patches
+from zoomplan.plan.selection.select import select_patches
 
 from plan.audit_synth import VALUES, expected, raster_labels, scene, vector_labels
 from plan.tables import random_table, vendor

@@ -17,9 +17,9 @@ from PIL import Image
 
 from zoomplan.errors import ConfigError, GeometryError, ZoomplanError
 from zoomplan.plan.budget import budget
-from zoomplan.plan.budget_result import COUNTED, BudgetResult, vendor_slug
+from zoomplan.plan.budget.result import COUNTED, BudgetResult, vendor_slug
 from zoomplan.plan.pipeline import plan
-from zoomplan.plan.regions import Region, disjoint_regions
+from zoomplan.plan.budget.regions import Region, disjoint_regions
 
 from geo.synth import utm_scene, write_aoi
 
@@ -208,7 +208,7 @@ def test_bad_input_writes_nothing(setup: dict[str, Path], tiny_checkpoint: Path,
         with pytest.raises(ZoomplanError, match=pattern):
             run(setup, tiny_checkpoint, out_csv=out / "b.csv", **kw)
 
-    from zoomplan.plan import budget_io
+    from zoomplan.plan.budget import outputs as budget_io
 
     def boom(*a: object, **k: object) -> None:
         raise RuntimeError("renderer crashed")

@@ -94,7 +94,7 @@ def test_buy_ranks_cloudy_patches_first_under_a_budget(tmp_path: Path, aoi: Path
 def test_a_resumed_plan_keeps_the_cloud_states(tmp_path: Path, aoi: Path, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Journalled blocks carry each patch's cloud state: a plan killed after its inference and resumed from the
     journal writes the same patch layer as an uninterrupted one."""
-    from zoomplan.plan import export
+    from zoomplan.plan.export import geojson as export
 
     a = utm_scene(tmp_path / "a.tif", size=48, seed=1)
     m = _mask(tmp_path / "m.tif", slice(0, 20), slice(0, 48))  # patch rows 0..9

@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyproj import CRS
 
-from zoomplan.plan.orders import baseline_cost, build_orders, is_wide, n_vertices, orders_with_references, plan_orders
-from zoomplan.plan.pricing import VendorProfile, bill, load_vendors
-from zoomplan.plan.select import rank, select
+from zoomplan.plan.orders.orders import baseline_cost, build_orders, is_wide, n_vertices, orders_with_references, plan_orders
+from zoomplan.plan.orders.pricing import VendorProfile, bill, load_vendors
+from zoomplan.plan.selection.select import rank, select
 from zoomplan.plan.types import PatchTable
 
 from plan.tables import km2, needed, overlap_m2, vendor
@@ -141,7 +141,7 @@ def plain_bills(t: PatchTable, sel: np.ndarray, feats: list, v: VendorProfile) -
     wide (is_wide), not wide around a patch it holds, or without the square of k x k whole patches that
     the AOI has room for around one (see :func:`room`)."""
     out: dict[str, float | None] = {"a": 0.0, "b": 0.0, "c": 0.0}
-    crumbs_km2 = 0.0  # the crumbs (zoomplan.plan.crumbs) a union of whole cells may take in: (b) and (c) allow for them
+    crumbs_km2 = 0.0  # the crumbs (zoomplan.plan.orders.crumbs) a union of whole cells may take in: (b) and (c) allow for them
     m, price, w = v.min_order_km2, v.price_per_km2, v.min_width_m
     b = t.bounds()
     for i, f in enumerate(feats):
@@ -151,7 +151,7 @@ def plain_bills(t: PatchTable, sel: np.ndarray, feats: list, v: VendorProfile) -
             continue
         if mine.size == (t.aoi_index == i).sum():
             return {"a": None, "b": None, "c": None}  # bought whole by every plan
-        # crumbs are ordered for no one (zoomplan.plan.crumbs): (a) orders each patch's other pieces; the patches
+        # crumbs are ordered for no one (zoomplan.plan.orders.crumbs): (a) orders each patch's other pieces; the patches
         # with such a piece (not slivers) are what (b) and (c) cover, whole parts inside the feature
         parts_in_f = np.array([needed(t, mine[j:j + 1], f) for j in range(mine.size)], dtype=object)
         crumbs_km2 += km2([shapely.union_all(shapely.intersection(shapely.box(*b[mine].T), f)).difference(shapely.union_all(parts_in_f))], t.crs)
@@ -167,7 +167,7 @@ def plain_bills(t: PatchTable, sel: np.ndarray, feats: list, v: VendorProfile) -
                 return None
             if roomy.size and not room(t, roomy, f, w, shapely.union_all(parts)).all():
                 return None
-            each = sum(max(km2([p], t.crs), m) for p in parts)  # billed on the ellipsoid, as the orders (zoomplan.plan.area)
+            each = sum(max(km2([p], t.crs), m) for p in parts)  # billed on the ellipsoid, as the orders (zoomplan.plan.orders.area)
             if v.allows_multipolygon and parts and sum(n_vertices(p) for p in parts) <= v.max_vertices:
                 each = min(each, max(km2(parts, t.crs), m))  # one MultiPolygon order
             return each * price
@@ -211,7 +211,7 @@ def check_orders(orders: list, t: PatchTable, sel: np.ndarray, feats: list, v: V
     have = shapely.union_all([o.geometry for o in orders])  # a feature's own orders, or one merged with another's
     for i, f in enumerate(filled):
         mine = np.nonzero(sel & (t.aoi_index == i))[0]
-        need = needed(t, mine, feats[i])  # inside the feature as drawn (holes: zoomplan.plan.holes), crumbs aside
+        need = needed(t, mine, feats[i])  # inside the feature as drawn (holes: zoomplan.plan.orders.holes), crumbs aside
         assert need.difference(have).area <= 1e-6 * max(need.area, 1.0), "every selected patch's part inside the AOI is covered"
         if v.min_width_m > 0 and mine.size:  # a patch the AOI (as drawn, holes kept) has room for keeps that room in the orders
             assert (room(t, mine, feats[i], v.min_width_m) <= room(t, mine, feats[i], v.min_width_m, have)).all()

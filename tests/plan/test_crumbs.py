@@ -9,9 +9,9 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from zoomplan.plan.crumbs import CRUMB_SHARE
-from zoomplan.plan.orders import plan_orders
-from zoomplan.plan.pricing import bill, load_vendors
+from zoomplan.plan.orders.crumbs import CRUMB_SHARE
+from zoomplan.plan.orders.orders import plan_orders
+from zoomplan.plan.orders.pricing import bill, load_vendors
 
 from plan.tables import km2, needed, random_table, vendor
 

@@ -11,10 +11,10 @@ import shapely
 from pyproj import CRS
 from shapely.geometry import shape
 
-from zoomplan.plan.area import Measure
-from zoomplan.plan.disjoint import clean, disjoint_area_gap, overlapping_pairs, resolve, split_holes
-from zoomplan.plan.orders import baseline_cost, plan_orders
-from zoomplan.plan.pricing import bill, load_vendors
+from zoomplan.plan.orders.area import Measure
+from zoomplan.plan.orders.disjoint import clean, disjoint_area_gap, overlapping_pairs, resolve, split_holes
+from zoomplan.plan.orders.orders import baseline_cost, plan_orders
+from zoomplan.plan.orders.pricing import bill, load_vendors
 from zoomplan.plan.types import PatchTable
 
 from conftest import shared_data

@@ -14,9 +14,9 @@ import shapely
 from pyproj import CRS, Transformer
 from shapely.geometry import shape
 
-from zoomplan.plan.export import order_feature_collection, patches_feature_collection, write_geojson
-from zoomplan.plan.orders import baseline_cost, build_orders
-from zoomplan.plan.pricing import VendorProfile, bill, cost_summary
+from zoomplan.plan.export.geojson import order_feature_collection, patches_feature_collection, write_geojson
+from zoomplan.plan.orders.orders import baseline_cost, build_orders
+from zoomplan.plan.orders.pricing import VendorProfile, bill, cost_summary
 from zoomplan.plan.types import PatchTable
 
 from plan.tables import km2, vendor

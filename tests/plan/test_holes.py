@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import shapely
 
-from zoomplan.plan.orders import plan_orders, whole_aoi_orders
-from zoomplan.plan.pricing import bill, load_vendors
+from zoomplan.plan.orders.orders import plan_orders, whole_aoi_orders
+from zoomplan.plan.orders.pricing import bill, load_vendors
 
 from conftest import shared_data
 from plan.tables import km2, lonlat_aoi, overlap_m2, random_table, vendor

@@ -15,8 +15,8 @@ from zoomplan.data.lowres import normalize
 from zoomplan.errors import CheckpointError
 from zoomplan.geo.grid import PlanGrid
 from zoomplan.geo.scene import open_scene
-from zoomplan.plan.blocks import cut_tiles, valid_fraction
-from zoomplan.plan.infer import infer_patches
+from zoomplan.plan.inference.blocks import cut_tiles, valid_fraction
+from zoomplan.plan.inference.infer import infer_patches
 from zoomplan.models.checkpoint import build_component, load_checkpoint, save_checkpoint
 
 from conftest import tiny_card

@@ -11,11 +11,11 @@ import shapely
 from pyproj import CRS, Geod, Proj, Transformer
 from shapely.geometry import shape
 
-from zoomplan.plan.area import areal_scale, ellipsoidal_m2
-from zoomplan.plan.export import order_feature_collection
-from zoomplan.plan.lonlat import TOLERANCE_M, densify, snap, written
-from zoomplan.plan.orders import whole_aoi_orders
-from zoomplan.plan.pricing import load_vendors
+from zoomplan.plan.orders.area import areal_scale, ellipsoidal_m2
+from zoomplan.plan.export.geojson import order_feature_collection
+from zoomplan.plan.export.lonlat import TOLERANCE_M, densify, snap, written
+from zoomplan.plan.orders.orders import whole_aoi_orders
+from zoomplan.plan.orders.pricing import load_vendors
 
 GEOD = Geod(ellps="WGS84")
 KM_PER_DEG = 80.0  # about, at these latitudes: x offsets of whole degrees from the central meridian

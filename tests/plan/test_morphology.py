@@ -9,7 +9,7 @@ import shapely
 from affine import Affine
 from shapely.geometry import Polygon
 
-from zoomplan.plan.morphology import closing, fill_and_label, label_polygons, opening, vertex_counts
+from zoomplan.plan.orders.morphology import closing, fill_and_label, label_polygons, opening, vertex_counts
 
 T = Affine(20.0, 0.0, 440000.0 + 1 / 3, 0.0, -20.0, 4170000.0)  # a UTM patch grid, off-integer origin
 

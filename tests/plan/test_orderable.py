@@ -10,7 +10,7 @@ import shapely
 import shapely.affinity
 from shapely.geometry import Polygon
 
-from zoomplan.plan.orderable import Cells, _collinear, bill_usd, orderable
+from zoomplan.plan.orders.orderable import Cells, _collinear, bill_usd, orderable
 
 from tables import vendor
 
@@ -43,7 +43,7 @@ def test_bound_drops_only_plans_that_bill_more() -> None:
 
 
 def test_pieces_fitted_in_threads_are_those_fitted_one_by_one(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import zoomplan.plan.orderable as mod
+    import zoomplan.plan.orders.orderable as mod
 
     v = vendor(max_vertices=12, min_order_km2=0.0)
     pieces = [_staircase(700.0 * i, 6 + i) for i in range(8)]  # 8 pieces over the limit, each fitted
@@ -114,7 +114,7 @@ def test_collinear_flags_every_polygon_simplify_would_change() -> None:
 
 
 def test_threaded_shapely_calls_equal_one_call(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import zoomplan.plan.orderable as mod
+    import zoomplan.plan.orders.orderable as mod
 
     rng = np.random.default_rng(3)
     clip = shapely.Point(50, 50).buffer(40)

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from pyproj import CRS, Transformer
 
 from zoomplan.errors import GeometryError, InputError
-from zoomplan.plan.orders import baseline_cost, build_orders, component_orders, is_wide, n_vertices, whole_aoi_orders
-from zoomplan.plan.pricing import VendorProfile, bill, cost_summary, load_vendors
+from zoomplan.plan.orders.orders import baseline_cost, build_orders, component_orders, is_wide, n_vertices, whole_aoi_orders
+from zoomplan.plan.orders.pricing import VendorProfile, bill, cost_summary, load_vendors
 from zoomplan.plan.types import PatchTable
 
 from plan.tables import km2, needed, overlap_m2, vendor
@@ -74,7 +74,7 @@ def check_orders(orders, t: PatchTable, sel: np.ndarray, aois: list, v: VendorPr
         assert o.inside_aoi or v.max_vertices < 10  # only a tiny vertex limit may force an order beyond the AOI
         if o.inside_aoi:
             assert g.difference(aoi).area <= 1e-6 * g.area
-        assert o.area_km2 == pytest.approx(km2([g], t.crs), rel=1e-12)  # billed on the ellipsoid (zoomplan.plan.area)
+        assert o.area_km2 == pytest.approx(km2([g], t.crs), rel=1e-12)  # billed on the ellipsoid (zoomplan.plan.orders.area)
         assert o.area_km2 == pytest.approx(area_6933_km2(g, t.crs.to_epsg()), rel=1e-3)  # as an equal-area CRS measures it
         assert o.billed_km2 == max(o.area_km2, v.min_order_km2) and o.cost_usd == o.billed_km2 * v.price_per_km2
     assert overlap_m2(orders) <= 1e-6 * max(sum(o.geometry.area for o in orders), 1.0), "no area is billed twice"
@@ -231,7 +231,7 @@ def test_bad_inputs() -> None:
 def test_long_20m_strips_become_orderable_or_are_explained() -> None:
     """Issue 17: a 20 m strip of selected patches (a fixed mask's column) under clip-30cm's 100 m minimum
     width is ordered as a strip 100 m wide; in an AOI only 40 m wide it cannot be, and the summary says why."""
-    from zoomplan.plan.orders import plan_orders
+    from zoomplan.plan.orders.orders import plan_orders
 
     x, y = SITES[32618]
     v = load_vendors()["clip-30cm"]

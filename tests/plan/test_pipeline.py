@@ -172,7 +172,7 @@ def test_bad_input_one_line_error_and_no_output(tmp_path: Path, north: tuple[Pat
 
 
 def test_failure_while_writing_leaves_nothing(tmp_path: Path, north: tuple[Path, Path], tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from zoomplan.plan import quicklook
+    from zoomplan.plan.export import quicklook
 
     def boom(*a: object, **k: object) -> None:
         raise RuntimeError("renderer crashed")

@@ -8,7 +8,7 @@ from typing import Iterator
 import pytest
 
 from zoomplan.errors import InputError
-from zoomplan.plan.infer import _Prefetch
+from zoomplan.plan.inference.infer import _Prefetch
 
 
 def test_items_in_order_and_errors_reraised() -> None:

@@ -11,8 +11,8 @@ from pyproj import CRS
 
 from zoomplan.errors import ConfigError, InputError
 from plan.tables import km2, vendor as base_vendor
-from zoomplan.plan.orders import baseline_cost
-from zoomplan.plan.pricing import (
+from zoomplan.plan.orders.orders import baseline_cost
+from zoomplan.plan.orders.pricing import (
     DEFAULT_VENDOR,
     Bill,
     VendorProfile,
@@ -64,7 +64,7 @@ def test_packaged_catalogue_looks_like_the_market() -> None:
 def test_every_packaged_profile_documents_its_minimum_width() -> None:
     """Issue 17: no packaged profile without a minimum width (no order of 20 m strips), and the catalogue says,
     above each profile's table, where its width comes from."""
-    from zoomplan.plan.pricing import default_catalogue
+    from zoomplan.plan.orders.pricing import default_catalogue
 
     text = default_catalogue().read_text(encoding="utf-8")
     for v in load_vendors().values():
@@ -127,7 +127,7 @@ def test_billing_minimums_and_baseline() -> None:
     b = bill([O(0.2), O(3.0)], v)
     assert b == Bill(area_km2=3.2, billed_km2=4.0, cost_usd=40.0, n_orders=2)
     # a 3 km x 2 km AOI with a 0.25 km^2 hole: split into hole-free pieces around it (cheaper than filling it;
-    # zoomplan.plan.holes), so the baseline does not buy the hole; areas on the ellipsoid (zoomplan.plan.area)
+    # zoomplan.plan.orders.holes), so the baseline does not buy the hole; areas on the ellipsoid (zoomplan.plan.orders.area)
     box = shapely.box(500000, 4400000, 503000, 4402000)
     holed = box.difference(shapely.box(501000, 4400500, 501500, 4401000))
     assert baseline_cost([holed], v, UTM18).cost_usd == pytest.approx(10.0 * km2([holed], UTM18), rel=1e-6)  # pieces measured apart

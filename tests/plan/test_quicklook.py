@@ -16,10 +16,10 @@ import rasterio
 import shapely
 from affine import Affine
 
-from zoomplan.plan.orders import baseline_cost, build_orders
-from zoomplan.plan.pricing import VendorProfile, bill, cost_summary
-from zoomplan.plan.map_layers import MAX_GRID, patch_grid, rgb_bands, stretch
-from zoomplan.plan.quicklook import figure, render
+from zoomplan.plan.orders.orders import baseline_cost, build_orders
+from zoomplan.plan.orders.pricing import VendorProfile, bill, cost_summary
+from zoomplan.plan.export.map_layers import MAX_GRID, patch_grid, rgb_bands, stretch
+from zoomplan.plan.export.quicklook import figure, render
 
 from conftest import shared_data
 from plan.tables import random_table as make_table
@@ -256,7 +256,7 @@ def test_real_scene_quicklook_is_not_a_block_of_outlines(tmp_path: Path) -> None
     aoi.write_text(json.dumps({"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": {"id": "scene"}, "geometry": mapping(poly)}]}))
     # the default profile without its 100 m minimum width: the shipped model's 60 m strips stay hundreds of thin orders
-    from zoomplan.plan.pricing import default_catalogue
+    from zoomplan.plan.orders.pricing import default_catalogue
 
     vendors = tmp_path / "vendors.toml"
     text = default_catalogue().read_text(encoding="utf-8")

@@ -1,5 +1,5 @@
 """``zoomplan plan --resume``: a plan killed mid-run (SIGKILL, in another process) finishes without redoing
-finished blocks, and its outputs are byte-identical to an uninterrupted run's (zoomplan.plan.journal)."""
+finished blocks, and its outputs are byte-identical to an uninterrupted run's (zoomplan.plan.inference.journal)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ import typer
 from typer.testing import CliRunner
 
 from zoomplan.errors import ConfigError
-from zoomplan.plan import infer
-from zoomplan.plan.journal import BlockJournal, BlockResult, default_folder
+from zoomplan.plan.inference import infer
+from zoomplan.plan.inference.journal import BlockJournal, BlockResult, default_folder
 from zoomplan.plan.pipeline import plan
 
 from geo.synth import utm_scene, write_aoi
@@ -50,7 +50,7 @@ _KILLED_AFTER_BLOCKS = """
 import os, signal, sys
 import torch
 from zoomplan.cli import main
-from zoomplan.plan import journal
+from zoomplan.plan.inference import journal
 
 torch.set_num_threads(1)
 after = int(sys.argv[1])
@@ -114,7 +114,7 @@ def test_resume_rereads_a_damaged_block_and_ignores_stray_temporaries(inputs: tu
     def crash(*a: object, **k: object) -> None:
         raise KeyboardInterrupt  # a crash after inference: the journal stays, complete
 
-    monkeypatch.setattr("zoomplan.plan.select.select", crash)
+    monkeypatch.setattr("zoomplan.plan.selection.select.select", crash)
     with pytest.raises(KeyboardInterrupt):
         plan(aoi, [scene], out=out, **kw)
     monkeypatch.undo()
@@ -133,7 +133,7 @@ def test_resume_refuses_a_journal_for_other_inputs(inputs: tuple[Path, Path], ti
                                                    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     scene, aoi = inputs
     out = tmp_path / "o.geojson"
-    monkeypatch.setattr("zoomplan.plan.select.select", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    monkeypatch.setattr("zoomplan.plan.selection.select.select", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt):
         plan(aoi, [scene], out=out, model=tiny_checkpoint, device="cpu", block_tiles=BLOCK_TILES)
     monkeypatch.undo()

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zoomplan.errors import ConfigError
-from zoomplan.plan.orders import baseline_cost
-from zoomplan.plan.select import _budget_prefix, plan_cost, rank, select, select_patches
+from zoomplan.plan.orders.orders import baseline_cost
+from zoomplan.plan.selection.select import _budget_prefix, plan_cost, rank, select, select_patches
 
 from plan.tables import km2, random_table as make_table, vendor
 

@@ -18,8 +18,8 @@ from pyproj import Transformer
 from shapely.geometry import MultiPolygon, Polygon, shape
 
 from zoomplan.errors import ConfigError, InputError
-from zoomplan.plan import gis_formats, vendor_formats as vf
-from zoomplan.plan.pricing import load_vendors
+from zoomplan.plan.export import gis_formats, vendor_formats as vf
+from zoomplan.plan.orders.pricing import load_vendors
 
 from plan.order_synth import lonlat, utm_orders, write_order_file
 
@@ -184,7 +184,7 @@ def raw_rings(fmt: str, body: dict) -> list[list]:
 def test_payloads_obey_shapes_and_limits(tmp_path: Path, order: tuple[Path, dict], fmt: str, kind: str, caplog: pytest.LogCaptureFixture) -> None:
     src, geoms = order
     cat = tmp_path / "vendors.toml"
-    text = (Path(vf.__file__).parents[2] / "configs" / "vendors.toml").read_text()
+    text = (Path(vf.__file__).parents[3] / "configs" / "vendors.toml").read_text()
     cat.write_text(text.replace('kind = "archive"', f'kind = "{kind}"'))
     v = load_vendors(cat)["clip-50cm"]
     out = tmp_path / f"{fmt}.json"

@@ -84,7 +84,7 @@ def audit_command(
 
 def audit_table(rows: Any, params: dict[str, Any]) -> Table:
     """Per-class rows (areas km^2, fractions and probabilities 0-1), TOTAL last and bold."""
-    from zoomplan.plan.audit_io import COLUMNS, cells
+    from zoomplan.plan.audit.outputs import COLUMNS, cells
 
     m = params["model"]
     title = (f"zoomplan audit: {Path(params['labels']).name} (threshold {params['threshold']:g}, model {m['id']}, "

@@ -27,7 +27,7 @@ def export_command(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log details (INFO) on stderr."),
 ) -> None:
     """Write ORDER as KML, GeoPackage, Shapefile, CSV (WKT), or vendor order payloads (Planet, UP42, SkyFi, STAPI)."""
-    from zoomplan.plan.vendor_formats import export_order, parse_window
+    from zoomplan.plan.export import export_order, parse_window
 
     if verbose:
         logging.getLogger("zoomplan").setLevel(logging.INFO)

@@ -76,7 +76,7 @@ def plan_command(
 
     def ask(counts: dict[str, float]) -> str:
         """--cloudy ask: a prompt on stderr when stdin is a terminal, else the one-line stop with the counts."""
-        from zoomplan.plan.clouds import question, undecided
+        from zoomplan.plan.selection.clouds import question, undecided
 
         if not sys.stdin.isatty():
             raise undecided(counts)

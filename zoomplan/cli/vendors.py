@@ -29,7 +29,7 @@ def vendors_command(
     as_json: bool = typer.Option(False, "--json", help="Print the profiles as a JSON list on stdout instead of a table."),
 ) -> None:
     """List the vendor profiles: resolution, archive or tasking, price per km2, minimums, limits, price source and date."""
-    from zoomplan.plan.pricing import default_catalogue, load_vendors
+    from zoomplan.plan.orders.pricing import default_catalogue, load_vendors
 
     try:
         profiles = load_vendors(vendors)

@@ -3,8 +3,8 @@
 Parameters and output targets (:func:`check_params`, :func:`check_outputs`), the AOI and scenes with
 their cloud masks opened and checked, the planning CRS and grid, the AOI x scene overlap
 (:func:`open_plan_inputs`), and :class:`Staging` (outputs written beside their targets, renamed into
-place together). :func:`zoomplan.plan.pipeline.plan`, :func:`zoomplan.plan.budget.budget` and
-:func:`zoomplan.plan.audit.audit` share them.
+place together). :func:`zoomplan.plan.pipeline.plan`, :func:`zoomplan.plan.budget.budget.budget` and
+:func:`zoomplan.plan.audit.audit.audit` share them.
 """
 
 from __future__ import annotations

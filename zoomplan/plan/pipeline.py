@@ -5,9 +5,9 @@ Order of work (everything that can be checked is checked before anything is comp
 1. parameters, output paths, vendor catalogue and vendor, device, checkpoint;
 2. AOI (read, validated, repaired) and scenes (readable, georeferenced, with the model's bands);
 3. planning CRS (the scene's projected CRS, or the AOI's UTM zone), AOI reprojected, AOI x scene overlap;
-4. streamed inference on the tile grid (:func:`zoomplan.plan.infer.infer_patches`);
-5. selection, orders and pricing (:mod:`zoomplan.plan.select`, :mod:`~zoomplan.plan.orders`,
-   :mod:`~zoomplan.plan.pricing`) over the AOI's part inside the scenes; baseline = that part bought
+4. streamed inference on the tile grid (:func:`zoomplan.plan.inference.infer.infer_patches`);
+5. selection, orders and pricing (:mod:`zoomplan.plan.selection.select`, :mod:`~zoomplan.plan.orders.orders`,
+   :mod:`~zoomplan.plan.orders.pricing`) over the AOI's part inside the scenes; baseline = that part bought
    whole from the same vendor (the whole AOI when the scenes cover it; an AOI partly outside them is
    neither planned nor priced there, so savings are not overstated);
 6. outputs rendered into hidden staging files beside their targets, then renamed into place together:
@@ -37,14 +37,16 @@ from zoomplan.geo.clouds import CLOUDY_SHARE
 from zoomplan.geo.grid import PlanGrid
 from zoomplan.geo.scene import Scene
 from zoomplan.models.checkpoint import Checkpoint, load_checkpoint
-from zoomplan.plan import clouds as clouds_mod
-from zoomplan.plan import export, pricing, select
-from zoomplan.plan import orders as orders_mod
-from zoomplan.plan import quicklook as quicklook_mod
-from zoomplan.plan.blocks import MIN_VALID, count_blocks, count_cloudy
-from zoomplan.plan.infer import InferenceStats, default_threads, infer_patches
+from zoomplan.plan.selection import clouds as clouds_mod
+from zoomplan.plan.export import geojson as export
+from zoomplan.plan.orders import pricing
+from zoomplan.plan.selection import select
+from zoomplan.plan.orders import orders as orders_mod
+from zoomplan.plan.export import quicklook as quicklook_mod
+from zoomplan.plan.inference.blocks import MIN_VALID, count_blocks, count_cloudy
+from zoomplan.plan.inference.infer import InferenceStats, default_threads, infer_patches
 from zoomplan.plan.inputs import Staging, check_outputs, check_params, crs_tag, file_sha256, inside_scenes, open_plan_inputs, resolve_threshold
-from zoomplan.plan.journal import BlockJournal, default_folder, journal_meta
+from zoomplan.plan.inference.journal import BlockJournal, default_folder, journal_meta
 from zoomplan.plan.types import PatchTable
 
 log = logging.getLogger(__name__)
@@ -124,7 +126,7 @@ def plan(
     """Plan which HR patches to buy over the AOI in ``aoi_path`` from LR ``scenes`` and price them.
 
     ``model``: checkpoint (default: the shipped model). ``vendor``/``vendors_file``: pricing profile
-    and catalogue (default: :data:`zoomplan.plan.pricing.DEFAULT_VENDOR`, packaged catalogue).
+    and catalogue (default: :data:`zoomplan.plan.orders.pricing.DEFAULT_VENDOR`, packaged catalogue).
     Selection: ``threshold`` on the policy probability (default 0.5, or 0 when ``budget_usd`` or
     ``max_fraction`` is given, so that those rank every AOI patch), optionally capped by
     ``budget_usd`` (USD) or ``max_fraction`` (share of the AOI's patches). ``bands``: the scene bands for the model's inputs
@@ -135,19 +137,19 @@ def plan(
     a Dask cluster (scheduler address, or a number of local worker processes; needs ``zoomplan[dask]``),
     with byte-identical results. Outputs: ``out`` (order GeoJSON, ``"-"`` for
     stdout), ``patches_out`` (patch GeoJSON), ``quicklook`` (PNG); written only if every step succeeds.
-    Crash safety (:mod:`zoomplan.plan.journal`): in a single process, each finished block of inference is
+    Crash safety (:mod:`zoomplan.plan.inference.journal`): in a single process, each finished block of inference is
     journalled in ``journal`` (a folder; default: a hidden folder beside ``out`` when it is a file), and
     the journal is removed once the outputs are written. After a crash or a kill, the same call with
     ``resume=True`` takes the finished blocks from it and plans only the rest; the outputs are
     byte-identical to an uninterrupted run's. ``PlanResult.blocks_resumed`` says how many were reused.
     ``threads``: torch intra-op threads for the networks (default
-    :func:`~zoomplan.plan.infer.default_threads`: every core on CPU; 1 on a machine busy with other work).
+    :func:`~zoomplan.plan.inference.infer.default_threads`: every core on CPU; 1 on a machine busy with other work).
     ``force``: plan a scene whose values look like garbage (:mod:`zoomplan.geo.values`); the override
     is recorded in the summary (``value_checks_overridden``).
-    Clouds (:mod:`zoomplan.plan.clouds`): ``cloud_masks``, the k-th for the k-th scene (as grouped: the
+    Clouds (:mod:`zoomplan.plan.selection.clouds`): ``cloud_masks``, the k-th for the k-th scene (as grouped: the
     band files of one product are one scene), win over the masks the products carry
     (:func:`zoomplan.geo.clouds.find_cloud_mask`); ``cloudy`` ``"buy"`` (``None``: the default, buy), ``"skip"`` or ``"ask"``:
-    then ``ask_cloudy(counts)`` (counts of :func:`~zoomplan.plan.blocks.count_cloudy`, read before inference)
+    then ``ask_cloudy(counts)`` (counts of :func:`~zoomplan.plan.inference.blocks.count_cloudy`, read before inference)
     returns ``"buy"`` or ``"skip"``, or raises; without it ``"ask"`` raises a one-line ConfigError with the counts.
     Raises :class:`~zoomplan.errors.ZoomplanError` subclasses with one-line messages.
     """
@@ -202,8 +204,8 @@ def plan(
         if cluster is None:
             inf = infer_patches(ckpt, used, aoi.geoms, grid, dev, batch_size=batch_size, block_tiles=block_tiles, progress=progress,
                                 journal=book, threads=n_threads)
-        else:  # the same blocks on Dask workers, merged into the same table (zoomplan.plan.distributed)
-            from zoomplan.plan.distributed import infer_on_cluster
+        else:  # the same blocks on Dask workers, merged into the same table (zoomplan.plan.inference.distributed)
+            from zoomplan.plan.inference.distributed import infer_on_cluster
 
             inf = infer_on_cluster(cluster, ckpt.path, used, aoi.geoms, grid, dev, batch_size=batch_size, block_tiles=block_tiles,
                                    threads=threads)
@@ -236,7 +238,7 @@ def plan(
         if force:  # --force: the value checks it overrode (zoomplan.geo.values)
             summary["parameters"]["force"] = True
             summary["value_checks_overridden"] = [{"scene": c.scene_id, "check": c.message} for c in inputs.value_checks if c.message]
-        if table.cloud is not None:  # a scene had a cloud mask (zoomplan.plan.clouds)
+        if table.cloud is not None:  # a scene had a cloud mask (zoomplan.plan.selection.clouds)
             summary["clouds"] = clouds_mod.report(table, selected, clouds_mod.mask_names(used), mode, chosen_by)
             summary["parameters"]["cloudy"] = mode
         if scene_rule is not None:  # how overlapping scenes were ordered (zoomplan.geo.scenelist)
@@ -326,4 +328,4 @@ def _summary(
     }
 
 
-# ---------------------------------------------------------------- steps of plan() shared with other planners (zoomplan.plan.budget)
+# ---------------------------------------------------------------- steps of plan() shared with other planners (zoomplan.plan.budget.budget)
