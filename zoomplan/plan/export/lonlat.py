@@ -6,7 +6,7 @@ middle of a 61 km east-west edge at 45 degrees of latitude. :func:`densify` adds
 planned edges until the straight lon/lat edge between any two lies within :data:`TOLERANCE_M` of the
 planned edge (measured at its middle, where a smooth edge strays most), so any reader measures what
 was planned: the geodesic area of the written polygon agrees with the order's ``area_km2``
-(:mod:`zoomplan.plan.orders.area`) to far better than 0.1% (``tests/plan/test_lonlat.py``). Vertices added
+(:mod:`zoomplan.plan.orders.area`) to far better than 0.1% (``tests/plan/export/test_lonlat.py``). Vertices added
 count against the vendor's vertex limit: where they would break it, the tolerance is relaxed (x4 at
 a time) until they fit. :func:`snap` then rounds to 7 decimals of degree (about 1 cm) and keeps the
 geometry valid. Used by every GeoJSON written and every payload export.

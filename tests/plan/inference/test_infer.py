@@ -182,7 +182,7 @@ def test_thread_count_does_not_change_the_shipped_models_output() -> None:
     order on another thread count: measured 3 of 2,726 probabilities apart, by under 2e-13)."""
     from zoomplan.plan.inputs import open_plan_inputs
 
-    root = Path(__file__).resolve().parents[2] / "examples"
+    root = Path(__file__).resolve().parents[3] / "examples"
     ck = load_checkpoint(None)
     inp = open_plan_inputs(root / "aoi_accomac.geojson", [root / "s2_l1c_18SVG_20160112_accomac_crop.tif"], ck)
     one = infer_patches(ck, inp.used, inp.aoi.geoms, inp.grid, CPU, threads=1, batch_size=100).table

@@ -24,7 +24,7 @@ from zoomplan.plan.export.quicklook import figure, render
 from conftest import shared_data
 from plan.tables import random_table as make_table
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 REAL_SCENE = "sentinel2/s2_l1c_18SVG_20160112_rgbn_10m.tif"
 
 X, Y = 500000.0, 4500000.0

@@ -12,7 +12,7 @@ from shapely.geometry import Polygon
 
 from zoomplan.plan.orders.orderable import Cells, _collinear, bill_usd, orderable
 
-from tables import vendor
+from plan.tables import vendor
 
 WITHIN = shapely.box(-1000, -1000, 3000, 3000)
 
