@@ -37,16 +37,16 @@ from zoomplan.geo.clouds import CLOUDY_SHARE
 from zoomplan.geo.grid import PlanGrid
 from zoomplan.geo.scene import Scene
 from zoomplan.models.checkpoint import Checkpoint, load_checkpoint
-from zoomplan.plan.selection import clouds as clouds_mod
 from zoomplan.plan.export import geojson as export
-from zoomplan.plan.orders import pricing
-from zoomplan.plan.selection import select
-from zoomplan.plan.orders import orders as orders_mod
 from zoomplan.plan.export import quicklook as quicklook_mod
 from zoomplan.plan.inference.blocks import MIN_VALID, count_blocks, count_cloudy
 from zoomplan.plan.inference.infer import InferenceStats, default_threads, infer_patches
-from zoomplan.plan.inputs import Staging, check_outputs, check_params, crs_tag, file_sha256, inside_scenes, open_plan_inputs, resolve_threshold
 from zoomplan.plan.inference.journal import BlockJournal, default_folder, journal_meta
+from zoomplan.plan.inputs import Staging, check_outputs, check_params, crs_tag, file_sha256, inside_scenes, open_plan_inputs, resolve_threshold
+from zoomplan.plan.orders import orders as orders_mod
+from zoomplan.plan.orders import pricing
+from zoomplan.plan.selection import clouds as clouds_mod
+from zoomplan.plan.selection import select
 from zoomplan.plan.types import PatchTable
 
 log = logging.getLogger(__name__)

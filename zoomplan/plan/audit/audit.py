@@ -44,12 +44,12 @@ from zoomplan.device import resolve_device
 from zoomplan.errors import ConfigError, InputError
 from zoomplan.geo.grid import PlanGrid, planning_crs
 from zoomplan.geo.scene import Scene, open_scene
+from zoomplan.models.checkpoint import load_checkpoint
 from zoomplan.plan.audit import outputs as audit_io
 from zoomplan.plan.audit.labels import Labels, parse_classes, read_labels
 from zoomplan.plan.audit.rows import AuditResult, aggregate, selected_mask
 from zoomplan.plan.inference.infer import infer_patches
 from zoomplan.plan.inputs import crs_tag, file_sha256, resolve_threshold
-from zoomplan.models.checkpoint import load_checkpoint
 
 log = logging.getLogger(__name__)
 

@@ -37,16 +37,16 @@ from shapely.geometry.base import BaseGeometry
 
 from zoomplan.device import resolve_device
 from zoomplan.errors import ConfigError, InputError
-from zoomplan.plan.budget import outputs as budget_io
-from zoomplan.plan.orders import pricing
-from zoomplan.plan.selection import select
-from zoomplan.plan.inference.infer import infer_patches
-from zoomplan.plan.budget.result import INSIDE, NODATA, OK, OUTSIDE, PARTLY, BudgetResult, RegionBudget, VendorCost, vendor_slug
-from zoomplan.plan.orders.orders import baseline_cost, build_orders
-from zoomplan.plan.inputs import Staging, check_outputs, inside_scenes, open_plan_inputs, resolve_threshold
-from zoomplan.plan.budget.regions import SLIVER_M2, DisjointRegion, disjoint_regions, group_regions
-from zoomplan.plan.types import PatchTable
 from zoomplan.models.checkpoint import load_checkpoint
+from zoomplan.plan.budget import outputs as budget_io
+from zoomplan.plan.budget.regions import SLIVER_M2, DisjointRegion, disjoint_regions, group_regions
+from zoomplan.plan.budget.result import INSIDE, NODATA, OK, OUTSIDE, PARTLY, BudgetResult, RegionBudget, VendorCost, vendor_slug
+from zoomplan.plan.inference.infer import infer_patches
+from zoomplan.plan.inputs import Staging, check_outputs, inside_scenes, open_plan_inputs, resolve_threshold
+from zoomplan.plan.orders import pricing
+from zoomplan.plan.orders.orders import baseline_cost, build_orders
+from zoomplan.plan.selection import select
+from zoomplan.plan.types import PatchTable
 
 log = logging.getLogger(__name__)
 

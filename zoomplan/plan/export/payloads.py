@@ -75,8 +75,8 @@ from shapely.geometry.base import BaseGeometry
 
 from zoomplan.errors import ConfigError, InputError
 from zoomplan.plan.export.order_file import OrderFeature, OrderFile, fix_hint
-from zoomplan.plan.orders.pricing import VendorProfile
 from zoomplan.plan.export.vendor_geometry import DECIMALS, Limits, fit_geometry, geojson_geometry
+from zoomplan.plan.orders.pricing import VendorProfile
 
 PAYLOAD_FORMATS = ("planet", "up42", "skyfi", "stapi")
 

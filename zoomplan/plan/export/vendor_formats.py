@@ -29,8 +29,8 @@ from zoomplan.plan.export.payloads import (
     limits_for,
     parse_window,
 )
-from zoomplan.plan.orders.pricing import load_vendors
 from zoomplan.plan.export.vendor_geometry import Limits, fit_geometry, geojson_geometry, n_coords, n_vertices
+from zoomplan.plan.orders.pricing import load_vendors
 
 __all__ = [
     "EXTENSIONS", "FORMATS", "FORMAT_LIMITS", "GIS_FORMATS", "PAYLOAD_FORMATS", "TO_FILL", "ExportResult", "Limits", "OrderFeature",

@@ -53,8 +53,8 @@ from zoomplan.plan.orders.morphology import closing, fill_and_label, fill_mask, 
 from zoomplan.plan.orders.orderable import Candidate, bill_usd, orderable
 from zoomplan.plan.orders.polygons import polygons
 from zoomplan.plan.orders.pricing import VendorProfile
-from zoomplan.plan.types import PatchTable
 from zoomplan.plan.orders.window import Window, finish_mask, mask_cost, overlap, per_patch, width_cells
+from zoomplan.plan.types import PatchTable
 
 N_EXACT_CLOSINGS = 2
 """Closings made orderable and billed exactly (the cheapest by their mask bill)."""

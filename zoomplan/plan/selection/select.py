@@ -31,9 +31,9 @@ import numpy as np
 from shapely.geometry.base import BaseGeometry
 
 from zoomplan.errors import ConfigError
-from zoomplan.plan.selection.knapsack import Dropped, spend
 from zoomplan.plan.orders.orders import build_orders
 from zoomplan.plan.orders.pricing import VendorProfile, bill
+from zoomplan.plan.selection.knapsack import Dropped, spend
 from zoomplan.plan.types import PatchTable
 
 log = logging.getLogger(__name__)
