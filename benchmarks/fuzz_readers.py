@@ -34,7 +34,7 @@ import shapely
 
 from zoomplan.errors import ZoomplanError
 from zoomplan.geo.aoi import read_aoi
-from zoomplan.plan.vendor_formats import read_order_file
+from zoomplan.plan.export.vendor_formats import read_order_file
 
 # ---------------------------------------------------------------- valid seed files (lon/lat near Accomac, Virginia)
 

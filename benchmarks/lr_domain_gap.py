@@ -34,7 +34,7 @@ from zoomplan.data.joint import JointDataset, sources_from_recipe
 from zoomplan.data.lowres import Radiometry, Streams, channel_stats
 from zoomplan.geo.scene import to_unit
 from zoomplan.models.card import ModelCard, SensorMapping
-from zoomplan.train.checkpoint import build_component
+from zoomplan.models.checkpoint import build_component
 from zoomplan.train.config import TrainConfig, load_config
 from zoomplan.train.steps import cosine_lr
 

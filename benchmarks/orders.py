@@ -6,7 +6,7 @@ For each selection and each profile of configs/vendors.toml, the billed cost (US
   (b) the union of the patches: its polygons (holes filled) as orders, grown to the minimum width,
       clipped to the AOI, simplified outwards over the vertex limit (MultiPolygon orders where accepted);
   (c) the bounding box of the selection, per AOI feature, clipped to it, made orderable the same way;
-  (d) zoomplan's orders (zoomplan.plan.orders.plan_orders);
+  (d) zoomplan's orders (zoomplan.plan.orders.orders.plan_orders);
 
 with d / min(a, b, c), the selected patches covered and dropped, and what a buyer checks of (d) (issue 17):
 the area billed (km^2, ellipsoidal, minimums included), the area of the orders' union against the sum of
@@ -38,9 +38,9 @@ import numpy as np
 import shapely
 from pyproj import CRS
 
-from zoomplan.plan import select as select_mod
-from zoomplan.plan.orders import orders_with_references, plan_orders
-from zoomplan.plan.pricing import bill, load_vendors
+from zoomplan.plan.selection import select as select_mod
+from zoomplan.plan.orders.orders import orders_with_references, plan_orders
+from zoomplan.plan.orders.pricing import bill, load_vendors
 from zoomplan.plan.types import PatchTable
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -40,10 +40,10 @@ from plan_throughput import S2_TILE_PX, SCENE, build_scene, write_aoi  # noqa: E
 def _reader_seconds(inp: object, ckpt: object, nodata_rule: bool) -> float:
     """Seconds to walk every AOI block through the inference reader, without the networks."""
     import zoomplan.geo.scene as scene_mod
-    from zoomplan.plan.infer import _block_works, _Geometry, _readers
+    from zoomplan.plan.inference.blocks import BlockGeometry, block_works, open_readers
 
     grid, scenes = inp.grid, inp.used  # type: ignore[attr-defined]
-    g = _Geometry.of(scenes, list(inp.aoi.geoms), grid)  # type: ignore[attr-defined]
+    g = BlockGeometry.of(scenes, list(inp.aoi.geoms), grid)  # type: ignore[attr-defined]
     card = ckpt.card  # type: ignore[attr-defined]
     mean = np.asarray(card.lr_norm.mean, np.float32)[None, :, None, None]
     std = np.asarray(card.lr_norm.std, np.float32)[None, :, None, None]
@@ -51,9 +51,9 @@ def _reader_seconds(inp: object, ckpt: object, nodata_rule: bool) -> float:
     if not nodata_rule:
         scene_mod._mask_rule = lambda ds, bands: None  # every window's mask through read_masks
     try:
-        readers, clouds = _readers(scenes, grid, g.extents)
+        readers, clouds = open_readers(scenes, grid, g.extents)
         t = time.perf_counter()
-        for _ in _block_works(grid, list(grid.blocks(g.full, 64)), readers, g, min_valid=0.5, mean=mean, std=std, clouds=clouds):
+        for _ in block_works(grid, list(grid.blocks(g.full, 64)), readers, g, min_valid=0.5, mean=mean, std=std, clouds=clouds):
             pass
         return time.perf_counter() - t
     finally:
@@ -76,13 +76,13 @@ def _gdal_labels(a: np.ndarray) -> tuple[np.ndarray, int]:
 
 def _labelling(table: object, sel: np.ndarray, geoms: list) -> None:
     """Labelling the masks consolidation labels (the union, its 2x1 and 3x1 closings): scipy against GDAL."""
-    from zoomplan.plan.consolidate import _Window
-    from zoomplan.plan.morphology import closing, fill_and_label
-    from zoomplan.plan.orders import _check_aoi
+    from zoomplan.plan.orders.window import Window
+    from zoomplan.plan.orders.morphology import closing, fill_and_label
+    from zoomplan.plan.orders.orders import _check_aoi
 
     f = _check_aoi(geoms[0], 0)
     s = np.nonzero(sel & (table.aoi_index == 0))[0]  # type: ignore[attr-defined]
-    w = _Window(table, s, f, 34)  # type: ignore[arg-type]
+    w = Window(table, s, f, 34)  # type: ignore[arg-type]
     base = fill_and_label(w.a)[0]
     masks = [w.a, closing(base, 2, 1) & w.d, closing(base, 3, 1) & w.d]
     t = time.perf_counter()
@@ -99,13 +99,14 @@ def _labelling(table: object, sel: np.ndarray, geoms: list) -> None:
 def bench(scene: Path, aoi: Path) -> None:
     import torch
 
-    import zoomplan.plan.orderable as orderable_mod
-    from zoomplan.plan import orders as orders_mod
-    from zoomplan.plan import pricing, select
-    from zoomplan.plan.export import order_feature_collection
-    from zoomplan.plan.infer import infer_patches
-    from zoomplan.plan.pipeline import inside_scenes, open_plan_inputs
-    from zoomplan.train.checkpoint import load_checkpoint
+    import zoomplan.plan.orders.orderable as orderable_mod
+    from zoomplan.plan.orders import orders as orders_mod
+    from zoomplan.plan.orders import pricing
+    from zoomplan.plan.selection import select
+    from zoomplan.plan.export.geojson import order_feature_collection
+    from zoomplan.plan.inference.infer import infer_patches
+    from zoomplan.plan.inputs import inside_scenes, open_plan_inputs
+    from zoomplan.models.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(None)
     inp = open_plan_inputs(aoi, [scene], ckpt)

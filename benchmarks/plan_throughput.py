@@ -177,8 +177,8 @@ def _models(device: str, batch_size: int, model: str | None) -> Any:
     import torch
 
     from zoomplan.device import resolve_device
-    from zoomplan.plan.infer import TileModels
-    from zoomplan.train.checkpoint import load_checkpoint
+    from zoomplan.plan.inference.infer import TileModels
+    from zoomplan.models.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(model)
     return ckpt, TileModels(ckpt, resolve_device(device), batch_size=batch_size), torch
@@ -187,9 +187,9 @@ def _models(device: str, batch_size: int, model: str | None) -> Any:
 def measure_compute(n_tiles: int, device: str, batch_size: int, model: str | None) -> dict[str, Any]:
     """(c): forward passes of policy + LR classifier over ``n_tiles`` chips already in memory as batches.
 
-    On CPU timed with the planner's thread count (:func:`zoomplan.plan.infer.default_threads`) on every
+    On CPU timed with the planner's thread count (:func:`zoomplan.plan.inference.infer.default_threads`) on every
     tile and with one thread fewer on a few batches; the faster is the floor (both are reported)."""
-    from zoomplan.plan.infer import default_threads
+    from zoomplan.plan.inference.infer import default_threads
 
     ckpt, m, torch = _models(device, batch_size, model)
     L = ckpt.card.lr_size_px

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 
 from zoomplan.data.joint import JointDataset, parse_sources, sources_from_recipe
 from zoomplan.data.lowres import Streams
-from zoomplan.train.checkpoint import load_checkpoint
+from zoomplan.models.checkpoint import load_checkpoint
 from zoomplan.train.steps import PolicyModels, policy_predict
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from zoomplan.models.card import SENTINEL2_BAND_ALIASES, ModelCard, ModelSpec, Normalization, SensorMapping
-from zoomplan.train.checkpoint import build_component, save_checkpoint
+from zoomplan.models.checkpoint import build_component, save_checkpoint
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

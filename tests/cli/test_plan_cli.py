@@ -91,7 +91,7 @@ def test_budget_reports_what_it_drops(cli: typer.Typer, inputs: tuple[Path, Path
     """Under --budget the summary carries the dropped patches, and the table gives them one line."""
     from rich.console import Console
 
-    from zoomplan.cli.plan import summary_table
+    from zoomplan.cli.commands.plan import summary_table
 
     scene, aoi = inputs
     out = tmp_path / "order.geojson"
@@ -112,7 +112,7 @@ def test_the_table_says_what_the_order_rules_did(cli: typer.Typer, inputs: tuple
     areas, orders narrower than the width), none where nothing happened."""
     from rich.console import Console
 
-    from zoomplan.cli.plan import summary_table
+    from zoomplan.cli.commands.plan import summary_table
 
     scene, aoi = inputs
     out = tmp_path / "order.geojson"

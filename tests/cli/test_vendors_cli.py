@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from zoomplan.plan.pricing import default_catalogue, load_vendors
+from zoomplan.plan.orders.pricing import default_catalogue, load_vendors
 
 
 def test_table_lists_every_profile_and_column(cli: typer.Typer) -> None:

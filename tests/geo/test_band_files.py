@@ -19,7 +19,8 @@ from tests.helpers.realdata import patch_probs, plan_cli, real_pixels, reference
 from tests.helpers.synth import write_aoi
 from tests.hardening.catalogue import assert_refused
 from zoomplan.errors import InputError
-from zoomplan.geo.bands import BandSet, band_token, group_scene_inputs
+from zoomplan.geo.products.bands import group_scene_inputs
+from zoomplan.geo.products.files import BandSet, band_token
 
 BANDS = ("B04", "B03", "B02")  # red, green, blue: rows 0, 1, 2 of the real stack
 JP2 = dict(driver="JP2OpenJPEG", QUALITY="100", REVERSIBLE="YES", nodata=None)

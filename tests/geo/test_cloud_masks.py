@@ -1,4 +1,4 @@
-"""Cloud mask rules and reading (issue 18 item 5, zoomplan.geo.clouds), on small generated rasters: SCL
+"""Cloud mask rules and reading (issue 18 item 5, zoomplan.geo.products.clouds), on small generated rasters: SCL
 classes, QA_PIXEL bits, MSK_CLASSI bands and user masks; a patch's share of cloud; a mask on another grid
 and CRS read onto the LR grid through a WarpedVRT, nodata and the outside never cloud."""
 
@@ -16,9 +16,8 @@ from rasterio.warp import reproject, transform_bounds
 from rasterio.enums import Resampling
 
 from zoomplan.errors import InputError
-from zoomplan.geo.bands import BandSet
-from zoomplan.geo.clouds import (CLOUDY_SHARE, CloudMask, CloudReader, cloud_pixels, find_cloud_mask, kind_of, open_cloud_mask,
-                                 patch_cloud_share, split_mask_files)
+from zoomplan.geo.products.files import BandSet
+from zoomplan.geo.products.clouds import CLOUDY_SHARE, CloudMask, CloudReader, cloud_pixels, find_cloud_mask, kind_of, open_cloud_mask, patch_cloud_share, split_mask_files
 from zoomplan.geo.grid import PlanGrid, TileRange
 
 UTM = CRS.from_epsg(32618)

@@ -14,7 +14,9 @@ import typer
 
 from tests.helpers.landsat import A, ELEV, L1, L2, M, MTL_L1, MTL_L2, SR_A, SR_M, landsat_set, to_dn
 from tests.helpers.realdata import patch_probs, plan_cli, reference, same_plan, write_raster  # noqa: F401 (fixture)
-from zoomplan.geo.bands import BandSet, band_token, group_scene_inputs, landsat_reflectance
+from zoomplan.geo.products.bands import group_scene_inputs
+from zoomplan.geo.products.files import BandSet, band_token
+from zoomplan.geo.products.landsat import landsat_reflectance
 
 TOL = 0.01  # probabilities: DN rounding (up to 3e-5 reflectance), float32 on read, 4 decimals written; the
 # shipped policy moved up to 0.0066 under that rounding (selections equal, asserted first)

@@ -19,7 +19,8 @@ import typer
 from tests.helpers.realdata import patch_probs, plan_cli, reference, same_plan, write_raster  # noqa: F401 (fixture)
 from tests.hardening.catalogue import assert_refused
 from zoomplan.errors import InputError
-from zoomplan.geo.bands import BandSet, group_scene_inputs
+from zoomplan.geo.products.bands import group_scene_inputs
+from zoomplan.geo.products.files import BandSet
 
 COG = dict(driver="COG", compress="DEFLATE", nodata=None)
 ES_KEYS = ("red", "green", "blue", "nir")  # rows 0..3 of the real stack
@@ -315,7 +316,7 @@ def test_cloud_mask_assets_by_key_eo_bands_and_roles(tmp_path: Path) -> None:
     """The cloud mask asset: keyed ``qa_pixel`` (Landsat C2) / ``SCL`` / ``scl``, else named ``SCL`` by eo:bands, else with
     role cloud and a mask's file name; a local twin before a remote one; a cloud-probability asset (role cloud, not
     named as a product mask) is not the item's mask (the SCL beside the band files is then found by name); a missing one is refused when the mask is looked for."""
-    from zoomplan.geo.clouds import CloudMask, find_cloud_mask
+    from zoomplan.geo.products.clouds import CloudMask, find_cloud_mask
 
     for b in ("r", "g", "b"):
         _tiny(tmp_path / f"{b}.tif")

@@ -20,7 +20,7 @@ from tests.hardening.catalogue import assert_refused
 from zoomplan.geo.grid import PlanGrid
 from zoomplan.geo.scene import open_scene
 from zoomplan.geo.values import BAD_SHARE, check_scene_values, sample_ranges
-from zoomplan.train.checkpoint import load_checkpoint
+from zoomplan.models.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 S2 = ("red (B04)", "green (B03)", "blue (B02)", "nir (B08)")

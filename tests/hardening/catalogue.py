@@ -19,7 +19,7 @@ from pyproj import Transformer
 from typer.testing import CliRunner, Result
 
 
-from geo.synth import utm_scene
+from tests.helpers.synth import utm_scene
 
 X0, Y0 = 440000.0, 4170000.0
 """Top-left corner (EPSG:32618, metres) of the standard 48 px x 10 m test scene (Accomac, Virginia)."""

@@ -14,8 +14,8 @@ import pytest
 import shapely
 from pyproj import Transformer
 
-from catalogue import X0, Y0, assert_refused, planned, run_plan, scene, to_lonlat, warnings_log  # noqa: F401 (fixtures)
-from geo.synth import utm_scene, write_aoi
+from tests.hardening.catalogue import X0, Y0, assert_refused, planned, run_plan, scene, to_lonlat, warnings_log  # noqa: F401 (fixtures)
+from tests.helpers.synth import utm_scene, write_aoi
 
 INSIDE = shapely.box(X0 + 40, Y0 - 400, X0 + 360, Y0 - 80)  # 320 m x 320 m inside the scene, EPSG:32618
 

@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 ALIASES = {"T_aoi": "tests/hardening/test_catalogue_aoi.py", "T_scene": "tests/hardening/test_catalogue_scene.py",
            "T_models": "tests/hardening/test_catalogue_models.py", "T_clouds": "tests/geo/test_clouds.py",
-           "T_masks": "tests/geo/test_cloud_masks.py", "T_cplan": "tests/plan/test_clouds_plan.py"}
+           "T_masks": "tests/geo/test_cloud_masks.py", "T_cplan": "tests/plan/selection/test_clouds_plan.py"}
 NODE = re.compile(r"`((?:T_\w+)|(?:tests/[\w/]+\.py))::(test_\w+)(?:\[[^\]]*\])?`")
 
 

@@ -13,8 +13,8 @@ from typing import Callable
 import pytest
 import torch
 
-from catalogue import X0, Y0, assert_refused, run_plan, scene  # noqa: F401 (fixtures)
-from geo.synth import write_aoi
+from tests.hardening.catalogue import X0, Y0, assert_refused, run_plan, scene  # noqa: F401 (fixtures)
+from tests.helpers.synth import write_aoi
 
 import shapely
 

@@ -16,10 +16,10 @@ from rasterio.transform import Affine, from_origin
 
 from zoomplan.geo.grid import PlanGrid
 from zoomplan.geo.scene import GridReader, open_scene
-from zoomplan.train.checkpoint import load_checkpoint
+from zoomplan.models.checkpoint import load_checkpoint
 
-from catalogue import X0, Y0, assert_refused, planned, run_plan, scene, warnings_log  # noqa: F401 (fixtures)
-from geo.synth import S2_DESCRIPTIONS, utm_scene, write_aoi
+from tests.hardening.catalogue import X0, Y0, assert_refused, planned, run_plan, scene, warnings_log  # noqa: F401 (fixtures)
+from tests.helpers.synth import S2_DESCRIPTIONS, utm_scene, write_aoi
 
 AOI_BOX = shapely.box(X0 + 40, Y0 - 400, X0 + 360, Y0 - 80)  # inside the 480 m scene, EPSG:32618
 

@@ -50,7 +50,7 @@ def test_mutated_files_end_in_a_zoomplan_error_or_valid_polygons(tmp_path: Path,
 def test_seed_files_read_as_expected(tmp_path: Path) -> None:
     fz = _fuzz_module()
     from zoomplan.geo.aoi import read_aoi
-    from zoomplan.plan.vendor_formats import read_order_file
+    from zoomplan.plan.export.vendor_formats import read_order_file
 
     (tmp_path / "a.geojson").write_text(fz._dump(fz.SEED_AOI))
     (tmp_path / "a.kml").write_text(fz.SEED_KML)

@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 from pyproj import Transformer
 
 from zoomplan.plan.pipeline import PlanResult, plan
-from zoomplan.plan.pricing import get_vendor, load_vendors
+from zoomplan.plan.orders.pricing import get_vendor, load_vendors
 
-from geo.synth import utm_scene, write_aoi
-from plan.tables import km2, needed, overlap_m2
+from tests.helpers.synth import utm_scene, write_aoi
+from tests.plan.tables import km2, needed, overlap_m2
 
 REL = 1e-9
 
@@ -89,7 +89,7 @@ def test_plans_keep_their_invariants(case: dict, tiny_checkpoint: Path) -> None:
         inside = [shapely.intersection(b, geoms[i]).area for b, i in zip(boxes, r.table.aoi_index[sel])]
         assert all(a > 0 for a in inside), "every selected patch lies in its AOI feature"
         footprint = shapely.box(x0, y0 - SIZE * RES, x0 + SIZE * RES, y0)
-        # Every selected patch's part inside its feature is bought, crumbs aside (zoomplan.plan.crumbs), by the
+        # Every selected patch's part inside its feature is bought, crumbs aside (zoomplan.plan.orders.crumbs), by the
         # feature's own orders or, where features overlap, by an order merged with another feature's.
         have = shapely.union_all([o.geometry for o in r.orders])
         for i, g in enumerate(geoms):

@@ -20,7 +20,7 @@ from typer.testing import CliRunner, Result
 
 from tests.conftest import shared_data
 from tests.helpers.synth import write_aoi
-from zoomplan.train.checkpoint import load_checkpoint
+from zoomplan.models.checkpoint import load_checkpoint
 
 REAL_SCENE = "sentinel2/s2_l1c_18SVG_20160112_rgbn_10m.tif"
 """Sentinel-2A L1C, 18SVG, 2016-01-12: bands red (B04), green (B03), blue (B02), nir (B08), x 10000, nodata 0."""

@@ -15,7 +15,7 @@ from pyproj import Transformer
 from rasterio.features import rasterize
 from rasterio.transform import from_origin
 
-from geo.synth import utm_scene
+from tests.helpers.synth import utm_scene
 
 EPSG = 32618
 # The scene: 48 x 48 px at 10 m, x 440000-440480, y 4169520-4170000 (36 tiles of 80 m, 576 patches of 20 m).

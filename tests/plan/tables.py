@@ -6,7 +6,7 @@ import numpy as np
 import shapely
 from pyproj import CRS
 
-from zoomplan.plan.pricing import VendorProfile
+from zoomplan.plan.orders.pricing import VendorProfile
 from zoomplan.plan.types import PatchTable
 
 
@@ -39,8 +39,8 @@ def random_table(aoi: shapely.Geometry, pm: float = 100.0, seed: int = 0, epsg: 
 
 def needed(t: PatchTable, idx: np.ndarray, f: shapely.Geometry) -> shapely.Geometry:
     """What the orders must buy of patches ``idx`` (table indices) of feature ``f``: each patch's part
-    inside ``f`` without its crumbs (pieces under CRUMB_SHARE of a patch, zoomplan.plan.crumbs)."""
-    from zoomplan.plan.crumbs import CRUMB_SHARE
+    inside ``f`` without its crumbs (pieces under CRUMB_SHARE of a patch, zoomplan.plan.orders.crumbs)."""
+    from zoomplan.plan.orders.crumbs import CRUMB_SHARE
 
     if not len(idx):
         return shapely.Polygon()
@@ -51,15 +51,15 @@ def needed(t: PatchTable, idx: np.ndarray, f: shapely.Geometry) -> shapely.Geome
 
 
 def km2(geoms, crs: CRS) -> float:
-    """Billed area (km^2 on the ellipsoid, zoomplan.plan.area) of geometries in projected ``crs``, summed."""
-    from zoomplan.plan.area import ellipsoidal_m2
+    """Billed area (km^2 on the ellipsoid, zoomplan.plan.orders.area) of geometries in projected ``crs``, summed."""
+    from zoomplan.plan.orders.area import ellipsoidal_m2
 
     return float(ellipsoidal_m2(list(geoms), crs).sum()) / 1e6
 
 
 def overlap_m2(orders) -> float:
     """Sum of the orders' areas minus the area of their union (m^2, planar): 0 when no area is bought twice."""
-    from zoomplan.plan.disjoint import disjoint_area_gap
+    from zoomplan.plan.orders.disjoint import disjoint_area_gap
 
     return disjoint_area_gap([o.geometry for o in orders])
 
@@ -68,7 +68,7 @@ def lonlat_aoi(path, geoms_utm, epsg: int = 32618):
     """An AOI file of ``geoms_utm`` (metres, EPSG ``epsg``) written in lon/lat, as users draw them; its path."""
     from pyproj import Transformer
 
-    from geo.synth import write_aoi
+    from tests.helpers.synth import write_aoi
 
     tr = Transformer.from_crs(epsg, 4326, always_xy=True)
     ll = [shapely.transform(g, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))) for g in geoms_utm]

@@ -17,8 +17,8 @@ from rasterio.transform import from_origin
 from zoomplan.errors import ZoomplanError
 from zoomplan.plan.pipeline import plan
 
-from conftest import shared_data
-from geo.synth import utm_scene, write_aoi, write_scene
+from tests.conftest import shared_data
+from tests.helpers.synth import utm_scene, write_aoi, write_scene
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXAMPLE_SCENE = EXAMPLES / "s2_l1c_18SVG_20160112_accomac_crop.tif"
@@ -172,7 +172,7 @@ def test_bad_input_one_line_error_and_no_output(tmp_path: Path, north: tuple[Pat
 
 
 def test_failure_while_writing_leaves_nothing(tmp_path: Path, north: tuple[Path, Path], tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from zoomplan.plan import quicklook
+    from zoomplan.plan.export import quicklook
 
     def boom(*a: object, **k: object) -> None:
         raise RuntimeError("renderer crashed")

@@ -15,7 +15,7 @@ from zoomplan.errors import InputError
 from zoomplan.geo.scenelist import RULE, RULE_WRITTEN, SceneEntry, order_scenes, read_scene_list
 from zoomplan.plan.pipeline import plan
 
-from geo.synth import utm_scene, write_aoi
+from tests.helpers.synth import utm_scene, write_aoi
 
 
 

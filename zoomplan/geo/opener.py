@@ -3,7 +3,7 @@ sensor mapping of its values (:func:`open_scene`, imported from :mod:`zoomplan.g
 
 Band rules (docs/inputs.md): ``--bands`` wins; else bands are found by their descriptions, then their
 colour interpretation, and their order is never guessed (:func:`resolve_bands`); a band described ``SCL`` or ``QA_PIXEL`` is the
-scene's cloud mask (:mod:`zoomplan.geo.clouds`), other mask bands are not used (with a warning naming
+scene's cloud mask (:mod:`zoomplan.geo.products.clouds`), other mask bands are not used (with a warning naming
 the fix). The sensor mapping comes from ``--sensor``, else the product's metadata, else the data type
 (:func:`choose_sensor`).
 """
@@ -27,7 +27,7 @@ from zoomplan.geo.scene_info import GDAL_ENV, Scene, first_line
 from zoomplan.models.card import ModelCard, SensorMapping
 
 if TYPE_CHECKING:
-    from zoomplan.geo.bands import BandSet
+    from zoomplan.geo.products.files import BandSet
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +147,8 @@ _MASK_WORDS = re.compile(r"(cloud|\bclm\b|\bscl\b|\bqa\w*|mask|opaque)", re.IGNO
 
 def _warn_mask_bands(descriptions: Sequence[str | None], used: Sequence[int], path: Path) -> None:
     """Warn that cloud / quality mask bands (by description) are not used, except a band described ``SCL`` or
-    ``QA_PIXEL``, which is the scene's cloud mask (:func:`zoomplan.geo.clouds.stack_mask_band`)."""
-    from zoomplan.geo.clouds import stack_mask_band
+    ``QA_PIXEL``, which is the scene's cloud mask (:func:`zoomplan.geo.products.clouds.stack_mask_band`)."""
+    from zoomplan.geo.products.clouds import stack_mask_band
 
     read = stack_mask_band(descriptions)
     masks = [(i + 1, d) for i, d in enumerate(descriptions) if d and (i + 1) not in used and _MASK_WORDS.search(d) and (read is None or read[0] != i + 1)]
@@ -163,13 +163,14 @@ def _warn_mask_bands(descriptions: Sequence[str | None], used: Sequence[int], pa
 
 def open_scene(path: "str | os.PathLike[str] | BandSet", card: ModelCard, *, bands: Sequence[str] | None = None, sensor: str | None = None) -> Scene:
     """Open and validate the LR scene at ``path`` (a raster file, a folder of band files or a
-    :class:`~zoomplan.geo.bands.BandSet`) for ``card``; no file handle is kept. ``sensor`` defaults to
+    :class:`~zoomplan.geo.products.files.BandSet`) for ``card``; no file handle is kept. ``sensor`` defaults to
     what a band set's product metadata says, else to the data type's mapping (:func:`choose_sensor`).
 
     Raises :class:`InputError` when the file is missing or unreadable, has no CRS or georeferencing, or
     lacks the bands the model needs.
     """
-    from zoomplan.geo.bands import BandSet, band_set_source, folder_band_set
+    from zoomplan.geo.products.bands import band_set_source, folder_band_set
+    from zoomplan.geo.products.files import BandSet
 
     bset = path if isinstance(path, BandSet) else None
     p = bset.path if bset is not None else Path(path)  # a zipped SAFE: the zip

@@ -13,7 +13,7 @@ whole. GDAL options go through ``rasterio.Env``.
 
 Value rules (docs/inputs.md): NaN and infinite values are nodata; a scene with no nodata value has its
 pixels that are 0 in every model band treated as nodata (with a warning); a band described ``SCL`` or
-``QA_PIXEL`` is the scene's cloud mask (:mod:`zoomplan.geo.clouds`), other mask bands are not used (with a
+``QA_PIXEL`` is the scene's cloud mask (:mod:`zoomplan.geo.products.clouds`), other mask bands are not used (with a
 warning naming the fix); a geographic scene whose longitudes run past +-180 degrees is read
 with PROJ's ``+lon_wrap`` so grids on either side of the antimeridian find its pixels.
 """

@@ -18,7 +18,7 @@ from pyproj import CRS, Transformer
 from zoomplan.models.card import SensorMapping
 
 if TYPE_CHECKING:
-    from zoomplan.geo.clouds import CloudMask
+    from zoomplan.geo.products.clouds import CloudMask
 
 GDAL_ENV: Mapping[str, object] = {
     "GDAL_CACHEMAX": 256,  # MB: bounds GDAL's block cache
@@ -48,9 +48,9 @@ class Scene:
     band_labels: tuple[str, ...]
     sensor: SensorMapping
     source: str = ""
-    """What GDAL opens when it is not ``path``: a VRT (XML) stacking one-band files (:mod:`zoomplan.geo.bands`)."""
+    """What GDAL opens when it is not ``path``: a VRT (XML) stacking one-band files (:mod:`zoomplan.geo.products.bands`)."""
     cloud_mask: "CloudMask | None" = None
-    """The scene's cloud mask (:mod:`zoomplan.geo.clouds`): the product's, or the user's ``--cloud-mask``."""
+    """The scene's cloud mask (:mod:`zoomplan.geo.products.clouds`): the product's, or the user's ``--cloud-mask``."""
 
     def footprint(self, crs: CRS) -> shapely.Polygon:
         """The scene's bounding box as a polygon in ``crs`` (edges densified before projecting)."""

@@ -9,7 +9,7 @@ A list is one of:
   ``properties.datetime`` (RFC 3339) and ``properties["eo:cloud_cover"]`` (percent).
 
 Relative paths are relative to the list file. The planner takes each tile from the first scene in the
-resulting order that has valid data for it (:mod:`zoomplan.plan.infer`), so the order *is* the overlap
+resulting order that has valid data for it (:mod:`zoomplan.plan.inference.infer`), so the order *is* the overlap
 rule. :func:`order_scenes` makes it explicit and deterministic: entries with a cloud cover come first,
 least cloudy first; ties (or none) are broken by the most recent datetime, then by the order written.
 A list without cloud cover or datetime keeps its written order. Nothing is read from the scenes here.

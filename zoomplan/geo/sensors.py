@@ -75,11 +75,11 @@ def sensor_names(card: ModelCard) -> list[str]:
 
 
 def landsat_mtl_sensor(card: ModelCard, mtl: Any) -> SensorMapping:
-    """The mapping a Landsat Collection 2 product's MTL file calls for (:func:`zoomplan.geo.bands.landsat_reflectance`,
+    """The mapping a Landsat Collection 2 product's MTL file calls for (:func:`zoomplan.geo.products.landsat.landsat_reflectance`,
     per band) composed with the card's ``sentinel2_toa`` display mapping (TOA reflectance onto the model's input).
 
     Raises :class:`InputError` when the card lacks that mapping or the MTL lacks a key."""
-    from zoomplan.geo.bands import landsat_reflectance
+    from zoomplan.geo.products.landsat import landsat_reflectance
 
     display = _display(card, "sentinel2_toa", f"Landsat scene {mtl}: its reflectance is read through", "pass --sensor with one of those")
     name, scale, offset, note = landsat_reflectance(mtl, display.bands)
@@ -87,14 +87,16 @@ def landsat_mtl_sensor(card: ModelCard, mtl: Any) -> SensorMapping:
 
 
 def band_set_sensor(card: ModelCard, bs: Any) -> tuple[SensorMapping | None, str | None]:
-    """What a :class:`~zoomplan.geo.bands.BandSet`'s metadata calls for when no ``--sensor`` is given:
+    """What a :class:`~zoomplan.geo.products.files.BandSet`'s metadata calls for when no ``--sensor`` is given:
     a mapping (STAC ``raster:bands`` scale/offset, a Landsat MTL, per band) or a sensor name (a STAC
     Item's ``s2:processing_baseline`` or Landsat Level-2; a SAFE product's ``MTD_MSI*.xml``), else
     (None, None): by data type.
 
     Raises :class:`InputError` with the fix when the metadata say the scene cannot be mapped without
     more (Landsat Level-1 without its MTL; Landsat band files without one; inconsistent STAC metadata)."""
-    from zoomplan.geo.bands import is_landsat, landsat_mtl, landsat_without_mtl, sentinel2_sensor
+    from zoomplan.geo.products.bands import sentinel2_sensor
+    from zoomplan.geo.products.files import is_landsat
+    from zoomplan.geo.products.landsat import landsat_mtl, landsat_without_mtl
 
     item = bs.item
     if item is not None:

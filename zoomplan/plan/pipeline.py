@@ -5,9 +5,9 @@ Order of work (everything that can be checked is checked before anything is comp
 1. parameters, output paths, vendor catalogue and vendor, device, checkpoint;
 2. AOI (read, validated, repaired) and scenes (readable, georeferenced, with the model's bands);
 3. planning CRS (the scene's projected CRS, or the AOI's UTM zone), AOI reprojected, AOI x scene overlap;
-4. streamed inference on the tile grid (:func:`zoomplan.plan.infer.infer_patches`);
-5. selection, orders and pricing (:mod:`zoomplan.plan.select`, :mod:`~zoomplan.plan.orders`,
-   :mod:`~zoomplan.plan.pricing`) over the AOI's part inside the scenes; baseline = that part bought
+4. streamed inference on the tile grid (:func:`zoomplan.plan.inference.infer.infer_patches`);
+5. selection, orders and pricing (:mod:`zoomplan.plan.selection.select`, :mod:`~zoomplan.plan.orders.orders`,
+   :mod:`~zoomplan.plan.orders.pricing`) over the AOI's part inside the scenes; baseline = that part bought
    whole from the same vendor (the whole AOI when the scenes cover it; an AOI partly outside them is
    neither planned nor priced there, so savings are not overstated);
 6. outputs rendered into hidden staging files beside their targets, then renamed into place together:
@@ -18,13 +18,9 @@ Areas are km^2, money USD, lengths metres.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import logging
 import os
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,24 +29,25 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import shapely
 
-from zoomplan.device import resolve_device
-from zoomplan.errors import ConfigError, GeometryError, InputError, ZoomplanError
-from zoomplan.geo.aoi import AOI, read_aoi
-from zoomplan.geo.grid import PlanGrid, planning_crs
-from zoomplan.geo.bands import group_scene_inputs
-from zoomplan.geo.clouds import CLOUDY_SHARE, find_cloud_mask, mask_footprint, open_cloud_mask, split_mask_files
-from zoomplan.geo.scene import Scene, open_scene
-from zoomplan.geo.sensors import sensor_names
-from zoomplan.geo.values import ValueCheck, check_scene_values
 from zoomplan import __version__
-from zoomplan.plan import clouds as clouds_mod
-from zoomplan.plan import export, pricing, select
-from zoomplan.plan import orders as orders_mod
-from zoomplan.plan import quicklook as quicklook_mod
-from zoomplan.plan.infer import MIN_VALID, InferenceStats, count_blocks, count_cloudy, default_threads, infer_patches
-from zoomplan.plan.journal import BlockJournal, default_folder, journal_meta
+from zoomplan.device import resolve_device
+from zoomplan.errors import ConfigError, InputError, ZoomplanError
+from zoomplan.geo.aoi import AOI
+from zoomplan.geo.products.clouds import CLOUDY_SHARE
+from zoomplan.geo.grid import PlanGrid
+from zoomplan.geo.scene import Scene
+from zoomplan.models.checkpoint import Checkpoint, load_checkpoint
+from zoomplan.plan.export import geojson as export
+from zoomplan.plan.export import quicklook as quicklook_mod
+from zoomplan.plan.inference.blocks import MIN_VALID, count_blocks, count_cloudy
+from zoomplan.plan.inference.infer import InferenceStats, default_threads, infer_patches
+from zoomplan.plan.inference.journal import BlockJournal, default_folder, journal_meta
+from zoomplan.plan.inputs import Staging, check_outputs, check_params, crs_tag, file_sha256, inside_scenes, open_plan_inputs, resolve_threshold
+from zoomplan.plan.orders import orders as orders_mod
+from zoomplan.plan.orders import pricing
+from zoomplan.plan.selection import clouds as clouds_mod
+from zoomplan.plan.selection import select
 from zoomplan.plan.types import PatchTable
-from zoomplan.train.checkpoint import Checkpoint, load_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -79,37 +76,6 @@ class PlanResult:
     built), ``outputs`` (files written). Kept out of the summary, so outputs stay byte-identical."""
 
 
-def _crs_tag(crs: Any) -> str:
-    epsg = crs.to_epsg()
-    return f"EPSG:{epsg}" if epsg else crs.to_wkt()
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks (model digests in summaries and audits)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def resolve_threshold(threshold: float | None, budget_usd: float | None, max_fraction: float | None) -> float:
-    """The threshold in force: as given; else 0 when a budget or a fraction ranks the whole AOI; else
-    the paper's test-time rule, 0.5."""
-    if threshold is not None:
-        return float(threshold)
-    return 0.0 if (budget_usd is not None or max_fraction is not None) else 0.5
-
-
-def _check_params(threshold: float, budget_usd: float | None, max_fraction: float | None) -> None:
-    if not threshold >= 0.0:  # also rejects NaN; above 1 is allowed and buys nothing
-        raise ConfigError(f"--threshold {threshold} is negative: pass a probability such as 0.5 (0 buys every patch, above 1 none)")
-    if budget_usd is not None and not budget_usd > 0:
-        raise ConfigError(f"--budget {budget_usd} USD is not positive: pass the most you want to spend, e.g. --budget 500")
-    if max_fraction is not None and not (0.0 < max_fraction <= 1.0):
-        raise ConfigError(f"--max-fraction {max_fraction} is outside (0, 1]: pass the largest share of patches to buy, e.g. 0.3")
-
-
 def _journal_folder(journal: PathLike | None, out: Path | str | None, *, resume: bool, cluster: str | int | None) -> Path | None:
     """Where the inference journal lives: ``journal``, else beside a file ``out``; ``None`` for no journal."""
     if cluster is not None:
@@ -126,132 +92,6 @@ def _journal_folder(journal: PathLike | None, out: Path | str | None, *, resume:
     if resume:
         raise ConfigError("--resume needs the interrupted run's journal: pass the same --out FILE as that run, or its --journal DIR")
     return None
-
-
-def _check_outputs(outputs: dict[str, PathLike | None]) -> dict[str, Path | str]:
-    """Validate output targets before any work: distinct, not folders, parents not files."""
-    seen: dict[str, str] = {}
-    out: dict[str, Path | str] = {}
-    for opt, target in outputs.items():
-        if target is None:
-            continue
-        if str(target) == "-":
-            if opt != "--out":
-                raise ConfigError(f"{opt} cannot be '-': only --out writes to stdout; pass a file path")
-            out[opt] = "-"
-            continue
-        p = Path(target)
-        if p.is_dir():
-            raise ConfigError(f"{opt} {p} is a folder: pass a file path such as {p / 'order.geojson'}")
-        parent = next((a for a in [p.parent, *p.parent.parents] if a.exists()), None)
-        if parent is not None and not parent.is_dir():
-            raise ConfigError(f"{opt} {p}: {parent} is a file, not a folder: choose another output path")
-        key = str(p.resolve())
-        if key in seen:
-            raise ConfigError(f"{opt} and {seen[key]} both write {p}: give each output its own path")
-        seen[key] = opt
-        out[opt] = p
-    ql = out.get("--quicklook")
-    if isinstance(ql, Path) and ql.suffix.lower() != ".png":
-        raise ConfigError(f"--quicklook {ql} must end in .png: e.g. --quicklook order.png")
-    return out
-
-
-class _Staging:
-    """Outputs written first to hidden files beside their targets, renamed into place together."""
-
-    def __init__(self) -> None:
-        self._items: list[tuple[Path, Path, Path]] = []
-
-    def path(self, final: Path) -> Path:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        d = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".zoomplan", dir=final.parent))
-        staged = d / final.name
-        self._items.append((staged, final, d))
-        return staged
-
-    def commit(self) -> list[str]:
-        for staged, _, _ in self._items:
-            if not staged.is_file():
-                raise RuntimeError(f"output {staged.name} was not written by its writer")
-        done = []
-        for staged, final, d in self._items:
-            os.replace(staged, final)
-            shutil.rmtree(d, ignore_errors=True)
-            done.append(str(final))
-        self._items.clear()
-        return done
-
-    def abort(self) -> None:
-        for _, _, d in self._items:
-            shutil.rmtree(d, ignore_errors=True)
-        self._items.clear()
-
-
-def _open_inputs(
-    aoi_path: PathLike, scene_paths: Sequence[PathLike], ckpt: Checkpoint, bands: Sequence[str] | None, sensor: str | None,
-    cloud_masks: Sequence[PathLike] = (),
-) -> tuple[AOI, list[Scene]]:
-    aoi = read_aoi(aoi_path)
-    groups = group_scene_inputs(scene_paths)  # band files: one scene
-    if len(cloud_masks) > len(groups):
-        raise InputError(f"--cloud-mask is given {len(cloud_masks)} times for {len(groups)} scene(s): pass at most one mask per scene, "
-                         f"in the order of the scenes (the band files of one product are one scene)")
-    scenes = []
-    for k, inp in enumerate(groups):
-        inp, listed = split_mask_files(inp)  # SCL / QA_PIXEL files given among the band files
-        s = open_scene(inp, ckpt.card, bands=bands, sensor=sensor)
-        mask = open_cloud_mask(cloud_masks[k], like=s.path) if k < len(cloud_masks) else (listed or find_cloud_mask(inp))
-        if mask is not None:
-            log.info("scene %s: cloud mask %s", s.scene_id, mask.describe())
-            s = dataclasses.replace(s, cloud_mask=mask)
-        scenes.append(s)
-    ids = [s.scene_id for s in scenes]
-    if len(set(ids)) != len(ids):
-        raise InputError(f"--lr lists the same scene name twice ({', '.join(ids)}): pass each scene once")
-    return aoi, scenes
-
-
-def _overlap(aoi: AOI, scenes: Sequence[Scene], grid: PlanGrid) -> tuple[list[Scene], float, Any]:
-    """Scenes overlapping the AOI (planning CRS), the fraction of AOI area they cover, and the union of their footprints."""
-    union = aoi.union()
-    used: list[Scene] = []
-    cover = []
-    for s in scenes:
-        fp = s.footprint(grid.crs)
-        if fp.intersection(union).area > 0:
-            used.append(s)
-            cover.append(fp)
-        else:
-            log.warning("scene %s does not overlap the AOI; ignored", s.scene_id)
-    if not used:
-        lon, lat = aoi.centroid_lonlat()
-        names = ", ".join(str(s.path) for s in scenes)
-        raise GeometryError(
-            f"AOI {aoi.source} (centred at {lon:.4f}, {lat:.4f}) lies outside every scene ({names}): pass --lr scenes that cover the AOI, or an AOI inside them"
-        )
-    footprint = shapely.union_all(np.asarray(cover, dtype=object))
-    frac = float(footprint.intersection(union).area / union.area) if union.area > 0 else 0.0
-    if frac < 0.999:
-        log.warning("%.1f%% of the AOI lies outside the scenes: it is neither planned nor priced (orders and baseline cover the part inside them)", 100 * (1 - frac))
-    return used, frac, footprint
-
-
-def inside_scenes(geoms: Sequence[Any], cover: Any) -> list[Any]:
-    """Each AOI feature (planning CRS) cut to the scenes' footprint ``cover``: the area a plan can decide on,
-    which its orders and its baseline price. Features wholly inside are returned unchanged (the same
-    objects); a feature wholly outside becomes an empty Polygon (index kept)."""
-    if cover is None:
-        return list(geoms)
-    out = []
-    for g in geoms:
-        if cover.contains(g):
-            out.append(g)
-            continue
-        cut = shapely.make_valid(g.intersection(cover))
-        polys = [p for p in getattr(cut, "geoms", [cut]) if p.geom_type in ("Polygon", "MultiPolygon") and p.area > 0]
-        out.append(shapely.union_all(polys) if polys else shapely.Polygon())
-    return out
 
 
 def plan(
@@ -286,7 +126,7 @@ def plan(
     """Plan which HR patches to buy over the AOI in ``aoi_path`` from LR ``scenes`` and price them.
 
     ``model``: checkpoint (default: the shipped model). ``vendor``/``vendors_file``: pricing profile
-    and catalogue (default: :data:`zoomplan.plan.pricing.DEFAULT_VENDOR`, packaged catalogue).
+    and catalogue (default: :data:`zoomplan.plan.orders.pricing.DEFAULT_VENDOR`, packaged catalogue).
     Selection: ``threshold`` on the policy probability (default 0.5, or 0 when ``budget_usd`` or
     ``max_fraction`` is given, so that those rank every AOI patch), optionally capped by
     ``budget_usd`` (USD) or ``max_fraction`` (share of the AOI's patches). ``bands``: the scene bands for the model's inputs
@@ -297,26 +137,26 @@ def plan(
     a Dask cluster (scheduler address, or a number of local worker processes; needs ``zoomplan[dask]``),
     with byte-identical results. Outputs: ``out`` (order GeoJSON, ``"-"`` for
     stdout), ``patches_out`` (patch GeoJSON), ``quicklook`` (PNG); written only if every step succeeds.
-    Crash safety (:mod:`zoomplan.plan.journal`): in a single process, each finished block of inference is
+    Crash safety (:mod:`zoomplan.plan.inference.journal`): in a single process, each finished block of inference is
     journalled in ``journal`` (a folder; default: a hidden folder beside ``out`` when it is a file), and
     the journal is removed once the outputs are written. After a crash or a kill, the same call with
     ``resume=True`` takes the finished blocks from it and plans only the rest; the outputs are
     byte-identical to an uninterrupted run's. ``PlanResult.blocks_resumed`` says how many were reused.
     ``threads``: torch intra-op threads for the networks (default
-    :func:`~zoomplan.plan.infer.default_threads`: every core on CPU; 1 on a machine busy with other work).
+    :func:`~zoomplan.plan.inference.infer.default_threads`: every core on CPU; 1 on a machine busy with other work).
     ``force``: plan a scene whose values look like garbage (:mod:`zoomplan.geo.values`); the override
     is recorded in the summary (``value_checks_overridden``).
-    Clouds (:mod:`zoomplan.plan.clouds`): ``cloud_masks``, the k-th for the k-th scene (as grouped: the
+    Clouds (:mod:`zoomplan.plan.selection.clouds`): ``cloud_masks``, the k-th for the k-th scene (as grouped: the
     band files of one product are one scene), win over the masks the products carry
-    (:func:`zoomplan.geo.clouds.find_cloud_mask`); ``cloudy`` ``"buy"`` (``None``: the default, buy), ``"skip"`` or ``"ask"``:
-    then ``ask_cloudy(counts)`` (counts of :func:`~zoomplan.plan.infer.count_cloudy`, read before inference)
+    (:func:`zoomplan.geo.products.clouds.find_cloud_mask`); ``cloudy`` ``"buy"`` (``None``: the default, buy), ``"skip"`` or ``"ask"``:
+    then ``ask_cloudy(counts)`` (counts of :func:`~zoomplan.plan.inference.blocks.count_cloudy`, read before inference)
     returns ``"buy"`` or ``"skip"``, or raises; without it ``"ask"`` raises a one-line ConfigError with the counts.
     Raises :class:`~zoomplan.errors.ZoomplanError` subclasses with one-line messages.
     """
     # 1. Cheap checks first: nothing is read or computed before these pass.
     clock = [time.perf_counter()]
     threshold = resolve_threshold(threshold, budget_usd, max_fraction)
-    _check_params(threshold, budget_usd, max_fraction)
+    check_params(threshold, budget_usd, max_fraction)
     if not scenes:
         raise InputError("no LR scene given: pass --lr SCENE (a Sentinel-2 GeoTIFF, COG or JP2) at least once")
     if batch_size <= 0 or block_tiles <= 0:
@@ -324,7 +164,7 @@ def plan(
     if threads is not None and threads <= 0:
         raise ConfigError(f"--threads must be a positive integer, got {threads}: pass 1 or more (default: every CPU core)")
     mode = clouds_mod.check_mode(cloudy or clouds_mod.DEFAULT)
-    targets = _check_outputs({"--out": out, "--patches": patches_out, "--quicklook": quicklook})
+    targets = check_outputs({"--out": out, "--patches": patches_out, "--quicklook": quicklook})
     journal_dir = _journal_folder(journal, targets.get("--out"), resume=resume, cluster=cluster)
     band_spec = [b.strip() for b in bands.split(",") if b.strip()] if isinstance(bands, str) else (list(bands) if bands else None)
     vendors = pricing.load_vendors(Path(vendors_file) if vendors_file is not None else None)
@@ -364,8 +204,8 @@ def plan(
         if cluster is None:
             inf = infer_patches(ckpt, used, aoi.geoms, grid, dev, batch_size=batch_size, block_tiles=block_tiles, progress=progress,
                                 journal=book, threads=n_threads)
-        else:  # the same blocks on Dask workers, merged into the same table (zoomplan.plan.distributed)
-            from zoomplan.plan.distributed import infer_on_cluster
+        else:  # the same blocks on Dask workers, merged into the same table (zoomplan.plan.inference.distributed)
+            from zoomplan.plan.inference.distributed import infer_on_cluster
 
             inf = infer_on_cluster(cluster, ckpt.path, used, aoi.geoms, grid, dev, batch_size=batch_size, block_tiles=block_tiles,
                                    threads=threads)
@@ -384,7 +224,7 @@ def plan(
         planned = orders_mod.plan_orders(table, selected, geoms, vp)
         order_list = list(planned.orders)
         plan_bill = pricing.bill(order_list, vp)
-        base_bill = pricing.baseline_cost(geoms, vp, crs)
+        base_bill = orders_mod.baseline_cost(geoms, vp, crs)
         summary = _summary(
             aoi=aoi, aoi_path=aoi_path, table=table, selected=selected, stats=stats, covered=covered, ckpt=ckpt, scenes=used,
             crs=crs, crs_why=why, grid=grid, costs=pricing.cost_summary(plan_bill, base_bill, vp, orders=order_list), version=__version__,
@@ -398,7 +238,7 @@ def plan(
         if force:  # --force: the value checks it overrode (zoomplan.geo.values)
             summary["parameters"]["force"] = True
             summary["value_checks_overridden"] = [{"scene": c.scene_id, "check": c.message} for c in inputs.value_checks if c.message]
-        if table.cloud is not None:  # a scene had a cloud mask (zoomplan.plan.clouds)
+        if table.cloud is not None:  # a scene had a cloud mask (zoomplan.plan.selection.clouds)
             summary["clouds"] = clouds_mod.report(table, selected, clouds_mod.mask_names(used), mode, chosen_by)
             summary["parameters"]["cloudy"] = mode
         if scene_rule is not None:  # how overlapping scenes were ordered (zoomplan.geo.scenelist)
@@ -409,7 +249,7 @@ def plan(
         clock.append(time.perf_counter())
 
         # 6. Outputs: staged, then renamed into place together.
-        staging = _Staging()
+        staging = Staging()
         written: list[str] = []
         o = targets.get("--out")
         try:
@@ -464,7 +304,7 @@ def _summary(
         "aoi_km2": round(float(aoi.union().area) / 1e6, 6),
         "aoi_covered_fraction": round(covered, 4),
         "aoi_features": features,
-        "planning_crs": _crs_tag(crs),
+        "planning_crs": crs_tag(crs),
         "planning_crs_reason": crs_why,
         "tile_m": grid.tile_m,
         "patch_m": grid.patch_m,
@@ -480,7 +320,7 @@ def _summary(
             "card": card.to_dict(),
         },
         "scenes": [
-            {"id": s.scene_id, "crs": _crs_tag(s.crs), "pixel_size": list(s.res), "bands": list(s.band_labels), "sensor": s.sensor.name,
+            {"id": s.scene_id, "crs": crs_tag(s.crs), "pixel_size": list(s.res), "bands": list(s.band_labels), "sensor": s.sensor.name,
              "resampled": s.scene_id in stats.resampled_scenes, "tiles": stats.tiles_by_scene.get(s.scene_id, 0)}
             for s in scenes
         ],
@@ -488,68 +328,4 @@ def _summary(
     }
 
 
-# ---------------------------------------------------------------- steps of plan() shared with other planners (zoomplan.plan.budget)
-
-
-@dataclass(frozen=True)
-class PlanInputs:
-    """Steps 2-3 of :func:`plan`: the AOI in the planning CRS, the scenes, the planning grid.
-
-    ``scenes``: every scene opened, in the order given; ``used``: those overlapping the AOI;
-    ``covered``: fraction of the AOI's area inside them; ``cover``: the union of their footprints (planning
-    CRS); ``crs``: the planning CRS (projected, metres) and ``crs_reason`` why it was chosen.
-    """
-
-    aoi: AOI
-    scenes: list[Scene]
-    used: list[Scene]
-    covered: float
-    crs: Any
-    crs_reason: str
-    grid: PlanGrid
-    cover: Any = None
-    value_checks: tuple[ValueCheck, ...] = ()
-
-
-def open_plan_inputs(
-    aoi_path: PathLike, scene_paths: Sequence[PathLike], ckpt: Checkpoint, *, bands: Sequence[str] | None = None, sensor: str | None = None,
-    force: bool = False, cloud_masks: Sequence[PathLike] = (),
-) -> PlanInputs:
-    """Read and check the AOI and scenes, choose the planning CRS and grid, reproject the AOI (as :func:`plan`).
-
-    Raises :class:`~zoomplan.errors.ZoomplanError` subclasses (one line) for unreadable input, an AOI
-    outside every scene, missing bands, values that look like garbage (:func:`~zoomplan.geo.values.check_scene_values`,
-    unless ``force``), a ``--cloud-mask`` (``cloud_masks``, the k-th for the k-th scene) that is unreadable, not
-    georeferenced or off its scene over the AOI; nothing is inferred or written.
-    """
-    aoi_src, all_scenes = _open_inputs(aoi_path, scene_paths, ckpt, bands, sensor, cloud_masks)
-    lon, lat = aoi_src.centroid_lonlat()
-    crs, why = planning_crs(all_scenes[0].crs, lon, lat)
-    log.info("planning in %s (%s)", _crs_tag(crs), why)
-    grid = PlanGrid.from_card(crs, ckpt.card)
-    aoi = aoi_src.to_crs(crs)
-    used, covered, cover = _overlap(aoi, all_scenes, grid)
-    for s in used:
-        _check_mask_overlap(s, aoi, crs)
-    full, names = grid.tile_range(aoi.union().bounds), sensor_names(ckpt.card)
-    checks = tuple(check_scene_values(s, grid, grid.tile_range(s.footprint(crs).bounds).intersection(full), force=force, sensors=names) for s in used)
-    return PlanInputs(aoi=aoi, scenes=all_scenes, used=used, covered=covered, crs=crs, crs_reason=why, grid=grid, cover=cover, value_checks=checks)
-
-
-def _check_mask_overlap(scene: Scene, aoi: AOI, crs: Any) -> None:
-    """A user's cloud mask must cover some of its scene over the AOI (else it is another scene's, or misplaced)."""
-    m = scene.cloud_mask
-    if m is None or not m.given:
-        return
-    where = scene.footprint(crs).intersection(aoi.union())
-    fp = mask_footprint(m, crs)
-    if fp.intersection(where).area <= 0:
-        lon, lat = aoi.centroid_lonlat()
-        raise GeometryError(f"--cloud-mask {m.path} does not overlap scene {scene.scene_id} over the AOI (centred at {lon:.4f}, {lat:.4f}): "
-                            f"pass the mask made for that scene (the k-th --cloud-mask goes with the k-th scene)")
-
-
-check_outputs = _check_outputs
-"""Public name of the output-target check plan() runs first (distinct files, no folders)."""
-Staging = _Staging
-"""Public name of plan()'s staged outputs: written beside their targets, renamed into place together."""
+# ---------------------------------------------------------------- steps of plan() shared with other planners (zoomplan.plan.budget.budget)

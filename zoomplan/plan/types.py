@@ -17,7 +17,7 @@ from pyproj import CRS
 
 CLEAR, CLOUDY, FILLED = 0, 1, 2
 """A patch's cloud state (:attr:`PatchTable.cloud`): clear in the scene that supplied its tile (or no
-mask said otherwise); cloudy in every scene with data there (:mod:`zoomplan.geo.clouds`); cloudy in the
+mask said otherwise); cloudy in every scene with data there (:mod:`zoomplan.geo.products.clouds`); cloudy in the
 tile's first scene but decided by a later one where it is clear (filled in)."""
 
 
