@@ -12,6 +12,7 @@ are orderable as they are.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -203,7 +204,8 @@ def check_orders(orders: list, t: PatchTable, sel: np.ndarray, feats: list, v: V
         if o.inside_aoi:
             assert g.difference(f).area <= 1e-6 * g.area
         assert o.width_ok == is_wide(g, v.min_width_m)
-        if not o.width_ok and o.inside_aoi:  # narrower than the rule only along the AOI's outline, where the AOI cut it
+        if not o.width_ok and o.inside_aoi and v.max_vertices >= 10:  # narrower than the rule only along the AOI's outline
+            # (where the AOI cut it), or where a vertex limit of a few vertices left no wide shape (the order says width_ok false)
             assert narrow(g, v.min_width_m).difference(f.boundary.buffer(v.min_width_m)).area <= 1e-6 * g.area
     # no area is billed twice, but where a vertex limit far below any shipped profile's leaves no cheaper way (reported)
     assert overlap_m2(orders) == pytest.approx(twice_km2 * 1e6, abs=max(1e-6 * sum(o.geometry.area for o in orders), 1.0))
@@ -215,6 +217,14 @@ def check_orders(orders: list, t: PatchTable, sel: np.ndarray, feats: list, v: V
         assert need.difference(have).area <= 1e-6 * max(need.area, 1.0), "every selected patch's part inside the AOI is covered"
         if v.min_width_m > 0 and mine.size:  # a patch the AOI (as drawn, holes kept) has room for keeps that room in the orders
             assert (room(t, mine, feats[i], v.min_width_m) <= room(t, mine, feats[i], v.min_width_m, have)).all()
+
+
+def same_orders(a: list, b: list) -> bool:
+    """Orders equal field by field (``dataclass`` equality), a NaN ``mean_probability`` (an order serving no
+    patch) equal to a NaN."""
+    nan = [math.isnan(o.mean_probability) for o in a] == [math.isnan(o.mean_probability) for o in b]
+    fill = [dataclasses.replace(o, mean_probability=0.0) if math.isnan(o.mean_probability) else o for o in (*a, *b)]
+    return nan and fill[:len(a)] == fill[len(a):]
 
 
 def room(t: PatchTable, idx: np.ndarray, f: shapely.Geometry, w: float, orders: shapely.Geometry | None = None) -> np.ndarray:
@@ -244,7 +254,8 @@ def test_orders_obey_the_rules_and_never_cost_more_than_the_references(setup: di
     t, feats, sel = make_setup(setup)
     p = plan_orders(t, sel, feats, v)
     orders, refs = p.orders, p.references
-    assert (orders, refs) == orders_with_references(t, sel, feats, v)
+    again, refs2 = orders_with_references(t, sel, feats, v)
+    assert refs == refs2 and same_orders(orders, again)  # the same plan again (NaN probabilities of patch-less orders equal)
     check_orders(orders, t, sel, feats, v, twice_km2=p.rules["overlaps"]["billed_twice_km2"])
     d = bill(orders, v).cost_usd
     assert math.isclose(d, refs["zoomplan"], rel_tol=REL)
