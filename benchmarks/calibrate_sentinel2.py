@@ -34,7 +34,9 @@ def main() -> None:
     args = ap.parse_args()
     cfg = load_config(args.config)
     roots = {s.name: SHARED / s.name for s in sources_from_recipe(cfg.raw)}
-    ds = JointDataset(roots, sources_from_recipe(cfg.raw), "train", tile_ground_m=cfg.model.tile_ground_m, size=cfg.data.source_size)
+    ds = JointDataset(
+        roots, sources_from_recipe(cfg.raw), "train", tile_ground_m=cfg.model.tile_ground_m, size=cfg.data.source_size
+    )
     x = torch.stack([ds[i][0] for i in range(len(ds))]).float() / 255
     lr = simulate_lr(x, cfg.model.lr_size_px, cfg.model.lowres_method, cfg.model.lr_psf_sigma)  # (N, 3, 8, 8)
     train = lr.permute(1, 0, 2, 3).reshape(3, -1).numpy()
@@ -54,11 +56,17 @@ def main() -> None:
     unit = np.clip((a[:3] + offset[:, None, None]) * gain[:, None, None], 0, 1)
     g, n = a[1], a[3]
     ndwi = (g - n) / np.maximum(g + n, 1e-6)
-    print("check (median unit RGB): scene water (NDWI > 0.3)", np.median(unit[:, valid & (ndwi > 0.3)], axis=1).round(3),
-          " scene land (NDWI < 0)", np.median(unit[:, valid & (ndwi < 0)], axis=1).round(3))
+    print(
+        "check (median unit RGB): scene water (NDWI > 0.3)",
+        np.median(unit[:, valid & (ndwi > 0.3)], axis=1).round(3),
+        " scene land (NDWI < 0)",
+        np.median(unit[:, valid & (ndwi < 0)], axis=1).round(3),
+    )
     for k, name in enumerate(ds.class_names):
         m = (ds.labels == k).numpy()
-        print(f"   training {name:12s} {np.median(lr[m].permute(1, 0, 2, 3).reshape(3, -1).numpy(), axis=1).round(3)}  ({m.sum()} images)")
+        print(
+            f"   training {name:12s} {np.median(lr[m].permute(1, 0, 2, 3).reshape(3, -1).numpy(), axis=1).round(3)}  ({m.sum()} images)"
+        )
 
 
 if __name__ == "__main__":

@@ -45,19 +45,39 @@ PART2 = [[-75.65, 37.70], [-75.64, 37.70], [-75.64, 37.705], [-75.65, 37.70]]
 SEED_AOI: dict[str, Any] = {
     "type": "FeatureCollection",
     "features": [
-        {"type": "Feature", "id": 1, "properties": {"id": "field-a", "name": "Field A"}, "geometry": {"type": "Polygon", "coordinates": [RING, HOLE]}},
-        {"type": "Feature", "id": 2, "properties": {"id": "farm-b", "name": "Ferme B \u00e9t\u00e9"},
-         "geometry": {"type": "MultiPolygon", "coordinates": [[PART2], [[[-75.63, 37.70], [-75.62, 37.70], [-75.62, 37.71], [-75.63, 37.70]]]]}},
+        {
+            "type": "Feature",
+            "id": 1,
+            "properties": {"id": "field-a", "name": "Field A"},
+            "geometry": {"type": "Polygon", "coordinates": [RING, HOLE]},
+        },
+        {
+            "type": "Feature",
+            "id": 2,
+            "properties": {"id": "farm-b", "name": "Ferme B \u00e9t\u00e9"},
+            "geometry": {
+                "type": "MultiPolygon",
+                "coordinates": [[PART2], [[[-75.63, 37.70], [-75.62, 37.70], [-75.62, 37.71], [-75.63, 37.70]]]],
+            },
+        },
     ],
 }
 
 SEED_ORDER: dict[str, Any] = {
     "type": "FeatureCollection",
     "features": [
-        {"type": "Feature", "id": "order-1", "properties": {"order_id": "order-1", "vendor": "clip-50cm", "area_km2": 0.8, "est_cost_usd": 12.0},
-         "geometry": {"type": "Polygon", "coordinates": [RING]}},
-        {"type": "Feature", "id": "order-2", "properties": {"order_id": "order-2", "vendor": "clip-50cm", "area_km2": 0.2, "est_cost_usd": 3.0},
-         "geometry": {"type": "MultiPolygon", "coordinates": [[PART2]]}},
+        {
+            "type": "Feature",
+            "id": "order-1",
+            "properties": {"order_id": "order-1", "vendor": "clip-50cm", "area_km2": 0.8, "est_cost_usd": 12.0},
+            "geometry": {"type": "Polygon", "coordinates": [RING]},
+        },
+        {
+            "type": "Feature",
+            "id": "order-2",
+            "properties": {"order_id": "order-2", "vendor": "clip-50cm", "area_km2": 0.2, "est_cost_usd": 3.0},
+            "geometry": {"type": "MultiPolygon", "coordinates": [[PART2]]},
+        },
     ],
     "summary": {"vendor": "clip-50cm", "plan_cost_usd": 15.0},
 }
@@ -82,11 +102,44 @@ SEED_KML = f"""<?xml version="1.0" encoding="UTF-8"?>
 # ---------------------------------------------------------------- mutations
 
 WEIRD_VALUES: list[Any] = [
-    None, True, "", "12.5", "abc", [], {}, [[]], [1], [1, 2, 3, 4], -0.0, 1e308, -1e308, 10**400, 2**63, 1e-320,
-    float("nan"), float("inf"), float("-inf"), "\u202e\u0000\ud7ff", {"type": "Point"}, [[1, 2]] * 3,
+    None,
+    True,
+    "",
+    "12.5",
+    "abc",
+    [],
+    {},
+    [[]],
+    [1],
+    [1, 2, 3, 4],
+    -0.0,
+    1e308,
+    -1e308,
+    10**400,
+    2**63,
+    1e-320,
+    float("nan"),
+    float("inf"),
+    float("-inf"),
+    "\u202e\u0000\ud7ff",
+    {"type": "Point"},
+    [[1, 2]] * 3,
 ]
-GEOM_TYPES = ["Point", "LineString", "MultiPoint", "MultiLineString", "GeometryCollection", "Polygon", "MultiPolygon", "polygon", "", "Feature", None, 7]
-UNICODE = ["\u00e9", "\u4e2d\u6587", "\U0001F600", "\u202e", "\u0000", "\ufeff", "\\u0000", "\udcff", "\u0301" * 50]
+GEOM_TYPES = [
+    "Point",
+    "LineString",
+    "MultiPoint",
+    "MultiLineString",
+    "GeometryCollection",
+    "Polygon",
+    "MultiPolygon",
+    "polygon",
+    "",
+    "Feature",
+    None,
+    7,
+]
+UNICODE = ["\u00e9", "\u4e2d\u6587", "\U0001f600", "\u202e", "\u0000", "\ufeff", "\\u0000", "\udcff", "\u0301" * 50]
 
 
 def _nodes(x: Any, path: tuple = ()) -> list[tuple]:
@@ -126,7 +179,9 @@ def _json_mutation(rng: random.Random, seed: dict[str, Any]) -> tuple[str, bytes
     """One structural mutation of the seed document: (name, file bytes)."""
     doc = copy.deepcopy(seed)
     nodes = _nodes(doc)
-    kind = rng.choice(["value", "geomtype", "depth", "drop", "dupkey", "unicode", "coords", "number", "emptystr", "features", "crs"])
+    kind = rng.choice(
+        ["value", "geomtype", "depth", "drop", "dupkey", "unicode", "coords", "number", "emptystr", "features", "crs"]
+    )
     if kind == "value":
         _set(doc, rng.choice(nodes[1:]), copy.deepcopy(rng.choice(WEIRD_VALUES)))
     elif kind == "geomtype":
@@ -145,12 +200,22 @@ def _json_mutation(rng: random.Random, seed: dict[str, Any]) -> tuple[str, bytes
         parent.pop(p[-1], None)
     elif kind == "dupkey":
         text = _dump(doc)
-        dup = rng.choice(['"type": "Point", ', '"coordinates": [], ', '"type": "FeatureCollection", ', '"features": null, ', '"geometry": 5, '])
+        dup = rng.choice(
+            [
+                '"type": "Point", ',
+                '"coordinates": [], ',
+                '"type": "FeatureCollection", ',
+                '"features": null, ',
+                '"geometry": 5, ',
+            ]
+        )
         spots = [i + 1 for i, ch in enumerate(text) if ch == "{"]
         i = rng.choice(spots)
         return kind, (text[:i] + dup + text[i:]).encode("utf-8", "surrogatepass")
     elif kind == "unicode":
-        p = rng.choice([n for n in nodes if n and isinstance(_get(doc, n), str)] or [("features", 0, "properties", "name")])
+        p = rng.choice(
+            [n for n in nodes if n and isinstance(_get(doc, n), str)] or [("features", 0, "properties", "name")]
+        )
         s = "".join(rng.choice(UNICODE) for _ in range(rng.randint(1, 8)))
         if rng.random() < 0.5 and isinstance(p[-1], str):
             parent = _get(doc, p[:-1])
@@ -158,24 +223,46 @@ def _json_mutation(rng: random.Random, seed: dict[str, Any]) -> tuple[str, bytes
         else:
             _set(doc, p, s)
     elif kind == "coords":
-        p = rng.choice([n for n in nodes if len(n) >= 2 and isinstance(n[-1], int) and isinstance(_get(doc, n), (int, float))])
+        p = rng.choice(
+            [n for n in nodes if len(n) >= 2 and isinstance(n[-1], int) and isinstance(_get(doc, n), (int, float))]
+        )
         _set(doc, p, rng.choice([float("nan"), float("inf"), 1e308, -1e308, 1e20, 400.0, -95.0, "1", None, [1.0], 0]))
     elif kind == "number":
         text = _dump(doc)
         nums = [m for m in __import__("re").finditer(r"-?\d+\.\d+", text)]
         m = rng.choice(nums)
-        rep = rng.choice(["1e400", "-1e400", "NaN", "Infinity", "1" * 400, "0x10", "1.2.3", "--1", ".5", "1e", "", "01.5"])
-        return kind, (text[: m.start()] + rep + text[m.end():]).encode()
+        rep = rng.choice(
+            ["1e400", "-1e400", "NaN", "Infinity", "1" * 400, "0x10", "1.2.3", "--1", ".5", "1e", "", "01.5"]
+        )
+        return kind, (text[: m.start()] + rep + text[m.end() :]).encode()
     elif kind == "emptystr":
         p = rng.choice(nodes[1:])
         _set(doc, p, "")
     elif kind == "features":
-        doc["features"] = rng.choice([[], None, {}, "x", [None], [[]], [{"type": "Feature"}], [{"type": "Feature", "geometry": None, "properties": None}]])
+        doc["features"] = rng.choice(
+            [
+                [],
+                None,
+                {},
+                "x",
+                [None],
+                [[]],
+                [{"type": "Feature"}],
+                [{"type": "Feature", "geometry": None, "properties": None}],
+            ]
+        )
     elif kind == "crs":
-        doc["crs"] = rng.choice([
-            {"type": "name", "properties": {"name": "EPSG:32618"}}, {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::999999"}},
-            {"type": "name", "properties": {"name": ""}}, "EPSG:4326", None, {"type": "name"}, {"type": "name", "properties": {"name": "EPSG:3857"}},
-        ])
+        doc["crs"] = rng.choice(
+            [
+                {"type": "name", "properties": {"name": "EPSG:32618"}},
+                {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::999999"}},
+                {"type": "name", "properties": {"name": ""}},
+                "EPSG:4326",
+                None,
+                {"type": "name"},
+                {"type": "name", "properties": {"name": "EPSG:3857"}},
+            ]
+        )
     text = _dump(doc)
     return kind, text.encode("utf-8", "surrogatepass")
 
@@ -190,22 +277,36 @@ def _byte_mutation(rng: random.Random, data: bytes, xml: bool) -> tuple[str, byt
     elif kind == "truncate":
         b = b[: rng.randrange(len(b))]
     elif kind == "delete":
-        chars = b"<>/\"=" if xml else b"[]{}\",:"
+        chars = b'<>/"=' if xml else b'[]{}",:'
         spots = [i for i, c in enumerate(b) if c in chars]
         for i in sorted(rng.sample(spots, min(len(spots), rng.randint(1, 4))), reverse=True):
             del b[i]
     elif kind == "insert":
         i = rng.randrange(len(b))
-        b[i:i] = rng.choice([b"\x00", b"\xff\xfe", "\U0001F600".encode(), b"]]]]", b"{{{{", b"<<", b"&amp;&bogus;", b"\r\n\t", b"\xc3\x28"])
+        b[i:i] = rng.choice(
+            [
+                b"\x00",
+                b"\xff\xfe",
+                "\U0001f600".encode(),
+                b"]]]]",
+                b"{{{{",
+                b"<<",
+                b"&amp;&bogus;",
+                b"\r\n\t",
+                b"\xc3\x28",
+            ]
+        )
     elif kind == "latin1":
-        b = bytearray(bytes(b).decode("utf-8", "replace").replace("Field", "Feld \u00e4\u00f6").encode("latin-1", "replace"))
+        b = bytearray(
+            bytes(b).decode("utf-8", "replace").replace("Field", "Feld \u00e4\u00f6").encode("latin-1", "replace")
+        )
     elif kind == "tags":
         text = bytes(b).decode("utf-8", "replace")
         import re
 
         tags = list(re.finditer(r"</?[A-Za-z][^>]*>", text))
         for m in sorted(rng.sample(tags, min(len(tags), rng.randint(1, 3))), key=lambda m: -m.start()):
-            text = text[: m.start()] + text[m.end():]
+            text = text[: m.start()] + text[m.end() :]
         b = bytearray(text.encode())
     elif kind == "empty":
         b = bytearray(rng.choice([b"", b" ", b"\n", b"{}", b"[]", b"null", b"<kml/>", b"\xef\xbb\xbf"]))
@@ -221,21 +322,41 @@ def _kml_mutation(rng: random.Random) -> tuple[str, bytes]:
     if kind == "coords":
         blocks = list(re.finditer(r"<coordinates>(.*?)</coordinates>", text, re.S))
         m = rng.choice(blocks)
-        rep = rng.choice(["", "nan,nan,0 " * 4, "1e400,1e400", "-75.67,37.71", "-75.67 37.71 -75.66 37.71", "a,b,c", "1,2,3,4,5", "-75.67,95.0,0 " * 4,
-                          "200,37,0 201,37,0 201,38,0 200,37,0", "37.71,-75.67,0 37.72,-75.67,0 37.72,-75.66,0 37.71,-75.67,0",
-                          " ".join(["-75.67,37.71,0"] * 5), "inf,0 0,inf 1,1 inf,0", "\u4e2d,\u6587"])
-        text = text[: m.start(1)] + rep + text[m.end(1):]
+        rep = rng.choice(
+            [
+                "",
+                "nan,nan,0 " * 4,
+                "1e400,1e400",
+                "-75.67,37.71",
+                "-75.67 37.71 -75.66 37.71",
+                "a,b,c",
+                "1,2,3,4,5",
+                "-75.67,95.0,0 " * 4,
+                "200,37,0 201,37,0 201,38,0 200,37,0",
+                "37.71,-75.67,0 37.72,-75.67,0 37.72,-75.66,0 37.71,-75.67,0",
+                " ".join(["-75.67,37.71,0"] * 5),
+                "inf,0 0,inf 1,1 inf,0",
+                "\u4e2d,\u6587",
+            ]
+        )
+        text = text[: m.start(1)] + rep + text[m.end(1) :]
     elif kind == "geomtag":
         tag = rng.choice(["Polygon", "LinearRing", "outerBoundaryIs", "MultiGeometry", "Placemark"])
         new = rng.choice(["Point", "LineString", "Foo", "", "polygon", "Model"])
         text = text.replace(f"<{tag}>", f"<{new}>" if new else "").replace(f"</{tag}>", f"</{new}>" if new else "")
     elif kind == "depth":
         n = rng.choice([10, 200, 3000])
-        text = text.replace("<Document>", "<Document>" + "<Folder>" * n).replace("</Document>", "</Folder>" * n + "</Document>")
+        text = text.replace("<Document>", "<Document>" + "<Folder>" * n).replace(
+            "</Document>", "</Folder>" * n + "</Document>"
+        )
     elif kind == "entity":
         n = rng.choice([2, 10])
-        ents = '<!ENTITY a "aaaaaaaaaa">' + "".join(f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * n}">' for i in range(3))
-        text = text.replace('<kml xmlns', f"<!DOCTYPE kml [{ents}]>\n<kml xmlns", 1).replace("<name>aoi</name>", "<name>&d;</name>")
+        ents = '<!ENTITY a "aaaaaaaaaa">' + "".join(
+            f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * n}">' for i in range(3)
+        )
+        text = text.replace("<kml xmlns", f"<!DOCTYPE kml [{ents}]>\n<kml xmlns", 1).replace(
+            "<name>aoi</name>", "<name>&d;</name>"
+        )
     elif kind == "unicode":
         s = "".join(rng.choice(UNICODE) for _ in range(rng.randint(1, 8)))
         text = text.replace("Field A", s.replace("\u0000", "")).replace("field-a", s.replace("\u0000", ""))
@@ -306,8 +427,13 @@ def run_case(case: Case, workdir: Path) -> tuple[str, str]:
     return ("BUG", bad) if bad else ("ok", "")
 
 
-def fuzz(n_cases: int, seed: int = 0, time_limit_s: float | None = None, workdir: Path | None = None,
-         on_case: Callable[[Case, str, str], None] | None = None) -> collections.Counter:
+def fuzz(
+    n_cases: int,
+    seed: int = 0,
+    time_limit_s: float | None = None,
+    workdir: Path | None = None,
+    on_case: Callable[[Case, str, str], None] | None = None,
+) -> collections.Counter:
     """Run up to ``n_cases`` cases (stopping after ``time_limit_s`` seconds); a Counter of (reader, outcome)."""
     counts: collections.Counter = collections.Counter()
     logger = logging.getLogger("zoomplan")
@@ -347,7 +473,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fuzz_readers: {total} cases, seed {args.seed}, {dt:.1f} s")
     for reader in ("aoi-geojson", "aoi-kml", "order"):
         per = {o: n for (r, o), n in sorted(counts.items()) if r == reader}
-        print(f"  {reader:12s} {sum(per.values()):6d}  " + ", ".join(f"{o} {n}" for o, n in sorted(per.items(), key=lambda kv: -kv[1])))
+        print(
+            f"  {reader:12s} {sum(per.values()):6d}  "
+            + ", ".join(f"{o} {n}" for o, n in sorted(per.items(), key=lambda kv: -kv[1]))
+        )
     print(f"  bugs (any other exception, or a bad geometry returned): {len(bugs)}")
     for b in bugs[:50]:
         print("   ", b)

@@ -77,7 +77,9 @@ def train_lr(card: ModelCard, streams: Streams, train_ds: JointDataset, cfg, see
         order = torch.randperm(n, generator=gen)
         for step in range(steps):
             idx = order[step * sc.batch_size : (step + 1) * sc.batch_size]
-            opt.param_groups[0]["lr"] = cosine_lr(epoch * steps + step, steps * sc.epochs, sc.lr, sc.warmup_epochs * steps)
+            opt.param_groups[0]["lr"] = cosine_lr(
+                epoch * steps + step, steps * sc.epochs, sc.lr, sc.warmup_epochs * steps
+            )
             _, xl = streams(images[idx], generator=gen, augment=True)
             loss = F.cross_entropy(model(xl), train_ds.labels[idx], label_smoothing=sc.label_smoothing)
             opt.zero_grad(set_to_none=True)
@@ -100,7 +102,9 @@ def parse_args(doc: str) -> tuple[argparse.Namespace, TrainConfig]:
     args = ap.parse_args()
     cfg = load_config(args.config)
     if args.epochs is not None:
-        cfg = dataclasses.replace(cfg, stages={**cfg.stages, "lr": dataclasses.replace(cfg.stage("lr"), epochs=args.epochs)})
+        cfg = dataclasses.replace(
+            cfg, stages={**cfg.stages, "lr": dataclasses.replace(cfg.stage("lr"), epochs=args.epochs)}
+        )
     return args, cfg
 
 
@@ -115,21 +119,38 @@ def main() -> None:
     raw_tiles, water, land = scene_tiles(SCENE, m.lr_size_px)
     shipped = next(s for s in cfg.sensors if s.name == "sentinel2_toa")
     sample = torch.stack([tr[i][0] for i in torch.linspace(0, len(tr) - 1, 2000).long().tolist()])
-    variants = [("A area, old mapping", 0.0, OLD_MAPPING, Radiometry()), ("B + PSF", m.lr_psf_sigma, OLD_MAPPING, Radiometry()),
-                ("C + calibrated mapping", m.lr_psf_sigma, shipped, Radiometry()),
-                ("D + radiometry (shipped)", m.lr_psf_sigma, shipped, Radiometry.from_dict(m.lr_radiometry))]
+    variants = [
+        ("A area, old mapping", 0.0, OLD_MAPPING, Radiometry()),
+        ("B + PSF", m.lr_psf_sigma, OLD_MAPPING, Radiometry()),
+        ("C + calibrated mapping", m.lr_psf_sigma, shipped, Radiometry()),
+        ("D + radiometry (shipped)", m.lr_psf_sigma, shipped, Radiometry.from_dict(m.lr_radiometry)),
+    ]
     settled = torch.tensor([names.index(c) for c in SETTLED if c in names])
     iw = names.index("water")
-    print(f"LR classifier ({m.lr_classifier.name}), {cfg.stage('lr').epochs} epochs, seed {args.seed}; joint train {len(tr)}, val {len(va)}; "
-          f"scene {SCENE.name}: {water.sum()} open-water tiles, {land.sum()} land tiles (80 m)")
-    print(f"| variant | val acc % | water tiles called water % | water tiles called a settled class % | land tiles called water % | train s |")
+    print(
+        f"LR classifier ({m.lr_classifier.name}), {cfg.stage('lr').epochs} epochs, seed {args.seed}; joint train {len(tr)}, val {len(va)}; "
+        f"scene {SCENE.name}: {water.sum()} open-water tiles, {land.sum()} land tiles (80 m)"
+    )
+    print(
+        "| variant | val acc % | water tiles called water % | water tiles called a settled class % | land tiles called water % | train s |"
+    )
     print("|---|---|---|---|---|---|")
     for name, psf, sensor, radiometry in variants:
         t = time.perf_counter()
         norm = channel_stats(sample, m.lr_size_px, m.lowres_method, psf)
-        card = ModelCard(class_names=names, policy=m.policy, hr_classifier=m.hr_classifier, lr_classifier=m.lr_classifier, hr_size_px=m.hr_size_px,
-                         lr_size_px=m.lr_size_px, hr_pixel_m=m.hr_pixel_m, lr_pixel_m=m.lr_pixel_m, tile_ground_m=m.tile_ground_m,
-                         lr_norm=norm, lr_psf_sigma=psf)
+        card = ModelCard(
+            class_names=names,
+            policy=m.policy,
+            hr_classifier=m.hr_classifier,
+            lr_classifier=m.lr_classifier,
+            hr_size_px=m.hr_size_px,
+            lr_size_px=m.lr_size_px,
+            hr_pixel_m=m.hr_pixel_m,
+            lr_pixel_m=m.lr_pixel_m,
+            tile_ground_m=m.tile_ground_m,
+            lr_norm=norm,
+            lr_psf_sigma=psf,
+        )
         streams = Streams.from_card(card, radiometry)
         model = train_lr(card, streams, tr, cfg, args.seed)
         secs = time.perf_counter() - t
@@ -137,11 +158,15 @@ def main() -> None:
         acc = float((predict(model, xl) == va.labels).float().mean())
         mean = torch.tensor(norm.mean).view(1, -1, 1, 1)
         std = torch.tensor(norm.std).view(1, -1, 1, 1)
-        x = (torch.from_numpy(to_unit(raw_tiles.transpose(1, 0, 2, 3), sensor).transpose(1, 0, 2, 3).copy()) - mean) / std
+        x = (
+            torch.from_numpy(to_unit(raw_tiles.transpose(1, 0, 2, 3), sensor).transpose(1, 0, 2, 3).copy()) - mean
+        ) / std
         pred = predict(model, x.float())
         pw, pl = pred[torch.from_numpy(water)], pred[torch.from_numpy(land)]
-        print(f"| {name} | {100 * acc:.1f} | {100 * float((pw == iw).float().mean()):.1f} | {100 * float(torch.isin(pw, settled).float().mean()):.1f} "
-              f"| {100 * float((pl == iw).float().mean()):.1f} | {secs:.0f} |")
+        print(
+            f"| {name} | {100 * acc:.1f} | {100 * float((pw == iw).float().mean()):.1f} | {100 * float(torch.isin(pw, settled).float().mean()):.1f} "
+            f"| {100 * float((pl == iw).float().mean()):.1f} | {secs:.0f} |"
+        )
 
 
 if __name__ == "__main__":

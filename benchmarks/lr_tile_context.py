@@ -16,8 +16,8 @@ from __future__ import annotations
 import time
 
 import torch
-
 from lr_domain_gap import SCENE, SHARED, parse_args, predict, scene_tiles, train_lr
+
 from zoomplan.data.joint import JointDataset, sources_from_recipe
 from zoomplan.data.lowres import Radiometry, Streams, channel_stats
 from zoomplan.geo.scene import to_unit
@@ -31,10 +31,14 @@ def main() -> None:
     m = cfg.model
     spec = next(s for s in sources_from_recipe(cfg.raw) if s.name == "rsscn7")
     sensor = next(s for s in cfg.sensors if s.name == "sentinel2_toa")
-    print(f"LR classifier ({m.lr_classifier.name}), {cfg.stage('lr').epochs} epochs, seed {args.seed}; RSSCN7 levels 2-4; "
-          f"PSF {m.lr_psf_sigma} px, recipe radiometry; scene {SCENE.name}")
-    print("| tile | LR px | train / val images | val acc % | water tiles called water % | water tiles called a settled class % "
-          "| land tiles called water % | scene tiles water / land | train s |")
+    print(
+        f"LR classifier ({m.lr_classifier.name}), {cfg.stage('lr').epochs} epochs, seed {args.seed}; RSSCN7 levels 2-4; "
+        f"PSF {m.lr_psf_sigma} px, recipe radiometry; scene {SCENE.name}"
+    )
+    print(
+        "| tile | LR px | train / val images | val acc % | water tiles called water % | water tiles called a settled class % "
+        "| land tiles called water % | scene tiles water / land | train s |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for tile_m in (80.0, 160.0):
         t = time.perf_counter()
@@ -46,9 +50,19 @@ def main() -> None:
         names = tr.class_names
         sample = torch.stack([tr[i][0] for i in range(len(tr))])
         norm = channel_stats(sample, L, m.lowres_method, m.lr_psf_sigma)
-        card = ModelCard(class_names=names, policy=m.policy, hr_classifier=m.hr_classifier, lr_classifier=m.lr_classifier, hr_size_px=128,
-                         lr_size_px=L, hr_pixel_m=tile_m / 128, lr_pixel_m=m.lr_pixel_m, tile_ground_m=tile_m, lr_norm=norm,
-                         lr_psf_sigma=m.lr_psf_sigma)
+        card = ModelCard(
+            class_names=names,
+            policy=m.policy,
+            hr_classifier=m.hr_classifier,
+            lr_classifier=m.lr_classifier,
+            hr_size_px=128,
+            lr_size_px=L,
+            hr_pixel_m=tile_m / 128,
+            lr_pixel_m=m.lr_pixel_m,
+            tile_ground_m=tile_m,
+            lr_norm=norm,
+            lr_psf_sigma=m.lr_psf_sigma,
+        )
         streams = Streams.from_card(card, Radiometry.from_dict(m.lr_radiometry))
         model = train_lr(card, streams, tr, cfg, args.seed)
         secs = time.perf_counter() - t
@@ -62,9 +76,11 @@ def main() -> None:
         pw, pl = pred[torch.from_numpy(water)], pred[torch.from_numpy(land)]
         iw = names.index("water")
         settled = torch.tensor([names.index(c) for c in SETTLED])
-        print(f"| {tile_m:g} m | {L} x {L} | {len(tr)} / {len(va)} | {100 * acc:.1f} | {100 * float((pw == iw).float().mean()):.1f} "
-              f"| {100 * float(torch.isin(pw, settled).float().mean()):.1f} | {100 * float((pl == iw).float().mean()):.1f} "
-              f"| {int(water.sum())} / {int(land.sum())} | {secs:.0f} |")
+        print(
+            f"| {tile_m:g} m | {L} x {L} | {len(tr)} / {len(va)} | {100 * acc:.1f} | {100 * float((pw == iw).float().mean()):.1f} "
+            f"| {100 * float(torch.isin(pw, settled).float().mean()):.1f} | {100 * float((pl == iw).float().mean()):.1f} "
+            f"| {int(water.sum())} / {int(land.sum())} | {secs:.0f} |"
+        )
 
 
 if __name__ == "__main__":

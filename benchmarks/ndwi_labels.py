@@ -53,8 +53,19 @@ def ndwi_labels(scene: Path, out: Path, patch_m: float = 20.0) -> tuple[int, int
     lab = np.zeros((h, w), dtype=np.uint8)
     lab[valid & (ndwi > WATER)] = 1
     lab[valid & (ndwi < LAND)] = 2
-    with rasterio.open(out, "w", driver="GTiff", width=w, height=h, count=1, dtype="uint8", crs=crs,
-                       transform=from_origin(x0, y0, patch_m, patch_m), nodata=0, compress="deflate") as dst:
+    with rasterio.open(
+        out,
+        "w",
+        driver="GTiff",
+        width=w,
+        height=h,
+        count=1,
+        dtype="uint8",
+        crs=crs,
+        transform=from_origin(x0, y0, patch_m, patch_m),
+        nodata=0,
+        compress="deflate",
+    ) as dst:
         dst.write(lab, 1)
     return int((lab == 1).sum()), int((lab == 2).sum())
 

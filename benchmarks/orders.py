@@ -38,9 +38,9 @@ import numpy as np
 import shapely
 from pyproj import CRS
 
-from zoomplan.plan.selection import select as select_mod
 from zoomplan.plan.orders.orders import orders_with_references, plan_orders
 from zoomplan.plan.orders.pricing import bill, load_vendors
+from zoomplan.plan.selection import select as select_mod
 from zoomplan.plan.types import PatchTable
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,7 +64,10 @@ def real_selections(whole_scene: bool) -> list[tuple[str, PatchTable, list, np.n
             t = time.perf_counter()
             r = plan(aoi, [scene], device="cpu", threshold=1.01)  # inference only: nothing selected, no orders built
             sel = r.table.prob > 0.5
-            print(f"# {name}: {len(r.table):,} patches, {sel.sum():,} selected (p > 0.5), inference {time.perf_counter() - t:.0f} s", flush=True)
+            print(
+                f"# {name}: {len(r.table):,} patches, {sel.sum():,} selected (p > 0.5), inference {time.perf_counter() - t:.0f} s",
+                flush=True,
+            )
             out.append((name, r.table, list(r.aoi.geoms), sel))
     return out
 
@@ -72,14 +75,26 @@ def real_selections(whole_scene: bool) -> list[tuple[str, PatchTable, list, np.n
 def _table(geoms: list, pm: float = 20.0) -> PatchTable:
     """Every 20 m patch (UTM 18N) whose part inside one of ``geoms`` is over 0.1% of it, zero probability."""
     x0, y0, x1, y1 = shapely.union_all(geoms).bounds
-    r, c = np.meshgrid(np.arange(np.floor(-y1 / pm), np.ceil(-y0 / pm)), np.arange(np.floor(x0 / pm), np.ceil(x1 / pm)), indexing="ij")
+    r, c = np.meshgrid(
+        np.arange(np.floor(-y1 / pm), np.ceil(-y0 / pm)), np.arange(np.floor(x0 / pm), np.ceil(x1 / pm)), indexing="ij"
+    )
     r, c = r.ravel().astype(np.int64), c.ravel().astype(np.int64)
     boxes = shapely.box(c * pm, -(r + 1) * pm, (c + 1) * pm, -r * pm)
     inside = np.stack([shapely.area(shapely.intersection(boxes, g)) for g in geoms])  # features x patches, m^2
     keep = inside.max(axis=0) > 1e-3 * pm * pm
     n = int(keep.sum())
-    return PatchTable(CRS.from_epsg(32618), pm, (4, 4), r[keep], c[keep], np.zeros(n, np.float32),
-                      np.zeros(n, np.int32), np.ones(n, np.float32), np.argmax(inside[:, keep], axis=0).astype(np.int32), ("x",))
+    return PatchTable(
+        CRS.from_epsg(32618),
+        pm,
+        (4, 4),
+        r[keep],
+        c[keep],
+        np.zeros(n, np.float32),
+        np.zeros(n, np.int32),
+        np.ones(n, np.float32),
+        np.argmax(inside[:, keep], axis=0).astype(np.int32),
+        ("x",),
+    )
 
 
 def _blobs(t: PatchTable, rng: np.random.Generator, k: int, box: tuple[float, float, float, float]) -> np.ndarray:
@@ -106,19 +121,35 @@ def generated_selections(seed: int) -> list[tuple[str, PatchTable, list, np.ndar
     coast_y = 0.5 * size + 800 * np.sin(x / 900 + rng.uniform(0, 6)) + 250 * np.sin(x / 230)
     band = np.abs(y - coast_y) < 40 + 20 * rng.random(n)
     out = []
-    for name, prob in (("generated: scattered 3%", np.where(scattered, rng.uniform(0.5, 1, n), rng.uniform(0, 0.5, n))),
-                       ("generated: 10 clusters", blobs),
-                       ("generated: coastline band", np.where(band, rng.uniform(0.6, 1, n), 0.0))):
+    for name, prob in (
+        ("generated: scattered 3%", np.where(scattered, rng.uniform(0.5, 1, n), rng.uniform(0, 0.5, n))),
+        ("generated: 10 clusters", blobs),
+        ("generated: coastline band", np.where(band, rng.uniform(0.6, 1, n), 0.0)),
+    ):
         tp = dataclasses.replace(t, prob=prob.astype(np.float32))
         out.append((name, tp, [aoi], tp.prob > 0.5))
-    pts = shapely.multipoints(np.column_stack([rng.uniform(x0 + 1000, x0 + 4000, 7), rng.uniform(y0 + 1000, y0 + 4000, 7)]))
+    pts = shapely.multipoints(
+        np.column_stack([rng.uniform(x0 + 1000, x0 + 4000, 7), rng.uniform(y0 + 1000, y0 + 4000, 7)])
+    )
     curved = shapely.convex_hull(pts).buffer(700, quad_segs=16)  # a curved outline that cuts patches anywhere
-    holed = shapely.Polygon(aoi.exterior.coords, [shapely.box(x0 + 1500, y0 + 1500, x0 + 2500, y0 + 2500).exterior.coords,
-                                                  shapely.Point(x0 + 4200, y0 + 3800).buffer(600, quad_segs=16).exterior.coords])
-    feats = [shapely.Point(rng.uniform(x0 + 800, x0 + size - 800), rng.uniform(y0 + 800, y0 + size - 800)).buffer(rng.uniform(500, 900), quad_segs=16)
-             for _ in range(12)]
-    for name, geoms in (("generated: curved AOI", [curved]), ("generated: AOI with 2 holes", [holed]),
-                        ("generated: 12 features", feats)):
+    holed = shapely.Polygon(
+        aoi.exterior.coords,
+        [
+            shapely.box(x0 + 1500, y0 + 1500, x0 + 2500, y0 + 2500).exterior.coords,
+            shapely.Point(x0 + 4200, y0 + 3800).buffer(600, quad_segs=16).exterior.coords,
+        ],
+    )
+    feats = [
+        shapely.Point(rng.uniform(x0 + 800, x0 + size - 800), rng.uniform(y0 + 800, y0 + size - 800)).buffer(
+            rng.uniform(500, 900), quad_segs=16
+        )
+        for _ in range(12)
+    ]
+    for name, geoms in (
+        ("generated: curved AOI", [curved]),
+        ("generated: AOI with 2 holes", [holed]),
+        ("generated: 12 features", feats),
+    ):
         tg = _table(geoms, pm)
         b = shapely.union_all(geoms).bounds
         tg = dataclasses.replace(tg, prob=_blobs(tg, rng, 10, b).astype(np.float32))
@@ -149,8 +180,10 @@ def main() -> None:
     if not args.no_real:
         selections += real_selections(SCENE.is_file())
     selections += generated_selections(args.seed)
-    head = (f"{'selection':<27} {'vendor':<13} {'(a) per patch':>14} {'(b) union':>11} {'(c) bbox':>10} {'(d) zoomplan':>13} "
-            f"{'d/min':>6} {'covered':>9} {'dropped':>7} {'billed km2':>11} {'overlap m2':>10} {'crumbs':>6}")
+    head = (
+        f"{'selection':<27} {'vendor':<13} {'(a) per patch':>14} {'(b) union':>11} {'(c) bbox':>10} {'(d) zoomplan':>13} "
+        f"{'d/min':>6} {'covered':>9} {'dropped':>7} {'billed km2':>11} {'overlap m2':>10} {'crumbs':>6}"
+    )
     print(head)
     print("-" * len(head))
     ok = True
@@ -165,18 +198,41 @@ def main() -> None:
             good = d <= best * (1 + 1e-9) + 1e-9 and overlap <= 1e-6 * max(sum(g.area for g in polys), 1.0)
             ok &= good
             n = covered(t, sel, orders)
-            print(f"{name:<27} {v.name:<13} {refs['per_patch']:>14,.0f} {refs['union']:>11,.0f} {refs['bbox']:>10,.0f} {d:>13,.0f} "
-                  f"{d / best if best else 1.0:>6.3f} {n:>9,} {int(sel.sum()) - n:>7} {sum(o.billed_km2 for o in orders):>11,.3f} "
-                  f"{max(overlap, 0.0):>10,.1f} {p.rules['crumbs']['dropped']:>6}{'' if good else '  <-- ABOVE min(a,b,c) or overlapping'}",
-                  flush=True)
+            print(
+                f"{name:<27} {v.name:<13} {refs['per_patch']:>14,.0f} {refs['union']:>11,.0f} {refs['bbox']:>10,.0f} {d:>13,.0f} "
+                f"{d / best if best else 1.0:>6.3f} {n:>9,} {int(sel.sum()) - n:>7} {sum(o.billed_km2 for o in orders):>11,.3f} "
+                f"{max(overlap, 0.0):>10,.1f} {p.rules['crumbs']['dropped']:>6}{'' if good else '  <-- ABOVE min(a,b,c) or overlapping'}",
+                flush=True,
+            )
     print(f"(d) <= min(a, b, c) and no area billed twice, for every selection and vendor: {'yes' if ok else 'NO'}")
 
     v = vendors["clip-30cm"]
-    budgets = [(name, t, geoms, b) for name, t, geoms, _ in selections if name == "real: Accomac AOI" for b in (10.0, 20.0, 40.0, 80.0)]
-    name, t, geoms, _ = next(x for x in selections if x[0] == "generated: 10 clusters")  # the clusters, with isolated patches of probability 0.97 added
-    rich = dataclasses.replace(t, prob=np.maximum(t.prob, np.where(np.random.default_rng(args.seed + 1).random(len(t)) < 0.002, 0.97, 0)).astype(np.float32))
-    budgets.append((name + " + isolated 0.97", rich, geoms, 0.3 * bill(orders_with_references(rich, rich.prob > 0.5, geoms, v)[0], v).cost_usd))
-    print(f"\nbudgets ({v.name}, every patch a candidate): the plain best-first prefix against zoomplan's value per USD")
+    budgets = [
+        (name, t, geoms, b)
+        for name, t, geoms, _ in selections
+        if name == "real: Accomac AOI"
+        for b in (10.0, 20.0, 40.0, 80.0)
+    ]
+    name, t, geoms, _ = next(
+        x for x in selections if x[0] == "generated: 10 clusters"
+    )  # the clusters, with isolated patches of probability 0.97 added
+    rich = dataclasses.replace(
+        t,
+        prob=np.maximum(t.prob, np.where(np.random.default_rng(args.seed + 1).random(len(t)) < 0.002, 0.97, 0)).astype(
+            np.float32
+        ),
+    )
+    budgets.append(
+        (
+            name + " + isolated 0.97",
+            rich,
+            geoms,
+            0.3 * bill(orders_with_references(rich, rich.prob > 0.5, geoms, v)[0], v).cost_usd,
+        )
+    )
+    print(
+        f"\nbudgets ({v.name}, every patch a candidate): the plain best-first prefix against zoomplan's value per USD"
+    )
     head = f"{'selection':<40} {'budget':>8} {'prefix: patches':>16} {'value':>8} {'zoomplan: patches':>18} {'value':>8} {'USD':>8} {'dropped':>8}"
     print(head)
     print("-" * len(head))
@@ -188,9 +244,13 @@ def main() -> None:
         rep = r.report() or {}
         cost = bill(orders_with_references(t, r.selected, geoms, v)[0], v).cost_usd
         ok &= cost <= budget
-        print(f"{name:<40} {budget:>8,.2f} {k0:>16,} {t.prob[order[:k0]].sum():>8,.1f} {int(r.selected.sum()):>18,} "
-              f"{t.prob[r.selected].sum():>8,.1f} {cost:>8,.2f} {rep.get('n_patches', 0):>8,}")
-        example = example or next((f"{o['order_id']}: {o['reason']}" for o in rep.get("orders", []) if "minimum charge" in o["reason"]), "")
+        print(
+            f"{name:<40} {budget:>8,.2f} {k0:>16,} {t.prob[order[:k0]].sum():>8,.1f} {int(r.selected.sum()):>18,} "
+            f"{t.prob[r.selected].sum():>8,.1f} {cost:>8,.2f} {rep.get('n_patches', 0):>8,}"
+        )
+        example = example or next(
+            (f"{o['order_id']}: {o['reason']}" for o in rep.get("orders", []) if "minimum charge" in o["reason"]), ""
+        )
     if example:
         print(f"e.g. {example}")
     print(f"total {time.perf_counter() - start:.0f} s")

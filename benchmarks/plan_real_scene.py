@@ -39,8 +39,16 @@ def scene_aoi(scene: Path, out: Path, inset_m: float = 100.0) -> Path:
         b = ds.bounds
         to_ll = Transformer.from_crs(ds.crs, "EPSG:4326", always_xy=True).transform
     poly = box(b.left + inset_m, b.bottom + inset_m, b.right - inset_m, b.top - inset_m).segmentize(500.0)
-    fc = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"id": "scene", "name": "whole scene"},
-                                                       "geometry": mapping(transform(to_ll, poly))}]}
+    fc = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"id": "scene", "name": "whole scene"},
+                "geometry": mapping(transform(to_ll, poly)),
+            }
+        ],
+    }
     out.write_text(json.dumps(fc))
     return out
 
@@ -108,26 +116,39 @@ def main() -> None:
         results = {}
         for i, v in enumerate(vendors):
             t = time.perf_counter()
-            r = plan(aoi, [args.scene], model=args.model, vendor=v, device=args.device, out=Path(tmp) / f"order-{v}.geojson")
+            r = plan(
+                aoi, [args.scene], model=args.model, vendor=v, device=args.device, out=Path(tmp) / f"order-{v}.geojson"
+            )
             results[v] = (r, time.perf_counter() - t)
     r, wall = results[vendors[0]]
     s = r.summary
-    print(f"scene: {args.scene.name}  AOI {s['aoi_km2']:.1f} km2  tiles planned {s['tiles']['planned']} "
-          f"(skipped nodata {s['tiles']['skipped_nodata']})  patches {s['patches_total']}")
-    print(f"time: read floor {floor:.2f} s | zoomplan plan end to end {wall:.2f} s | ratio plan/read {wall / floor:.1f}x "
-          f"| {s['aoi_km2'] / wall:.1f} km2/s, {s['tiles']['planned'] / wall:.0f} tiles/s")
+    print(
+        f"scene: {args.scene.name}  AOI {s['aoi_km2']:.1f} km2  tiles planned {s['tiles']['planned']} "
+        f"(skipped nodata {s['tiles']['skipped_nodata']})  patches {s['patches_total']}"
+    )
+    print(
+        f"time: read floor {floor:.2f} s | zoomplan plan end to end {wall:.2f} s | ratio plan/read {wall / floor:.1f}x "
+        f"| {s['aoi_km2'] / wall:.1f} km2/s, {s['tiles']['planned'] / wall:.0f} tiles/s"
+    )
     ndwi = patch_ndwi(args.scene, r.table)
     sel = r.selected
     water, land = ndwi > 0.3, ndwi < 0
     fw, fl = sel[water].mean(), sel[land].mean()
-    print(f"chosen: {100 * sel.mean():.1f}% of patches overall | open water (NDWI > 0.3): {100 * fw:.1f}% of "
-          f"{water.sum()} | land (NDWI < 0): {100 * fl:.1f}% of {land.sum()} | water/land {fw / max(fl, 1e-9):.3f} "
-          f"(target <= 0.25 with land >= 15%: {'met' if fw <= 0.25 * fl and fl >= 0.15 else 'NOT met'})")
+    print(
+        f"chosen: {100 * sel.mean():.1f}% of patches overall | open water (NDWI > 0.3): {100 * fw:.1f}% of "
+        f"{water.sum()} | land (NDWI < 0): {100 * fl:.1f}% of {land.sum()} | water/land {fw / max(fl, 1e-9):.3f} "
+        f"(target <= 0.25 with land >= 15%: {'met' if fw <= 0.25 * fl and fl >= 0.15 else 'NOT met'})"
+    )
     s_tile, share = policy_shape(r.table, sel)
     p5, p50, p95 = np.percentile(s_tile, [5, 50, 95])
-    print(f"S per tile (whole tiles, {len(s_tile)}): p5 {p5:.0f} / p50 {p50:.0f} / p95 {p95:.0f}; tiles with S 0: "
-          f"{100 * (s_tile == 0).mean():.1f}%, S 16: {100 * (s_tile == 16).mean():.1f}%")
-    print("share bought per patch position (rows from the north): " + " | ".join(" ".join(f"{v:.2f}" for v in row) for row in share))
+    print(
+        f"S per tile (whole tiles, {len(s_tile)}): p5 {p5:.0f} / p50 {p50:.0f} / p95 {p95:.0f}; tiles with S 0: "
+        f"{100 * (s_tile == 0).mean():.1f}%, S 16: {100 * (s_tile == 16).mean():.1f}%"
+    )
+    print(
+        "share bought per patch position (rows from the north): "
+        + " | ".join(" ".join(f"{v:.2f}" for v in row) for row in share)
+    )
     names = r.table.class_names
     print("per predicted LR class (tiles' class), share of the class's patches bought:")
     cls = r.table.tile_class
@@ -140,8 +161,10 @@ def main() -> None:
     print("cost by vendor (plan vs whole AOI):")
     for v, (rv, wv) in results.items():
         sv = rv.summary
-        print(f"  {v:<14} plan {sv['plan_cost_usd']:>10,.0f} USD  baseline {sv['baseline_cost_usd']:>10,.0f} USD  "
-              f"savings {sv['savings_pct']:5.1f}%  orders {sv['n_orders']}  ({wv:.1f} s)")
+        print(
+            f"  {v:<14} plan {sv['plan_cost_usd']:>10,.0f} USD  baseline {sv['baseline_cost_usd']:>10,.0f} USD  "
+            f"savings {sv['savings_pct']:5.1f}%  orders {sv['n_orders']}  ({wv:.1f} s)"
+        )
 
 
 if __name__ == "__main__":

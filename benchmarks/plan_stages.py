@@ -53,7 +53,9 @@ def _reader_seconds(inp: object, ckpt: object, nodata_rule: bool) -> float:
     try:
         readers, clouds = open_readers(scenes, grid, g.extents)
         t = time.perf_counter()
-        for _ in block_works(grid, list(grid.blocks(g.full, 64)), readers, g, min_valid=0.5, mean=mean, std=std, clouds=clouds):
+        for _ in block_works(
+            grid, list(grid.blocks(g.full, 64)), readers, g, min_valid=0.5, mean=mean, std=std, clouds=clouds
+        ):
             pass
         return time.perf_counter() - t
     finally:
@@ -65,8 +67,10 @@ def _gdal_labels(a: np.ndarray) -> tuple[np.ndarray, int]:
     exteriors in order and drop the nested ones (what consolidation did before scipy labels)."""
     import rasterio.features
 
-    ext = [{"type": "Polygon", "coordinates": [g["coordinates"][0]]}
-           for g, _ in rasterio.features.shapes(a.astype(np.uint8), mask=a, connectivity=4)]
+    ext = [
+        {"type": "Polygon", "coordinates": [g["coordinates"][0]]}
+        for g, _ in rasterio.features.shapes(a.astype(np.uint8), mask=a, connectivity=4)
+    ]
     raw = rasterio.features.rasterize(zip(ext, range(1, len(ext) + 1)), out_shape=a.shape, dtype=np.int32)
     ids = np.nonzero(np.bincount(raw.ravel(), minlength=len(ext) + 1)[1:])[0] + 1
     renumber = np.zeros(len(ext) + 1, np.int32)
@@ -76,9 +80,9 @@ def _gdal_labels(a: np.ndarray) -> tuple[np.ndarray, int]:
 
 def _labelling(table: object, sel: np.ndarray, geoms: list) -> None:
     """Labelling the masks consolidation labels (the union, its 2x1 and 3x1 closings): scipy against GDAL."""
-    from zoomplan.plan.orders.window import Window
     from zoomplan.plan.orders.morphology import closing, fill_and_label
     from zoomplan.plan.orders.orders import _check_aoi
+    from zoomplan.plan.orders.window import Window
 
     f = _check_aoi(geoms[0], 0)
     s = np.nonzero(sel & (table.aoi_index == 0))[0]  # type: ignore[attr-defined]
@@ -92,27 +96,31 @@ def _labelling(table: object, sel: np.ndarray, geoms: list) -> None:
     ref = [_gdal_labels(m) for m in masks]
     gdal = time.perf_counter() - t
     same = all(o[2] == r[1] and np.array_equal(o[1] > 0, r[0] > 0) for o, r in zip(ours, ref))
-    print(f"  labelling 3 masks ({w.shape[0]} x {w.shape[1]} cells, {', '.join(str(o[2]) for o in ours)} components): "
-          f"scipy {sci:.2f} s, GDAL polygonise + rasterise {gdal:.2f} s (x{gdal / sci:.1f}); same components: {same}")
+    print(
+        f"  labelling 3 masks ({w.shape[0]} x {w.shape[1]} cells, {', '.join(str(o[2]) for o in ours)} components): "
+        f"scipy {sci:.2f} s, GDAL polygonise + rasterise {gdal:.2f} s (x{gdal / sci:.1f}); same components: {same}"
+    )
 
 
 def bench(scene: Path, aoi: Path) -> None:
     import torch
 
     import zoomplan.plan.orders.orderable as orderable_mod
-    from zoomplan.plan.orders import orders as orders_mod
-    from zoomplan.plan.orders import pricing
-    from zoomplan.plan.selection import select
+    from zoomplan.models.checkpoint import load_checkpoint
     from zoomplan.plan.export.geojson import order_feature_collection
     from zoomplan.plan.inference.infer import infer_patches
     from zoomplan.plan.inputs import inside_scenes, open_plan_inputs
-    from zoomplan.models.checkpoint import load_checkpoint
+    from zoomplan.plan.orders import orders as orders_mod
+    from zoomplan.plan.orders import pricing
+    from zoomplan.plan.selection import select
 
     ckpt = load_checkpoint(None)
     inp = open_plan_inputs(aoi, [scene], ckpt)
     read_masks = _reader_seconds(inp, ckpt, nodata_rule=False)
     rule = _reader_seconds(inp, ckpt, nodata_rule=True)
-    print(f"  reader (no networks): nodata rule on read pixels {rule:.2f} s, read_masks {read_masks:.2f} s (x{read_masks / rule:.2f})")
+    print(
+        f"  reader (no networks): nodata rule on read pixels {rule:.2f} s, read_masks {read_masks:.2f} s (x{read_masks / rule:.2f})"
+    )
 
     table = infer_patches(ckpt, inp.used, inp.aoi.geoms, inp.grid, torch.device("cpu")).table
     geoms = inside_scenes(list(inp.aoi.geoms), inp.cover)
@@ -129,8 +137,10 @@ def bench(scene: Path, aoi: Path) -> None:
     one, o1 = timed_orders(1)
     many, on = timed_orders(default)
     same = [o.geometry.wkb for o in o1] == [o.geometry.wkb for o in on]
-    print(f"  consolidation ({len(on)} orders, {vendor.name}): {default} fitting threads {many:.2f} s, 1 thread {one:.2f} s "
-          f"(x{one / many:.2f}); same orders: {same}")
+    print(
+        f"  consolidation ({len(on)} orders, {vendor.name}): {default} fitting threads {many:.2f} s, 1 thread {one:.2f} s "
+        f"(x{one / many:.2f}); same orders: {same}"
+    )
 
     _labelling(table, sel, geoms)
 
@@ -149,18 +159,27 @@ def bench(scene: Path, aoi: Path) -> None:
     def cum(module: str, name: str) -> float:
         return sum(v[3] for (f, _, fn), v in st.items() if f.endswith(module) and fn == name)
 
-    print(f"  consolidation profile (cProfile, {total:.2f} s): labelling masks (scipy) {cum('morphology.py', 'fill_and_label'):.2f} s, "
-          f"drawing components (GDAL) {cum('morphology.py', 'label_polygons'):.2f} s, "
-          f"clipping to the AOI and simplifying, in threads (wall) {cum('orderable.py', 'threaded'):.2f} s, "
-          f"making pieces orderable (its simplifying, vertex fitting in threads) {cum('orderable.py', 'orderable'):.2f} s "
-          f"(cProfile sees only the main thread: threaded work counts as waiting)")
+    print(
+        f"  consolidation profile (cProfile, {total:.2f} s): labelling masks (scipy) {cum('morphology.py', 'fill_and_label'):.2f} s, "
+        f"drawing components (GDAL) {cum('morphology.py', 'label_polygons'):.2f} s, "
+        f"clipping to the AOI and simplifying, in threads (wall) {cum('orderable.py', 'threaded'):.2f} s, "
+        f"making pieces orderable (its simplifying, vertex fitting in threads) {cum('orderable.py', 'orderable'):.2f} s "
+        f"(cProfile sees only the main thread: threaded work counts as waiting)"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=float, nargs="+", default=[1.0, 4.0], help="scene area multiples (default 1 4)")
-    ap.add_argument("--aoi-fraction", type=float, default=0.125, help="AOI side as a fraction of the scene side (default 0.125)")
-    ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "zoomplan-bench", help="where scenes are built and cached")
+    ap.add_argument(
+        "--aoi-fraction", type=float, default=0.125, help="AOI side as a fraction of the scene side (default 0.125)"
+    )
+    ap.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "zoomplan-bench",
+        help="where scenes are built and cached",
+    )
     args = ap.parse_args()
     if not SCENE.is_file():
         raise SystemExit(f"scene {SCENE} not found: this benchmark needs ../shared/data/sentinel2")

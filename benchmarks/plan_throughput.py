@@ -90,8 +90,18 @@ def build_scene(src_path: Path, out: Path, side: int, block: int = 512) -> Path:
         prof = src.profile
         desc = src.descriptions
     tmp = out.with_suffix(".part.tif")
-    prof.update(width=side, height=side, tiled=True, blockxsize=block, blockysize=block, compress="zstd", predictor=2,
-                interleave="pixel", num_threads="all_cpus", bigtiff="if_safer")
+    prof.update(
+        width=side,
+        height=side,
+        tiled=True,
+        blockxsize=block,
+        blockysize=block,
+        compress="zstd",
+        predictor=2,
+        interleave="pixel",
+        num_threads="all_cpus",
+        bigtiff="if_safer",
+    )
     _, h, w = data.shape
     with rasterio.open(tmp, "w", **prof) as dst:
         for i, d in enumerate(desc):
@@ -121,7 +131,10 @@ def write_aoi(scene: Path, out: Path, fraction: float, inset_m: float = 100.0) -
     half = min(fraction * (b.right - b.left) / 2, (b.right - b.left) / 2 - inset_m)
     poly = shapely.segmentize(shapely.box(cx - half, cy - half, cx + half, cy + half), 500.0)
     ll = shapely.transform(poly, lambda xy: np.column_stack(to_ll.transform(xy[:, 0], xy[:, 1])))
-    fc = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"id": "bench"}, "geometry": mapping(ll)}]}
+    fc = {
+        "type": "FeatureCollection",
+        "features": [{"type": "Feature", "properties": {"id": "bench"}, "geometry": mapping(ll)}],
+    }
     out.write_text(json.dumps(fc))
     return out, poly.area / 1e6
 
@@ -169,16 +182,24 @@ def measure_plan(scene: Path, aoi: Path, out: Path, device: str, batch_size: int
     r = plan(aoi, [scene], model=model, device=device, batch_size=batch_size, out=out)
     dt = time.perf_counter() - t
     s = r.summary
-    return {"seconds": dt, "tiles": s["tiles"]["planned"], "tiles_total": s["tiles"]["total"], "patches": s["patches_total"],
-            "aoi_km2": s["aoi_km2"], "selected": s["patches_selected"], "orders": s.get("n_orders"), "stages": r.timings}
+    return {
+        "seconds": dt,
+        "tiles": s["tiles"]["planned"],
+        "tiles_total": s["tiles"]["total"],
+        "patches": s["patches_total"],
+        "aoi_km2": s["aoi_km2"],
+        "selected": s["patches_selected"],
+        "orders": s.get("n_orders"),
+        "stages": r.timings,
+    }
 
 
 def _models(device: str, batch_size: int, model: str | None) -> Any:
     import torch
 
     from zoomplan.device import resolve_device
-    from zoomplan.plan.inference.infer import TileModels
     from zoomplan.models.checkpoint import load_checkpoint
+    from zoomplan.plan.inference.infer import TileModels
 
     ckpt = load_checkpoint(model)
     return ckpt, TileModels(ckpt, resolve_device(device), batch_size=batch_size), torch
@@ -223,8 +244,10 @@ def measure_compute(n_tiles: int, device: str, batch_size: int, model: str | Non
             t1 = time.perf_counter()
             for _ in range(k):
                 net(x)
-            per_net[name] = {"tiles_per_s": k * batch_size / (time.perf_counter() - t1),
-                             "params": sum(p.numel() for p in net.parameters())}
+            per_net[name] = {
+                "tiles_per_s": k * batch_size / (time.perf_counter() - t1),
+                "params": sum(p.numel() for p in net.parameters()),
+            }
     return {"seconds": dt, "tiles": n_tiles, "per_net": per_net, "threads": best, "seconds_by_threads": by_threads}
 
 
@@ -268,14 +291,16 @@ def _child(argv: list[str]) -> None:
 def run_child(kind: str, **kw: Any) -> dict[str, Any]:
     """Run one measurement in a fresh Python process; add its peak RSS (MB) from ``os.wait4``."""
     args = {k: (str(v) if isinstance(v, Path) else v) for k, v in kw.items()}
-    p = subprocess.Popen([sys.executable, str(HERE), "--_measure", kind, json.dumps(args)], stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, str(HERE), "--_measure", kind, json.dumps(args)], stdout=subprocess.PIPE, text=True
+    )
     out = p.stdout.read() if p.stdout else ""
     _, status, ru = os.wait4(p.pid, 0)
     p.returncode = os.waitstatus_to_exitcode(status)
     if p.returncode != 0:
         raise SystemExit(f"measurement ({kind}) failed with exit code {p.returncode}")
     line = next(ln for ln in out.splitlines() if ln.startswith("RESULT "))
-    res = json.loads(line[len("RESULT "):])
+    res = json.loads(line[len("RESULT ") :])
     res["peak_rss_mb"] = ru.ru_maxrss / 1024.0  # Linux: KiB
     return res
 
@@ -297,10 +322,21 @@ def bench_scale(scene: Path, aoi: Path, work: Path, args: argparse.Namespace) ->
     runs: dict[str, list[dict[str, Any]]] = {"a": [], "c": [], "d": [], "d0": []}
     for _ in range(max(1, args.repeat)):
         runs["a"].append(run_child("a", scene=scene, aoi=aoi))
-        runs["d"].append(run_child("d", scene=scene, aoi=aoi, out=work / "order.geojson", batch_size=args.batch_size, **common))
+        runs["d"].append(
+            run_child("d", scene=scene, aoi=aoi, out=work / "order.geojson", batch_size=args.batch_size, **common)
+        )
         if args.baseline_model:
-            runs["d0"].append(run_child("d", scene=scene, aoi=aoi, out=work / "order0.geojson", batch_size=args.batch_size,
-                                        device=args.device, model=args.baseline_model))
+            runs["d0"].append(
+                run_child(
+                    "d",
+                    scene=scene,
+                    aoi=aoi,
+                    out=work / "order0.geojson",
+                    batch_size=args.batch_size,
+                    device=args.device,
+                    model=args.baseline_model,
+                )
+            )
         runs["c"].append(run_child("c", n_tiles=runs["d"][-1]["tiles"], batch_size=args.batch_size, **common))
     a, c, d = (_fastest(runs[k]) for k in "acd")
     b = run_child("b", scene=scene, aoi=aoi, n_sample=args.sample_tiles, **common)
@@ -315,35 +351,54 @@ def report(side: int, scale: float, r: dict[str, Any]) -> list[str]:
     """The table and ratios of one scale, as lines."""
     km2, n = r["aoi_km2"], r["tiles"]
     a, b, c, d = r["a"]["seconds"], r["b"]["extrapolated_seconds"], r["c"]["seconds"], r["d"]["seconds"]
-    lines = [f"scene {side} x {side} px x 4 uint16 ({scale:g}x), AOI {km2:,.1f} km2, {n:,} tiles planned "
-             f"({r['d']['patches']:,} patches, {r['d']['selected']:,} selected, {r['d']['orders']} orders)",
-             f"  {'measurement':<48} {'seconds':>9} {'km2/s':>9} {'tiles/s':>9} {'peak RSS MB':>12}"]
-    rows = [("(a) read floor: decode AOI pixels once", a, r["a"]),
-            (f"(b) naive per-tile read+call (extrapolated from {r['b']['tiles']})", b, r["b"]),
-            ("(c) compute floor: policy+LR on in-memory batches", c, r["c"]),
-            ("(d) zoomplan plan end to end", d, r["d"])]
+    lines = [
+        f"scene {side} x {side} px x 4 uint16 ({scale:g}x), AOI {km2:,.1f} km2, {n:,} tiles planned "
+        f"({r['d']['patches']:,} patches, {r['d']['selected']:,} selected, {r['d']['orders']} orders)",
+        f"  {'measurement':<48} {'seconds':>9} {'km2/s':>9} {'tiles/s':>9} {'peak RSS MB':>12}",
+    ]
+    rows = [
+        ("(a) read floor: decode AOI pixels once", a, r["a"]),
+        (f"(b) naive per-tile read+call (extrapolated from {r['b']['tiles']})", b, r["b"]),
+        ("(c) compute floor: policy+LR on in-memory batches", c, r["c"]),
+        ("(d) zoomplan plan end to end", d, r["d"]),
+    ]
     for name, s, m in rows:
         lines.append(f"  {name:<48} {s:>9.2f} {km2 / s:>9.2f} {n / s:>9.0f} {m['peak_rss_mb']:>12.0f}")
-    lines.append(f"  ratios: (d)/max(a,c) = {d / max(a, c):.2f}   (d)/(a+c) = {d / (a + c):.2f}   (b)/(d) = {b / d:.1f}   "
-                 f"dominant floor: {'(c) compute' if c >= a else '(a) read'} ({max(a, c) / min(a, c):.1f}x the other)")
+    lines.append(
+        f"  ratios: (d)/max(a,c) = {d / max(a, c):.2f}   (d)/(a+c) = {d / (a + c):.2f}   (b)/(d) = {b / d:.1f}   "
+        f"dominant floor: {'(c) compute' if c >= a else '(a) read'} ({max(a, c) / min(a, c):.1f}x the other)"
+    )
     if len(r["d"].get("runs", [])) > 1:
-        lines.append(f"  fastest of {len(r['d']['runs'])} runs each; every run's seconds: "
-                     + ", ".join(f"({k}) " + " / ".join(f"{v:.2f}" for v in r[k]["runs"]) for k in "acd"))
+        lines.append(
+            f"  fastest of {len(r['d']['runs'])} runs each; every run's seconds: "
+            + ", ".join(f"({k}) " + " / ".join(f"{v:.2f}" for v in r[k]["runs"]) for k in "acd")
+        )
     st = r["d"].get("stages", {})
     if st:
-        lines.append("  (d) by stage: " + ", ".join(f"{k} {v:.2f} s" for k, v in st.items())
-                     + f"; inference (decode + tile + networks, overlapped) / max(a,c) = {st['inference'] / max(a, c):.2f}")
+        lines.append(
+            "  (d) by stage: "
+            + ", ".join(f"{k} {v:.2f} s" for k, v in st.items())
+            + f"; inference (decode + tile + networks, overlapped) / max(a,c) = {st['inference'] / max(a, c):.2f}"
+        )
     if "d0" in r:
         d0 = r["d0"]
-        lines.append(f"  (d) with the --baseline-model checkpoint: {d0['seconds']:.2f} s ({n / d0['seconds']:,.0f} tiles/s, "
-                     f"{d0['selected']:,} selected, {d0['orders']} orders, runs " + " / ".join(f"{v:.2f}" for v in d0["runs"])
-                     + f"); this model's (d) speed / the baseline model's = {d0['seconds'] / d:.2f}")
+        lines.append(
+            f"  (d) with the --baseline-model checkpoint: {d0['seconds']:.2f} s ({n / d0['seconds']:,.0f} tiles/s, "
+            f"{d0['selected']:,} selected, {d0['orders']} orders, runs "
+            + " / ".join(f"{v:.2f}" for v in d0["runs"])
+            + f"); this model's (d) speed / the baseline model's = {d0['seconds'] / d:.2f}"
+        )
     bt = r["c"].get("seconds_by_threads", {})
     if len(bt) > 1:
-        lines.append("  (c) by torch threads: " + ", ".join(f"{k} thread(s) {n / v:,.0f} tiles/s" for k, v in bt.items()))
+        lines.append(
+            "  (c) by torch threads: " + ", ".join(f"{k} thread(s) {n / v:,.0f} tiles/s" for k, v in bt.items())
+        )
     pn = r["c"].get("per_net", {})
     if pn:
-        lines.append(f"  compute by network ({r['c']['threads']} thread(s)): " + ", ".join(f"{k} {v['params'] / 1e6:.2f} M params {v['tiles_per_s']:,.0f} tiles/s" for k, v in pn.items()))
+        lines.append(
+            f"  compute by network ({r['c']['threads']} thread(s)): "
+            + ", ".join(f"{k} {v['params'] / 1e6:.2f} M params {v['tiles_per_s']:,.0f} tiles/s" for k, v in pn.items())
+        )
     return lines
 
 
@@ -352,19 +407,44 @@ def main() -> None:
         _child(sys.argv[2:])
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--source", type=Path, default=SCENE, help="real scene to mosaic (default: ../shared/data/sentinel2)")
-    ap.add_argument("--size", type=int, default=S2_TILE_PX, help="side of the 1x scene, px (default 10980, one Sentinel-2 tile)")
-    ap.add_argument("--scale", type=float, nargs="+", default=[1.0, 4.0], help="scene area multiples to run (default 1 4)")
-    ap.add_argument("--aoi-fraction", type=float, default=1.0, help="AOI side as a fraction of the scene side (default 1: whole scene)")
+    ap.add_argument(
+        "--source", type=Path, default=SCENE, help="real scene to mosaic (default: ../shared/data/sentinel2)"
+    )
+    ap.add_argument(
+        "--size", type=int, default=S2_TILE_PX, help="side of the 1x scene, px (default 10980, one Sentinel-2 tile)"
+    )
+    ap.add_argument(
+        "--scale", type=float, nargs="+", default=[1.0, 4.0], help="scene area multiples to run (default 1 4)"
+    )
+    ap.add_argument(
+        "--aoi-fraction",
+        type=float,
+        default=1.0,
+        help="AOI side as a fraction of the scene side (default 1: whole scene)",
+    )
     ap.add_argument("--quick", action="store_true", help="development run: --size 2745 (a quarter of a tile's side)")
-    ap.add_argument("--repeat", type=int, default=2, help="runs of (a), (d) and (c), interleaved; the fastest of each is reported (default 2)")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=2,
+        help="runs of (a), (d) and (c), interleaved; the fastest of each is reported (default 2)",
+    )
     ap.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto")
     ap.add_argument("--batch-size", type=int, default=512, help="tiles per network batch, (c) and (d)")
     ap.add_argument("--sample-tiles", type=int, default=2000, help="tiles timed in (b), extrapolated")
     ap.add_argument("--model", default=None, help="checkpoint (default: the shipped model)")
-    ap.add_argument("--baseline-model", default=None, help="another checkpoint whose (d) is measured interleaved with the model's, "
-                    "for a same-run speed ratio (e.g. the previous shipped model)")
-    ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "zoomplan-bench", help="where scenes are built and cached")
+    ap.add_argument(
+        "--baseline-model",
+        default=None,
+        help="another checkpoint whose (d) is measured interleaved with the model's, "
+        "for a same-run speed ratio (e.g. the previous shipped model)",
+    )
+    ap.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "zoomplan-bench",
+        help="where scenes are built and cached",
+    )
     ap.add_argument("--json", type=Path, default=None, help="also write every figure to this JSON file")
     args = ap.parse_args()
     if not args.source.is_file():
@@ -376,8 +456,10 @@ def main() -> None:
 
     import torch
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
-          f"({torch.get_num_threads()} threads), device {args.device}, batch {args.batch_size}; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), device {args.device}, batch {args.batch_size}; load average {os.getloadavg()[0]:.1f}"
+    )
     results = {}
     for scale in args.scale:
         side = int(round(args.size * math.sqrt(scale)))
@@ -385,7 +467,10 @@ def main() -> None:
         scene = build_scene(args.source, args.workdir / f"s2_mosaic_{side}.tif", side)
         built = time.perf_counter() - t
         aoi, _ = write_aoi(scene, args.workdir / f"aoi_{side}_{args.aoi_fraction:g}.geojson", args.aoi_fraction)
-        print(f"scene {scene} ({scene.stat().st_size / 1e6:,.0f} MB on disk, {4 * 2 * side * side / 1e6:,.0f} MB decoded; ready in {built:.0f} s)", flush=True)
+        print(
+            f"scene {scene} ({scene.stat().st_size / 1e6:,.0f} MB on disk, {4 * 2 * side * side / 1e6:,.0f} MB decoded; ready in {built:.0f} s)",
+            flush=True,
+        )
         r = bench_scale(scene, aoi, args.workdir, args)
         results[scale] = {"side": side, **r}
         print("\n".join(report(side, scale, r)), flush=True)
@@ -393,9 +478,11 @@ def main() -> None:
         ks = sorted(results)
         lo, hi = results[ks[0]], results[ks[-1]]
         k = ks[-1] / ks[0]
-        print(f"scaling {ks[0]:g}x -> {ks[-1]:g}x (area x{k:g}, tiles x{hi['tiles'] / lo['tiles']:.2f}): "
-              f"(d) time x{hi['d']['seconds'] / lo['d']['seconds']:.2f} (linear = x{hi['tiles'] / lo['tiles']:.2f}), "
-              f"(d) peak RSS {lo['d']['peak_rss_mb']:.0f} -> {hi['d']['peak_rss_mb']:.0f} MB (x{hi['d']['peak_rss_mb'] / lo['d']['peak_rss_mb']:.2f})")
+        print(
+            f"scaling {ks[0]:g}x -> {ks[-1]:g}x (area x{k:g}, tiles x{hi['tiles'] / lo['tiles']:.2f}): "
+            f"(d) time x{hi['d']['seconds'] / lo['d']['seconds']:.2f} (linear = x{hi['tiles'] / lo['tiles']:.2f}), "
+            f"(d) peak RSS {lo['d']['peak_rss_mb']:.0f} -> {hi['d']['peak_rss_mb']:.0f} MB (x{hi['d']['peak_rss_mb'] / lo['d']['peak_rss_mb']:.2f})"
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=str))
 

@@ -33,11 +33,24 @@ def main() -> None:
     ck = load_checkpoint(args.model)
     card, cpu = ck.card, torch.device("cpu")
     size = int(card.recipe.get("data", {}).get("source_size", 128))
-    ds = JointDataset(parse_sources(args.source), sources_from_recipe(card.recipe), args.split, tile_ground_m=card.tile_ground_m, size=size, cache=False)
+    ds = JointDataset(
+        parse_sources(args.source),
+        sources_from_recipe(card.recipe),
+        args.split,
+        tile_ground_m=card.tile_ground_m,
+        size=size,
+        cache=False,
+    )
     stage = ck.deploy_stage or "ft2"
     lr = ck.build("lr", cpu)
-    pm = PolicyModels(ck.build(f"policy_{stage}", cpu), ck.build(ck.hr_for_stage(stage), cpu), lr if stage == "ft2" else None, False, card.combine,
-                      card.patch_grid)
+    pm = PolicyModels(
+        ck.build(f"policy_{stage}", cpu),
+        ck.build(ck.hr_for_stage(stage), cpu),
+        lr if stage == "ft2" else None,
+        False,
+        card.combine,
+        card.patch_grid,
+    )
     streams = Streams.from_card(card)
     s, y_all, lr_ok, lr_top, ok = [], [], [], [], []
     with torch.inference_mode():
@@ -45,16 +58,28 @@ def main() -> None:
             xh, xl = streams(x)
             a, p = policy_predict(pm, xh, xl)
             lp = lr(xl).float().softmax(1)
-            s.append(a.sum(1)), y_all.append(y), lr_ok.append(lp.argmax(1) == y), lr_top.append(lp.max(1).values), ok.append(p.argmax(1) == y)
+            (
+                s.append(a.sum(1)),
+                y_all.append(y),
+                lr_ok.append(lp.argmax(1) == y),
+                lr_top.append(lp.max(1).values),
+                ok.append(p.argmax(1) == y),
+            )
     S, Y, LRok, LRtop, OK = (torch.cat(t).numpy() for t in (s, y_all, lr_ok, lr_top, ok))
     p5, p50, p95 = np.percentile(S, [5, 50, 95])
-    print(f"{args.model} ({stage} policy), split {args.split}: {len(S)} images, PatchDrop acc {OK.mean():.3f} at S {S.mean():.2f} "
-          f"(p5/p50/p95 {p5:g}/{p50:g}/{p95:g} of {card.num_patches}), LR-CNN acc {LRok.mean():.3f}")
+    print(
+        f"{args.model} ({stage} policy), split {args.split}: {len(S)} images, PatchDrop acc {OK.mean():.3f} at S {S.mean():.2f} "
+        f"(p5/p50/p95 {p5:g}/{p50:g}/{p95:g} of {card.num_patches}), LR-CNN acc {LRok.mean():.3f}"
+    )
     for k, c in enumerate(ds.class_names):
         m = Y == k
-        print(f"  {c:<14} {int(m.sum()):>4} images  S {S[m].mean():5.2f}  LR acc {LRok[m].mean():.2f}  PatchDrop acc {OK[m].mean():.2f}")
-    print(f"S when LR is right {S[LRok].mean():.2f}, when LR is wrong {S[~LRok].mean():.2f}; "
-          f"correlation of S with the LR top probability {np.corrcoef(S, LRtop)[0, 1]:+.2f}")
+        print(
+            f"  {c:<14} {int(m.sum()):>4} images  S {S[m].mean():5.2f}  LR acc {LRok[m].mean():.2f}  PatchDrop acc {OK[m].mean():.2f}"
+        )
+    print(
+        f"S when LR is right {S[LRok].mean():.2f}, when LR is wrong {S[~LRok].mean():.2f}; "
+        f"correlation of S with the LR top probability {np.corrcoef(S, LRtop)[0, 1]:+.2f}"
+    )
 
 
 if __name__ == "__main__":

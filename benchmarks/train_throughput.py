@@ -71,8 +71,14 @@ def stage_rates(recipe: str, device: torch.device, batch: int, steps: int, warmu
     out = {}
     out["hr classifier"] = timed(lambda: classifier_loss(hr_net, hr, y)[0], list(hr_net.parameters()))
     out["lr classifier"] = timed(lambda: classifier_loss(lr_net, lr, y)[0], list(lr_net.parameters()))
-    for name, train_hr, lr_model in (("policy Pt", False, None), ("policy Ft-1", True, None), ("policy Ft-2", True, lr_net)):
-        pm = PolicyModels(policy=pol, hr=hr_net, lr=lr_model, train_hr=train_hr, combine=m.combine, grid=tuple(m.patch_grid))
+    for name, train_hr, lr_model in (
+        ("policy Pt", False, None),
+        ("policy Ft-1", True, None),
+        ("policy Ft-2", True, lr_net),
+    ):
+        pm = PolicyModels(
+            policy=pol, hr=hr_net, lr=lr_model, train_hr=train_hr, combine=m.combine, grid=tuple(m.patch_grid)
+        )
         params = list(pol.parameters()) + (list(hr_net.parameters()) if train_hr else [])
         out[name] = timed(lambda: policy_step(pm, hr, lr, y, alpha=0.8, sigma=0.5, generator=None)[0], params)
     return out
@@ -113,8 +119,20 @@ def ddp_rate(n: int, recipe: str, batch: int, steps: int, warmup: int) -> float:
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "r.json"
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}", str(HERE),
-               "--_ddp", recipe, str(batch), str(steps), str(warmup), str(out)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={n}",
+            str(HERE),
+            "--_ddp",
+            recipe,
+            str(batch),
+            str(steps),
+            str(warmup),
+            str(out),
+        ]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
         return json.loads(out.read_text())["images_per_s"]
 
@@ -131,14 +149,25 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--epoch-images", type=int, default=350_000, help="images in one epoch (fMoW-rgb train: ~350k)")
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's; 1 is often faster on a busy small CPU)")
-    ap.add_argument("--ddp", action="store_true", help="also measure 1 vs 2 CPU processes (DDP, gloo) on the ucmerced recipe's LR classifier")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (default: torch's; 1 is often faster on a busy small CPU)",
+    )
+    ap.add_argument(
+        "--ddp",
+        action="store_true",
+        help="also measure 1 vs 2 CPU processes (DDP, gloo) on the ucmerced recipe's LR classifier",
+    )
     args = ap.parse_args()
     dev = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads), device {dev}, "
-          f"recipe {args.recipe}, batch {args.batch_size}, {args.steps} timed steps after {args.warmup}")
+    print(
+        f"machine: {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads), device {dev}, "
+        f"recipe {args.recipe}, batch {args.batch_size}, {args.steps} timed steps after {args.warmup}"
+    )
     rates = stage_rates(args.recipe, dev, args.batch_size, args.steps, args.warmup)
     print(f"  {'stage':<16} {'images/s':>10} {'one epoch of ' + format(args.epoch_images, ',') + ' images':>32}")
     for name, r in rates.items():
@@ -146,8 +175,10 @@ def main() -> None:
     if args.ddp:
         one = ddp_rate(1, "ucmerced", 32, 20, 3)
         two = ddp_rate(2, "ucmerced", 32, 20, 3)
-        print(f"DDP on CPU (gloo, ucmerced LR classifier, batch 32 per process, 1 thread each): 1 process {one:.0f} images/s, "
-              f"2 processes {two:.0f} images/s: x{two / one:.2f}")
+        print(
+            f"DDP on CPU (gloo, ucmerced LR classifier, batch 32 per process, 1 thread each): 1 process {one:.0f} images/s, "
+            f"2 processes {two:.0f} images/s: x{two / one:.2f}"
+        )
 
 
 if __name__ == "__main__":

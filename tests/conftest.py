@@ -36,7 +36,13 @@ def tiny_card(classes: tuple[str, ...] = ("field", "town", "water"), **over) -> 
         hr_norm=Normalization((0.45, 0.45, 0.42), (0.2, 0.2, 0.2)),
         lr_norm=Normalization((0.45, 0.45, 0.42), (0.15, 0.15, 0.15)),
         lr_sensors=(
-            SensorMapping("sentinel2_toa", scale=1e-4, gain=3.0, bands=("red", "green", "blue"), band_aliases=SENTINEL2_BAND_ALIASES),
+            SensorMapping(
+                "sentinel2_toa",
+                scale=1e-4,
+                gain=3.0,
+                bands=("red", "green", "blue"),
+                band_aliases=SENTINEL2_BAND_ALIASES,
+            ),
             SensorMapping("rgb8", scale=1 / 255),
         ),
         dataset="tiny",

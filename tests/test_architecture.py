@@ -87,6 +87,7 @@ def _cycles(scope: str) -> list[list[str]]:
                     break
             if len(comp) > 1:
                 found.append(_loop(sorted(comp), inside))
+
     for v in sorted(nodes):
         if v not in index:
             visit(v)
@@ -146,11 +147,17 @@ def _training_importers(scope: str) -> list[str]:
 def test_the_graph_sees_late_and_type_checking_imports(tmp_path: Path) -> None:
     """The parser counts imports inside functions and under TYPE_CHECKING, and resolves relative ones."""
     path = tmp_path / "sample.py"
-    path.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from zoomplan.errors import InputError\n"
-                    "def f():\n    from zoomplan import atomic\n    import zoomplan.geo.grid\n    from ..orders import pricing\n"
-                    "    from .types import PatchTable\n")
+    path.write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from zoomplan.errors import InputError\n"
+        "def f():\n    from zoomplan import atomic\n    import zoomplan.geo.grid\n    from ..orders import pricing\n"
+        "    from .types import PatchTable\n"
+    )
     assert _imports("zoomplan.plan.export.sample", path) == {
-        "zoomplan.errors", "zoomplan.atomic", "zoomplan.geo.grid", "zoomplan.plan.orders.pricing", "zoomplan.plan.export",
+        "zoomplan.errors",
+        "zoomplan.atomic",
+        "zoomplan.geo.grid",
+        "zoomplan.plan.orders.pricing",
+        "zoomplan.plan.export",
     }
 
 

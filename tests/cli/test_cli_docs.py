@@ -44,7 +44,9 @@ def test_every_command_and_option_is_documented(root: Any) -> None:
             else:
                 assert p.name.upper() in section
             if p.help:
-                assert " ".join(literal(p.help).split()[:4]) in " ".join(section.split()), f"{path} {p.name}: help missing"
+                assert " ".join(literal(p.help).split()[:4]) in " ".join(section.split()), (
+                    f"{path} {p.name}: help missing"
+                )
 
 
 def test_rendering_does_not_depend_on_the_terminal(monkeypatch: pytest.MonkeyPatch) -> None:

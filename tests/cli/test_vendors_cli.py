@@ -17,8 +17,21 @@ def test_table_lists_every_profile_and_column(cli: typer.Typer) -> None:
     assert r.exit_code == 0, r.stderr
     for name in load_vendors():
         assert name in r.stdout
-    for col in ("name", "product", "resolution m", "kind", "USD/km2", "min km2", "min width m", "max vertices", "multipolygon",
-                "cloud %", "off-nadir deg", "source", "as of"):
+    for col in (
+        "name",
+        "product",
+        "resolution m",
+        "kind",
+        "USD/km2",
+        "min km2",
+        "min width m",
+        "max vertices",
+        "multipolygon",
+        "cloud %",
+        "off-nadir deg",
+        "source",
+        "as of",
+    ):
         assert col in r.stdout
     assert "2026-11" in r.stdout and "tasking" in r.stdout and "archive" in r.stdout
 
@@ -43,7 +56,10 @@ def test_own_catalogue(cli: typer.Typer, tmp_path: Path) -> None:
     assert r.exit_code == 0 and "acme-30cm" in [p["name"] for p in json.loads(r.stdout)]
 
 
-@pytest.mark.parametrize(("content", "message"), [(None, "cannot be read"), ("[[vendor]\n", "not valid TOML"), ('[[vendor]]\nname = "x"\n', "missing field(s)")])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(None, "cannot be read"), ("[[vendor]\n", "not valid TOML"), ('[[vendor]]\nname = "x"\n', "missing field(s)")],
+)
 def test_bad_catalogue_is_one_line_exit_2(cli: typer.Typer, tmp_path: Path, content: str | None, message: str) -> None:
     path = tmp_path / "v.toml"
     if content is not None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
 import logging
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -33,38 +33,62 @@ def _no_scan(*args, **kwargs):
 
 # ------------------------------------------------------------------------------ pinned labels
 
+
 def test_classes_are_the_62_pinned_alphabetical_names() -> None:
     assert len(FMOW_CLASSES) == 62 == len(set(FMOW_CLASSES))
     assert list(FMOW_CLASSES) == sorted(FMOW_CLASSES)
-    spots = {0: "airport", 1: "airport_hangar", 12: "dam", 30: "multi-unit_residential", 34: "park",
-             35: "parking_lot_or_garage", 47: "single-unit_residential", 61: "zoo"}
+    spots = {
+        0: "airport",
+        1: "airport_hangar",
+        12: "dam",
+        30: "multi-unit_residential",
+        34: "park",
+        35: "parking_lot_or_garage",
+        47: "single-unit_residential",
+        61: "zoo",
+    }
     assert {i: FMOW_CLASSES[i] for i in spots} == spots
     assert "false_detection" not in FMOW_CLASSES
 
 
 # --------------------------------------------------------------------------- context crop math
 
-@pytest.mark.parametrize(("box_px", "image_px", "mult"), [
-    (60, 100, Fraction(3, 20)), (50, 100, Fraction(3, 20)), (49, 100, Fraction(1, 5)), (40, 100, Fraction(1, 5)),
-    (39, 100, Fraction(3, 10)), (30, 100, Fraction(3, 10)), (20, 100, Fraction(1, 2)), (19, 100, Fraction(1)),
-    (10, 100, Fraction(1)), (9, 100, Fraction(2)), (1, 1000, Fraction(2)),
-])
+
+@pytest.mark.parametrize(
+    ("box_px", "image_px", "mult"),
+    [
+        (60, 100, Fraction(3, 20)),
+        (50, 100, Fraction(3, 20)),
+        (49, 100, Fraction(1, 5)),
+        (40, 100, Fraction(1, 5)),
+        (39, 100, Fraction(3, 10)),
+        (30, 100, Fraction(3, 10)),
+        (20, 100, Fraction(1, 2)),
+        (19, 100, Fraction(1)),
+        (10, 100, Fraction(1)),
+        (9, 100, Fraction(2)),
+        (1, 1000, Fraction(2)),
+    ],
+)
 def test_context_multiplier_thresholds(box_px: int, image_px: int, mult: Fraction) -> None:
     assert context_multiplier(box_px, image_px) == mult
 
 
-@pytest.mark.parametrize(("box", "img_wh", "expected"), [
-    # ratio 0.25 -> 0.5: buffer floor(50 * 0.5 / 2) = 12 each side
-    ((100, 100, 50, 50), (200, 200), (88, 88, 162, 162)),
-    # ratio 0.05 -> 2: buffer 10; x0 = 10 - 10 = 0, y0 = 20 - 10 = 10
-    ((10, 20, 10, 10), (200, 200), (0, 10, 30, 40)),
-    # w: 0.6 -> 0.15, buffer floor(9.0) = 9, x0 clipped to 0; h: 0.3 -> 0.3, buffer floor(9.0) = 9
-    ((0, 0, 120, 60), (200, 200), (0, 0, 129, 69)),
-    # non-square: w 45/1000 -> 2, buffer 45; h 130/400 = 0.325 -> 0.3, buffer floor(19.5) = 19
-    ((300, 50, 45, 130), (1000, 400), (255, 31, 390, 199)),
-    # ratio exactly 0.1 -> 1: buffer 10, clipped at the far edges
-    ((180, 180, 20, 20), (200, 200), (170, 170, 200, 200)),
-])
+@pytest.mark.parametrize(
+    ("box", "img_wh", "expected"),
+    [
+        # ratio 0.25 -> 0.5: buffer floor(50 * 0.5 / 2) = 12 each side
+        ((100, 100, 50, 50), (200, 200), (88, 88, 162, 162)),
+        # ratio 0.05 -> 2: buffer 10; x0 = 10 - 10 = 0, y0 = 20 - 10 = 10
+        ((10, 20, 10, 10), (200, 200), (0, 10, 30, 40)),
+        # w: 0.6 -> 0.15, buffer floor(9.0) = 9, x0 clipped to 0; h: 0.3 -> 0.3, buffer floor(9.0) = 9
+        ((0, 0, 120, 60), (200, 200), (0, 0, 129, 69)),
+        # non-square: w 45/1000 -> 2, buffer 45; h 130/400 = 0.325 -> 0.3, buffer floor(19.5) = 19
+        ((300, 50, 45, 130), (1000, 400), (255, 31, 390, 199)),
+        # ratio exactly 0.1 -> 1: buffer 10, clipped at the far edges
+        ((180, 180, 20, 20), (200, 200), (170, 170, 200, 200)),
+    ],
+)
 def test_context_box_by_hand(box, img_wh, expected) -> None:
     assert context_box(box, *img_wh) == expected
 
@@ -75,6 +99,7 @@ def test_context_box_outside_the_image_is_empty() -> None:
 
 
 # ------------------------------------------------------------------------------- reading + quirks
+
 
 def test_reads_the_published_layout_and_its_quirks(tree: Path, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="zoomplan.data.fmow"):
@@ -133,7 +158,9 @@ def test_one_sample_per_usable_box_and_category_fallback(tmp_path: Path) -> None
         {"box": [5, 5, 20, 20], "category": "false_detection", "ID": 3},  # not one of the 62
         {"box": [60, 10, 30, 2], "category": "port", "ID": 4},  # h <= 2
     ]
-    (loc / "port_7_0_rgb.json").write_text(json.dumps({"gsd": 0.5, "img_width": 100, "img_height": 80, "bounding_boxes": boxes}))
+    (loc / "port_7_0_rgb.json").write_text(
+        json.dumps({"gsd": 0.5, "img_width": 100, "img_height": 80, "bounding_boxes": boxes})
+    )
     ds = FmowDataset(tmp_path, "train", size=16)
     assert [s.box for s in ds.samples] == [(10, 10, 30, 20), (50, 30, 20, 20)]
     assert [s.label for s in ds.samples] == [FMOW_CLASSES.index("port")] * 2
@@ -142,6 +169,7 @@ def test_one_sample_per_usable_box_and_category_fallback(tmp_path: Path) -> None
 
 
 # ---------------------------------------------------------------------------------- index cache
+
 
 def test_index_cache_is_written_then_reused(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     first = FmowDataset(tree, "train", size=32)
@@ -158,7 +186,9 @@ def test_index_cache_is_written_then_reused(tree: Path, monkeypatch: pytest.Monk
     zoo = tree / "train" / "zoo" / "zoo_0"
     zoo.mkdir(parents=True)
     Image.new("RGB", (48, 48)).save(zoo / "zoo_0_0_rgb.jpg")
-    (zoo / "zoo_0_0_rgb.json").write_text(json.dumps({"img_width": 48, "img_height": 48, "bounding_boxes": [{"box": [5, 5, 20, 20], "category": "zoo"}]}))
+    (zoo / "zoo_0_0_rgb.json").write_text(
+        json.dumps({"img_width": 48, "img_height": 48, "bounding_boxes": [{"box": [5, 5, 20, 20], "category": "zoo"}]})
+    )
     with pytest.raises(AssertionError, match="scan_split was called"):
         FmowDataset(tree, "train", size=32)
     monkeypatch.undo()
@@ -187,12 +217,15 @@ def test_explicit_and_corrupt_index_cache(tree: Path, tmp_path: Path, monkeypatc
 
 # ------------------------------------------------------------------------------------- errors
 
+
 def test_test_split_has_no_labels(tree: Path) -> None:
     with pytest.raises(DatasetError, match="no labels.*--split val"):
         FmowDataset(tree, "test")
     ds = FmowDataset(tree, "test", size=32, allow_unlabelled=True)
     assert len(ds) == 3 * 2 and set(ds.labels) == {-1} and {s.category for s in ds.samples} == {""}
-    assert all(Path(s.image_path).parent.name.isdigit() and len(Path(s.image_path).parent.name) == 7 for s in ds.samples)
+    assert all(
+        Path(s.image_path).parent.name.isdigit() and len(Path(s.image_path).parent.name) == 7 for s in ds.samples
+    )
     assert ds[0][1] == -1
 
 
@@ -200,7 +233,9 @@ def test_missing_root_and_split(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere"
     with pytest.raises(DatasetError, match=re.escape(str(missing))):
         FmowDataset(missing)
-    root = make_fmow_tree(tmp_path / "only_train", splits=("train",), quirks=False, locations_per_class=1, views=1, size=32)
+    root = make_fmow_tree(
+        tmp_path / "only_train", splits=("train",), quirks=False, locations_per_class=1, views=1, size=32
+    )
     with pytest.raises(DatasetError, match=re.escape(str(root / "val"))):
         FmowDataset(root, "val")
     with pytest.raises(DatasetError, match="unknown fMoW split"):

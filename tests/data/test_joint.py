@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import shared_data
 from zoomplan.data.joint import JointDataset, SourceSpec, crop_box, parse_sources, sources_from_recipe
 from zoomplan.errors import DatasetError
 from zoomplan.train.config import load_config
-
-from tests.conftest import shared_data
 
 
 def test_crop_box_hand_values() -> None:
@@ -38,8 +37,10 @@ def _source(tmp_path: Path, name: str, classes: dict[str, tuple[int, int, int]],
 def test_joint_labels_merge_sources_and_crop(tmp_path: Path) -> None:
     a = _source(tmp_path, "a", {"forest": (10, 80, 10), "parkinglot": (120, 120, 120)}, 1.0)
     b = _source(tmp_path, "b", {"trees": (20, 90, 20), "lake": (10, 20, 90)}, 0.5)
-    specs = [SourceSpec("a", {"forest": "forest", "parkinglot": "parking"}, pixel_m=1.0),
-             SourceSpec("b", {"trees": "forest", "lake": "water"}, pixel_column="gsd")]
+    specs = [
+        SourceSpec("a", {"forest": "forest", "parkinglot": "parking"}, pixel_m=1.0),
+        SourceSpec("b", {"trees": "forest", "lake": "water"}, pixel_column="gsd"),
+    ]
     ds = JointDataset({"a": a, "b": b}, specs, "train", tile_ground_m=40.0, size=16)
     assert ds.class_names == ("forest", "parking", "water")
     assert len(ds) == 4 and ds.source_of.tolist() == [0, 0, 1, 1]
@@ -56,7 +57,9 @@ def test_joint_errors_name_the_fix(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="pass --source NAME=DIR"):
         JointDataset({}, [SourceSpec("a", {"forest": "forest"}, pixel_m=1.0)], "train", tile_ground_m=40.0)
     with pytest.raises(DatasetError, match="covers 100 m, less than the 200 m tile"):
-        JointDataset({"a": a}, [SourceSpec("a", {"forest": "f", "river": "w"}, pixel_m=1.0)], "train", tile_ground_m=200.0)
+        JointDataset(
+            {"a": a}, [SourceSpec("a", {"forest": "f", "river": "w"}, pixel_m=1.0)], "train", tile_ground_m=200.0
+        )
     with pytest.raises(DatasetError, match="must be NAME=DIR"):
         parse_sources(["rsscn7"])
     with pytest.raises(DatasetError, match="either pixel_m"):
@@ -89,12 +92,19 @@ def test_shipped_recipe_reads_the_real_split_csv_at_160_m() -> None:
 def test_skip_smaller_leaves_out_images_smaller_than_the_tile(tmp_path: Path) -> None:
     a = _source(tmp_path, "a", {"forest": (10, 80, 10)}, 1.0)  # 100 m images
     b = _source(tmp_path, "b", {"forest": (10, 80, 10)}, 0.5)  # 50 m images
-    specs = [SourceSpec("a", {"forest": "forest"}, pixel_m=1.0),
-             SourceSpec.from_dict("b", {"labels": {"forest": "forest"}, "pixel_column": "gsd", "skip_smaller": True})]
+    specs = [
+        SourceSpec("a", {"forest": "forest"}, pixel_m=1.0),
+        SourceSpec.from_dict("b", {"labels": {"forest": "forest"}, "pixel_column": "gsd", "skip_smaller": True}),
+    ]
     ds = JointDataset({"a": a, "b": b}, specs, "train", tile_ground_m=80.0, size=8)
     assert [s.source for s in ds.samples] == ["a"] and ds.skipped_smaller == 1
     with pytest.raises(DatasetError, match="covers 50 m, less than the 80 m tile"):  # without it, an error
-        JointDataset({"a": a, "b": b}, specs[:1] + [SourceSpec("b", {"forest": "forest"}, pixel_column="gsd")], "train", tile_ground_m=80.0)
+        JointDataset(
+            {"a": a, "b": b},
+            specs[:1] + [SourceSpec("b", {"forest": "forest"}, pixel_column="gsd")],
+            "train",
+            tile_ground_m=80.0,
+        )
     with pytest.raises(DatasetError, match="skip_smaller must be true or false"):
         SourceSpec.from_dict("b", {"labels": {"forest": "forest"}, "pixel_m": 1.0, "skip_smaller": "yes"})
 
@@ -102,7 +112,10 @@ def test_skip_smaller_leaves_out_images_smaller_than_the_tile(tmp_path: Path) ->
 def test_min_footprint_keeps_only_images_that_hold_it(tmp_path: Path) -> None:
     a = _source(tmp_path, "a", {"forest": (10, 80, 10)}, 1.0)  # 100 m images
     b = _source(tmp_path, "b", {"forest": (10, 80, 10)}, 0.5)  # 50 m images
-    specs = [SourceSpec("a", {"forest": "forest"}, pixel_m=1.0), SourceSpec("b", {"forest": "forest"}, pixel_column="gsd")]
+    specs = [
+        SourceSpec("a", {"forest": "forest"}, pixel_m=1.0),
+        SourceSpec("b", {"forest": "forest"}, pixel_column="gsd"),
+    ]
     ds = JointDataset({"a": a, "b": b}, specs, "train", tile_ground_m=40.0, size=8, min_footprint_m=80.0)
     assert [s.source for s in ds.samples] == ["a"]  # the same 40 m tiles, cut only from images that hold 80 m
     assert len(JointDataset({"a": a, "b": b}, specs, "train", tile_ground_m=40.0, size=8)) == 2

@@ -26,7 +26,7 @@ def test_psf_mtf_at_nyquist_matches_the_sentinel2_specification() -> None:
     # The pixel's box alone: sinc(0.5) = 2 / pi, sharper than the 0.15-0.3 specified for the 10 m bands.
     assert psf_mtf_nyquist(0.0) == pytest.approx(2 / math.pi)
     # sigma 0.5 px: exp(-2 pi^2 0.25 0.25) * 2 / pi = 0.1854, inside the specification.
-    assert psf_mtf_nyquist(0.5) == pytest.approx(math.exp(-math.pi**2 / 8) * 2 / math.pi, rel=1e-9)
+    assert psf_mtf_nyquist(0.5) == pytest.approx(math.exp(-(math.pi**2) / 8) * 2 / math.pi, rel=1e-9)
     assert 0.15 <= psf_mtf_nyquist(0.5) <= 0.3
 
 
@@ -84,7 +84,9 @@ def test_radiometry_noise_has_the_configured_deviation() -> None:
 
 
 def test_radiometry_from_recipe_table_and_unknown_keys() -> None:
-    r = Radiometry.from_dict({"gain": [0.8, 1.2], "band_gain": 0.1, "haze": [-0.05, 0.1], "gamma": [0.8, 1.25], "noise": 0.01})
+    r = Radiometry.from_dict(
+        {"gain": [0.8, 1.2], "band_gain": 0.1, "haze": [-0.05, 0.1], "gamma": [0.8, 1.25], "noise": 0.01}
+    )
     assert r.gain == (0.8, 1.2) and r.haze == (-0.05, 0.1) and r.noise == 0.01 and not r.identity
     with pytest.raises(ValueError, match="unknown LR radiometry key"):
         Radiometry.from_dict({"brightness": 1})

@@ -15,7 +15,17 @@ from PIL import Image
 
 from zoomplan.data.synthetic import _class_colour, _split_counts, class_patches, make_fmow_tree, make_folder_dataset
 
-FIELDS = ("gsd", "utm", "country_code", "cloud_cover", "timestamp", "img_width", "img_height", "raw_location", "bounding_boxes")
+FIELDS = (
+    "gsd",
+    "utm",
+    "country_code",
+    "cloud_cover",
+    "timestamp",
+    "img_width",
+    "img_height",
+    "raw_location",
+    "bounding_boxes",
+)
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -28,6 +38,7 @@ def _boxes(meta: dict) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------- fMoW
+
 
 def test_fmow_tree_layout_fields_and_quirks(tmp_path: Path) -> None:
     root = make_fmow_tree(tmp_path, size=48)
@@ -60,7 +71,9 @@ def test_fmow_tree_layout_fields_and_quirks(tmp_path: Path) -> None:
     visible = Counter(bb["visible"] for p in rgb for bb in _boxes(json.loads(p.read_text())))
     assert visible["True"] > 0 and visible["False"] > 0
     # val carries no quirks
-    assert all(isinstance(json.loads(p.read_text())["bounding_boxes"], list) for p in (root / "val").rglob("*_rgb.json"))
+    assert all(
+        isinstance(json.loads(p.read_text())["bounding_boxes"], list) for p in (root / "val").rglob("*_rgb.json")
+    )
     assert not list((root / "val").rglob("*msrgb*"))
 
     test_ids = sorted(p.name for p in (root / "test").iterdir())
@@ -93,12 +106,15 @@ def test_fmow_boxes_carry_class_colour(tmp_path: Path) -> None:
     palette = np.stack([_class_colour(i) for i in range(len(classes))])
     for path in root.rglob("*_rgb.json"):
         x, y, w, h = json.loads(path.read_text())["bounding_boxes"][0]["box"]
-        inside = np.asarray(Image.open(path.with_suffix(".jpg")), dtype=float)[y:y + h, x:x + w].reshape(-1, 3).mean(0)
+        inside = (
+            np.asarray(Image.open(path.with_suffix(".jpg")), dtype=float)[y : y + h, x : x + w].reshape(-1, 3).mean(0)
+        )
         nearest = int(np.argmin(((palette - inside) ** 2).sum(1)))
         assert classes[nearest] == path.parents[1].name
 
 
 # ------------------------------------------------------------------------------ class folders
+
 
 def _read_split(root: Path) -> list[dict[str, str]]:
     with open(root / "splits.csv", newline="") as fh:

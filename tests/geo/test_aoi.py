@@ -10,23 +10,32 @@ import pytest
 import shapely
 from pyproj import CRS
 
+from tests.helpers.synth import write_aoi
 from zoomplan.errors import GeometryError, InputError
 from zoomplan.geo.aoi import read_aoi
 
-from tests.helpers.synth import write_aoi
+LONLAT = [
+    shapely.box(-75.62, 37.70, -75.61, 37.71),
+    shapely.MultiPolygon([shapely.box(-75.60, 37.70, -75.595, 37.705), shapely.box(-75.59, 37.70, -75.585, 37.705)]),
+]
 
-LONLAT = [shapely.box(-75.62, 37.70, -75.61, 37.71), shapely.MultiPolygon([shapely.box(-75.60, 37.70, -75.595, 37.705), shapely.box(-75.59, 37.70, -75.585, 37.705)])]
 
-
-@pytest.mark.parametrize(("suffix", "driver"), [(".geojson", None), (".gpkg", None), (".shp", None), (".fgb", None), (".kml", "KML")])
+@pytest.mark.parametrize(
+    ("suffix", "driver"), [(".geojson", None), (".gpkg", None), (".shp", None), (".fgb", None), (".kml", "KML")]
+)
 def test_formats_ids_names(tmp_path: Path, suffix: str, driver: str | None) -> None:
-    p = write_aoi(tmp_path / f"aoi{suffix}", LONLAT, "EPSG:4326", ids=["town", "farm"], names=["Town", "Farms"], driver=driver)
+    p = write_aoi(
+        tmp_path / f"aoi{suffix}", LONLAT, "EPSG:4326", ids=["town", "farm"], names=["Town", "Farms"], driver=driver
+    )
     aoi = read_aoi(p)
     assert len(aoi) == 2
     assert aoi.crs.to_epsg() == 4326
     # FlatGeobuf stores features in spatial-index order: compare by name
     by_name = {n: (i, g.geom_type) for n, i, g in zip(aoi.names, aoi.ids, aoi.geoms)}
-    assert by_name["Farms"][1] == "MultiPolygon" and by_name["Town"][1] in ("Polygon", "MultiPolygon")  # layers may promote
+    assert by_name["Farms"][1] == "MultiPolygon" and by_name["Town"][1] in (
+        "Polygon",
+        "MultiPolygon",
+    )  # layers may promote
     if driver != "KML":  # KML keeps only name/description fields
         assert by_name["Town"][0] == "town" and by_name["Farms"][0] == "farm"
 
@@ -65,10 +74,13 @@ def _geojson(path: Path, features: list[dict]) -> Path:
 
 
 def test_empty_geometry_is_an_error(tmp_path: Path) -> None:
-    p = _geojson(tmp_path / "e.geojson", [
-        {"type": "Feature", "properties": {"id": "ok"}, "geometry": shapely.geometry.mapping(LONLAT[0])},
-        {"type": "Feature", "properties": {"id": "empty"}, "geometry": None},
-    ])
+    p = _geojson(
+        tmp_path / "e.geojson",
+        [
+            {"type": "Feature", "properties": {"id": "ok"}, "geometry": shapely.geometry.mapping(LONLAT[0])},
+            {"type": "Feature", "properties": {"id": "empty"}, "geometry": None},
+        ],
+    )
     with pytest.raises(GeometryError, match=r"feature 'empty' has an empty geometry: draw its polygon"):
         read_aoi(p)
 
@@ -81,7 +93,10 @@ def test_degenerate_polygon_is_not_repaired(tmp_path: Path) -> None:
 
 
 def test_point_and_no_features_and_missing_crs(tmp_path: Path) -> None:
-    p = _geojson(tmp_path / "pt.geojson", [{"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [-75.6, 37.7]}}])
+    p = _geojson(
+        tmp_path / "pt.geojson",
+        [{"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [-75.6, 37.7]}}],
+    )
     with pytest.raises(GeometryError, match="is a Point: AOIs must be Polygon"):
         read_aoi(p)
     with pytest.raises(GeometryError, match="has no features"):
@@ -99,7 +114,16 @@ def test_unreadable_missing_and_wrong_units(tmp_path: Path) -> None:
     bad.write_text('{"type": "FeatureCollection", "features": [')
     with pytest.raises(InputError, match="not a vector file GDAL can read"):
         read_aoi(bad)
-    utm_in_geojson = _geojson(tmp_path / "utm.geojson", [{"type": "Feature", "properties": {}, "geometry": shapely.geometry.mapping(shapely.box(440000, 4170000, 440800, 4170500))}])
+    utm_in_geojson = _geojson(
+        tmp_path / "utm.geojson",
+        [
+            {
+                "type": "Feature",
+                "properties": {},
+                "geometry": shapely.geometry.mapping(shapely.box(440000, 4170000, 440800, 4170500)),
+            }
+        ],
+    )
     with pytest.raises(GeometryError, match="RFC 7946"):
         read_aoi(utm_in_geojson)
 

@@ -15,9 +15,9 @@ import shapely
 import typer
 from affine import Affine
 
+from tests.hardening.catalogue import assert_refused
 from tests.helpers.realdata import patch_probs, plan_cli, real_pixels, reference, same_plan, window_aoi, write_raster  # noqa: F401 (fixture)
 from tests.helpers.synth import write_aoi
-from tests.hardening.catalogue import assert_refused
 from zoomplan.errors import InputError
 from zoomplan.geo.products.bands import group_scene_inputs
 from zoomplan.geo.products.files import BandSet, band_token
@@ -37,7 +37,10 @@ MTD_PB04 = """<?xml version="1.0" encoding="UTF-8"?>
 
 def _band_files(folder: Path, data: np.ndarray, transform, crs, ext: str, **profile) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
-    return [write_raster(folder / f"T18SVG_20160112T160652_{b}.{ext}", data[i : i + 1], transform, crs, **profile) for i, b in enumerate(BANDS)]
+    return [
+        write_raster(folder / f"T18SVG_20160112T160652_{b}.{ext}", data[i : i + 1], transform, crs, **profile)
+        for i, b in enumerate(BANDS)
+    ]
 
 
 @pytest.mark.shared_data
@@ -100,8 +103,12 @@ def test_a_lone_band_file_asks_for_the_others(cli: typer.Typer, tmp_path: Path, 
     aoi, _, data, transform, crs = reference
     (red, _, _) = _band_files(tmp_path / "jp2", data, transform, crs, "tif", **COG)
     out = tmp_path / "out" / "order.geojson"
-    assert_refused(plan_cli(cli, aoi, red, out), out, f"band files {red.name} hold B04, not red, green, blue",
-                   "repeat --lr, e.g. --lr B04.jp2 --lr B03.jp2 --lr B02.jp2")
+    assert_refused(
+        plan_cli(cli, aoi, red, out),
+        out,
+        f"band files {red.name} hold B04, not red, green, blue",
+        "repeat --lr, e.g. --lr B04.jp2 --lr B03.jp2 --lr B02.jp2",
+    )
 
 
 def zip_safe(safe: Path, compression: int = zipfile.ZIP_DEFLATED) -> Path:
@@ -140,7 +147,12 @@ def test_a_zipped_l1c_safe_plans_like_its_folder(cli: typer.Typer, tmp_path: Pat
     (safe / "MTD_MSIL1C.xml").write_text(MTD_PB04.format(offsets=offsets))
     zpath = zip_safe(safe)
     (bs,) = group_scene_inputs([zpath])
-    assert isinstance(bs, BandSet) and bs.path == zpath and bs.scene_id == safe.name.removesuffix(".SAFE") and len(bs.files) == 3
+    assert (
+        isinstance(bs, BandSet)
+        and bs.path == zpath
+        and bs.scene_id == safe.name.removesuffix(".SAFE")
+        and len(bs.files) == 3
+    )
     outs = []
     for name, lr in (("folder", safe), ("zip", zpath)):
         out = tmp_path / name / "order.geojson"
@@ -164,8 +176,13 @@ def test_a_zip_without_a_product_is_refused_with_one_line(cli: typer.Typer, tmp_
     zpath = zip_safe(safe)
     aoi = write_aoi(tmp_path / "aoi.gpkg", [shapely.box(440000, 4160000, 441000, 4161000)], "EPSG:32618", ids=["a"])
     out = tmp_path / "out" / "order.geojson"
-    line = assert_refused(plan_cli(cli, aoi, zpath, out), out, f"--lr {zpath}: its {safe.name} holds no band files",
-                          "pass the Sentinel-2 product zip as downloaded", "or unzip it and pass the .SAFE folder")
+    line = assert_refused(
+        plan_cli(cli, aoi, zpath, out),
+        out,
+        f"--lr {zpath}: its {safe.name} holds no band files",
+        "pass the Sentinel-2 product zip as downloaded",
+        "or unzip it and pass the .SAFE folder",
+    )
     assert "\n" not in line
     other = tmp_path / "notes.zip"
     with zipfile.ZipFile(other, "w") as z:
@@ -192,8 +209,19 @@ def test_budget_map_draws_band_files(cli: typer.Typer, tmp_path: Path, reference
     aoi, _, data, transform, crs = reference
     files = _band_files(tmp_path / "tif", data, transform, crs, "tif")
     png = tmp_path / "map.png"
-    r = CliRunner().invoke(cli, ["budget", str(aoi), *[a for f in files for a in ("--lr", str(f))], "--device", "cpu",
-                                 "--map", str(png), "--quiet"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "budget",
+            str(aoi),
+            *[a for f in files for a in ("--lr", str(f))],
+            "--device",
+            "cpu",
+            "--map",
+            str(png),
+            "--quiet",
+        ],
+    )
     assert r.exit_code == 0, r.stderr
     rgb = np.asarray(Image.open(png).convert("RGB"), dtype=np.float64)
     assert rgb.std(axis=(0, 1)).min() > 5  # the scene under the regions, in colour

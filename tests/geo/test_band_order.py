@@ -8,28 +8,39 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import typer
 
-from tests.helpers.realdata import patch_probs as _probs, plan_cli as _plan, reference, write_raster  # noqa: F401 (fixture)
 from tests.hardening.catalogue import assert_refused
+from tests.helpers.realdata import patch_probs as _probs  # noqa: F401 (fixture)
+from tests.helpers.realdata import plan_cli as _plan
+from tests.helpers.realdata import write_raster
 
 
 @pytest.mark.shared_data
 def test_unlabelled_bgr_is_refused_then_each_fix_plans_the_same(cli: typer.Typer, tmp_path: Path, reference) -> None:
     aoi, want, data, transform, crs = reference
-    bgr = write_raster(tmp_path / "bgr.tif", data[[2, 1, 0]], transform, crs)  # no descriptions: gray, undefined, undefined
+    bgr = write_raster(
+        tmp_path / "bgr.tif", data[[2, 1, 0]], transform, crs
+    )  # no descriptions: gray, undefined, undefined
     out = tmp_path / "out" / "order.geojson"
-    line = assert_refused(_plan(cli, aoi, bgr, out), out, f"scene {bgr} does not say which band is which",
-                          "colour interpretation gray, undefined, undefined", "pass --bands", "rio edit-info --colorinterp red,green,blue FILE")
+    line = assert_refused(
+        _plan(cli, aoi, bgr, out),
+        out,
+        f"scene {bgr} does not say which band is which",
+        "colour interpretation gray, undefined, undefined",
+        "pass --bands",
+        "rio edit-info --colorinterp red,green,blue FILE",
+    )
     assert "reading bands" not in line
     # fix 1: --bands
     r = _plan(cli, aoi, bgr, out, "--bands", "3,2,1")
     assert r.exit_code == 0, r.stderr
     assert _probs(out) == want
     # fix 2: the rio command of the message, run as printed (with the file's real order)
-    subprocess.run([str(Path(sys.executable).parent / "rio"), "edit-info", "--colorinterp", "blue,green,red", str(bgr)], check=True)
+    subprocess.run(
+        [str(Path(sys.executable).parent / "rio"), "edit-info", "--colorinterp", "blue,green,red", str(bgr)], check=True
+    )
     out2 = tmp_path / "out2" / "order.geojson"
     r = _plan(cli, aoi, bgr, out2)
     assert r.exit_code == 0, r.stderr
@@ -41,7 +52,12 @@ def test_four_unlabelled_bands_are_refused(cli: typer.Typer, tmp_path: Path, ref
     aoi, _, data, transform, crs = reference
     p = write_raster(tmp_path / "four.tif", data, transform, crs)
     out = tmp_path / "out" / "order.geojson"
-    assert_refused(_plan(cli, aoi, p, out), out, "does not say which band is which", "rio edit-info --colorinterp red,green,blue,undefined FILE")
+    assert_refused(
+        _plan(cli, aoi, p, out),
+        out,
+        "does not say which band is which",
+        "rio edit-info --colorinterp red,green,blue,undefined FILE",
+    )
 
 
 @pytest.mark.shared_data

@@ -12,20 +12,41 @@ import pytest
 import rasterio
 from affine import Affine
 from pyproj import CRS
-from rasterio.warp import reproject, transform_bounds
 from rasterio.enums import Resampling
+from rasterio.warp import reproject, transform_bounds
 
 from zoomplan.errors import InputError
-from zoomplan.geo.products.files import BandSet
-from zoomplan.geo.products.clouds import CLOUDY_SHARE, CloudMask, CloudReader, cloud_pixels, find_cloud_mask, kind_of, open_cloud_mask, patch_cloud_share, split_mask_files
 from zoomplan.geo.grid import PlanGrid, TileRange
+from zoomplan.geo.products.clouds import (
+    CLOUDY_SHARE,
+    CloudMask,
+    CloudReader,
+    cloud_pixels,
+    find_cloud_mask,
+    kind_of,
+    open_cloud_mask,
+    patch_cloud_share,
+    split_mask_files,
+)
+from zoomplan.geo.products.files import BandSet
 
 UTM = CRS.from_epsg(32618)
 X0, Y0 = 440000.0, 4170000.0  # on the 80 m tile grid
 
 
-def _write(path: Path, data: np.ndarray, transform: Affine | None, crs: object, nodata: float | None = None, **kw: object) -> Path:
-    prof = dict(driver="GTiff", count=data.shape[0], height=data.shape[1], width=data.shape[2], dtype=str(data.dtype), crs=crs, transform=transform, **kw)
+def _write(
+    path: Path, data: np.ndarray, transform: Affine | None, crs: object, nodata: float | None = None, **kw: object
+) -> Path:
+    prof = dict(
+        driver="GTiff",
+        count=data.shape[0],
+        height=data.shape[1],
+        width=data.shape[2],
+        dtype=str(data.dtype),
+        crs=crs,
+        transform=transform,
+        **kw,
+    )
     if nodata is not None:
         prof["nodata"] = nodata
     with rasterio.open(path, "w", **prof) as dst:
@@ -36,7 +57,10 @@ def _write(path: Path, data: np.ndarray, transform: Affine | None, crs: object, 
 def test_scl_classes_qa_bits_classi_and_nonzero() -> None:
     scl = np.arange(12, dtype=np.uint8)[None, None, :]
     assert np.nonzero(cloud_pixels(scl, "scl")[0])[0].tolist() == [3, 8, 9, 10]  # not 2 (dark area), 7, 11 (snow)
-    qa = np.array([[[21824, 1 << 1, 1 << 2, 1 << 3, 1 << 4, 1 << 5, 1 << 7, 3 << 8, 1 | (1 << 3), 55052 & ~0b11110, 22280]]], dtype=np.uint16)
+    qa = np.array(
+        [[[21824, 1 << 1, 1 << 2, 1 << 3, 1 << 4, 1 << 5, 1 << 7, 3 << 8, 1 | (1 << 3), 55052 & ~0b11110, 22280]]],
+        dtype=np.uint16,
+    )
     # clear land, dilated cloud, cirrus, cloud, shadow, snow, water, cloud confidence only, fill, a value without bits 1-4, cloud + conf
     got = cloud_pixels(qa, "qa_pixel")[0].tolist()
     assert got == [False, True, True, True, True, False, False, False, False, False, bool(22280 & 0b11110)]
@@ -44,7 +68,12 @@ def test_scl_classes_qa_bits_classi_and_nonzero() -> None:
     classi[0, 0, 0] = classi[1, 0, 1] = classi[2, 0, 2] = 1  # opaque, cirrus, snow
     assert cloud_pixels(classi, "classi")[0].tolist() == [True, True, False, False]
     user = np.array([[[0, 1, 255, np.nan]]], dtype=np.float32)
-    assert cloud_pixels(user, "nonzero", valid=np.array([[True, True, False, True]]))[0].tolist() == [False, True, False, False]
+    assert cloud_pixels(user, "nonzero", valid=np.array([[True, True, False, True]]))[0].tolist() == [
+        False,
+        True,
+        False,
+        False,
+    ]
     with pytest.raises(ValueError, match="unknown cloud mask kind"):
         cloud_pixels(user, "fog")
 
@@ -90,13 +119,27 @@ def test_a_mask_on_another_grid_and_crs_is_read_onto_the_lr_grid(tmp_path: Path)
     want[12:24, 12:24] = True
     np.testing.assert_array_equal(got, want)
     with CloudReader(open_cloud_mask(utm), grid, ext) as r:  # a sub-range, as the planner reads block by block
-        np.testing.assert_array_equal(r.read(TileRange(ext.r0 + 1, ext.r0 + 3, ext.c0 + 1, ext.c0 + 2)), want[8:24, 8:16])
+        np.testing.assert_array_equal(
+            r.read(TileRange(ext.r0 + 1, ext.r0 + 3, ext.c0 + 1, ext.c0 + 2)), want[8:24, 8:16]
+        )
     # the same mask in lon/lat at about 3 m: the same pixels but at the block's edges
     ll = CRS.from_epsg(4326)
     west, south, east, north = transform_bounds(UTM, ll, X0, Y0 - 480.0, X0 + 480.0, Y0)
     tll = Affine(0.00003, 0, west - 0.0003, 0, -0.00003, north + 0.0003)
-    dst = np.full((1, math.ceil((north - south + 0.0006) / 0.00003), math.ceil((east - west + 0.0006) / 0.00003)), 255, np.uint8)
-    reproject(m, dst, src_transform=t30, src_crs=UTM, dst_transform=tll, dst_crs=ll, src_nodata=255, dst_nodata=255, resampling=Resampling.nearest)
+    dst = np.full(
+        (1, math.ceil((north - south + 0.0006) / 0.00003), math.ceil((east - west + 0.0006) / 0.00003)), 255, np.uint8
+    )
+    reproject(
+        m,
+        dst,
+        src_transform=t30,
+        src_crs=UTM,
+        dst_transform=tll,
+        dst_crs=ll,
+        src_nodata=255,
+        dst_nodata=255,
+        resampling=Resampling.nearest,
+    )
     geo = _write(tmp_path / "m_ll.tif", dst, tll, ll, nodata=255)
     with CloudReader(open_cloud_mask(geo), grid, ext) as r:
         got = r.read(ext)
@@ -109,7 +152,11 @@ def test_masks_found_with_the_product(tmp_path: Path) -> None:
     one = np.ones((1, 8, 8), np.uint16)
     safe = tmp_path / "S2A_MSIL2A_X.SAFE"
     g = safe / "GRANULE" / "L2A_T18SVG" / "IMG_DATA"
-    for sub, name, res in (("R10m", "T18SVG_B04_10m.tif", 10), ("R20m", "T18SVG_SCL_20m.tif", 20), ("R60m", "T18SVG_SCL_60m.tif", 60)):
+    for sub, name, res in (
+        ("R10m", "T18SVG_B04_10m.tif", 10),
+        ("R20m", "T18SVG_SCL_20m.tif", 20),
+        ("R60m", "T18SVG_SCL_60m.tif", 60),
+    ):
         (g / sub).mkdir(parents=True)
         _write(g / sub / name, one, Affine(res, 0, X0, 0, -res, Y0), UTM)
     (safe / "MTD_MSIL2A.xml").write_text("<x/>")
@@ -120,7 +167,9 @@ def test_masks_found_with_the_product(tmp_path: Path) -> None:
     (l1c / "QI_DATA").mkdir(parents=True)
     _write(l1c / "T18SVG_B04.tif", one, Affine(10, 0, X0, 0, -10, Y0), UTM)
     _write(l1c / "QI_DATA" / "MSK_CLASSI_B00.tif", np.ones((3, 2, 2), np.uint8), Affine(60, 0, X0, 0, -60, Y0), UTM)
-    assert find_cloud_mask(BandSet((l1c / "T18SVG_B04.tif",), root=l1c)) == CloudMask(l1c / "QI_DATA" / "MSK_CLASSI_B00.tif", "classi", (1, 2))
+    assert find_cloud_mask(BandSet((l1c / "T18SVG_B04.tif",), root=l1c)) == CloudMask(
+        l1c / "QI_DATA" / "MSK_CLASSI_B00.tif", "classi", (1, 2)
+    )
     ls = tmp_path / "LC08_L1TP_014033_20160112_20200907_02_T1"
     ls.mkdir()
     b4 = _write(ls / f"{ls.name}_B4.TIF", one, Affine(30, 0, X0, 0, -30, Y0), UTM)

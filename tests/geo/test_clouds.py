@@ -22,10 +22,10 @@ import typer
 from affine import Affine
 
 import tests.helpers.realdata as realdata
-from tests.helpers.realdata import write_raster
 from tests.geo.test_band_files import patch_layer, zip_safe
-from tests.helpers.landsat import A, ELEV, L1, M, MTL_L1, landsat_set, to_dn
 from tests.hardening.catalogue import assert_refused
+from tests.helpers.landsat import ELEV, L1, MTL_L1, A, M, landsat_set, to_dn
+from tests.helpers.realdata import write_raster
 
 # The counts below were worked out on a 20 m patch grid (the window's 48 x 48 patches). The shipped model's
 # patches are 40 m, so these tests plan with a 20 m-patch checkpoint (the test suite's tiny model: 80 m
@@ -86,9 +86,13 @@ def _l2a(root: Path, data: np.ndarray, transform: Any, crs: Any, scl: np.ndarray
     img = safe / "GRANULE" / "L2A_T18SVG_A003000_20160112T160652" / "IMG_DATA"
     (img / "R10m").mkdir(parents=True)
     (img / "R20m").mkdir(parents=True)
-    bands = [write_raster(img / "R10m" / f"T18SVG_20160112T160652_{b}_10m.jp2", data[i : i + 1], transform, crs, **JP2)
-             for i, b in enumerate(("B04", "B03", "B02"))]
-    scl_file = write_raster(img / "R20m" / "T18SVG_20160112T160652_SCL_20m.jp2", scl[None], transform @ Affine.scale(2), crs, **JP2)
+    bands = [
+        write_raster(img / "R10m" / f"T18SVG_20160112T160652_{b}_10m.jp2", data[i : i + 1], transform, crs, **JP2)
+        for i, b in enumerate(("B04", "B03", "B02"))
+    ]
+    scl_file = write_raster(
+        img / "R20m" / "T18SVG_20160112T160652_SCL_20m.jp2", scl[None], transform @ Affine.scale(2), crs, **JP2
+    )
     (safe / "MTD_MSIL2A.xml").write_text(MTD_L2A)
     return safe, bands, scl_file
 
@@ -113,8 +117,15 @@ def test_l2a_scl_cloudy_patches_buy_skip_and_ask(cli: typer.Typer, tmp_path: Pat
     files with the SCL file listed among them (--cloudy skip) and the band files alone (the SCL found from the
     product's MTD_MSIL2A.xml; --cloudy ask, no terminal) find the same mask."""
     aoi, _, data, transform, crs = reference
-    scl = _scl((9, *CLOUD), (3, *SHADOW), (10, *CIRRUS), (8, slice(0, 1), slice(0, 48)), (11, slice(20, 25), slice(20, 25)),
-               (2, slice(25, 27), slice(0, 48)), (0, slice(44, 46), slice(40, 44)))
+    scl = _scl(
+        (9, *CLOUD),
+        (3, *SHADOW),
+        (10, *CIRRUS),
+        (8, slice(0, 1), slice(0, 48)),
+        (11, slice(20, 25), slice(20, 25)),
+        (2, slice(25, 27), slice(0, 48)),
+        (0, slice(44, 46), slice(40, 44)),
+    )
     safe, bands, scl_file = _l2a(tmp_path, data, transform, crs, scl)
     want = _cells(CLOUD, SHADOW, CIRRUS)
     assert len(want) == 144
@@ -126,7 +137,12 @@ def test_l2a_scl_cloudy_patches_buy_skip_and_ask(cli: typer.Typer, tmp_path: Pat
     assert {k for k, v in p.items() if v["cloud"] == "cloudy"} == want
     assert {v["cloud"] for v in p.values()} == {"clear", "cloudy"}
     c = s["clouds"]
-    assert (c["patches_cloudy"], c["cloudy_km2"], c["handling"], c["chosen_by"]) == (144, 144 * 400 / 1e6, "buy", "--cloudy buy (default)")
+    assert (c["patches_cloudy"], c["cloudy_km2"], c["handling"], c["chosen_by"]) == (
+        144,
+        144 * 400 / 1e6,
+        "buy",
+        "--cloudy buy (default)",
+    )
     assert c["cloudy_selected"] == 144 and "SCL" in c["masks"][SAFE.removesuffix(".SAFE")]
     assert all(v["selected"] for k, v in p.items() if k in want)  # bought whatever their probability
     assert any(v["probability"] <= 0.5 for k, v in p.items() if k in want)  # ... some of which the policy would not buy
@@ -148,9 +164,14 @@ def test_l2a_scl_cloudy_patches_buy_skip_and_ask(cli: typer.Typer, tmp_path: Pat
     assert s2["plan_cost_usd"] <= s["plan_cost_usd"]
 
     ask = tmp_path / "ask" / "order.geojson"
-    line = assert_refused(plan_cli(cli, aoi, bands, ask, "--cloudy", "ask"), ask,
-                          "--cloudy ask: 144 of 2116 AOI patches (0.058 km2) are under cloud or cloud shadow in every scene",
-                          "no terminal to ask", "--cloudy buy", "--cloudy skip")
+    line = assert_refused(
+        plan_cli(cli, aoi, bands, ask, "--cloudy", "ask"),
+        ask,
+        "--cloudy ask: 144 of 2116 AOI patches (0.058 km2) are under cloud or cloud shadow in every scene",
+        "no terminal to ask",
+        "--cloudy buy",
+        "--cloudy skip",
+    )
     assert "\n" not in line
 
 
@@ -162,9 +183,13 @@ def test_landsat_qa_pixel_bits(cli: typer.Typer, tmp_path: Path, reference) -> N
     low-confidence bits, snow, water and fill are not cloudy."""
     aoi, _, data, transform, crs = reference
     s = math.sin(math.radians(ELEV))
-    rescaling = "".join(f"    REFLECTANCE_MULT_BAND_{n} = {M:.4E}\n    REFLECTANCE_ADD_BAND_{n} = {A:.5f}\n" for n in range(1, 10))
+    rescaling = "".join(
+        f"    REFLECTANCE_MULT_BAND_{n} = {M:.4E}\n    REFLECTANCE_ADD_BAND_{n} = {A:.5f}\n" for n in range(1, 10)
+    )
     folder = tmp_path / L1
-    landsat_set(folder, L1, to_dn(data, M / s, A / s), transform, crs, MTL_L1.format(pid=L1, elev=ELEV, rescaling=rescaling))
+    landsat_set(
+        folder, L1, to_dn(data, M / s, A / s), transform, crs, MTL_L1.format(pid=L1, elev=ELEV, rescaling=rescaling)
+    )
     qa = np.full((96, 96), 21824, np.uint16)  # clear, low confidence of cloud, shadow, snow, cirrus
     qa[20:40, 20:40] = (1 << 1) | (1 << 3) | (3 << 8)  # dilated cloud, cloud, high confidence
     qa[60, 10:30] = (1 << 4) | (3 << 10)  # cloud shadow
@@ -229,7 +254,9 @@ def test_user_cloud_mask_on_another_grid(cli: typer.Typer, tmp_path: Path, refer
     assert {k for k, v in p.items() if v["cloud"] == "cloudy"} == USER
     c = _summary(out)["clouds"]
     assert c["patches_cloudy"] == 225 and c["masks"] == {"rgbn": "--cloud-mask clouds30.tif: nonzero = cloud"}
-    assert all(v["probability"] == want[v["patch_id"]][0] for v in p.values())  # a mask changes decisions, not probabilities
+    assert all(
+        v["probability"] == want[v["patch_id"]][0] for v in p.values()
+    )  # a mask changes decisions, not probabilities
 
 
 @pytest.mark.shared_data
@@ -258,7 +285,7 @@ def test_a_clear_scene_of_another_date_fills_in(cli: typer.Typer, tmp_path: Path
 
 def _run_fix(line: str) -> None:
     """Run the ``rio ...`` command an error line suggests, as printed (hints that work)."""
-    cmd = shlex.split(line[line.index("rio "):])
+    cmd = shlex.split(line[line.index("rio ") :])
     subprocess.run([str(Path(sys.executable).parent / "rio"), *cmd[1:]], check=True)
 
 
@@ -270,16 +297,27 @@ def test_bad_masks_are_refused_with_one_line(cli: typer.Typer, tmp_path: Path, r
     stack = tmp_path / "rgbn.tif"
     out = tmp_path / "out" / "order.geojson"
     away = _mask30(tmp_path / "away.tif", transform * Affine.translation(5000, 0), crs)
-    assert_refused(plan_cli(cli, aoi, stack, out, "--cloud-mask", str(away)), out,
-                   f"--cloud-mask {away} does not overlap scene rgbn over the AOI", "pass the mask made for that scene")
+    assert_refused(
+        plan_cli(cli, aoi, stack, out, "--cloud-mask", str(away)),
+        out,
+        f"--cloud-mask {away} does not overlap scene rgbn over the AOI",
+        "pass the mask made for that scene",
+    )
     near = _mask30(tmp_path / "near.tif", transform, crs)
-    assert_refused(plan_cli(cli, aoi, stack, out, "--cloud-mask", str(near), "--cloud-mask", str(near)), out,
-                   "--cloud-mask is given 2 times for 1 scene(s)")
+    assert_refused(
+        plan_cli(cli, aoi, stack, out, "--cloud-mask", str(near), "--cloud-mask", str(near)),
+        out,
+        "--cloud-mask is given 2 times for 1 scene(s)",
+    )
     m = np.zeros((1, 96, 96), np.uint8)
     m[0, 30:60, 30:60] = 1  # patches 15..29, as USER
     bare = write_raster(tmp_path / "bare.tif", m, None, None, nodata=None)
-    line = assert_refused(plan_cli(cli, aoi, stack, out, "--cloud-mask", str(bare)), out,
-                          f"--cloud-mask {bare} has no CRS", f"rio edit-info --like {stack} --crs like --transform like {bare}")
+    line = assert_refused(
+        plan_cli(cli, aoi, stack, out, "--cloud-mask", str(bare)),
+        out,
+        f"--cloud-mask {bare} has no CRS",
+        f"rio edit-info --like {stack} --crs like --transform like {bare}",
+    )
     _run_fix(line)
     r = plan_cli(cli, aoi, stack, out, "--cloud-mask", str(bare))
     assert r.exit_code == 0, r.stderr

@@ -7,16 +7,22 @@ import pytest
 import shapely
 from pyproj import CRS
 
+from tests.conftest import tiny_card
 from zoomplan.errors import CheckpointError
 from zoomplan.geo.grid import PlanGrid, TileRange, assign_features, planning_crs, utm_epsg
 from zoomplan.plan.types import PatchTable
 
-from tests.conftest import tiny_card
-
 
 @pytest.mark.parametrize(
     ("lon", "lat", "epsg"),
-    [(-75.6, 37.7, 32618), (13.4, 52.5, 32633), (18.4, -33.9, 32734), (-180.0, 0.0, 32601), (179.99, -1.0, 32760), (3.0, 0.0, 32631)],
+    [
+        (-75.6, 37.7, 32618),
+        (13.4, 52.5, 32633),
+        (18.4, -33.9, 32734),
+        (-180.0, 0.0, 32601),
+        (179.99, -1.0, 32760),
+        (3.0, 0.0, 32631),
+    ],
 )
 def test_utm_epsg(lon: float, lat: float, epsg: int) -> None:
     assert utm_epsg(lon, lat) == epsg
@@ -67,8 +73,15 @@ def test_patches_match_patchtable_convention() -> None:
     prow, pcol = g.patches_of_tiles(np.array([2, -1]), np.array([3, 0]))
     assert prow.size == 32
     table = PatchTable(
-        crs=g.crs, patch_m=g.patch_m, patch_grid=g.patch_grid, row=prow, col=pcol, prob=np.zeros(32, np.float32),
-        tile_class=np.zeros(32, np.int32), tile_conf=np.zeros(32, np.float32), aoi_index=np.zeros(32, np.int32),
+        crs=g.crs,
+        patch_m=g.patch_m,
+        patch_grid=g.patch_grid,
+        row=prow,
+        col=pcol,
+        prob=np.zeros(32, np.float32),
+        tile_class=np.zeros(32, np.int32),
+        tile_conf=np.zeros(32, np.float32),
+        aoi_index=np.zeros(32, np.int32),
     )
     assert table.patch_index.tolist() == list(range(16)) * 2
     assert set(table.tile_row.tolist()) == {2, -1} and set(table.tile_col.tolist()) == {3, 0}

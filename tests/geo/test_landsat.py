@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from tests.helpers.landsat import A, ELEV, L1, L2, M, MTL_L1, MTL_L2, SR_A, SR_M, landsat_set, to_dn
+from tests.helpers.landsat import ELEV, L1, L2, MTL_L1, MTL_L2, SR_A, SR_M, A, M, landsat_set, to_dn
 from tests.helpers.realdata import patch_probs, plan_cli, reference, same_plan, write_raster  # noqa: F401 (fixture)
 from zoomplan.geo.products.bands import group_scene_inputs
 from zoomplan.geo.products.files import BandSet, band_token
@@ -29,8 +29,12 @@ def test_level1_folder_plans_like_the_stack(cli: typer.Typer, tmp_path: Path, re
     aoi, want, data, transform, crs = reference
     s = math.sin(math.radians(ELEV))
     dn = to_dn(data, M / s, A / s)
-    rescaling = "".join(f"    REFLECTANCE_MULT_BAND_{n} = {M:.4E}\n    REFLECTANCE_ADD_BAND_{n} = {A:.5f}\n" for n in range(1, 10))
-    rescaling += "".join(f"    RADIANCE_MULT_BAND_{n} = 1.2E-02\n    RADIANCE_ADD_BAND_{n} = -61.0\n" for n in range(1, 10))
+    rescaling = "".join(
+        f"    REFLECTANCE_MULT_BAND_{n} = {M:.4E}\n    REFLECTANCE_ADD_BAND_{n} = {A:.5f}\n" for n in range(1, 10)
+    )
+    rescaling += "".join(
+        f"    RADIANCE_MULT_BAND_{n} = 1.2E-02\n    RADIANCE_ADD_BAND_{n} = -61.0\n" for n in range(1, 10)
+    )
     folder = tmp_path / L1
     files = landsat_set(folder, L1, dn, transform, crs, MTL_L1.format(pid=L1, elev=ELEV, rescaling=rescaling))
     assert [band_token(f) for f in files] == ["red", "green", "blue", "nir"]
@@ -51,8 +55,12 @@ def test_level2_from_the_mtl_or_sensor(cli: typer.Typer, tmp_path: Path, referen
     nor its sun elevation, convert it; a stack of the same DN without metadata takes --sensor landsat_c2l2."""
     aoi, want, data, transform, crs = reference
     dn = to_dn(data, SR_M, SR_A)
-    sr = "".join(f"    REFLECTANCE_MULT_BAND_{n} = 2.75e-05\n    REFLECTANCE_ADD_BAND_{n} = -0.200000\n" for n in range(1, 8))
-    l1 = "".join(f"    REFLECTANCE_MULT_BAND_{n} = 2.0000E-05\n    REFLECTANCE_ADD_BAND_{n} = -0.100000\n" for n in range(1, 10))
+    sr = "".join(
+        f"    REFLECTANCE_MULT_BAND_{n} = 2.75e-05\n    REFLECTANCE_ADD_BAND_{n} = -0.200000\n" for n in range(1, 8)
+    )
+    l1 = "".join(
+        f"    REFLECTANCE_MULT_BAND_{n} = 2.0000E-05\n    REFLECTANCE_ADD_BAND_{n} = -0.100000\n" for n in range(1, 10)
+    )
     folder = tmp_path / L2
     landsat_set(folder, L2, dn, transform, crs, MTL_L2.format(pid=L2, sr=sr, l1=l1), prefix="SR_")
     (grouped,) = group_scene_inputs([folder])
@@ -83,8 +91,13 @@ def test_band_files_without_their_mtl(cli: typer.Typer, tmp_path: Path, referenc
     (l1 / f"{L1}_MTL.txt").unlink()
     out = tmp_path / "out" / "order.geojson"
     for lr in (l1, files[:3]):
-        assert_refused(plan_cli(cli, aoi, lr, out), out, "Landsat Collection 2 Level-1 band files", "without their product's *_MTL.txt",
-                       "put the MTL file from the same download beside them")
+        assert_refused(
+            plan_cli(cli, aoi, lr, out),
+            out,
+            "Landsat Collection 2 Level-1 band files",
+            "without their product's *_MTL.txt",
+            "put the MTL file from the same download beside them",
+        )
     l2 = tmp_path / L2
     landsat_set(l2, L2, to_dn(data, SR_M, SR_A), transform, crs, "", prefix="SR_")
     (l2 / f"{L2}_MTL.txt").unlink()

@@ -12,13 +12,12 @@ import rasterio
 from pyproj import CRS
 from rasterio.transform import from_origin
 
+from tests.conftest import tiny_card
+from tests.helpers.synth import S2_DESCRIPTIONS, utm_scene, write_scene
 from zoomplan.errors import InputError
 from zoomplan.geo.grid import PlanGrid, TileRange
 from zoomplan.geo.scene import GridReader, _mask_rule, _nodata_valid, choose_sensor, open_scene, resolve_bands, to_unit
 from zoomplan.models.card import SENTINEL2_BAND_ALIASES, SensorMapping
-
-from tests.conftest import tiny_card
-from tests.helpers.synth import S2_DESCRIPTIONS, utm_scene, write_scene
 
 RGB = ("red", "green", "blue")
 UNDEF = ("undefined",) * 4
@@ -47,9 +46,16 @@ def test_resolve_bands_errors_and_unlabelled() -> None:
     with pytest.raises(InputError, match="no band described so"):
         resolve_bands(list(S2_DESCRIPTIONS), UNDEF, RGB, a, ["B11", "B03", "B02"])
     for n in (3, 4):  # band order is never guessed (issue 18): red-green-blue and blue-green-red look alike
-        with pytest.raises(InputError, match=r"does not say which band is which .*pass --bands .*rio edit-info --colorinterp red,green,blue"):
+        with pytest.raises(
+            InputError,
+            match=r"does not say which band is which .*pass --bands .*rio edit-info --colorinterp red,green,blue",
+        ):
             resolve_bands([None] * n, ("gray",) + ("undefined",) * (n - 1), RGB, a)
-    assert resolve_bands([None] * 4, ("red", "green", "blue", "undefined"), RGB, a) == (1, 2, 3)  # colour interpretation says
+    assert resolve_bands([None] * 4, ("red", "green", "blue", "undefined"), RGB, a) == (
+        1,
+        2,
+        3,
+    )  # colour interpretation says
 
 
 def test_choose_sensor() -> None:
@@ -100,15 +106,32 @@ def test_open_scene_ok_and_errors(tmp_path: Path) -> None:
         open_scene(two, card)
 
 
-def tile_scene(path: Path, epsg: int = 32618, x0: float = 440000.0, y0: float = 4170000.0, tiles: int = 4, nodata_tile: tuple[int, int] | None = None) -> Path:
+def tile_scene(
+    path: Path,
+    epsg: int = 32618,
+    x0: float = 440000.0,
+    y0: float = 4170000.0,
+    tiles: int = 4,
+    nodata_tile: tuple[int, int] | None = None,
+) -> Path:
     """Scene whose 8x8-pixel tiles (80 m at 10 m) hold constants 1000 + 100 * (row * tiles + col)."""
     n = tiles * 8
     arr = (1000 + 100 * np.arange(tiles * tiles).reshape(tiles, tiles)).repeat(8, 0).repeat(8, 1).astype("uint16")
     if nodata_tile is not None:
         i, j = nodata_tile
         arr[i * 8 : i * 8 + 8, j * 8 : j * 8 + 8] = 0
-    with rasterio.open(path, "w", driver="GTiff", width=n, height=n, count=3, dtype="uint16", crs=f"EPSG:{epsg}",
-                       transform=from_origin(x0, y0, 10, 10), nodata=0) as d:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=n,
+        height=n,
+        count=3,
+        dtype="uint16",
+        crs=f"EPSG:{epsg}",
+        transform=from_origin(x0, y0, 10, 10),
+        nodata=0,
+    ) as d:
         for b in range(3):
             d.write(arr, b + 1)
             d.set_band_description(b + 1, S2_DESCRIPTIONS[b])
@@ -116,7 +139,9 @@ def tile_scene(path: Path, epsg: int = 32618, x0: float = 440000.0, y0: float = 
 
 
 @pytest.mark.parametrize(("epsg", "y0"), [(32618, 4170000.0), (32733, 6200000.0)])
-def test_direct_read_puts_pixels_in_their_tiles(tmp_path: Path, epsg: int, y0: float, caplog: pytest.LogCaptureFixture) -> None:
+def test_direct_read_puts_pixels_in_their_tiles(
+    tmp_path: Path, epsg: int, y0: float, caplog: pytest.LogCaptureFixture
+) -> None:
     card = tiny_card()
     sc = open_scene(tile_scene(tmp_path / "t.tif", epsg=epsg, y0=y0, nodata_tile=(1, 2)), card)
     grid = PlanGrid.from_card(CRS.from_epsg(epsg), card)
@@ -155,7 +180,9 @@ def test_warped_read_when_pixels_are_off_grid(tmp_path: Path, caplog: pytest.Log
 
 
 @pytest.mark.parametrize(("res", "method"), [(20.0, "bilinear"), (5.0, "average")])
-def test_other_pixel_sizes_are_resampled_to_the_card(tmp_path: Path, caplog: pytest.LogCaptureFixture, res: float, method: str) -> None:
+def test_other_pixel_sizes_are_resampled_to_the_card(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, res: float, method: str
+) -> None:
     card = tiny_card()
     n = int(320 / res)
     sc = open_scene(utm_scene(tmp_path / "r.tif", size=n, res=res), card)
@@ -164,7 +191,9 @@ def test_other_pixel_sizes_are_resampled_to_the_card(tmp_path: Path, caplog: pyt
     with caplog.at_level(logging.WARNING), GridReader(sc, grid, tr) as rd:
         data, valid = rd.read(tr)
     assert data.shape == (3, 32, 32) and valid.all()
-    assert f"resampling ({method})" in caplog.text and f"pixels are about {res:g} m, the model expects 10 m" in caplog.text
+    assert (
+        f"resampling ({method})" in caplog.text and f"pixels are about {res:g} m, the model expects 10 m" in caplog.text
+    )
 
 
 def test_geographic_scene_is_warped_with_a_mask(tmp_path: Path) -> None:
@@ -205,8 +234,19 @@ def _masked_scene(path: Path, dtype: str, nodata: float | None, *, internal_mask
         arr[0, :5, :] = nodata
         arr[1, 10:12, 20:30] = nodata
         arr[:, 30:, 40:] = nodata
-    profile = dict(driver="GTiff", width=48, height=40, count=3, dtype=dtype, crs="EPSG:32618",
-                   transform=from_origin(440000, 4170000, 10, 10), tiled=True, blockxsize=16, blockysize=16, compress="zstd")
+    profile = dict(
+        driver="GTiff",
+        width=48,
+        height=40,
+        count=3,
+        dtype=dtype,
+        crs="EPSG:32618",
+        transform=from_origin(440000, 4170000, 10, 10),
+        tiled=True,
+        blockxsize=16,
+        blockysize=16,
+        compress="zstd",
+    )
     if nodata is not None:
         profile["nodata"] = nodata
     with rasterio.open(path, "w", **profile) as dst:
@@ -218,8 +258,19 @@ def _masked_scene(path: Path, dtype: str, nodata: float | None, *, internal_mask
     return path
 
 
-@pytest.mark.parametrize(("dtype", "nodata"), [("uint16", 0), ("uint16", 65535), ("int16", -32768), ("uint8", 255),
-                                               ("float32", math.nan), ("float32", -9999.5), ("float64", 0.1), ("uint16", None)])
+@pytest.mark.parametrize(
+    ("dtype", "nodata"),
+    [
+        ("uint16", 0),
+        ("uint16", 65535),
+        ("int16", -32768),
+        ("uint8", 255),
+        ("float32", math.nan),
+        ("float32", -9999.5),
+        ("float64", 0.1),
+        ("uint16", None),
+    ],
+)
 def test_nodata_rule_equals_read_masks(tmp_path: Path, dtype: str, nodata: float | None) -> None:
     p = _masked_scene(tmp_path / "s.tif", dtype, nodata)
     with rasterio.open(p) as ds:

@@ -15,8 +15,8 @@ from pyproj import CRS
 from typer.testing import CliRunner, Result
 
 from tests.conftest import shared_data
-from tests.helpers.realdata import REAL_SCENE, real_pixels, window_aoi, write_raster
 from tests.hardening.catalogue import assert_refused
+from tests.helpers.realdata import REAL_SCENE, real_pixels, window_aoi, write_raster
 from zoomplan.geo.grid import PlanGrid
 from zoomplan.geo.scene import open_scene
 from zoomplan.geo.values import BAD_SHARE, check_scene_values, sample_ranges
@@ -61,7 +61,9 @@ def test_garbage_values_stop_the_plan_with_one_line(cli: typer.Typer, tmp_path: 
 
 
 @pytest.mark.shared_data
-def test_force_plans_and_records_the_override(cli: typer.Typer, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_force_plans_and_records_the_override(
+    cli: typer.Typer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     data, transform, crs = real_pixels()
     scene = write_raster(tmp_path / "dn.tif", _landsat_like_dn(data), transform, crs, descriptions=S2)
     out = tmp_path / "out" / "order.geojson"
@@ -89,7 +91,12 @@ def test_the_real_scene_passes_the_check() -> None:
 
 def test_the_bundled_example_still_plans(cli: typer.Typer, tmp_path: Path) -> None:
     out = tmp_path / "order.geojson"
-    r = _plan(cli, ROOT / "examples" / "aoi_accomac.geojson", ROOT / "examples" / "s2_l1c_18SVG_20160112_accomac_crop.tif", out)
+    r = _plan(
+        cli,
+        ROOT / "examples" / "aoi_accomac.geojson",
+        ROOT / "examples" / "s2_l1c_18SVG_20160112_accomac_crop.tif",
+        out,
+    )
     assert r.exit_code == 0, (r.stderr, r.exception)
     s = json.loads(out.read_text())["summary"]
     assert s["tiles"]["planned"] > 150 and "value_checks_overridden" not in s and "force" not in s["parameters"]

@@ -18,12 +18,10 @@ import typer
 from pyproj import Transformer
 from typer.testing import CliRunner, Result
 
-
 from tests.helpers.synth import utm_scene
 
 X0, Y0 = 440000.0, 4170000.0
 """Top-left corner (EPSG:32618, metres) of the standard 48 px x 10 m test scene (Accomac, Virginia)."""
-
 
 
 @pytest.fixture
@@ -46,8 +44,21 @@ def run_plan(cli: typer.Typer, tiny_checkpoint: Path, tmp_path: Path) -> Callabl
     def run(aoi: Path, scenes: Path | list[Path], *extra: str, model: Path | None = None) -> tuple[Result, Path]:
         out = tmp_path / "out" / "order.geojson"
         lr = [scenes] if isinstance(scenes, Path) else scenes
-        args = ["plan", str(aoi), *[a for s in lr for a in ("--lr", str(s))], "--model", str(model or tiny_checkpoint), "--device", "cpu",
-                "--out", str(out), "--vendor", "clip-50cm", "-q", *extra]
+        args = [
+            "plan",
+            str(aoi),
+            *[a for s in lr for a in ("--lr", str(s))],
+            "--model",
+            str(model or tiny_checkpoint),
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            "--vendor",
+            "clip-50cm",
+            "-q",
+            *extra,
+        ]
         return CliRunner().invoke(cli, args), out
 
     return run

@@ -21,8 +21,12 @@ INSIDE = shapely.box(X0 + 40, Y0 - 400, X0 + 360, Y0 - 80)  # 320 m x 320 m insi
 
 
 def _geojson(path: Path, geometries: list[dict[str, Any] | None], crs: str | None = None) -> Path:
-    doc: dict[str, Any] = {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"id": f"f{i}"}, "geometry": g} for i, g in enumerate(geometries)]}
+    doc: dict[str, Any] = {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "properties": {"id": f"f{i}"}, "geometry": g} for i, g in enumerate(geometries)
+        ],
+    }
     if crs:
         doc["crs"] = {"type": "name", "properties": {"name": crs}}
     path.write_text(json.dumps(doc))
@@ -33,9 +37,13 @@ def _ll(g: Any) -> dict[str, Any]:
     return shapely.geometry.mapping(to_lonlat(g))
 
 
-def test_self_intersecting_is_repaired_with_warning(run_plan: Callable, scene: Path, tmp_path: Path, warnings_log: Any) -> None:
+def test_self_intersecting_is_repaired_with_warning(
+    run_plan: Callable, scene: Path, tmp_path: Path, warnings_log: Any
+) -> None:
     x0, y0 = X0 + 40, Y0 - 400
-    bowtie = shapely.Polygon([(x0, y0), (x0 + 320, y0 + 320), (x0 + 320, y0), (x0, y0 + 320)])  # two triangles of 25,600 m^2
+    bowtie = shapely.Polygon(
+        [(x0, y0), (x0 + 320, y0 + 320), (x0 + 320, y0), (x0, y0 + 320)]
+    )  # two triangles of 25,600 m^2
     aoi = write_aoi(tmp_path / "bowtie.gpkg", [bowtie], "EPSG:32618", ids=["bow"])
     r, out = run_plan(aoi, scene)
     s = planned(r, out)
@@ -43,10 +51,18 @@ def test_self_intersecting_is_repaired_with_warning(run_plan: Callable, scene: P
     assert s["aoi_km2"] == pytest.approx(2 * 0.5 * 160 * 320 / 1e6, rel=1e-6)
 
 
-@pytest.mark.parametrize("geom", [
-    shapely.Polygon([(X0 + 40, Y0 - 400), (X0 + 200, Y0 - 400), (X0 + 360, Y0 - 400), (X0 + 40, Y0 - 400)]),  # collinear
-    shapely.Polygon([(X0 + 40, Y0 - 400), (X0 + 40, Y0 - 400), (X0 + 40, Y0 - 400), (X0 + 40, Y0 - 400)]),  # one point
-], ids=["collinear", "one-point"])
+@pytest.mark.parametrize(
+    "geom",
+    [
+        shapely.Polygon(
+            [(X0 + 40, Y0 - 400), (X0 + 200, Y0 - 400), (X0 + 360, Y0 - 400), (X0 + 40, Y0 - 400)]
+        ),  # collinear
+        shapely.Polygon(
+            [(X0 + 40, Y0 - 400), (X0 + 40, Y0 - 400), (X0 + 40, Y0 - 400), (X0 + 40, Y0 - 400)]
+        ),  # one point
+    ],
+    ids=["collinear", "one-point"],
+)
 def test_zero_area_is_refused(run_plan: Callable, scene: Path, tmp_path: Path, geom: Any) -> None:
     aoi = write_aoi(tmp_path / "flat.gpkg", [geom], "EPSG:32618", ids=["flat"])
     r, out = run_plan(aoi, scene)
@@ -73,19 +89,26 @@ def test_missing_file_is_refused(run_plan: Callable, scene: Path, tmp_path: Path
     assert_refused(r, out, "nope.geojson", "not found")
 
 
-@pytest.mark.parametrize(("geom", "kind"), [
-    (shapely.Point(X0 + 100, Y0 - 100), "Point"),
-    (shapely.LineString([(X0 + 100, Y0 - 100), (X0 + 300, Y0 - 300)]), "LineString"),
-    (shapely.MultiPoint([(X0 + 100, Y0 - 100), (X0 + 300, Y0 - 300)]), "MultiPoint"),
-])
+@pytest.mark.parametrize(
+    ("geom", "kind"),
+    [
+        (shapely.Point(X0 + 100, Y0 - 100), "Point"),
+        (shapely.LineString([(X0 + 100, Y0 - 100), (X0 + 300, Y0 - 300)]), "LineString"),
+        (shapely.MultiPoint([(X0 + 100, Y0 - 100), (X0 + 300, Y0 - 300)]), "MultiPoint"),
+    ],
+)
 def test_points_and_lines_are_refused(run_plan: Callable, scene: Path, tmp_path: Path, geom: Any, kind: str) -> None:
     aoi = _geojson(tmp_path / "pt.geojson", [_ll(geom)])
     r, out = run_plan(aoi, scene)
     assert_refused(r, out, str(aoi), f"'f0' is a {kind}", "buffer points or lines into polygons first")
 
 
-def test_geometry_collection_keeps_its_polygons(run_plan: Callable, scene: Path, tmp_path: Path, warnings_log: Any) -> None:
-    gc = shapely.GeometryCollection([INSIDE, shapely.LineString([(X0 + 10, Y0 - 10), (X0 + 400, Y0 - 10)]), shapely.Point(X0 + 5, Y0 - 5)])
+def test_geometry_collection_keeps_its_polygons(
+    run_plan: Callable, scene: Path, tmp_path: Path, warnings_log: Any
+) -> None:
+    gc = shapely.GeometryCollection(
+        [INSIDE, shapely.LineString([(X0 + 10, Y0 - 10), (X0 + 400, Y0 - 10)]), shapely.Point(X0 + 5, Y0 - 5)]
+    )
     aoi = _geojson(tmp_path / "gc.geojson", [_ll(gc)])
     r, out = run_plan(aoi, scene)
     s = planned(r, out)
@@ -94,7 +117,9 @@ def test_geometry_collection_keeps_its_polygons(run_plan: Callable, scene: Path,
 
 
 def test_geometry_collection_without_polygon_is_refused(run_plan: Callable, scene: Path, tmp_path: Path) -> None:
-    gc = shapely.GeometryCollection([shapely.Point(X0 + 5, Y0 - 5), shapely.LineString([(X0 + 10, Y0 - 10), (X0 + 400, Y0 - 10)])])
+    gc = shapely.GeometryCollection(
+        [shapely.Point(X0 + 5, Y0 - 5), shapely.LineString([(X0 + 10, Y0 - 10), (X0 + 400, Y0 - 10)])]
+    )
     aoi = _geojson(tmp_path / "gc.geojson", [_ll(gc)])
     r, out = run_plan(aoi, scene)
     assert_refused(r, out, str(aoi), "holds no polygon", "AOIs must be Polygon or MultiPolygon")
@@ -109,7 +134,9 @@ def test_holes_are_kept(run_plan: Callable, scene: Path, tmp_path: Path) -> None
     assert s["aoi_km2"] == pytest.approx(donut.area / 1e6, rel=1e-9)
     patches = json.loads((tmp_path / "out" / "patches.geojson").read_text())["features"]
     to_utm = Transformer.from_crs(4326, 32618, always_xy=True)
-    centres = [shapely.Point(*to_utm.transform(*shapely.geometry.shape(f["geometry"]).centroid.coords[0])) for f in patches]
+    centres = [
+        shapely.Point(*to_utm.transform(*shapely.geometry.shape(f["geometry"]).centroid.coords[0])) for f in patches
+    ]
     assert patches and not any(hole.buffer(-1.0).contains(c) for c in centres)  # no patch inside the hole
     assert s["patches_total"] == (16 * 16) - (8 * 8)
 
@@ -148,11 +175,15 @@ def test_latlon_swapped_in_range_lands_elsewhere(run_plan: Callable, scene: Path
     swapped = shapely.Polygon([(y, x) for x, y in ll.exterior.coords])  # (37.7 E, 75.7 S): valid degrees, wrong place
     aoi = _geojson(tmp_path / "swapped.geojson", [shapely.geometry.mapping(swapped)])
     r, out = run_plan(aoi, scene)
-    assert_refused(r, out, str(aoi), "(centred at 37.6", "lies outside every scene", "pass --lr scenes that cover the AOI")
+    assert_refused(
+        r, out, str(aoi), "(centred at 37.6", "lies outside every scene", "pass --lr scenes that cover the AOI"
+    )
 
 
 def test_projected_coordinates_labelled_as_degrees_are_refused(run_plan: Callable, scene: Path, tmp_path: Path) -> None:
-    aoi = _geojson(tmp_path / "metres.geojson", [shapely.geometry.mapping(INSIDE)])  # UTM metres, no crs member: read as EPSG:4326
+    aoi = _geojson(
+        tmp_path / "metres.geojson", [shapely.geometry.mapping(INSIDE)]
+    )  # UTM metres, no crs member: read as EPSG:4326
     r, out = run_plan(aoi, scene)
     assert_refused(r, out, str(aoi), "says EPSG:4326 (degrees) but its coordinates reach", "reproject it")
 
@@ -161,7 +192,9 @@ def test_projected_coordinates_labelled_as_degrees_are_refused(run_plan: Callabl
 def test_antimeridian_crossing_is_refused(run_plan: Callable, tmp_path: Path, shape: str) -> None:
     scene = utm_scene(tmp_path / "fiji.tif", epsg=32760, x0=800000.0, y0=8230000.0, size=16)
     geoms = {
-        "split-multipolygon": shapely.MultiPolygon([shapely.box(179.95, -16.02, 180.0, -16.0), shapely.box(-180.0, -16.02, -179.95, -16.0)]),
+        "split-multipolygon": shapely.MultiPolygon(
+            [shapely.box(179.95, -16.02, 180.0, -16.0), shapely.box(-180.0, -16.02, -179.95, -16.0)]
+        ),
         "over-180": shapely.box(179.95, -16.02, 180.05, -16.0),
         "naive-wrap": shapely.Polygon([(179.95, -16.02), (-179.95, -16.02), (-179.95, -16.0), (179.95, -16.0)]),
     }
@@ -183,13 +216,19 @@ def test_near_the_pole_is_planned_in_utm(run_plan: Callable, tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize(("lat", "where"), [(84.5, "84.5"), (-81.0, "-81.0")])
-def test_beyond_utm_latitudes_is_refused(run_plan: Callable, scene: Path, tmp_path: Path, lat: float, where: str) -> None:
-    aoi = _geojson(tmp_path / "polar.geojson", [shapely.geometry.mapping(shapely.box(15.0, lat - 0.01, 15.05, lat + 0.01))])
+def test_beyond_utm_latitudes_is_refused(
+    run_plan: Callable, scene: Path, tmp_path: Path, lat: float, where: str
+) -> None:
+    aoi = _geojson(
+        tmp_path / "polar.geojson", [shapely.geometry.mapping(shapely.box(15.0, lat - 0.01, 15.05, lat + 0.01))]
+    )
     r, out = run_plan(aoi, scene)
     assert_refused(r, out, str(aoi), "beyond 80S..84N", "clip the AOI to latitudes -80..84")
 
 
-def test_larger_than_the_scene_plans_the_covered_part(run_plan: Callable, scene: Path, tmp_path: Path, warnings_log: Any) -> None:
+def test_larger_than_the_scene_plans_the_covered_part(
+    run_plan: Callable, scene: Path, tmp_path: Path, warnings_log: Any
+) -> None:
     big = shapely.box(X0 - 400, Y0 - 880, X0 + 880, Y0 + 400)  # 1,280 m square around the 480 m scene
     aoi = write_aoi(tmp_path / "big.gpkg", [big], "EPSG:32618", ids=["big"])
     r, out = run_plan(aoi, scene)
@@ -206,7 +245,9 @@ def test_larger_than_the_scene_plans_the_covered_part(run_plan: Callable, scene:
     assert s0["plan_cost_usd"] == s0["baseline_cost_usd"] and s0["savings_usd"] == 0
 
 
-def test_feature_wholly_outside_the_scene_is_neither_ordered_nor_priced(run_plan: Callable, scene: Path, tmp_path: Path, warnings_log: Any) -> None:
+def test_feature_wholly_outside_the_scene_is_neither_ordered_nor_priced(
+    run_plan: Callable, scene: Path, tmp_path: Path, warnings_log: Any
+) -> None:
     far = shapely.box(X0 + 2000, Y0 - 400, X0 + 2400, Y0)  # 0.16 km2, 1.5 km east of the 480 m scene
     aoi = write_aoi(tmp_path / "two.gpkg", [INSIDE, far], "EPSG:32618", ids=["in", "far"])
     r, out = run_plan(aoi, scene, "--threshold", "0")
@@ -218,7 +259,9 @@ def test_feature_wholly_outside_the_scene_is_neither_ordered_nor_priced(run_plan
     assert s["plan_cost_usd"] == s["baseline_cost_usd"]
 
 
-def test_overlapping_features_are_planned_once(run_plan: Callable, scene: Path, tmp_path: Path, warnings_log: Any) -> None:
+def test_overlapping_features_are_planned_once(
+    run_plan: Callable, scene: Path, tmp_path: Path, warnings_log: Any
+) -> None:
     a = shapely.box(X0 + 40, Y0 - 400, X0 + 280, Y0 - 80)
     b = shapely.box(X0 + 120, Y0 - 400, X0 + 360, Y0 - 80)
     aoi = write_aoi(tmp_path / "overlap.gpkg", [a, b], "EPSG:32618", ids=["a", "b"])
@@ -246,7 +289,10 @@ def test_feet_crs_is_reprojected(run_plan: Callable, scene: Path, tmp_path: Path
 
 
 def test_non_utf8_names_are_read_as_latin1(run_plan: Callable, scene: Path, tmp_path: Path, warnings_log: Any) -> None:
-    doc = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"id": "x", "name": "Ch\u00e2teau"}, "geometry": _ll(INSIDE)}]}
+    doc = {
+        "type": "FeatureCollection",
+        "features": [{"type": "Feature", "properties": {"id": "x", "name": "Ch\u00e2teau"}, "geometry": _ll(INSIDE)}],
+    }
     aoi = tmp_path / "latin1.geojson"
     aoi.write_bytes(json.dumps(doc, ensure_ascii=False).encode("latin-1"))
     r, out = run_plan(aoi, scene)
@@ -279,7 +325,11 @@ def test_kml_aoi_is_planned(run_plan: Callable, scene: Path, tmp_path: Path) -> 
 def test_kml_with_a_model_is_refused(run_plan: Callable, scene: Path, tmp_path: Path) -> None:
     """A <Model> inside a <MultiGeometry> crashes GDAL's LIBKML driver (found by fuzzing): refused before GDAL reads it."""
     aoi = tmp_path / "model.kml"
-    aoi.write_text(KML.format(geometry=f"<MultiGeometry>{_kml_polygon(INSIDE)}<Model><Link><href>m.dae</href></Link></Model></MultiGeometry>"))
+    aoi.write_text(
+        KML.format(
+            geometry=f"<MultiGeometry>{_kml_polygon(INSIDE)}<Model><Link><href>m.dae</href></Link></Model></MultiGeometry>"
+        )
+    )
     r, out = run_plan(aoi, scene)
     assert_refused(r, out, str(aoi), "holds a KML <Model>", "draw the AOI as Polygons")
 

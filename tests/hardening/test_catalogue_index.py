@@ -7,9 +7,14 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-ALIASES = {"T_aoi": "tests/hardening/test_catalogue_aoi.py", "T_scene": "tests/hardening/test_catalogue_scene.py",
-           "T_models": "tests/hardening/test_catalogue_models.py", "T_clouds": "tests/geo/test_clouds.py",
-           "T_masks": "tests/geo/test_cloud_masks.py", "T_cplan": "tests/plan/selection/test_clouds_plan.py"}
+ALIASES = {
+    "T_aoi": "tests/hardening/test_catalogue_aoi.py",
+    "T_scene": "tests/hardening/test_catalogue_scene.py",
+    "T_models": "tests/hardening/test_catalogue_models.py",
+    "T_clouds": "tests/geo/test_clouds.py",
+    "T_masks": "tests/geo/test_cloud_masks.py",
+    "T_cplan": "tests/plan/selection/test_clouds_plan.py",
+}
 NODE = re.compile(r"`((?:T_\w+)|(?:tests/[\w/]+\.py))::(test_\w+)(?:\[[^\]]*\])?`")
 
 
@@ -25,7 +30,9 @@ def test_every_catalogue_row_names_an_existing_test() -> None:
             header = ""
         elif not header:
             header = line
-        elif not line.startswith("|---") and header.rstrip().endswith("| test |"):  # the catalogue's tables (not the fuzzing figures)
+        elif not line.startswith("|---") and header.rstrip().endswith(
+            "| test |"
+        ):  # the catalogue's tables (not the fuzzing figures)
             rows.append(line)
     assert len(rows) >= 55  # 50 input rows, 9 crash rows when written
     found: dict[Path, set[str]] = {}

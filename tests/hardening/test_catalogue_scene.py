@@ -14,12 +14,11 @@ import shapely
 from pyproj import CRS
 from rasterio.transform import Affine, from_origin
 
+from tests.hardening.catalogue import X0, Y0, assert_refused, planned, run_plan, scene, warnings_log  # noqa: F401 (fixtures)
+from tests.helpers.synth import S2_DESCRIPTIONS, utm_scene, write_aoi
 from zoomplan.geo.grid import PlanGrid
 from zoomplan.geo.scene import GridReader, open_scene
 from zoomplan.models.checkpoint import load_checkpoint
-
-from tests.hardening.catalogue import X0, Y0, assert_refused, planned, run_plan, scene, warnings_log  # noqa: F401 (fixtures)
-from tests.helpers.synth import S2_DESCRIPTIONS, utm_scene, write_aoi
 
 AOI_BOX = shapely.box(X0 + 40, Y0 - 400, X0 + 360, Y0 - 80)  # inside the 480 m scene, EPSG:32618
 
@@ -29,10 +28,19 @@ def aoi(tmp_path: Path) -> Path:
     return write_aoi(tmp_path / "aoi.gpkg", [AOI_BOX], "EPSG:32618", ids=["a"])
 
 
-def _raw(path: Path, data: np.ndarray, *, crs: str | None = "EPSG:32618", transform: Affine | None = from_origin(X0, Y0, 10, 10),
-         nodata: float | None = None, descriptions: tuple[str | None, ...] = S2_DESCRIPTIONS) -> Path:
+def _raw(
+    path: Path,
+    data: np.ndarray,
+    *,
+    crs: str | None = "EPSG:32618",
+    transform: Affine | None = from_origin(X0, Y0, 10, 10),
+    nodata: float | None = None,
+    descriptions: tuple[str | None, ...] = S2_DESCRIPTIONS,
+) -> Path:
     """Write ``data`` (bands, rows, cols) as a GeoTIFF, as is."""
-    profile: dict[str, Any] = dict(driver="GTiff", count=data.shape[0], height=data.shape[1], width=data.shape[2], dtype=str(data.dtype))
+    profile: dict[str, Any] = dict(
+        driver="GTiff", count=data.shape[0], height=data.shape[1], width=data.shape[2], dtype=str(data.dtype)
+    )
     if crs is not None:
         profile["crs"] = crs
     if transform is not None:
@@ -67,7 +75,7 @@ def test_corrupted_pixels_are_refused(run_plan: Callable, aoi: Path, tmp_path: P
     data = bytearray(good.read_bytes())
     with rasterio.open(good) as src:
         offset = int(src.get_tag_item("BLOCK_OFFSET_0_0", "TIFF", bidx=1))
-    data[offset + 2: offset + 200] = bytes(198)
+    data[offset + 2 : offset + 200] = bytes(198)
     bad = tmp_path / "bad.tif"
     bad.write_bytes(bytes(data))
     r, out = run_plan(aoi, bad)
@@ -92,7 +100,7 @@ def _run_fix(line: str) -> None:
     import subprocess
     import sys
 
-    cmd = shlex.split(line[line.index("rio "):].rstrip(")"))
+    cmd = shlex.split(line[line.index("rio ") :].rstrip(")"))
     subprocess.run([str(Path(sys.executable).parent / "rio"), *cmd[1:]], check=True)
 
 
@@ -107,7 +115,9 @@ def test_no_crs_is_refused(run_plan: Callable, aoi: Path, tmp_path: Path) -> Non
 def test_no_geotransform_is_refused(run_plan: Callable, aoi: Path, tmp_path: Path) -> None:
     p = _raw(tmp_path / "nogt.tif", _dn(), transform=None)
     r, out = run_plan(aoi, p)
-    line = assert_refused(r, out, str(p), "has no georeferencing", f"rio edit-info --transform '[10, 0, 440000, 0, -10, 4170000]' {p}")
+    line = assert_refused(
+        r, out, str(p), "has no georeferencing", f"rio edit-info --transform '[10, 0, 440000, 0, -10, 4170000]' {p}"
+    )
     _run_fix(line)
     planned(*run_plan(aoi, p))
 
@@ -155,12 +165,18 @@ def test_nan_and_inf_are_nodata(run_plan: Callable, aoi: Path, tmp_path: Path) -
     r, out = run_plan(aoi, p, "--sensor", "sentinel2_toa", "--patches", str(tmp_path / "out" / "p.geojson"))
     s = planned(r, out)
     assert s["tiles"]["skipped_nodata"] == 2 * 4 + 1 and s["tiles"]["planned"] == 3 * 4 - 1
-    probs = [f["properties"]["probability"] for f in json.loads((tmp_path / "out" / "p.geojson").read_text())["features"]]
+    probs = [
+        f["properties"]["probability"] for f in json.loads((tmp_path / "out" / "p.geojson").read_text())["features"]
+    ]
     assert probs and np.isfinite(probs).all()
 
 
-@pytest.mark.parametrize(("dtype", "sensor"), [("uint8", "rgb8"), ("uint16", "sentinel2_toa"), ("int16", "sentinel2_toa")])
-def test_integer_types_choose_the_sensor_mapping(run_plan: Callable, aoi: Path, tmp_path: Path, dtype: str, sensor: str) -> None:
+@pytest.mark.parametrize(
+    ("dtype", "sensor"), [("uint8", "rgb8"), ("uint16", "sentinel2_toa"), ("int16", "sentinel2_toa")]
+)
+def test_integer_types_choose_the_sensor_mapping(
+    run_plan: Callable, aoi: Path, tmp_path: Path, dtype: str, sensor: str
+) -> None:
     p = utm_scene(tmp_path / f"{dtype}.tif", size=48, dtype=dtype)
     r, out = run_plan(aoi, p)
     s = planned(r, out)
@@ -179,7 +195,9 @@ def test_float_with_sensor_is_planned(run_plan: Callable, aoi: Path, tmp_path: P
     assert planned(r, out)["tiles"]["planned"] == 20
 
 
-def test_cloud_mask_band_is_ignored_with_warning(run_plan: Callable, aoi: Path, tmp_path: Path, warnings_log: Any) -> None:
+def test_cloud_mask_band_is_ignored_with_warning(
+    run_plan: Callable, aoi: Path, tmp_path: Path, warnings_log: Any
+) -> None:
     data = _dn(bands=5)
     data[4] = 0
     data[4, :24] = 1  # "cloudy" north half
@@ -191,14 +209,18 @@ def test_cloud_mask_band_is_ignored_with_warning(run_plan: Callable, aoi: Path, 
     assert "clouds" not in s
     # the fix the warning names, run as printed, then the band as --cloud-mask: the north half's patches are cloudy
     hint = next(m for m in warnings_log.messages if "rio stack" in m)
-    _run_fix(hint[hint.index("rio stack"):].replace("cloud_mask.tif", str(tmp_path / "cloud_mask.tif")))
+    _run_fix(hint[hint.index("rio stack") :].replace("cloud_mask.tif", str(tmp_path / "cloud_mask.tif")))
     out.unlink()
     s = planned(*run_plan(aoi, p, "--cloud-mask", str(tmp_path / "cloud_mask.tif")))
     # AOI y from Y0 - 80 to Y0 - 400 m (patch rows 4..19 of the scene); mask rows 0..23 (y > Y0 - 240 m): patch rows 4..11
-    assert s["clouds"]["patches_cloudy"] == 8 * 16 and s["clouds"]["masks"] == {"clm": "--cloud-mask cloud_mask.tif: nonzero = cloud"}
+    assert s["clouds"]["patches_cloudy"] == 8 * 16 and s["clouds"]["masks"] == {
+        "clm": "--cloud-mask cloud_mask.tif: nonzero = cloud"
+    }
 
 
-def test_scene_that_does_not_overlap_is_ignored(run_plan: Callable, aoi: Path, tmp_path: Path, warnings_log: Any) -> None:
+def test_scene_that_does_not_overlap_is_ignored(
+    run_plan: Callable, aoi: Path, tmp_path: Path, warnings_log: Any
+) -> None:
     here = utm_scene(tmp_path / "here.tif", size=48)
     away = utm_scene(tmp_path / "away.tif", size=16, x0=X0 + 50_000)
     r, out = run_plan(aoi, [away, here])
@@ -231,16 +253,25 @@ def _antimeridian_scene(path: Path) -> Path:
     return _raw(path, data, crs="EPSG:4326", transform=from_origin(179.97, -16.0, 0.0001, 0.0001), nodata=0)
 
 
-@pytest.mark.parametrize(("side", "box", "value"), [
-    ("west", (179.975, -16.02, 179.995, -16.005), 1000),
-    ("east", (-179.995, -16.02, -179.975, -16.005), 2000),
-])
-def test_geographic_scene_across_the_antimeridian(run_plan: Callable, tmp_path: Path, tiny_checkpoint: Path, side: str,
-                                                  box: tuple[float, ...], value: int) -> None:
+@pytest.mark.parametrize(
+    ("side", "box", "value"),
+    [("west", (179.975, -16.02, 179.995, -16.005), 1000), ("east", (-179.995, -16.02, -179.975, -16.005), 2000)],
+)
+def test_geographic_scene_across_the_antimeridian(
+    run_plan: Callable, tmp_path: Path, tiny_checkpoint: Path, side: str, box: tuple[float, ...], value: int
+) -> None:
     scene = _antimeridian_scene(tmp_path / "fiji.tif")
     aoi = tmp_path / f"{side}.geojson"
-    aoi.write_text(json.dumps({"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {}, "geometry": shapely.geometry.mapping(shapely.box(*box))}]}))
+    aoi.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {"type": "Feature", "properties": {}, "geometry": shapely.geometry.mapping(shapely.box(*box))}
+                ],
+            }
+        )
+    )
     r, out = run_plan(aoi, scene)
     s = planned(r, out)
     assert s["tiles"]["planned"] == s["tiles"]["total"] > 0 and s["tiles"]["skipped_nodata"] == 0

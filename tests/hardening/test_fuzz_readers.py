@@ -28,7 +28,9 @@ def _fuzz_module() -> ModuleType:
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning", "ignore::UserWarning")
-def test_mutated_files_end_in_a_zoomplan_error_or_valid_polygons(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_mutated_files_end_in_a_zoomplan_error_or_valid_polygons(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     fz = _fuzz_module()
     bugs: list[str] = []
 
@@ -39,7 +41,9 @@ def test_mutated_files_end_in_a_zoomplan_error_or_valid_polygons(tmp_path: Path,
     counts = fz.fuzz(CASES, seed=0, time_limit_s=TIME_BOX_S, workdir=tmp_path, on_case=note)
     total = sum(counts.values())
     with capsys.disabled():
-        print(f"\nfuzz_readers: {total} cases ran: " + ", ".join(f"{r}/{o} {n}" for (r, o), n in sorted(counts.items())))
+        print(
+            f"\nfuzz_readers: {total} cases ran: " + ", ".join(f"{r}/{o} {n}" for (r, o), n in sorted(counts.items()))
+        )
     assert not bugs, "\n".join(bugs[:20])
     assert total >= 150, f"only {total} cases ran in {TIME_BOX_S} s"
     readers = {r for r, _ in counts}

@@ -49,7 +49,12 @@ def problems(source: str, name: str = "<string>") -> list[str]:
                 if bad:
                     out.append(f"{name}:{node.lineno}: imports {', '.join(bad)} from pickle")
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in pickle_names and node.attr not in PICKLE_OK:
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in pickle_names
+            and node.attr not in PICKLE_OK
+        ):
             out.append(f"{name}:{node.lineno}: uses pickle.{node.attr}")
         if not isinstance(node, ast.Call):
             continue
@@ -75,30 +80,36 @@ def test_zoomplan_sources_have_no_unsafe_loads() -> None:
     assert not found, "\n".join(found)
 
 
-@pytest.mark.parametrize(("source", "what"), [
-    ("import torch\ntorch.load('m.pt')\n", "without weights_only=True"),
-    ("import torch\ntorch.load('m.pt', weights_only=False)\n", "without weights_only=True"),
-    ("eval(input())\n", "calls eval()"),
-    ("exec(open('x').read())\n", "calls exec()"),
-    ("import pickle\npickle.load(open('x', 'rb'))\n", "uses pickle.load"),
-    ("import pickle as p\np.loads(b'')\n", "uses pickle.loads"),
-    ("from pickle import Unpickler\n", "imports Unpickler from pickle"),
-    ("import marshal\n", "imports marshal"),
-    ("import shelve\n", "imports shelve"),
-    ("import dill\n", "imports dill"),
-    ("import yaml\nyaml.load(open('x'))\n", "without SafeLoader"),
-    ("import yaml\nyaml.load(open('x'), Loader=yaml.Loader)\n", "without SafeLoader"),
-])
+@pytest.mark.parametrize(
+    ("source", "what"),
+    [
+        ("import torch\ntorch.load('m.pt')\n", "without weights_only=True"),
+        ("import torch\ntorch.load('m.pt', weights_only=False)\n", "without weights_only=True"),
+        ("eval(input())\n", "calls eval()"),
+        ("exec(open('x').read())\n", "calls exec()"),
+        ("import pickle\npickle.load(open('x', 'rb'))\n", "uses pickle.load"),
+        ("import pickle as p\np.loads(b'')\n", "uses pickle.loads"),
+        ("from pickle import Unpickler\n", "imports Unpickler from pickle"),
+        ("import marshal\n", "imports marshal"),
+        ("import shelve\n", "imports shelve"),
+        ("import dill\n", "imports dill"),
+        ("import yaml\nyaml.load(open('x'))\n", "without SafeLoader"),
+        ("import yaml\nyaml.load(open('x'), Loader=yaml.Loader)\n", "without SafeLoader"),
+    ],
+)
 def test_the_scanner_catches_each_pattern(source: str, what: str) -> None:
     found = problems(source)
     assert found and any(what in f for f in found), found
 
 
-@pytest.mark.parametrize("source", [
-    "import torch\ntorch.load('m.pt', map_location='cpu', weights_only=True)\n",
-    "import pickle\ntry:\n    pass\nexcept pickle.UnpicklingError:\n    pass\n",
-    "import yaml\nyaml.load(open('x'), Loader=yaml.SafeLoader)\n",
-    "model.eval()\n",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import torch\ntorch.load('m.pt', map_location='cpu', weights_only=True)\n",
+        "import pickle\ntry:\n    pass\nexcept pickle.UnpicklingError:\n    pass\n",
+        "import yaml\nyaml.load(open('x'), Loader=yaml.SafeLoader)\n",
+        "model.eval()\n",
+    ],
+)
 def test_the_scanner_allows_safe_patterns(source: str) -> None:
     assert problems(source) == []

@@ -22,26 +22,31 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyproj import Transformer
 
-from zoomplan.plan.pipeline import PlanResult, plan
-from zoomplan.plan.orders.pricing import get_vendor, load_vendors
-
 from tests.helpers.synth import utm_scene, write_aoi
 from tests.plan.tables import km2, needed, overlap_m2
+from zoomplan.plan.orders.pricing import get_vendor, load_vendors
+from zoomplan.plan.pipeline import PlanResult, plan
 
 REL = 1e-9
 
-CASES = st.fixed_dictionaries({
-    "epsg": st.sampled_from([32600, 32700]).flatmap(lambda h: st.integers(h + 1, h + 60)),
-    "x0": st.integers(300, 660).map(lambda k: k * 1000.0 + 37.0),  # not on the 80 m grid: tiles straddle the scene edge
-    "y0": st.integers(1200, 9200).map(lambda k: k * 1000.0 + 13.0),
-    "n_vertices": st.integers(3, 14),
-    "radius": st.floats(0.15, 0.7),  # of the scene's half-width: AOIs from one tile to beyond the scene
-    "centre": st.tuples(st.floats(0.25, 0.75), st.floats(0.25, 0.75)),
-    "two": st.booleans(),
-    "seed": st.integers(0, 2**32 - 1),
-    "thresholds": st.tuples(st.floats(0.0, 1.0), st.floats(0.0, 1.0)).map(sorted),
-    "vendor": st.sampled_from(["clip-30cm", "clip-50cm", "archive-50cm", "archive-30cm", "tasking-30cm"]),  # the shipped profiles
-})
+CASES = st.fixed_dictionaries(
+    {
+        "epsg": st.sampled_from([32600, 32700]).flatmap(lambda h: st.integers(h + 1, h + 60)),
+        "x0": st.integers(300, 660).map(
+            lambda k: k * 1000.0 + 37.0
+        ),  # not on the 80 m grid: tiles straddle the scene edge
+        "y0": st.integers(1200, 9200).map(lambda k: k * 1000.0 + 13.0),
+        "n_vertices": st.integers(3, 14),
+        "radius": st.floats(0.15, 0.7),  # of the scene's half-width: AOIs from one tile to beyond the scene
+        "centre": st.tuples(st.floats(0.25, 0.75), st.floats(0.25, 0.75)),
+        "two": st.booleans(),
+        "seed": st.integers(0, 2**32 - 1),
+        "thresholds": st.tuples(st.floats(0.0, 1.0), st.floats(0.0, 1.0)).map(sorted),
+        "vendor": st.sampled_from(
+            ["clip-30cm", "clip-50cm", "archive-50cm", "archive-30cm", "tasking-30cm"]
+        ),  # the shipped profiles
+    }
+)
 
 SIZE, RES = 64, 10.0
 
@@ -58,7 +63,9 @@ def _plan(aoi: Path, scene: Path, ckpt: Path, vendor: str, threshold: float) -> 
     return plan(aoi, [scene], model=ckpt, device="cpu", vendor=vendor, threshold=threshold)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(case=CASES)
 def test_plans_keep_their_invariants(case: dict, tiny_checkpoint: Path) -> None:
     torch.set_num_threads(1)
@@ -71,7 +78,10 @@ def test_plans_keep_their_invariants(case: dict, tiny_checkpoint: Path) -> None:
     if case["two"]:
         feats.append(star(rng, cx + half * 0.3, cy - half * 0.2, 0.4 * case["radius"] * half, case["n_vertices"]))
     to_ll = Transformer.from_crs(epsg, 4326, always_xy=True)
-    ll = [shapely.transform(shapely.segmentize(f, 10.0), lambda xy: np.column_stack(to_ll.transform(xy[:, 0], xy[:, 1]))) for f in feats]
+    ll = [
+        shapely.transform(shapely.segmentize(f, 10.0), lambda xy: np.column_stack(to_ll.transform(xy[:, 0], xy[:, 1])))
+        for f in feats
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         scene = utm_scene(d / "s.tif", epsg=epsg, x0=x0, y0=y0, size=SIZE, res=RES, seed=case["seed"] % 1000)
@@ -100,10 +110,16 @@ def test_plans_keep_their_invariants(case: dict, tiny_checkpoint: Path) -> None:
             assert o.billed_km2 >= o.area_km2 * (1 - REL) and o.billed_km2 >= v.min_order_km2 * (1 - REL)
             assert math.isclose(o.cost_usd, o.billed_km2 * v.price_per_km2, rel_tol=1e-9)
         assert r.plan_bill.cost_usd <= r.baseline_bill.cost_usd * (1 + REL) + 1e-9, "plan <= baseline"
-        inside = km2([g.intersection(footprint) for g in geoms], r.table.crs)  # per feature: the baseline buys overlaps twice
-        assert r.baseline_bill.area_km2 == pytest.approx(inside, rel=1e-6), "the baseline buys each feature's part inside the scene"
+        inside = km2(
+            [g.intersection(footprint) for g in geoms], r.table.crs
+        )  # per feature: the baseline buys overlaps twice
+        assert r.baseline_bill.area_km2 == pytest.approx(inside, rel=1e-6), (
+            "the baseline buys each feature's part inside the scene"
+        )
         if t == 0.0 and not case["two"]:
-            assert r.plan_bill.cost_usd == pytest.approx(r.baseline_bill.cost_usd, rel=1e-9)  # everything selected: the baseline
+            assert r.plan_bill.cost_usd == pytest.approx(
+                r.baseline_bill.cost_usd, rel=1e-9
+            )  # everything selected: the baseline
         # (with two overlapping features the plan buys their shared area once: it may cost less than the baseline)
         assert r.summary["savings_usd"] >= -0.005
 

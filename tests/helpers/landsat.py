@@ -59,8 +59,12 @@ def to_dn(data: np.ndarray, scale: float, offset: float) -> np.ndarray:
 
 def landsat_set(folder: Path, pid: str, dn: np.ndarray, transform, crs, mtl: str, prefix: str = "") -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
-    files = [write_raster(folder / f"{pid}_{prefix}B{n}.TIF", dn[i : i + 1], transform, crs, driver="COG", compress="DEFLATE")
-             for i, n in enumerate(NUMBERS)]
+    files = [
+        write_raster(
+            folder / f"{pid}_{prefix}B{n}.TIF", dn[i : i + 1], transform, crs, driver="COG", compress="DEFLATE"
+        )
+        for i, n in enumerate(NUMBERS)
+    ]
     # bands the planner leaves out: the 15 m panchromatic B8 (which must not set the grid), a QA band
     write_raster(folder / f"{pid}_{prefix}B1.TIF", dn[2:3], transform, crs)
     write_raster(folder / f"{pid}_QA_PIXEL.TIF", np.zeros_like(dn[:1]), transform, crs)

@@ -34,11 +34,26 @@ def real_pixels(window: Window = WINDOW) -> tuple[np.ndarray, Any, Any]:
         return src.read(window=window), src.window_transform(window), src.crs
 
 
-def write_raster(path: Path, data: np.ndarray, transform: Any, crs: Any, *, descriptions: Sequence[str | None] = (),
-                 nodata: float | None = 0, **profile: Any) -> Path:
+def write_raster(
+    path: Path,
+    data: np.ndarray,
+    transform: Any,
+    crs: Any,
+    *,
+    descriptions: Sequence[str | None] = (),
+    nodata: float | None = 0,
+    **profile: Any,
+) -> Path:
     """``data`` (bands, rows, cols) as a GeoTIFF (or ``profile['driver']``), written as is."""
-    prof: dict[str, Any] = dict(driver="GTiff", count=data.shape[0], height=data.shape[1], width=data.shape[2], dtype=str(data.dtype),
-                                crs=crs, transform=transform)
+    prof: dict[str, Any] = dict(
+        driver="GTiff",
+        count=data.shape[0],
+        height=data.shape[1],
+        width=data.shape[2],
+        dtype=str(data.dtype),
+        crs=crs,
+        transform=transform,
+    )
     if nodata is not None:
         prof["nodata"] = nodata
     prof.update(profile)
@@ -54,7 +69,9 @@ def window_aoi(path: Path, transform: Any, size: int = 96, margin: float = 20.0)
     """A one-feature AOI (GeoPackage, EPSG:32618) ``margin`` metres inside a ``size`` px window at ``transform``."""
     x0, y0 = transform.c, transform.f
     side = size * transform.a
-    return write_aoi(path, [shapely.box(x0 + margin, y0 - side + margin, x0 + side - margin, y0 - margin)], "EPSG:32618", ids=["a"])
+    return write_aoi(
+        path, [shapely.box(x0 + margin, y0 - side + margin, x0 + side - margin, y0 - margin)], "EPSG:32618", ids=["a"]
+    )
 
 
 S2 = ("red (B04)", "green (B03)", "blue (B02)", "nir (B08)")
@@ -64,12 +81,27 @@ S2 = ("red (B04)", "green (B03)", "blue (B02)", "nir (B08)")
 def plan_cli(cli: typer.Typer, aoi: Path, scenes: Path | Sequence[Path], out: Path, *extra: str) -> Result:
     """``zoomplan plan`` (shipped model, CPU, one thread) writing the order ``out`` and its patch layer beside it."""
     lr = [scenes] if isinstance(scenes, Path) else list(scenes)
-    args = ["plan", str(aoi), *[a for s in lr for a in ("--lr", str(s))], "--device", "cpu", "--threads", "1", "--out", str(out),
-            "--patches", str(out.with_suffix(".patches.geojson")), "-q", *extra]
+    args = [
+        "plan",
+        str(aoi),
+        *[a for s in lr for a in ("--lr", str(s))],
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--out",
+        str(out),
+        "--patches",
+        str(out.with_suffix(".patches.geojson")),
+        "-q",
+        *extra,
+    ]
     return CliRunner().invoke(cli, args)
 
 
-def same_plan(got: dict[str, tuple[float, bool]], want: dict[str, tuple[float, bool]], tol: float = 0.0, quantised: bool = False) -> None:
+def same_plan(
+    got: dict[str, tuple[float, bool]], want: dict[str, tuple[float, bool]], tol: float = 0.0, quantised: bool = False
+) -> None:
     """Two patch layers (:func:`patch_probs`) plan alike: the same patches, probabilities within ``tol`` and the
     same selection, except (``quantised``: inputs rounded to integer DN) for patches within ``tol`` of the
     0.5 threshold, which that rounding may flip."""
@@ -82,10 +114,15 @@ def same_plan(got: dict[str, tuple[float, bool]], want: dict[str, tuple[float, b
 def patch_probs(out: Path) -> dict[str, tuple[float, bool]]:
     """Patch id -> (probability, selected) from the patch layer beside the order ``out``."""
     fc = json.loads(out.with_suffix(".patches.geojson").read_text())
-    return {f["properties"]["patch_id"]: (f["properties"]["probability"], f["properties"]["selected"]) for f in fc["features"]}
+    return {
+        f["properties"]["patch_id"]: (f["properties"]["probability"], f["properties"]["selected"])
+        for f in fc["features"]
+    }
 
 
-def plan_reference(cli: typer.Typer, tmp_path: Path, *extra: str, side: int | None = None) -> tuple[Path, dict[str, tuple[float, bool]], np.ndarray, Any, Any]:
+def plan_reference(
+    cli: typer.Typer, tmp_path: Path, *extra: str, side: int | None = None
+) -> tuple[Path, dict[str, tuple[float, bool]], np.ndarray, Any, Any]:
     """Plan the stacked real window (``extra``: more ``zoomplan plan`` options, e.g. ``--model``); ``side``:
     patches per side of its 920 m AOI (default: the shipped model's, 960 m of whole patches)."""
     data, transform, crs = real_pixels()

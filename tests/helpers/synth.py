@@ -44,7 +44,16 @@ def write_scene(
         arr = (data * 3000).astype(dtype)
     if nodata_block is not None:
         arr[(slice(None),) + tuple(nodata_block)] = nodata if nodata is not None else 0
-    profile = dict(driver="GTiff", width=width, height=height, count=count, dtype=dtype, crs=crs, transform=transform, compress="deflate")
+    profile = dict(
+        driver="GTiff",
+        width=width,
+        height=height,
+        count=count,
+        dtype=dtype,
+        crs=crs,
+        transform=transform,
+        compress="deflate",
+    )
     if nodata is not None:
         profile["nodata"] = nodata
     if tiled:
@@ -58,12 +67,21 @@ def write_scene(
     return path
 
 
-def utm_scene(path: Path, epsg: int = 32618, x0: float = 440000.0, y0: float = 4170000.0, size: int = 64, res: float = 10.0, **kw) -> Path:
+def utm_scene(
+    path: Path, epsg: int = 32618, x0: float = 440000.0, y0: float = 4170000.0, size: int = 64, res: float = 10.0, **kw
+) -> Path:
     """A ``size`` x ``size`` px scene at ``res`` m whose top-left corner is (x0, y0) in EPSG:``epsg``."""
     return write_scene(path, f"EPSG:{epsg}", from_origin(x0, y0, res, res), size, size, **kw)
 
 
-def write_aoi(path: Path, geoms: Sequence, crs: str | None, ids: Sequence[str] | None = None, names: Sequence[str] | None = None, driver: str | None = None) -> Path:
+def write_aoi(
+    path: Path,
+    geoms: Sequence,
+    crs: str | None,
+    ids: Sequence[str] | None = None,
+    names: Sequence[str] | None = None,
+    driver: str | None = None,
+) -> Path:
     """Write polygons (shapely) to a vector file; ``crs=None`` writes none."""
     data: dict = {}
     if ids is not None:

@@ -6,11 +6,10 @@ import pytest
 import torch
 import torchvision
 
+from tests.conftest import tiny_card
 from zoomplan.errors import CheckpointError
 from zoomplan.models import create_model, list_models
 from zoomplan.models.card import ModelCard
-
-from tests.conftest import tiny_card
 
 
 def test_width64_imagenet_stem_matches_torchvision_resnet18() -> None:
@@ -25,7 +24,10 @@ def test_width64_imagenet_stem_matches_torchvision_resnet18() -> None:
     torch.testing.assert_close(ours(x), ref(x))
 
 
-@pytest.mark.parametrize("name,stem,size", [("resnet8", "small", 8), ("resnet14", "small", 8), ("resnet18", "medium", 32), ("resnet50", "imagenet", 96)])
+@pytest.mark.parametrize(
+    "name,stem,size",
+    [("resnet8", "small", 8), ("resnet14", "small", 8), ("resnet18", "medium", 32), ("resnet50", "imagenet", 96)],
+)
 def test_models_accept_their_input_sizes(name: str, stem: str, size: int) -> None:
     m = create_model(name, num_outputs=16, width=8, stem=stem).eval()
     assert m(torch.randn(3, 3, size, size)).shape == (3, 16)
@@ -58,8 +60,15 @@ def test_card_round_trips_and_validates() -> None:
 
 def test_patch_head_scores_each_patch_from_what_lies_under_it() -> None:
     torch.manual_seed(0)
-    m = create_model("resnet8", num_outputs=16, width=8, stem="small", head="patch", grid=[4, 4], padding="reflect").eval()
-    assert {k for k in m.state_dict() if k.startswith("fc.")} == {"fc.patch.weight", "fc.patch.bias", "fc.tile.weight", "fc.tile.bias"}
+    m = create_model(
+        "resnet8", num_outputs=16, width=8, stem="small", head="patch", grid=[4, 4], padding="reflect"
+    ).eval()
+    assert {k for k in m.state_dict() if k.startswith("fc.")} == {
+        "fc.patch.weight",
+        "fc.patch.bias",
+        "fc.tile.weight",
+        "fc.tile.bias",
+    }
     with torch.no_grad():
         # Uniform ground: one score for every patch (no position is preferred).
         flat = m(torch.full((2, 3, 16, 16), 0.3))

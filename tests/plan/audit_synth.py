@@ -60,8 +60,9 @@ def raster_labels(path: Path, crs: str, dtype: str = "uint8") -> Path:
     w, h = int(np.ceil((x1 - x0) / res)), int(np.ceil((y1 - y0) / res))
     transform = from_origin(x0, y1, res, res)
     data = rasterize(shapes, out_shape=(h, w), transform=transform, fill=0, dtype=dtype)
-    with rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=1, dtype=dtype, crs=crs, transform=transform,
-                       nodata=0) as dst:
+    with rasterio.open(
+        path, "w", driver="GTiff", width=w, height=h, count=1, dtype=dtype, crs=crs, transform=transform, nodata=0
+    ) as dst:
         dst.write(data, 1)
     return path
 
@@ -79,6 +80,11 @@ def expected(table, selected: np.ndarray) -> dict[str, dict]:
         m = shapely.contains_xy(g, cx, cy)
         counts = Counter(table.tile_class[m].tolist())
         top = min(counts, key=lambda k: (-counts[k], k))
-        out[name] = {"patches": int(m.sum()), "selected": int((selected & m).sum()),
-                     "mean": float(table.prob[m].astype(np.float64).mean()), "top": table.class_names[top], "mask": m}
+        out[name] = {
+            "patches": int(m.sum()),
+            "selected": int((selected & m).sum()),
+            "mean": float(table.prob[m].astype(np.float64).mean()),
+            "top": table.class_names[top],
+            "mask": m,
+        }
     return out

@@ -24,8 +24,13 @@ def utm_orders() -> dict[str, shapely.Geometry]:
     wavy = Polygon(np.column_stack([X0 + 3000 + r * np.cos(theta), Y0 + 2000 + r * np.sin(theta)]))
     return {
         "a0_rect": shapely.box(X0, Y0, X0 + 600, Y0 + 400),
-        "a0_multi": MultiPolygon([shapely.box(X0 + 1000, Y0, X0 + 1400, Y0 + 300), shapely.box(X0 + 1600, Y0 + 100, X0 + 1900, Y0 + 500)]),
-        "a1_hole": Polygon(shapely.box(X0, Y0 + 1000, X0 + 800, Y0 + 1800).exterior, [shapely.box(X0 + 300, Y0 + 1300, X0 + 500, Y0 + 1500).exterior.coords[::-1]]),
+        "a0_multi": MultiPolygon(
+            [shapely.box(X0 + 1000, Y0, X0 + 1400, Y0 + 300), shapely.box(X0 + 1600, Y0 + 100, X0 + 1900, Y0 + 500)]
+        ),
+        "a1_hole": Polygon(
+            shapely.box(X0, Y0 + 1000, X0 + 800, Y0 + 1800).exterior,
+            [shapely.box(X0 + 300, Y0 + 1300, X0 + 500, Y0 + 1500).exterior.coords[::-1]],
+        ),
         "a1_wavy": wavy,
     }
 
@@ -47,15 +52,30 @@ def write_order_file(path: Path, vendor: str = "clip-50cm", price: float = 15.0)
         ll = lonlat(g, ccw=oid != "a0_rect")  # one order clockwise: exports must orient it
         geoms[oid] = ll
         km2 = g.area / 1e6
-        feats.append({
-            "type": "Feature", "id": oid, "geometry": json.loads(json.dumps(mapping(ll))),
-            "properties": {
-                "order_id": oid, "vendor": vendor, "product": "50 cm archive clip", "area_km2": round(km2, 6), "billed_km2": round(max(km2, 0.1), 6),
-                "price_per_km2": price, "est_cost_usd": round(max(km2, 0.1) * price, 2), "n_patches": 100 + i, "mean_probability": 0.7,
-                "aoi_index": i // 2, "dominant_classes": ["forest", "beach"], "whole_aoi": False, "width_ok": True, "inside_aoi": True,
-                "aoi_id": f"field-{i // 2}",
-            },
-        })
+        feats.append(
+            {
+                "type": "Feature",
+                "id": oid,
+                "geometry": json.loads(json.dumps(mapping(ll))),
+                "properties": {
+                    "order_id": oid,
+                    "vendor": vendor,
+                    "product": "50 cm archive clip",
+                    "area_km2": round(km2, 6),
+                    "billed_km2": round(max(km2, 0.1), 6),
+                    "price_per_km2": price,
+                    "est_cost_usd": round(max(km2, 0.1) * price, 2),
+                    "n_patches": 100 + i,
+                    "mean_probability": 0.7,
+                    "aoi_index": i // 2,
+                    "dominant_classes": ["forest", "beach"],
+                    "whole_aoi": False,
+                    "width_ok": True,
+                    "inside_aoi": True,
+                    "aoi_id": f"field-{i // 2}",
+                },
+            }
+        )
     summary = {"vendor": vendor, "n_orders": len(feats), "parameters": {"vendor": vendor, "vendors_file": None}}
     path.write_text(json.dumps({"type": "FeatureCollection", "features": feats, "summary": summary}))
     return geoms

@@ -12,9 +12,22 @@ from zoomplan.plan.types import PatchTable
 
 def vendor(**over: object) -> VendorProfile:
     """A plain archive profile (USD 10/km^2, 0.1 km^2 minimum, no width rule); ``over`` replaces fields."""
-    kw: dict = dict(name="t", product="p", resolution_m=0.5, kind="archive", currency="USD", price_per_km2=10.0,
-                    min_order_km2=0.1, min_width_m=0.0, max_vertices=200, allows_multipolygon=False,
-                    cloud_max_pct=20.0, off_nadir_max_deg=30.0, source="test", as_of="2026-11")
+    kw: dict = dict(
+        name="t",
+        product="p",
+        resolution_m=0.5,
+        kind="archive",
+        currency="USD",
+        price_per_km2=10.0,
+        min_order_km2=0.1,
+        min_width_m=0.0,
+        max_vertices=200,
+        allows_multipolygon=False,
+        cloud_max_pct=20.0,
+        off_nadir_max_deg=30.0,
+        source="test",
+        as_of="2026-11",
+    )
     kw.update(over)
     return VendorProfile(**kw)
 
@@ -22,7 +35,9 @@ def vendor(**over: object) -> VendorProfile:
 def grid_cells(aoi: shapely.Geometry, pm: float) -> tuple[np.ndarray, np.ndarray]:
     """(row, col) of every patch of edge ``pm`` metres that intersects ``aoi`` (PatchTable convention)."""
     x0, y0, x1, y1 = aoi.bounds
-    r, c = np.meshgrid(np.arange(np.floor(-y1 / pm), np.ceil(-y0 / pm)), np.arange(np.floor(x0 / pm), np.ceil(x1 / pm)), indexing="ij")
+    r, c = np.meshgrid(
+        np.arange(np.floor(-y1 / pm), np.ceil(-y0 / pm)), np.arange(np.floor(x0 / pm), np.ceil(x1 / pm)), indexing="ij"
+    )
     r, c = r.ravel().astype(np.int64), c.ravel().astype(np.int64)
     hit = shapely.intersects(aoi, shapely.box(c * pm, -(r + 1) * pm, (c + 1) * pm, -r * pm))
     return r[hit], c[hit]
@@ -33,8 +48,18 @@ def random_table(aoi: shapely.Geometry, pm: float = 100.0, seed: int = 0, epsg: 
     r, c = grid_cells(aoi, pm)
     n = len(r)
     rng = np.random.default_rng(seed)
-    return PatchTable(CRS.from_epsg(epsg), pm, (4, 4), r, c, rng.random(n).astype(np.float32),
-                      rng.integers(0, 3, n).astype(np.int32), rng.random(n).astype(np.float32), np.zeros(n, np.int32), ("a", "b", "c"))
+    return PatchTable(
+        CRS.from_epsg(epsg),
+        pm,
+        (4, 4),
+        r,
+        c,
+        rng.random(n).astype(np.float32),
+        rng.integers(0, 3, n).astype(np.int32),
+        rng.random(n).astype(np.float32),
+        np.zeros(n, np.int32),
+        ("a", "b", "c"),
+    )
 
 
 def needed(t: PatchTable, idx: np.ndarray, f: shapely.Geometry) -> shapely.Geometry:

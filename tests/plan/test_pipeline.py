@@ -14,11 +14,10 @@ import torch
 from pyproj import Transformer
 from rasterio.transform import from_origin
 
-from zoomplan.errors import ZoomplanError
-from zoomplan.plan.pipeline import plan
-
 from tests.conftest import shared_data
 from tests.helpers.synth import utm_scene, write_aoi, write_scene
+from zoomplan.errors import ZoomplanError
+from zoomplan.plan.pipeline import plan
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXAMPLE_SCENE = EXAMPLES / "s2_l1c_18SVG_20160112_accomac_crop.tif"
@@ -33,28 +32,58 @@ def _one_thread() -> None:
 def lonlat_boxes(epsg: int, boxes: list[tuple[float, float, float, float]]) -> list:
     """UTM boxes (minx, miny, maxx, maxy) as EPSG:4326 polygons."""
     t = Transformer.from_crs(epsg, 4326, always_xy=True)
-    return [shapely.transform(shapely.segmentize(shapely.box(*b), 20.0), lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1]))) for b in boxes]
+    return [
+        shapely.transform(
+            shapely.segmentize(shapely.box(*b), 20.0), lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1]))
+        )
+        for b in boxes
+    ]
 
 
 @pytest.fixture
 def north(tmp_path: Path) -> tuple[Path, Path]:
     """A 64 px UTM 18N scene with a nodata block, and a 2-feature EPSG:4326 AOI (one MultiPolygon) crossing tile edges."""
     scene = utm_scene(tmp_path / "north.tif", size=64, nodata_block=(slice(40, 64), slice(40, 64)))
-    a, b1, b2 = lonlat_boxes(32618, [(440035, 4169700, 440290, 4169965), (440330, 4169420, 440610, 4169590), (440500, 4169800, 440620, 4169900)])
-    aoi = write_aoi(tmp_path / "aoi.geojson", [a, shapely.MultiPolygon([b1, b2])], "EPSG:4326", ids=["field-a", "farm-b"], names=["A", "B"])
+    a, b1, b2 = lonlat_boxes(
+        32618,
+        [(440035, 4169700, 440290, 4169965), (440330, 4169420, 440610, 4169590), (440500, 4169800, 440620, 4169900)],
+    )
+    aoi = write_aoi(
+        tmp_path / "aoi.geojson",
+        [a, shapely.MultiPolygon([b1, b2])],
+        "EPSG:4326",
+        ids=["field-a", "farm-b"],
+        names=["A", "B"],
+    )
     return scene, aoi
 
 
 def outputs(d: Path) -> list[str]:
-    return sorted(p.name for p in d.iterdir() if p.suffix in (".geojson", ".png") and p.name != "aoi.geojson" or p.name.startswith("."))
+    return sorted(
+        p.name
+        for p in d.iterdir()
+        if p.suffix in (".geojson", ".png") and p.name != "aoi.geojson" or p.name.startswith(".")
+    )
 
 
 def test_end_to_end_utm_north(tmp_path: Path, north: tuple[Path, Path], tiny_checkpoint: Path) -> None:
     scene, aoi = north
     out_dir = tmp_path / "out"
-    r = plan(aoi, [scene], model=tiny_checkpoint, device="cpu", out=out_dir / "order.geojson", patches_out=out_dir / "patches.geojson",
-             quicklook=out_dir / "order.png", vendor="clip-50cm")
-    assert sorted(p.name for p in out_dir.iterdir()) == ["order.geojson", "order.png", "patches.geojson"]  # no staging left
+    r = plan(
+        aoi,
+        [scene],
+        model=tiny_checkpoint,
+        device="cpu",
+        out=out_dir / "order.geojson",
+        patches_out=out_dir / "patches.geojson",
+        quicklook=out_dir / "order.png",
+        vendor="clip-50cm",
+    )
+    assert sorted(p.name for p in out_dir.iterdir()) == [
+        "order.geojson",
+        "order.png",
+        "patches.geojson",
+    ]  # no staging left
     fc = json.loads((out_dir / "order.geojson").read_text())
     assert fc["type"] == "FeatureCollection"
     s = r.summary
@@ -100,7 +129,9 @@ def test_utm_south_scene(tmp_path: Path, tiny_checkpoint: Path) -> None:
     assert r.table.crs.to_epsg() == 32733
 
 
-def test_geographic_scene_plans_in_utm_with_warning(tmp_path: Path, tiny_checkpoint: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_geographic_scene_plans_in_utm_with_warning(
+    tmp_path: Path, tiny_checkpoint: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     scene = write_scene(tmp_path / "ll.tif", "EPSG:4326", from_origin(-75.62, 37.71, 0.0001, 0.0001), 80, 80)
     aoi = write_aoi(tmp_path / "aoi.geojson", [shapely.box(-75.618, 37.703, -75.613, 37.708)], "EPSG:4326")
     with caplog.at_level(logging.WARNING):
@@ -122,7 +153,9 @@ def test_aoi_partly_outside_the_scene(tmp_path: Path, tiny_checkpoint: Path, cap
     assert r.table.bounds()[:, 0].min() >= 440080 and r.table.bounds()[:, 2].max() <= 440320 + 1e-6
 
 
-def test_out_dash_writes_only_geojson_to_stdout(north: tuple[Path, Path], tiny_checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_out_dash_writes_only_geojson_to_stdout(
+    north: tuple[Path, Path], tiny_checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     scene, aoi = north
     plan(aoi, [scene], model=tiny_checkpoint, device="cpu", out="-")
     fc = json.loads(capsys.readouterr().out)
@@ -133,7 +166,9 @@ def _bad_cases(tmp_path: Path, scene: Path, aoi: Path) -> dict[str, tuple[dict, 
     far = write_aoi(tmp_path / "far.geojson", [shapely.box(2.0, 48.0, 2.01, 48.01)], "EPSG:4326")
     nocrs = write_aoi(tmp_path / "nocrs.shp", [shapely.box(440100, 4169700, 440300, 4169900)], None)
     empty = tmp_path / "empty.geojson"
-    empty.write_text('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, "geometry": null}]}')
+    empty.write_text(
+        '{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, "geometry": null}]}'
+    )
     twoband = utm_scene(tmp_path / "twoband.tif", size=32, count=2, descriptions=("B08", "B11"))
     full = utm_scene(tmp_path / "big.tif", size=256, tiled=True)
     cut = tmp_path / "cut.tif"
@@ -155,15 +190,37 @@ def _bad_cases(tmp_path: Path, scene: Path, aoi: Path) -> dict[str, tuple[dict, 
     }
 
 
-CASES = ["outside", "aoi_no_crs", "empty_geometry", "no_bands", "truncated", "all_nodata", "unknown_vendor", "bad_threshold", "bad_threads", "bad_quicklook", "no_model", "missing_scene"]
+CASES = [
+    "outside",
+    "aoi_no_crs",
+    "empty_geometry",
+    "no_bands",
+    "truncated",
+    "all_nodata",
+    "unknown_vendor",
+    "bad_threshold",
+    "bad_threads",
+    "bad_quicklook",
+    "no_model",
+    "missing_scene",
+]
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_bad_input_one_line_error_and_no_output(tmp_path: Path, north: tuple[Path, Path], tiny_checkpoint: Path, case: str) -> None:
+def test_bad_input_one_line_error_and_no_output(
+    tmp_path: Path, north: tuple[Path, Path], tiny_checkpoint: Path, case: str
+) -> None:
     scene, aoi = north
     kw, pattern = _bad_cases(tmp_path, scene, aoi)[case]
-    args = dict(aoi_path=aoi, scenes=[scene], model=tiny_checkpoint, device="cpu", out=tmp_path / "out" / "order.geojson",
-                patches_out=tmp_path / "out" / "patches.geojson", quicklook=tmp_path / "out" / "order.png")
+    args = dict(
+        aoi_path=aoi,
+        scenes=[scene],
+        model=tiny_checkpoint,
+        device="cpu",
+        out=tmp_path / "out" / "order.geojson",
+        patches_out=tmp_path / "out" / "patches.geojson",
+        quicklook=tmp_path / "out" / "order.png",
+    )
     args.update(kw)
     with pytest.raises(ZoomplanError, match=pattern) as ei:
         plan(args.pop("aoi_path"), args.pop("scenes"), **args)
@@ -171,7 +228,9 @@ def test_bad_input_one_line_error_and_no_output(tmp_path: Path, north: tuple[Pat
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
 
 
-def test_failure_while_writing_leaves_nothing(tmp_path: Path, north: tuple[Path, Path], tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failure_while_writing_leaves_nothing(
+    tmp_path: Path, north: tuple[Path, Path], tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from zoomplan.plan.export import quicklook
 
     def boom(*a: object, **k: object) -> None:
@@ -183,14 +242,35 @@ def test_failure_while_writing_leaves_nothing(tmp_path: Path, north: tuple[Path,
     out.mkdir()
     (out / "order.geojson").write_text("previous")
     with pytest.raises(RuntimeError, match="renderer crashed"):
-        plan(aoi, [scene], model=tiny_checkpoint, device="cpu", out=out / "order.geojson", patches_out=out / "p.geojson", quicklook=out / "q.png")
+        plan(
+            aoi,
+            [scene],
+            model=tiny_checkpoint,
+            device="cpu",
+            out=out / "order.geojson",
+            patches_out=out / "p.geojson",
+            quicklook=out / "q.png",
+        )
     # no output, staged or final; only the hidden inference journal a --resume needs
     assert sorted(p.name for p in out.iterdir()) == [".order.geojson.zoomplan-journal", "order.geojson"]
     assert (out / "order.geojson").read_text() == "previous"
     monkeypatch.undo()
-    r = plan(aoi, [scene], model=tiny_checkpoint, device="cpu", out=out / "order.geojson", patches_out=out / "p.geojson", quicklook=out / "q.png", resume=True)
+    r = plan(
+        aoi,
+        [scene],
+        model=tiny_checkpoint,
+        device="cpu",
+        out=out / "order.geojson",
+        patches_out=out / "p.geojson",
+        quicklook=out / "q.png",
+        resume=True,
+    )
     assert r.blocks_resumed == 1  # the inference was not done again
-    assert sorted(p.name for p in out.iterdir()) == ["order.geojson", "p.geojson", "q.png"]  # journal removed once written
+    assert sorted(p.name for p in out.iterdir()) == [
+        "order.geojson",
+        "p.geojson",
+        "q.png",
+    ]  # journal removed once written
 
 
 def test_bundled_example(tmp_path: Path, tiny_checkpoint: Path) -> None:

@@ -11,12 +11,10 @@ import shapely
 import typer
 from typer.testing import CliRunner
 
+from tests.helpers.synth import utm_scene, write_aoi
 from zoomplan.errors import InputError
 from zoomplan.geo.scenelist import RULE, RULE_WRITTEN, SceneEntry, order_scenes, read_scene_list
 from zoomplan.plan.pipeline import plan
-
-from tests.helpers.synth import utm_scene, write_aoi
-
 
 
 @pytest.fixture
@@ -54,21 +52,39 @@ def test_order_rule() -> None:
 
     plain = [e("x", None, None), e("y", None, None)]
     assert order_scenes(plain) == (plain, RULE_WRITTEN)
-    ents = [e("old-clear", 1.0, 1), e("cloudy", 30.0, 9), e("new-clear", 1.0, 5), e("unknown", None, 9), e("clear", 0.0, None)]
+    ents = [
+        e("old-clear", 1.0, 1),
+        e("cloudy", 30.0, 9),
+        e("new-clear", 1.0, 5),
+        e("unknown", None, 9),
+        e("clear", 0.0, None),
+    ]
     got, rule = order_scenes(ents)
     assert rule == RULE and [x.path.name for x in got] == ["clear", "new-clear", "old-clear", "cloudy", "unknown"]
-    assert [x.path.name for x in order_scenes(ents[::-1])[0]] == ["clear", "new-clear", "old-clear", "cloudy", "unknown"]
+    assert [x.path.name for x in order_scenes(ents[::-1])[0]] == [
+        "clear",
+        "new-clear",
+        "old-clear",
+        "cloudy",
+        "unknown",
+    ]
 
 
-@pytest.mark.parametrize("text, msg", [
-    ("", "lists no scene"),
-    ("{not json", "invalid JSON"),
-    ('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}}]}', "has no assets"),
-    ('{"type": "FeatureCollection", "features": [{"assets": {"lr": {"href": "a.tif"}}, "properties": {"eo:cloud_cover": "low"}}]}', "not a number"),
-    ('[{"assets": {"lr": {"href": "a.tif"}}, "properties": {"datetime": "yesterday"}}]', "not RFC 3339"),
-    ('["https://example.com/a.tif"]', "local files only"),
-    ("[3]", "not a path or a STAC Item"),
-])
+@pytest.mark.parametrize(
+    "text, msg",
+    [
+        ("", "lists no scene"),
+        ("{not json", "invalid JSON"),
+        ('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}}]}', "has no assets"),
+        (
+            '{"type": "FeatureCollection", "features": [{"assets": {"lr": {"href": "a.tif"}}, "properties": {"eo:cloud_cover": "low"}}]}',
+            "not a number",
+        ),
+        ('[{"assets": {"lr": {"href": "a.tif"}}, "properties": {"datetime": "yesterday"}}]', "not RFC 3339"),
+        ('["https://example.com/a.tif"]', "local files only"),
+        ("[3]", "not a path or a STAC Item"),
+    ],
+)
 def test_bad_lists(tmp_path: Path, text: str, msg: str) -> None:
     p = tmp_path / "bad.json"
     p.write_text(text)
@@ -77,7 +93,9 @@ def test_bad_lists(tmp_path: Path, text: str, msg: str) -> None:
     assert "\n" not in str(ei.value)
 
 
-def test_overlap_rule_ids_stable_and_list_form_irrelevant(tmp_path: Path, two: tuple[Path, Path, Path], tiny_checkpoint: Path) -> None:
+def test_overlap_rule_ids_stable_and_list_form_irrelevant(
+    tmp_path: Path, two: tuple[Path, Path, Path], tiny_checkpoint: Path
+) -> None:
     a, b, aoi = two
     ab = plan(aoi, [a, b], model=tiny_checkpoint, device="cpu")
     ba = plan(aoi, [b, a], model=tiny_checkpoint, device="cpu")
@@ -89,7 +107,9 @@ def test_overlap_rule_ids_stable_and_list_form_irrelevant(tmp_path: Path, two: t
     lists = {
         "l.txt": f"{a.name}\n{b.name}\n",
         "l.json": json.dumps([a.name, b.name]),
-        "s1.json": json.dumps(stac([(a.name, 2.0, "2016-01-01T00:00:00Z"), (b.name, 2.0, "2015-01-01T00:00:00Z")])),  # tie: newest first
+        "s1.json": json.dumps(
+            stac([(a.name, 2.0, "2016-01-01T00:00:00Z"), (b.name, 2.0, "2015-01-01T00:00:00Z")])
+        ),  # tie: newest first
         "s2.json": json.dumps(stac([(b.name, 9.5, "2017-01-01T00:00:00Z"), (a.name, 0.5, None)])),  # least cloudy first
     }
     for name, text in lists.items():
@@ -112,12 +132,42 @@ def test_cli_scenes(tmp_path: Path, cli: typer.Typer, two: tuple[Path, Path, Pat
     lst = tmp_path / "scenes.json"
     lst.write_text(json.dumps(stac([(b.name, 40.0, None), (a.name, 3.0, None)])))
     out1, out2 = tmp_path / "o1.geojson", tmp_path / "o2.geojson"
-    r = CliRunner().invoke(cli, ["plan", str(aoi), "--scenes", str(lst), "--model", str(tiny_checkpoint), "--device", "cpu", "--out", str(out1), "-q"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "plan",
+            str(aoi),
+            "--scenes",
+            str(lst),
+            "--model",
+            str(tiny_checkpoint),
+            "--device",
+            "cpu",
+            "--out",
+            str(out1),
+            "-q",
+        ],
+    )
     assert r.exit_code == 0, r.stderr
     s = json.loads(out1.read_text())["summary"]
     assert s["parameters"]["scene_rule"] == RULE and [x["id"] for x in s["scenes"]] == ["a", "b"]
     lst.write_text(json.dumps(stac([(a.name, 3.0, None), (b.name, 40.0, None)])))
-    r = CliRunner().invoke(cli, ["plan", str(aoi), "--scenes", str(lst), "--model", str(tiny_checkpoint), "--device", "cpu", "--out", str(out2), "-q"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "plan",
+            str(aoi),
+            "--scenes",
+            str(lst),
+            "--model",
+            str(tiny_checkpoint),
+            "--device",
+            "cpu",
+            "--out",
+            str(out2),
+            "-q",
+        ],
+    )
     assert r.exit_code == 0 and out1.read_bytes() == out2.read_bytes()
     bad = tmp_path / "bad.txt"
     bad.write_text("# nothing\n")

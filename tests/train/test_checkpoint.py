@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.conftest import tiny_card
 from zoomplan.errors import CheckpointError
 from zoomplan.models.card import check_compatible
 from zoomplan.train.checkpoint import build_component, default_checkpoint_path, load_checkpoint, save_checkpoint
-
-from tests.conftest import tiny_card
 
 
 def test_round_trip_rebuilds_identical_models(tiny_checkpoint: Path) -> None:

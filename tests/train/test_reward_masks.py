@@ -6,13 +6,19 @@ import math
 
 import pytest
 import torch
-
-from zoomplan.train.masks import (
-    FIXED_H, FIXED_V, apply_mask, counts_for_mean, priority_actions, random_actions, stochastic_actions, stochastic_probs,
-)
-from zoomplan.train.reward import alpha_at, explore, greedy, log_prob, reward, self_critical_loss
 from torch import nn
 
+from zoomplan.train.masks import (
+    FIXED_H,
+    FIXED_V,
+    apply_mask,
+    counts_for_mean,
+    priority_actions,
+    random_actions,
+    stochastic_actions,
+    stochastic_probs,
+)
+from zoomplan.train.reward import alpha_at, explore, greedy, log_prob, reward, self_critical_loss
 from zoomplan.train.steps import PolicyModels, combine_probs, cosine_lr
 
 
@@ -25,7 +31,9 @@ def test_reward_hand_values() -> None:
     torch.testing.assert_close(r, torch.tensor([0.9375, 0.0, -0.5]))
     assert reward(a[:1], torch.tensor([False]), sigma=20.0).item() == -20.0
     # cost_power 1: the first patches cost as much as the last (4 of 16 -> 1 - 0.25 = 0.75).
-    torch.testing.assert_close(reward(a, torch.tensor([True, True, False]), sigma=0.5, power=1.0), torch.tensor([0.75, 0.0, -0.5]))
+    torch.testing.assert_close(
+        reward(a, torch.tensor([True, True, False]), sigma=0.5, power=1.0), torch.tensor([0.75, 0.0, -0.5])
+    )
 
 
 def test_exploration_bound() -> None:
@@ -112,8 +120,16 @@ class _Const(nn.Module):
 
 
 def test_out_of_fold_lr_logits_come_from_the_fold_that_never_saw_the_image() -> None:
-    pm = PolicyModels(nn.Identity(), nn.Identity(), _Const(-1.0), True, "paper", (4, 4),
-                      lr_folds=[_Const(0.0), _Const(1.0), _Const(2.0)], fold_of=torch.tensor([2, 0, 1, 1, 0]))
+    pm = PolicyModels(
+        nn.Identity(),
+        nn.Identity(),
+        _Const(-1.0),
+        True,
+        "paper",
+        (4, 4),
+        lr_folds=[_Const(0.0), _Const(1.0), _Const(2.0)],
+        fold_of=torch.tensor([2, 0, 1, 1, 0]),
+    )
     x = torch.zeros(3, 3, 8, 8)
     got = pm.lr_logits(x, torch.tensor([0, 3, 4]))
     assert got[:, 0].tolist() == [2.0, 1.0, 0.0]

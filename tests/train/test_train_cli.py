@@ -47,7 +47,9 @@ def test_train_fmow_every_stage_then_evaluate(tmp_path: Path) -> None:
     assert deploy["sigma"] == 5.0 and set(deploy["val_reward"]) == {"pt", "ft1", "ft2"}
     assert ck.card.deploy_stage == max(deploy["val_reward"], key=deploy["val_reward"].get) == ck.deploy_stage
     ev = tmp_path / "ev"
-    res = _invoke("evaluate", str(out / "model.pt"), "--root", str(root), "--split", "val", "--out", str(ev), "--device", "cpu")
+    res = _invoke(
+        "evaluate", str(out / "model.pt"), "--root", str(root), "--split", "val", "--out", str(ev), "--device", "cpu"
+    )
     assert res.exit_code == 0, res.output
     table = json.loads((ev / "evaluation.json").read_text())
     methods = {(r["method"], r["stage"]) for r in table["rows"]}
@@ -75,7 +77,20 @@ class _Crash(Exception):
 def test_folder_resume_continues_where_it_stopped(tmp_path: Path) -> None:
     root = make_folder_dataset(tmp_path / "ds", per_class=10, size=32)
     splits = root / "splits.csv"
-    common = ["train", "folder", "--root", str(root), "--splits", str(splits), "--config", RECIPE, "--device", "cpu", "--epochs", "3"]
+    common = [
+        "train",
+        "folder",
+        "--root",
+        str(root),
+        "--splits",
+        str(splits),
+        "--config",
+        RECIPE,
+        "--device",
+        "cpu",
+        "--epochs",
+        "3",
+    ]
     full = tmp_path / "full"
     res = runner.invoke(app, [*common, "--out", str(full), "--stage", "policy"])
     assert res.exit_code == 2 and "run --stage hr first" in res.stderr  # Pt needs the HR classifier
@@ -115,7 +130,12 @@ def test_folder_resume_continues_where_it_stopped(tmp_path: Path) -> None:
     # A real SIGKILL in the middle of Pt's epoch 2 (step 2), in another process; then --resume.
     killed = tmp_path / "killed"
     assert _invoke(*common, "--out", str(killed), "--stage", "hr").exit_code == 0
-    proc = subprocess.run([sys.executable, "-c", _KILL_MID_EPOCH, str(root), str(killed), RECIPE], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILL_MID_EPOCH, str(root), str(killed), RECIPE],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == -9, proc.stderr  # killed, not finished
     assert [(m["stage"], m["epoch"]) for m in _metrics(killed)] == [("hr", 1), ("hr", 2), ("hr", 3), ("policy", 1)]
     res = _invoke(*common, "--out", str(killed), "--stage", "policy", "--resume")
@@ -159,7 +179,10 @@ def test_resume_skips_finished_stages(tmp_path: Path) -> None:
 
 def test_stage_needing_a_previous_stage_says_which(tmp_path: Path) -> None:
     root = make_folder_dataset(tmp_path / "ds", per_class=6, size=32)
-    res = runner.invoke(app, ["train", "folder", "--root", str(root), "--config", RECIPE, "--out", str(tmp_path / "r"), "--stage", "ft1"])
+    res = runner.invoke(
+        app,
+        ["train", "folder", "--root", str(root), "--config", RECIPE, "--out", str(tmp_path / "r"), "--stage", "ft1"],
+    )
     assert res.exit_code == 2
     assert "needs 'policy_pt'" in res.stderr and "run --stage policy first" in res.stderr
 
@@ -179,14 +202,31 @@ def test_bad_dataset_input_is_one_clear_line(tmp_path: Path, case: str) -> None:
     elif case == "absent_in_csv":
         with open(splits, "a") as fh:
             fh.write("images/field/missing99.jpg,field,train\n")
-    cmd = [sys.executable, "-m", "zoomplan.cli", "train", "folder", "--root", str(root), "--config", RECIPE, "--out", str(tmp_path / "r")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "zoomplan.cli",
+        "train",
+        "folder",
+        "--root",
+        str(root),
+        "--config",
+        RECIPE,
+        "--out",
+        str(tmp_path / "r"),
+    ]
     if splits is not None:
         cmd += ["--splits", str(splits)]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert p.returncode == 2
     err = p.stderr.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ")
-    expected = {"missing_root": "nope", "empty_class": "ghost", "bad_image": first.name if case == "bad_image" else "", "absent_in_csv": "missing99.jpg"}[case]
+    expected = {
+        "missing_root": "nope",
+        "empty_class": "ghost",
+        "bad_image": first.name if case == "bad_image" else "",
+        "absent_in_csv": "missing99.jpg",
+    }[case]
     assert expected in err[0]
     assert not (tmp_path / "r" / "model.pt").exists()
 
@@ -197,8 +237,24 @@ def test_fmow_without_usable_boxes_is_one_clear_line(tmp_path: Path) -> None:
         meta = json.loads(js.read_text())
         meta["bounding_boxes"] = []
         js.write_text(json.dumps(meta))
-    p = subprocess.run([sys.executable, "-m", "zoomplan.cli", "train", "fmow", "--root", str(root), "--config", RECIPE, "--out", str(tmp_path / "r")],
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "zoomplan.cli",
+            "train",
+            "fmow",
+            "--root",
+            str(root),
+            "--config",
+            RECIPE,
+            "--out",
+            str(tmp_path / "r"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 2
     lines = p.stderr.strip().splitlines()
     assert lines[-1].startswith("error: ") and "no usable samples" in lines[-1] and str(root / "train") in lines[-1]
@@ -222,9 +278,34 @@ def test_torchrun_two_processes_gloo(tmp_path: Path) -> None:
     out = tmp_path / "ddp"
     torchrun = str(Path(sys.executable).parent / "torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    p = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "zoomplan.cli", "train", "folder", "--root", str(root),
-                        "--config", RECIPE, "--out", str(out), "--stage", "hr", "--epochs", "2", "--device", "cpu"],
-                       capture_output=True, text=True, timeout=300, env=env)
+    p = subprocess.run(
+        [
+            torchrun,
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "zoomplan.cli",
+            "train",
+            "folder",
+            "--root",
+            str(root),
+            "--config",
+            RECIPE,
+            "--out",
+            str(out),
+            "--stage",
+            "hr",
+            "--epochs",
+            "2",
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     rows = _metrics(out)
     assert [r["epoch"] for r in rows] == [1, 2]  # rank 0 alone writes
@@ -252,14 +333,32 @@ def test_baselines_fine_tuned_on_their_own_masks_serve_the_ft_columns(tmp_path: 
     assert info["fine_tuned_from_hr_sha256"] == weights_digest(ck.weights["hr"])
     assert set(info["val"]) == {"Fixed-H", "Fixed-V", "Stochastic", "Random"}
     for comp in BASELINE_COMPONENTS.values():  # each was trained away from the stage-1 classifier
-        assert any(not torch.equal(base.weights[comp][k], ck.weights["hr"][k]) for k in ck.weights["hr"] if ck.weights["hr"][k].is_floating_point())
+        assert any(
+            not torch.equal(base.weights[comp][k], ck.weights["hr"][k])
+            for k in ck.weights["hr"]
+            if ck.weights["hr"][k].is_floating_point()
+        )
     rows = [m for m in _metrics(out) if m["stage"] == "baselines"]
-    assert [(m["baseline"], m["epoch"]) for m in rows] == [(b, e) for b in ("Fixed-H", "Fixed-V", "Stochastic", "Random") for e in (1, 2)]
+    assert [(m["baseline"], m["epoch"]) for m in rows] == [
+        (b, e) for b in ("Fixed-H", "Fixed-V", "Stochastic", "Random") for e in (1, 2)
+    ]
     assert load_checkpoint(out / "model.pt").weights.keys() == ck.weights.keys()  # model.pt is untouched
 
     def table(*extra: str) -> dict:
         ev = tmp_path / f"ev{len(extra)}"
-        res = _invoke("evaluate", str(out / "model.pt"), "--root", str(root), "--split", "val", "--out", str(ev), "--device", "cpu", *extra)
+        res = _invoke(
+            "evaluate",
+            str(out / "model.pt"),
+            "--root",
+            str(root),
+            "--split",
+            "val",
+            "--out",
+            str(ev),
+            "--device",
+            "cpu",
+            *extra,
+        )
         assert res.exit_code == 0, res.output
         return json.loads((ev / "evaluation.json").read_text())
 
@@ -282,9 +381,25 @@ def test_baselines_fine_tuned_on_their_own_masks_serve_the_ft_columns(tmp_path: 
         assert o[(m, "Ft-1")] == pytest.approx(share0)  # Ft-1: the baseline's own classifier
     assert "own classifier fine-tuned on its own masks" in (tmp_path / "ev2" / "evaluation.md").read_text()
 
-    other = {c: {k: v.clone() for k, v in sd.items()} for c, sd in ck.weights.items()}  # another model: its HR classifier differs
+    other = {
+        c: {k: v.clone() for k, v in sd.items()} for c, sd in ck.weights.items()
+    }  # another model: its HR classifier differs
     other["hr"]["fc.bias"] += 0.5
     save_checkpoint(tmp_path / "other.pt", ck.card, other)
-    res = runner.invoke(app, ["evaluate", str(tmp_path / "other.pt"), "--root", str(root), "--split", "val", "--out", str(tmp_path / "ev9"), "--baselines", str(out / "baselines.pt")])
+    res = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(tmp_path / "other.pt"),
+            "--root",
+            str(root),
+            "--split",
+            "val",
+            "--out",
+            str(tmp_path / "ev9"),
+            "--baselines",
+            str(out / "baselines.pt"),
+        ],
+    )
     assert res.exit_code == 2 and "fine-tuned from another model" in res.stderr
     assert not (tmp_path / "ev9").exists()

@@ -20,8 +20,16 @@ class BlockProgress:
     instance itself as the callback, inside ``with``. Drawn only when ``show`` and stderr is a terminal."""
 
     def __init__(self, label: str = "inference", unit: str = "blocks", *, show: bool = True) -> None:
-        self.progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn(unit), TimeElapsedColumn(),
-                                 console=console, transient=True, disable=not (show and console.is_terminal))
+        self.progress = Progress(
+            TextColumn(label),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn(unit),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=not (show and console.is_terminal),
+        )
         self.task = self.progress.add_task(unit, total=None)
 
     def __enter__(self) -> "BlockProgress":
@@ -69,9 +77,13 @@ class TrainProgress:
     def __call__(self, event: str, info: dict[str, Any]) -> None:
         if event == "stage_start":
             total = max(1, (info["epochs"] - info["start_epoch"]) * info["steps"])
-            self.task = self.progress.add_task("train", total=total, stage=info["stage"], epoch=info["start_epoch"] + 1, loss=0.0, acc=0.0, S=0.0)
+            self.task = self.progress.add_task(
+                "train", total=total, stage=info["stage"], epoch=info["start_epoch"] + 1, loss=0.0, acc=0.0, S=0.0
+            )
         elif event == "step" and self.task is not None:
-            self.progress.update(self.task, advance=1, epoch=info["epoch"] + 1, loss=info["loss"], acc=info["acc"], S=info["S"])
+            self.progress.update(
+                self.task, advance=1, epoch=info["epoch"] + 1, loss=info["loss"], acc=info["acc"], S=info["S"]
+            )
         elif event == "epoch_end":
             mark = "*" if info.get("best") else " "
             stage = info.get("baseline") or info["stage"]

@@ -31,8 +31,9 @@ def literal(text: str | None) -> str:
 
 def _wrap(text: str, indent: int) -> list[str]:
     pad = " " * indent
-    return textwrap.wrap(text, WIDTH, initial_indent=pad, subsequent_indent=pad, break_on_hyphens=False,
-                         break_long_words=False) or [pad.rstrip()]
+    return textwrap.wrap(
+        text, WIDTH, initial_indent=pad, subsequent_indent=pad, break_on_hyphens=False, break_long_words=False
+    ) or [pad.rstrip()]
 
 
 def _param_lines(param: Any, ctx: typer.Context) -> list[str]:
@@ -42,9 +43,9 @@ def _param_lines(param: Any, ctx: typer.Context) -> list[str]:
         return []
     names, text = record
     raw = param.help or ""
-    extra = text[len(raw):] if text.startswith(raw) else text
+    extra = text[len(raw) :] if text.startswith(raw) else text
     if param.param_type_name == "argument":
-        names = param.name.upper() + names[len(param.name):]
+        names = param.name.upper() + names[len(param.name) :]
     # "[default: 64]" stays on one line: its spaces are not break points while wrapping
     body = " ".join(s for s in (literal(raw), literal(extra).replace(" ", "\0")) if s)
     return ["  " + names, *(line.replace("\0", " ") for line in (_wrap(body, 6) if body else []))]

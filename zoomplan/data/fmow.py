@@ -36,18 +36,68 @@ from zoomplan.errors import DatasetError
 log = logging.getLogger(__name__)
 
 FMOW_CLASSES: tuple[str, ...] = (
-    "airport", "airport_hangar", "airport_terminal", "amusement_park", "aquaculture",
-    "archaeological_site", "barn", "border_checkpoint", "burial_site", "car_dealership",
-    "construction_site", "crop_field", "dam", "debris_or_rubble", "educational_institution",
-    "electric_substation", "factory_or_powerplant", "fire_station", "flooded_road", "fountain",
-    "gas_station", "golf_course", "ground_transportation_station", "helipad", "hospital",
-    "impoverished_settlement", "interchange", "lake_or_pond", "lighthouse", "military_facility",
-    "multi-unit_residential", "nuclear_powerplant", "office_building", "oil_or_gas_facility", "park",
-    "parking_lot_or_garage", "place_of_worship", "police_station", "port", "prison", "race_track",
-    "railway_bridge", "recreational_facility", "road_bridge", "runway", "shipyard", "shopping_mall",
-    "single-unit_residential", "smokestack", "solar_farm", "space_facility", "stadium",
-    "storage_tank", "surface_mine", "swimming_pool", "toll_booth", "tower", "tunnel_opening",
-    "waste_disposal", "water_treatment_facility", "wind_farm", "zoo",
+    "airport",
+    "airport_hangar",
+    "airport_terminal",
+    "amusement_park",
+    "aquaculture",
+    "archaeological_site",
+    "barn",
+    "border_checkpoint",
+    "burial_site",
+    "car_dealership",
+    "construction_site",
+    "crop_field",
+    "dam",
+    "debris_or_rubble",
+    "educational_institution",
+    "electric_substation",
+    "factory_or_powerplant",
+    "fire_station",
+    "flooded_road",
+    "fountain",
+    "gas_station",
+    "golf_course",
+    "ground_transportation_station",
+    "helipad",
+    "hospital",
+    "impoverished_settlement",
+    "interchange",
+    "lake_or_pond",
+    "lighthouse",
+    "military_facility",
+    "multi-unit_residential",
+    "nuclear_powerplant",
+    "office_building",
+    "oil_or_gas_facility",
+    "park",
+    "parking_lot_or_garage",
+    "place_of_worship",
+    "police_station",
+    "port",
+    "prison",
+    "race_track",
+    "railway_bridge",
+    "recreational_facility",
+    "road_bridge",
+    "runway",
+    "shipyard",
+    "shopping_mall",
+    "single-unit_residential",
+    "smokestack",
+    "solar_farm",
+    "space_facility",
+    "stadium",
+    "storage_tank",
+    "surface_mine",
+    "swimming_pool",
+    "toll_booth",
+    "tower",
+    "tunnel_opening",
+    "waste_disposal",
+    "water_treatment_facility",
+    "wind_farm",
+    "zoo",
 )
 """The 62 fMoW categories in PINNED alphabetical order: the label id of a category is its index here.
 
@@ -130,7 +180,9 @@ def _as_bool(value: Any) -> bool:
     return bool(value) if value is not None else True
 
 
-def parse_boxes(meta: dict[str, Any], folder_category: str | None, counts: dict[str, int]) -> list[tuple[list[int], str, bool]]:
+def parse_boxes(
+    meta: dict[str, Any], folder_category: str | None, counts: dict[str, int]
+) -> list[tuple[list[int], str, bool]]:
     """Usable ``(box [x, y, w, h] px, category, visible)`` entries of one fMoW JSON document.
 
     ``bounding_boxes`` may be a list or a single dict. Boxes with w <= 2 or h <= 2 px, boxes whose
@@ -275,9 +327,19 @@ def _read_cache(path: Path, split: str, fingerprint: str) -> tuple[list[list[Any
     return rows, counts
 
 
-def _write_cache(paths: list[Path], root: Path, split: str, fingerprint: str, rows: list[list[Any]], counts: dict[str, int]) -> Path | None:
-    doc = {"format": "zoomplan-fmow-index", "version": INDEX_VERSION, "split": split, "root": str(root.resolve()),
-           "fingerprint": fingerprint, "counts": counts, "columns": ["image", "box", "category", "gsd", "visible"], "rows": rows}
+def _write_cache(
+    paths: list[Path], root: Path, split: str, fingerprint: str, rows: list[list[Any]], counts: dict[str, int]
+) -> Path | None:
+    doc = {
+        "format": "zoomplan-fmow-index",
+        "version": INDEX_VERSION,
+        "split": split,
+        "root": str(root.resolve()),
+        "fingerprint": fingerprint,
+        "counts": counts,
+        "columns": ["image", "box", "category", "gsd", "visible"],
+        "rows": rows,
+    }
     text = json.dumps(doc, separators=(",", ":"))
     for path in paths:
         if path.parent.exists() and not _dir_writable(path.parent):
@@ -289,7 +351,10 @@ def _write_cache(paths: list[Path], root: Path, split: str, fingerprint: str, ro
             continue
         log.info("wrote fMoW index cache %s (%d samples)", path, len(rows))
         return path
-    log.warning("could not write an fMoW index cache (tried %s); the tree will be rescanned next time", ", ".join(map(str, paths)))
+    log.warning(
+        "could not write an fMoW index cache (tried %s); the tree will be rescanned next time",
+        ", ".join(map(str, paths)),
+    )
     return None
 
 
@@ -312,36 +377,64 @@ class FmowDataset(Dataset):
     used, or None when none could be written).
     """
 
-    def __init__(self, root: str | os.PathLike[str], split: str = "train", size: int = 224, index_cache: Path | None = None,
-                 *, allow_unlabelled: bool = False, visible_only: bool = False) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        split: str = "train",
+        size: int = 224,
+        index_cache: Path | None = None,
+        *,
+        allow_unlabelled: bool = False,
+        visible_only: bool = False,
+    ) -> None:
         self.root = Path(root).expanduser()
         self.split = split
         self.size = int(size)
         self.class_names: tuple[str, ...] = FMOW_CLASSES
         if not self.root.is_dir():
-            raise DatasetError(f"fMoW root {self.root} does not exist or is not a folder; pass the folder that holds train/ and val/ of fMoW-rgb")
+            raise DatasetError(
+                f"fMoW root {self.root} does not exist or is not a folder; pass the folder that holds train/ and val/ of fMoW-rgb"
+            )
         if split not in LABELLED_SPLITS + UNLABELLED_SPLITS:
-            raise DatasetError(f"unknown fMoW split {split!r} under {self.root}; use one of {', '.join(LABELLED_SPLITS + UNLABELLED_SPLITS)}")
+            raise DatasetError(
+                f"unknown fMoW split {split!r} under {self.root}; use one of {', '.join(LABELLED_SPLITS + UNLABELLED_SPLITS)}"
+            )
         if split in UNLABELLED_SPLITS and not allow_unlabelled:
-            raise DatasetError(f"fMoW split {split!r} at {self.root / split} has no labels (its JSON files carry no category); train and evaluate on --split val")
+            raise DatasetError(
+                f"fMoW split {split!r} at {self.root / split} has no labels (its JSON files carry no category); train and evaluate on --split val"
+            )
         split_dir = self.root / split
         if not split_dir.is_dir():
             present = sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
-            raise DatasetError(f"fMoW split folder {split_dir} not found (found: {', '.join(present) or 'nothing'}); point root at the fMoW-rgb folder that holds {split}/")
+            raise DatasetError(
+                f"fMoW split folder {split_dir} not found (found: {', '.join(present) or 'nothing'}); point root at the fMoW-rgb folder that holds {split}/"
+            )
         rows, self.counts = self._load_index(split_dir, index_cache)
         samples = []
         for image, box, category, gsd, visible in rows:
             if visible_only and not visible:
                 continue
             label = _LABEL_OF.get(category, -1)
-            samples.append(FmowSample(str(self.root / image), tuple(box), label, gsd,  # type: ignore[arg-type]
-                                      bool(visible), FMOW_CLASSES[label] if label >= 0 else ""))
+            samples.append(
+                FmowSample(
+                    str(self.root / image),
+                    tuple(box),
+                    label,
+                    gsd,  # type: ignore[arg-type]
+                    bool(visible),
+                    FMOW_CLASSES[label] if label >= 0 else "",
+                )
+            )
         if not samples:
-            raise DatasetError(f"fMoW split {split_dir} has no usable samples ({self._counts_text()}); expected "
-                               f"<category>/<category>_<loc>/<category>_<loc>_<view>_rgb.json with boxes wider and taller than 2 px and a .jpg beside each")
+            raise DatasetError(
+                f"fMoW split {split_dir} has no usable samples ({self._counts_text()}); expected "
+                f"<category>/<category>_<loc>/<category>_<loc>_<view>_rgb.json with boxes wider and taller than 2 px and a .jpg beside each"
+            )
         self.samples: list[FmowSample] = samples
         if split in UNLABELLED_SPLITS:
-            log.info("fMoW %s: %d samples, all with label -1 (the test split carries no categories)", split, len(samples))
+            log.info(
+                "fMoW %s: %d samples, all with label -1 (the test split carries no categories)", split, len(samples)
+            )
 
     def _counts_text(self) -> str:
         return ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items()) if v) or "no JSON files"
@@ -380,12 +473,16 @@ class FmowDataset(Dataset):
                 img.load()
                 rgb = img.convert("RGB")
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-            raise DatasetError(f"cannot read fMoW image {sample.image_path} ({exc}); re-download it, "
-                               f"or delete it and the index cache {self.index_path or 'for this split'}") from exc
+            raise DatasetError(
+                f"cannot read fMoW image {sample.image_path} ({exc}); re-download it, "
+                f"or delete it and the index cache {self.index_path or 'for this split'}"
+            ) from exc
         x0, y0, x1, y1 = context_box(sample.box, rgb.width, rgb.height)
         if x0 >= x1 or y0 >= y1:
-            raise DatasetError(f"box {list(sample.box)} lies outside fMoW image {sample.image_path} ({rgb.width}x{rgb.height} px); "
-                               f"fix {sample.json_path} or delete it and the index cache")
+            raise DatasetError(
+                f"box {list(sample.box)} lies outside fMoW image {sample.image_path} ({rgb.width}x{rgb.height} px); "
+                f"fix {sample.json_path} or delete it and the index cache"
+            )
         return rgb.crop((x0, y0, x1, y1)).resize((self.size, self.size), Image.Resampling.BILINEAR)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:

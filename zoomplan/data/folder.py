@@ -44,10 +44,14 @@ class Sample:
 def scan_class_folders(root: Path) -> list[Sample]:
     """Every image below ``root`` whose parent folder names its class (no split yet: ``""``)."""
     if not root.is_dir():
-        raise DatasetError(f"dataset root {root} does not exist or is not a folder: pass --root DIR holding <class>/<image> folders")
+        raise DatasetError(
+            f"dataset root {root} does not exist or is not a folder: pass --root DIR holding <class>/<image> folders"
+        )
     class_dirs = sorted({p.parent for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()})
     if not class_dirs:
-        raise DatasetError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {root}: pass --root DIR holding <class>/<image> folders")
+        raise DatasetError(
+            f"no images ({', '.join(IMAGE_SUFFIXES)}) under {root}: pass --root DIR holding <class>/<image> folders"
+        )
     # An empty class folder beside populated ones is almost always a mistake in the tree.
     parents = {d.parent for d in class_dirs}
     for parent in parents:
@@ -62,7 +66,9 @@ def scan_class_folders(root: Path) -> list[Sample]:
     return samples
 
 
-def stratified_split(samples: Sequence[Sample], fractions: tuple[float, float, float] = (0.6, 0.2, 0.2), seed: int = 0) -> list[Sample]:
+def stratified_split(
+    samples: Sequence[Sample], fractions: tuple[float, float, float] = (0.6, 0.2, 0.2), seed: int = 0
+) -> list[Sample]:
     """Assign train/val/test per class with a seeded shuffle, in the given proportions."""
     rng = random.Random(seed)
     by_class: dict[str, list[Sample]] = {}
@@ -92,12 +98,16 @@ def split_row_path(csv_path: Path, line: int, row: dict[str, str], root: Path) -
 def read_split_csv(csv_path: Path, root: Path) -> list[Sample]:
     """Samples from a ``path,label,split`` CSV (paths relative to ``root``); checks every file exists."""
     if not csv_path.is_file():
-        raise DatasetError(f"split file {csv_path} not found: pass --splits PATH to a CSV with columns path,label,split")
+        raise DatasetError(
+            f"split file {csv_path} not found: pass --splits PATH to a CSV with columns path,label,split"
+        )
     with open(csv_path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         missing_cols = {"path", "label", "split"} - set(reader.fieldnames or ())
         if missing_cols:
-            raise DatasetError(f"split file {csv_path} lacks column(s) {', '.join(sorted(missing_cols))}: it needs path,label,split")
+            raise DatasetError(
+                f"split file {csv_path} lacks column(s) {', '.join(sorted(missing_cols))}: it needs path,label,split"
+            )
         rows = list(reader)
     if not rows:
         raise DatasetError(f"split file {csv_path} has no rows: list the images as path,label,split")
@@ -109,7 +119,9 @@ def read_split_csv(csv_path: Path, root: Path) -> list[Sample]:
         samples.append(Sample(p, r["label"], r["split"]))
     if absent:
         more = f" and {len(absent) - 1} more" if len(absent) > 1 else ""
-        raise DatasetError(f"split file {csv_path} names {len(absent)} absent file(s) under {root} (e.g. {absent[0]}{more}): fix --root or the CSV")
+        raise DatasetError(
+            f"split file {csv_path} names {len(absent)} absent file(s) under {root} (e.g. {absent[0]}{more}): fix --root or the CSV"
+        )
     return samples
 
 
@@ -131,7 +143,9 @@ def load_image(path: Path, size: int) -> torch.Tensor:
                 im = im.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=None)
             arr = np.asarray(im, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise DatasetError(f"cannot read image {path} ({type(exc).__name__}: {exc}): replace or remove the file") from exc
+        raise DatasetError(
+            f"cannot read image {path} ({type(exc).__name__}: {exc}): replace or remove the file"
+        ) from exc
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
 
 
@@ -143,7 +157,16 @@ class FolderDataset(Dataset[tuple[torch.Tensor, int]]):
     1,260 training tiles at 256 px take ~250 MB); unreadable files are reported together, by path.
     """
 
-    def __init__(self, root: str | Path, split: str = "train", *, splits_csv: str | Path | None = None, size: int = 256, cache: bool = True, seed: int = 0) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        split: str = "train",
+        *,
+        splits_csv: str | Path | None = None,
+        size: int = 256,
+        cache: bool = True,
+        seed: int = 0,
+    ) -> None:
         self.root = Path(root)
         if split not in SPLITS:
             raise DatasetError(f"split {split!r} is not one of {', '.join(SPLITS)}")
@@ -176,7 +199,9 @@ class FolderDataset(Dataset[tuple[torch.Tensor, int]]):
                 bad.append(str(s.path))
         if bad:
             more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
-            raise DatasetError(f"{len(bad)} unreadable image(s) in split {self.split!r}: {bad[0]}{more}: replace them or drop them from the split CSV")
+            raise DatasetError(
+                f"{len(bad)} unreadable image(s) in split {self.split!r}: {bad[0]}{more}: replace them or drop them from the split CSV"
+            )
         return out
 
     def __len__(self) -> int:

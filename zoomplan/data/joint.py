@@ -59,15 +59,25 @@ class SourceSpec:
         d = dict(d)
         labels = d.pop("labels", None)
         if not isinstance(labels, Mapping) or not labels:
-            raise DatasetError(f"[data.sources.{name}] needs labels = {{ source_class = \"joint_class\", ... }}")
+            raise DatasetError(f'[data.sources.{name}] needs labels = {{ source_class = "joint_class", ... }}')
         skip = d.pop("skip_smaller", False)
         if not isinstance(skip, bool):
             raise DatasetError(f"[data.sources.{name}]: skip_smaller must be true or false, got {skip!r}")
-        spec = cls(name, {str(k): str(v) for k, v in labels.items()}, float(d.pop("pixel_m", 0.0)), str(d.pop("pixel_column", "")), skip)
+        spec = cls(
+            name,
+            {str(k): str(v) for k, v in labels.items()},
+            float(d.pop("pixel_m", 0.0)),
+            str(d.pop("pixel_column", "")),
+            skip,
+        )
         if d:
-            raise DatasetError(f"[data.sources.{name}]: unknown key(s) {', '.join(sorted(d))}; allowed: labels, pixel_m, pixel_column, skip_smaller")
+            raise DatasetError(
+                f"[data.sources.{name}]: unknown key(s) {', '.join(sorted(d))}; allowed: labels, pixel_m, pixel_column, skip_smaller"
+            )
         if (spec.pixel_m > 0) == bool(spec.pixel_column):
-            raise DatasetError(f"[data.sources.{name}]: give either pixel_m (metres) or pixel_column (a column of splits.csv)")
+            raise DatasetError(
+                f"[data.sources.{name}]: give either pixel_m (metres) or pixel_column (a column of splits.csv)"
+            )
         return spec
 
 
@@ -87,7 +97,9 @@ def read_source(root: Path, spec: SourceSpec) -> list[JointSample]:
     """Every row of ``root/splits.csv`` as a :class:`JointSample` (checks files, classes and pixel sizes)."""
     csv_path = root / "splits.csv"
     if not csv_path.is_file():
-        raise DatasetError(f"source {spec.name}: {csv_path} not found: pass --source {spec.name}=DIR holding splits.csv and the images")
+        raise DatasetError(
+            f"source {spec.name}: {csv_path} not found: pass --source {spec.name}=DIR holding splits.csv and the images"
+        )
     with open(csv_path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         need = {"path", "label", "split"} | ({spec.pixel_column} if spec.pixel_column else set())
@@ -97,7 +109,9 @@ def read_source(root: Path, spec: SourceSpec) -> list[JointSample]:
         rows = list(reader)
     unmapped = sorted({r["label"] for r in rows} - set(spec.labels))
     if unmapped:
-        raise DatasetError(f"source {spec.name}: classes {', '.join(unmapped)} have no joint class: add them to [data.sources.{spec.name}].labels")
+        raise DatasetError(
+            f"source {spec.name}: classes {', '.join(unmapped)} have no joint class: add them to [data.sources.{spec.name}].labels"
+        )
     out, absent = [], []
     for i, r in enumerate(rows, start=2):
         p = split_row_path(csv_path, i, r, root)
@@ -108,7 +122,9 @@ def read_source(root: Path, spec: SourceSpec) -> list[JointSample]:
             raise DatasetError(f"{csv_path}:{i}: pixel size {px} m is not positive")
         out.append(JointSample(p, spec.labels[r["label"]], r["split"], spec.name, px, r["label"]))
     if absent:
-        raise DatasetError(f"source {spec.name}: {len(absent)} file(s) named in {csv_path} are absent (e.g. {absent[0]}): fix the folder or the CSV")
+        raise DatasetError(
+            f"source {spec.name}: {len(absent)} file(s) named in {csv_path} are absent (e.g. {absent[0]}): fix the folder or the CSV"
+        )
     return out
 
 
@@ -134,12 +150,16 @@ def load_tile(sample: JointSample, tile_ground_m: float, size: int) -> torch.Ten
             im = im.convert("RGB")
             box = crop_box(im.width, im.height, sample.pixel_m, tile_ground_m)
             if box is None:
-                raise DatasetError(f"image {sample.path} covers {min(im.size) * sample.pixel_m:.0f} m, less than the {tile_ground_m:g} m tile: "
-                                   f"drop it from the split or use a smaller tile")
+                raise DatasetError(
+                    f"image {sample.path} covers {min(im.size) * sample.pixel_m:.0f} m, less than the {tile_ground_m:g} m tile: "
+                    f"drop it from the split or use a smaller tile"
+                )
             im = im.crop(box).resize((size, size), Image.Resampling.BILINEAR, reducing_gap=None)
             arr = np.asarray(im, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise DatasetError(f"cannot read image {sample.path} ({type(exc).__name__}: {exc}): replace or remove the file") from exc
+        raise DatasetError(
+            f"cannot read image {sample.path} ({type(exc).__name__}: {exc}): replace or remove the file"
+        ) from exc
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
 
 
@@ -164,8 +184,17 @@ class JointDataset(Dataset[tuple[torch.Tensor, int]]):
     across splits and runs. ``source_of`` gives each sample's source index in ``source_names``.
     """
 
-    def __init__(self, roots: Mapping[str, str | Path], specs: Sequence[SourceSpec], split: str, *, tile_ground_m: float,
-                 size: int = 128, cache: bool = True, min_footprint_m: float | None = None) -> None:
+    def __init__(
+        self,
+        roots: Mapping[str, str | Path],
+        specs: Sequence[SourceSpec],
+        split: str,
+        *,
+        tile_ground_m: float,
+        size: int = 128,
+        cache: bool = True,
+        min_footprint_m: float | None = None,
+    ) -> None:
         if split not in SPLITS:
             raise DatasetError(f"split {split!r} is not one of {', '.join(SPLITS)}")
         if not specs:
@@ -175,7 +204,9 @@ class JointDataset(Dataset[tuple[torch.Tensor, int]]):
             raise DatasetError(f"no folder given for source(s) {', '.join(missing)}: pass --source NAME=DIR for each")
         unknown = sorted(set(roots) - {s.name for s in specs})
         if unknown:
-            raise DatasetError(f"--source {', '.join(unknown)}: the recipe has no such source (it has {', '.join(s.name for s in specs)})")
+            raise DatasetError(
+                f"--source {', '.join(unknown)}: the recipe has no such source (it has {', '.join(s.name for s in specs)})"
+            )
         self.source_names = tuple(s.name for s in specs)
         self.class_names: tuple[str, ...] = tuple(sorted({v for s in specs for v in s.labels.values()}))
         every = [x for s in specs for x in read_source(Path(roots[s.name]), s)]

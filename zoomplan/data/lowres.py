@@ -23,7 +23,6 @@ import torch.nn.functional as F
 
 from zoomplan.models.card import ModelCard, Normalization
 
-
 PSF_OVERSAMPLE = 4
 """The PSF is applied on a grid ``PSF_OVERSAMPLE`` times finer than the LR grid, then box-averaged."""
 
@@ -71,8 +70,11 @@ def simulate_lr(images: torch.Tensor, size: int, method: str = "area", psf_sigma
         raise ValueError(f"LR simulation method must be 'area' or 'nearest', got {method!r}")
     if psf_sigma > 0:
         fine = size * PSF_OVERSAMPLE
-        x = F.interpolate(images, size=(fine, fine), mode="area") if images.shape[-1] >= fine else \
-            F.interpolate(images, size=(fine, fine), mode="bilinear", align_corners=False)
+        x = (
+            F.interpolate(images, size=(fine, fine), mode="area")
+            if images.shape[-1] >= fine
+            else F.interpolate(images, size=(fine, fine), mode="bilinear", align_corners=False)
+        )
         images = gaussian_blur(x, psf_sigma * PSF_OVERSAMPLE)
     return F.interpolate(images, size=(size, size), mode=method)
 
@@ -177,10 +179,19 @@ class Streams:
     @classmethod
     def from_card(cls, card: ModelCard, radiometry: Radiometry | None = None) -> "Streams":
         """The card's streams; ``radiometry`` (training only) perturbs the LR stream when augmenting."""
-        return cls(card.hr_size_px, card.lr_size_px, card.hr_norm, card.lr_norm, card.lowres_method, card.lr_psf_sigma,
-                   radiometry or Radiometry())
+        return cls(
+            card.hr_size_px,
+            card.lr_size_px,
+            card.hr_norm,
+            card.lr_norm,
+            card.lowres_method,
+            card.lr_psf_sigma,
+            radiometry or Radiometry(),
+        )
 
-    def __call__(self, images: torch.Tensor, *, generator: torch.Generator | None = None, augment: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(
+        self, images: torch.Tensor, *, generator: torch.Generator | None = None, augment: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         x = images.float().div_(255.0) if images.dtype == torch.uint8 else images.float()
         if augment:
             if generator is None:
@@ -193,7 +204,9 @@ class Streams:
         return hr, normalize(lr, self.lr_norm)
 
 
-def channel_stats(images: torch.Tensor, size: int | None = None, method: str = "area", psf_sigma: float = 0.0) -> Normalization:
+def channel_stats(
+    images: torch.Tensor, size: int | None = None, method: str = "area", psf_sigma: float = 0.0
+) -> Normalization:
     """Per-channel mean/std of uint8 images (B, 3, S, S) in [0, 1], optionally after LR simulation."""
     x = images.float() / 255.0
     if size is not None:

@@ -23,10 +23,23 @@ from zoomplan.atomic import write_text_atomic
 GRID = 4
 """Patch grid side of :func:`make_folder_dataset` (4x4 = 16 patches, ids row by row)."""
 
-_PALETTE = np.array([
-    (200, 60, 50), (50, 160, 70), (60, 90, 200), (215, 190, 60), (160, 70, 180), (60, 185, 185),
-    (230, 130, 40), (150, 110, 70), (110, 200, 120), (200, 110, 160), (90, 60, 130), (170, 170, 90),
-], dtype=np.float64)
+_PALETTE = np.array(
+    [
+        (200, 60, 50),
+        (50, 160, 70),
+        (60, 90, 200),
+        (215, 190, 60),
+        (160, 70, 180),
+        (60, 185, 185),
+        (230, 130, 40),
+        (150, 110, 70),
+        (110, 200, 120),
+        (200, 110, 160),
+        (90, 60, 130),
+        (170, 170, 90),
+    ],
+    dtype=np.float64,
+)
 
 
 def _class_colour(ci: int) -> np.ndarray:
@@ -54,6 +67,7 @@ def _save_jpeg(path: Path, arr: np.ndarray) -> None:
 
 # ----------------------------------------------------------------------------------------- fMoW
 
+
 def _fmow_image(rng: np.random.Generator, ci: int, w: int, h: int, box: Sequence[int]) -> np.ndarray:
     """Earth-toned noisy background; inside ``box`` (x, y, w, h px) a class-coloured texture."""
     bg = rng.uniform(70, 140) + rng.normal(0, 10, size=3)
@@ -61,7 +75,7 @@ def _fmow_image(rng: np.random.Generator, ci: int, w: int, h: int, box: Sequence
     x, y, bw, bh = box
     colour = _class_colour(ci)
     tex = _pattern(ci, bh, bw)[..., None] * 35.0
-    img[y:y + bh, x:x + bw] = 0.3 * img[y:y + bh, x:x + bw] + 0.7 * colour + tex
+    img[y : y + bh, x : x + bw] = 0.3 * img[y : y + bh, x : x + bw] + 0.7 * colour + tex
     return img
 
 
@@ -75,7 +89,9 @@ def _wkt_footprint(rng: np.random.Generator, w: int, h: int, gsd: float) -> str:
     return "POLYGON ((" + ", ".join(f"{a:.7f} {b:.7f}" for a, b in ring) + "))"
 
 
-def _fmow_view(path_stem: Path, rng: np.random.Generator, ci: int, w: int, h: int, boxes_meta: Any, box: Sequence[int]) -> None:
+def _fmow_view(
+    path_stem: Path, rng: np.random.Generator, ci: int, w: int, h: int, boxes_meta: Any, box: Sequence[int]
+) -> None:
     """Write ``<stem>.jpg`` and ``<stem>.json`` (``boxes_meta`` goes in ``bounding_boxes`` as is)."""
     gsd = round(float(rng.uniform(0.3, 2.0)), 6)
     meta = {
@@ -100,9 +116,16 @@ def _random_box(rng: np.random.Generator, w: int, h: int) -> list[int]:
     return [int(rng.integers(0, w - bw + 1)), int(rng.integers(0, h - bh + 1)), bw, bh]
 
 
-def make_fmow_tree(root: str | Path, classes: Sequence[str] = ("airport", "dam", "park"), locations_per_class: int = 3,
-                   views: int = 2, splits: Sequence[str] = ("train", "val"), size: int = 96, seed: int = 0,
-                   quirks: bool = True) -> Path:
+def make_fmow_tree(
+    root: str | Path,
+    classes: Sequence[str] = ("airport", "dam", "park"),
+    locations_per_class: int = 3,
+    views: int = 2,
+    splits: Sequence[str] = ("train", "val"),
+    size: int = 96,
+    seed: int = 0,
+    quirks: bool = True,
+) -> Path:
     """Write a small fMoW-rgb tree under ``root`` and return ``root``.
 
     Labelled splits hold ``<split>/<cat>/<cat>_<loc>/<cat>_<loc>_<view>_rgb.{jpg,json}`` for every
@@ -148,13 +171,24 @@ def make_fmow_tree(root: str | Path, classes: Sequence[str] = ("airport", "dam",
                         _fmow_view(folder / f"{cat}_{loc}_{view}_msrgb", msrgb_rng, ci, w, h, [dict(entry)], box)
                     elif q and ci == len(classes) - 1 and loc == locations_per_class - 1 and view == views - 1:
                         box_id += 1
-                        boxes_meta = [entry, {"box": [box[0], box[1], 2, 10], "category": cat, "ID": box_id, "visible": "True"}]
+                        boxes_meta = [
+                            entry,
+                            {"box": [box[0], box[1], 2, 10], "category": cat, "ID": box_id, "visible": "True"},
+                        ]
                     _fmow_view(folder / f"{cat}_{loc}_{view}_rgb", rng, ci, w, h, boxes_meta, box)
         if q:
             ci = min(1, len(classes) - 1)
             cat = classes[ci]
             rng = np.random.default_rng([seed, si, ci, 0, views])
-            _fmow_view(root / split / cat / f"{cat}_0" / f"{cat}_0_{views}_rgb", rng, ci, size, size, [], _random_box(rng, size, size))
+            _fmow_view(
+                root / split / cat / f"{cat}_0" / f"{cat}_0_{views}_rgb",
+                rng,
+                ci,
+                size,
+                size,
+                [],
+                _random_box(rng, size, size),
+            )
     if quirks or "test" in splits:
         for k in range(len(classes)):
             tid = f"{k:07d}"
@@ -162,11 +196,14 @@ def make_fmow_tree(root: str | Path, classes: Sequence[str] = ("airport", "dam",
                 rng = np.random.default_rng([seed, 99, k, view])
                 box = _random_box(rng, size, size)
                 box_id += 1
-                _fmow_view(root / "test" / tid / f"{tid}_{view}_rgb", rng, k, size, size, [{"box": box, "ID": box_id}], box)
+                _fmow_view(
+                    root / "test" / tid / f"{tid}_{view}_rgb", rng, k, size, size, [{"box": box, "ID": box_id}], box
+                )
     return root
 
 
 # ------------------------------------------------------------------------------- class folders
+
 
 def class_patches(ci: int, seed: int = 0, k: int = 4) -> tuple[int, ...]:
     """The ``k`` patch ids (of the 4x4 grid, row by row) where class ``ci`` paints its texture."""
@@ -187,7 +224,9 @@ def _folder_image(rng: np.random.Generator, ci: int, size: int, seed: int) -> np
     chosen = rng.choice(own, size=int(rng.integers(2, 4)), replace=False)
     others = [p for p in range(GRID * GRID) if p not in own]
     distract = rng.choice(others, size=int(rng.integers(1, 3)), replace=False)
-    for p, kind, amp, dirn in [(p, ci, 45.0, direction + 0.35) for p in chosen] + [(p, 2, 30.0, np.ones(3) / np.sqrt(3)) for p in distract]:
+    for p, kind, amp, dirn in [(p, ci, 45.0, direction + 0.35) for p in chosen] + [
+        (p, 2, 30.0, np.ones(3) / np.sqrt(3)) for p in distract
+    ]:
         r, c = divmod(int(p), GRID)
         y0, y1, x0, x1 = edges[r], edges[r + 1], edges[c], edges[c + 1]
         img[y0:y1, x0:x1] += 8.0 + _pattern(kind, y1 - y0, x1 - x0)[..., None] * amp * dirn
@@ -204,8 +243,14 @@ def _split_counts(n: int, fractions: Sequence[float]) -> list[int]:
     return counts
 
 
-def make_folder_dataset(root: str | Path, classes: Sequence[str] = ("field", "town", "water"), per_class: int = 12,
-                        size: int = 64, seed: int = 0, splits: Sequence[float] = (0.6, 0.2, 0.2)) -> Path:
+def make_folder_dataset(
+    root: str | Path,
+    classes: Sequence[str] = ("field", "town", "water"),
+    per_class: int = 12,
+    size: int = 64,
+    seed: int = 0,
+    splits: Sequence[float] = (0.6, 0.2, 0.2),
+) -> Path:
     """Write a UC Merced-like class-folder dataset under ``root`` and return ``root``.
 
     ``images/<class>/<class>NN.jpg`` (``size`` x ``size`` px RGB, JPEG q95 4:4:4) and ``splits.csv``
@@ -217,7 +262,9 @@ def make_folder_dataset(root: str | Path, classes: Sequence[str] = ("field", "to
     root = Path(root)
     classes = tuple(classes)
     if len(splits) != 3 or min(splits) < 0 or abs(sum(splits) - 1.0) > 1e-6:
-        raise ValueError(f"splits must be three non-negative fractions (train, val, test) summing to 1, got {tuple(splits)}")
+        raise ValueError(
+            f"splits must be three non-negative fractions (train, val, test) summing to 1, got {tuple(splits)}"
+        )
     if per_class < 1 or not classes:
         raise ValueError("make_folder_dataset needs at least one class and one image per class")
     digits = max(2, len(str(per_class - 1)))

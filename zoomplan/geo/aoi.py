@@ -100,7 +100,9 @@ class AOI:
         for fid, g in zip(self.ids, self.geoms):
             p = shapely.transform(shapely.segmentize(g, step), fwd)
             if not np.isfinite(shapely.get_coordinates(p)).all():
-                raise GeometryError(f"AOI {self.source} feature {fid!r} cannot be projected to {_crs_name(crs)} (it lies outside that CRS's area of use): use an AOI near the scene")
+                raise GeometryError(
+                    f"AOI {self.source} feature {fid!r} cannot be projected to {_crs_name(crs)} (it lies outside that CRS's area of use): use an AOI near the scene"
+                )
             if not p.is_valid:
                 p = _polygonal(shapely.make_valid(p))
             out.append(p)
@@ -145,19 +147,27 @@ def _check_kml(path: Path) -> None:
         with open(path, "rb") as fh:
             head = fh.read(2048)
     except OSError as exc:
-        raise InputError(f"AOI {path} cannot be read ({exc.strerror or exc}): check the path and its permissions") from exc
+        raise InputError(
+            f"AOI {path} cannot be read ({exc.strerror or exc}): check the path and its permissions"
+        ) from exc
     if path.suffix.lower() != ".kml" and b"<kml" not in head:
         return
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as exc:
-        raise InputError(f"AOI {path} is not well-formed KML ({_first_line(exc)}): re-export it from the tool that made it") from exc
+        raise InputError(
+            f"AOI {path} is not well-formed KML ({_first_line(exc)}): re-export it from the tool that made it"
+        ) from exc
     except (RecursionError, ValueError, LookupError, OSError) as exc:  # LookupError: an unknown declared encoding
-        raise InputError(f"AOI {path} is not KML zoomplan can read ({_first_line(exc)}): re-export it from the tool that made it") from exc
+        raise InputError(
+            f"AOI {path} is not KML zoomplan can read ({_first_line(exc)}): re-export it from the tool that made it"
+        ) from exc
     for el in root.iter():
         tag = el.tag.rsplit("}", 1)[-1] if isinstance(el.tag, str) else ""
         if tag in KML_REFUSED:
-            raise InputError(f"AOI {path} holds a KML <{tag}> (a 3D model, not an area): remove it and draw the AOI as Polygons")
+            raise InputError(
+                f"AOI {path} holds a KML <{tag}> (a 3D model, not an area): remove it and draw the AOI as Polygons"
+            )
 
 
 def _read_layers(path: Path) -> list[tuple[str, Any]]:
@@ -169,14 +179,25 @@ def _read_layers(path: Path) -> list[tuple[str, Any]]:
     try:
         layers = pyogrio.list_layers(path)
     except (DataSourceError, DataLayerError, OSError, RuntimeError, ValueError, UnicodeError) as exc:
-        raise InputError(f"AOI {path} is not a vector file GDAL can read ({_first_line(exc)}): pass a GeoJSON, GeoPackage, Shapefile, KML or FlatGeobuf") from exc
+        raise InputError(
+            f"AOI {path} is not a vector file GDAL can read ({_first_line(exc)}): pass a GeoJSON, GeoPackage, Shapefile, KML or FlatGeobuf"
+        ) from exc
     with_geom = [str(name) for name, gtype in layers if gtype is not None]
     if not with_geom:
         raise GeometryError(f"AOI {path} has no layer with geometries: pass a file of polygon features")
-    polygonal = [str(name) for name, gtype in layers if gtype is not None and ("Polygon" in str(gtype) or str(gtype) in ("Unknown", "GeometryCollection"))]
+    polygonal = [
+        str(name)
+        for name, gtype in layers
+        if gtype is not None and ("Polygon" in str(gtype) or str(gtype) in ("Unknown", "GeometryCollection"))
+    ]
     chosen = polygonal or with_geom
     if len(with_geom) > len(chosen):
-        log.warning("AOI %s: reading polygon layer(s) %s; ignoring layer(s) %s", path, ", ".join(chosen), ", ".join(n for n in with_geom if n not in chosen))
+        log.warning(
+            "AOI %s: reading polygon layer(s) %s; ignoring layer(s) %s",
+            path,
+            ", ".join(chosen),
+            ", ".join(n for n in with_geom if n not in chosen),
+        )
     out = []
     for name in chosen:
         try:
@@ -184,9 +205,25 @@ def _read_layers(path: Path) -> list[tuple[str, Any]]:
                 df = pyogrio.read_dataframe(path, layer=name, fid_as_index=True)
             except UnicodeDecodeError:  # attribute text that is not UTF-8 (GeoJSON must be): Latin-1 decodes every byte
                 df = pyogrio.read_dataframe(path, layer=name, fid_as_index=True, encoding="latin-1")
-                log.warning("AOI %s layer %r: attribute text is not UTF-8; read as Latin-1 (check the names in the order)", path, name)
-        except (DataSourceError, DataLayerError, OSError, RuntimeError, ValueError, TypeError, UnicodeError, OverflowError, shapely.errors.GEOSException) as exc:
-            raise InputError(f"AOI {path} layer {name!r} cannot be read ({_first_line(exc)}): re-export the file") from exc
+                log.warning(
+                    "AOI %s layer %r: attribute text is not UTF-8; read as Latin-1 (check the names in the order)",
+                    path,
+                    name,
+                )
+        except (
+            DataSourceError,
+            DataLayerError,
+            OSError,
+            RuntimeError,
+            ValueError,
+            TypeError,
+            UnicodeError,
+            OverflowError,
+            shapely.errors.GEOSException,
+        ) as exc:
+            raise InputError(
+                f"AOI {path} layer {name!r} cannot be read ({_first_line(exc)}): re-export the file"
+            ) from exc
         out.append((name, df))
     return out
 
@@ -214,7 +251,9 @@ def read_aoi(path: str | os.PathLike[str]) -> AOI:
     """
     p = Path(path)
     if not p.exists():
-        raise InputError(f"AOI file {p} not found: pass the path of a vector file (GeoJSON, GeoPackage, Shapefile, KML, FlatGeobuf)")
+        raise InputError(
+            f"AOI file {p} not found: pass the path of a vector file (GeoJSON, GeoPackage, Shapefile, KML, FlatGeobuf)"
+        )
     layers = _read_layers(p)
     crs: CRS | None = None
     geoms: list[BaseGeometry] = []
@@ -225,15 +264,23 @@ def read_aoi(path: str | os.PathLike[str]) -> AOI:
         if len(df) == 0:
             continue
         if df.crs is None:
-            raise GeometryError(f"AOI {p} has no CRS: save it with its CRS (e.g. python -c \"import geopandas as g; "
-                                f"g.read_file('{p.name}').set_crs('EPSG:4326').to_file('aoi_crs.gpkg')\" with the EPSG code of its "
-                                f"coordinates), or add the .prj of a Shapefile")
+            raise GeometryError(
+                f'AOI {p} has no CRS: save it with its CRS (e.g. python -c "import geopandas as g; '
+                f"g.read_file('{p.name}').set_crs('EPSG:4326').to_file('aoi_crs.gpkg')\" with the EPSG code of its "
+                f"coordinates), or add the .prj of a Shapefile"
+            )
         try:
             lcrs = CRS.from_user_input(df.crs)
             if crs is not None and lcrs != crs:
                 df = df.to_crs(crs)
-        except (ValueError, TypeError, RuntimeError) as exc:  # pyproj CRSError / ProjError are ValueError / RuntimeError
-            raise GeometryError(f"AOI {p} layer {lname!r} has a CRS that cannot be used ({_first_line(exc)}): save it in EPSG:4326 or a UTM zone") from exc
+        except (
+            ValueError,
+            TypeError,
+            RuntimeError,
+        ) as exc:  # pyproj CRSError / ProjError are ValueError / RuntimeError
+            raise GeometryError(
+                f"AOI {p} layer {lname!r} has a CRS that cannot be used ({_first_line(exc)}): save it in EPSG:4326 or a UTM zone"
+            ) from exc
         crs = crs or lcrs
         prefix = f"{lname}/" if len(layers) > 1 else ""
         for fid, row in df.iterrows():
@@ -265,14 +312,18 @@ def _check_geometry(g: object, path: Path, fid: str) -> BaseGeometry:
     try:
         return _check_geometry_(g, path, fid)
     except shapely.errors.GEOSException as exc:
-        raise GeometryError(f"AOI {path} feature {fid!r} is a geometry GEOS cannot process ({_first_line(exc)}): fix it in a GIS (e.g. QGIS 'Fix geometries') and retry") from exc
+        raise GeometryError(
+            f"AOI {path} feature {fid!r} is a geometry GEOS cannot process ({_first_line(exc)}): fix it in a GIS (e.g. QGIS 'Fix geometries') and retry"
+        ) from exc
 
 
 def _check_geometry_(g: object, path: Path, fid: str) -> BaseGeometry:
     if not isinstance(g, BaseGeometry) or g.is_empty:
         raise GeometryError(f"AOI {path} feature {fid!r} has an empty geometry: draw its polygon or remove the feature")
     if not np.isfinite(shapely.get_coordinates(g, include_z=False)).all():
-        raise GeometryError(f"AOI {path} feature {fid!r} has non-finite coordinates (NaN or infinity): re-export the file")
+        raise GeometryError(
+            f"AOI {path} feature {fid!r} has non-finite coordinates (NaN or infinity): re-export the file"
+        )
     if shapely.has_z(g):
         log.warning("AOI %s feature %r has Z coordinates; heights are dropped (planned in 2D)", path, fid)
         g = shapely.force_2d(g)
@@ -280,16 +331,27 @@ def _check_geometry_(g: object, path: Path, fid: str) -> BaseGeometry:
         kinds = sorted({p.geom_type for p in shapely.get_parts(g) if p.geom_type not in _POLYGONAL})
         g = _polygonal(g)
         if g.is_empty:
-            raise GeometryError(f"AOI {path} feature {fid!r} holds no polygon: AOIs must be Polygon or MultiPolygon features")
+            raise GeometryError(
+                f"AOI {path} feature {fid!r} holds no polygon: AOIs must be Polygon or MultiPolygon features"
+            )
         if kinds:
-            log.warning("AOI %s feature %r is a GeometryCollection; its %s part(s) are dropped, its polygons kept", path, fid, "/".join(kinds))
+            log.warning(
+                "AOI %s feature %r is a GeometryCollection; its %s part(s) are dropped, its polygons kept",
+                path,
+                fid,
+                "/".join(kinds),
+            )
     if g.geom_type not in _POLYGONAL:
-        raise GeometryError(f"AOI {path} feature {fid!r} is a {g.geom_type}: AOIs must be Polygon or MultiPolygon features (buffer points or lines into polygons first)")
+        raise GeometryError(
+            f"AOI {path} feature {fid!r} is a {g.geom_type}: AOIs must be Polygon or MultiPolygon features (buffer points or lines into polygons first)"
+        )
     if not g.is_valid:
         reason = shapely.is_valid_reason(g)
         fixed = _polygonal(shapely.make_valid(g))
         if fixed.is_empty or fixed.area <= 0:
-            raise GeometryError(f"AOI {path} feature {fid!r} is invalid ({reason}) and cannot be repaired into a polygon: fix it in a GIS (e.g. QGIS 'Fix geometries') and retry")
+            raise GeometryError(
+                f"AOI {path} feature {fid!r} is invalid ({reason}) and cannot be repaired into a polygon: fix it in a GIS (e.g. QGIS 'Fix geometries') and retry"
+            )
         log.warning("AOI %s feature %r was invalid (%s); repaired with make_valid", path, fid, reason)
         g = fixed
     if g.area <= 0:
@@ -322,10 +384,14 @@ def _lonlat(geoms: Sequence[BaseGeometry], crs: CRS, path: Path) -> tuple[np.nda
         t = Transformer.from_crs(crs, CRS.from_epsg(4326), always_xy=True)
         lon, lat = t.transform(xy[:, 0], xy[:, 1], errcheck=False)
     except Exception as exc:  # pyproj raises ProjError (RuntimeError) and others, by PROJ version
-        raise GeometryError(f"AOI {path} cannot be placed on Earth from {_crs_name(crs)} ({_first_line(exc)}): save it in EPSG:4326 or a UTM zone") from exc
+        raise GeometryError(
+            f"AOI {path} cannot be placed on Earth from {_crs_name(crs)} ({_first_line(exc)}): save it in EPSG:4326 or a UTM zone"
+        ) from exc
     lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
     if not (np.isfinite(lon).all() and np.isfinite(lat).all()):
-        raise GeometryError(f"AOI {path} has points that {_crs_name(crs)} cannot place on Earth (outside its area of use): check the CRS the file declares")
+        raise GeometryError(
+            f"AOI {path} has points that {_crs_name(crs)} cannot place on Earth (outside its area of use): check the CRS the file declares"
+        )
     return lon, lat
 
 
@@ -377,7 +443,10 @@ def _warn_overlaps(geoms: Sequence[BaseGeometry], ids: Sequence[str], path: Path
         i, j = int(left[hit[0]]), int(right[hit[0]])
         log.warning(
             "AOI %s: %d pair(s) of features overlap (first: %r and %r); a shared area is planned once, each patch for one feature",
-            path, hit.size, ids[i], ids[j],
+            path,
+            hit.size,
+            ids[i],
+            ids[j],
         )
 
 

@@ -100,7 +100,9 @@ class TileRange:
 
     def indices(self) -> tuple[np.ndarray, np.ndarray]:
         """(rows, cols) int64 arrays of every tile, row by row."""
-        rr, cc = np.meshgrid(np.arange(self.r0, self.r1, dtype=np.int64), np.arange(self.c0, self.c1, dtype=np.int64), indexing="ij")
+        rr, cc = np.meshgrid(
+            np.arange(self.r0, self.r1, dtype=np.int64), np.arange(self.c0, self.c1, dtype=np.int64), indexing="ij"
+        )
         return rr.ravel(), cc.ravel()
 
 
@@ -127,13 +129,20 @@ class PlanGrid:
     def from_card(cls, crs: CRS, card: "ModelCard") -> "PlanGrid":
         """The grid a model card describes, in ``crs`` (raises CheckpointError for unusable cards)."""
         if card.patch_grid[0] != card.patch_grid[1]:
-            raise CheckpointError(f"model card patch grid {tuple(card.patch_grid)} is not square: the planner needs square HR patches; use a model with a square patch grid")
+            raise CheckpointError(
+                f"model card patch grid {tuple(card.patch_grid)} is not square: the planner needs square HR patches; use a model with a square patch grid"
+            )
         lr_m = card.tile_ground_m / card.lr_size_px
         if not math.isclose(lr_m, card.lr_pixel_m, rel_tol=1e-3):
             raise CheckpointError(
                 f"model card is inconsistent: {card.lr_size_px} LR px x {card.lr_pixel_m} m != tile {card.tile_ground_m} m: re-export the checkpoint with a matching card"
             )
-        return cls(crs=crs, tile_m=float(card.tile_ground_m), patch_grid=(int(card.patch_grid[0]), int(card.patch_grid[1])), lr_size_px=int(card.lr_size_px))
+        return cls(
+            crs=crs,
+            tile_m=float(card.tile_ground_m),
+            patch_grid=(int(card.patch_grid[0]), int(card.patch_grid[1])),
+            lr_size_px=int(card.lr_size_px),
+        )
 
     @property
     def patch_m(self) -> float:
@@ -208,7 +217,13 @@ def intersecting(tree: shapely.STRtree, feats: np.ndarray, boxes: np.ndarray) ->
     return bi[hit], fi[hit]
 
 
-def assign_features(boxes: np.ndarray, features: Sequence[shapely.Geometry], tree: shapely.STRtree | None = None, *, min_fraction: float = 1e-6) -> np.ndarray:
+def assign_features(
+    boxes: np.ndarray,
+    features: Sequence[shapely.Geometry],
+    tree: shapely.STRtree | None = None,
+    *,
+    min_fraction: float = 1e-6,
+) -> np.ndarray:
     """For each box, the index of the feature it overlaps most (ties: the lowest index), else -1.
 
     A box serves a feature when their intersection has positive area (more than ``min_fraction`` of

@@ -62,7 +62,12 @@ def resolve_bands(
     """
     count = len(descriptions)
     toks = [_tokens(d or "") for d in descriptions]
-    found = ", ".join(f"{i + 1}={d!r}" if d else f"{i + 1}=({ci})" for i, (d, ci) in enumerate(zip(descriptions, colorinterp))) or "none"
+    found = (
+        ", ".join(
+            f"{i + 1}={d!r}" if d else f"{i + 1}=({ci})" for i, (d, ci) in enumerate(zip(descriptions, colorinterp))
+        )
+        or "none"
+    )
 
     def by_name(name: str) -> int | None:
         keys = {name.lower(), *[a.lower() for a in aliases.get(name.lower(), ())]}
@@ -76,19 +81,25 @@ def resolve_bands(
 
     if spec is not None:
         if len(spec) != len(wanted):
-            raise InputError(f"--bands for {scene} lists {len(spec)} band(s) but the model needs {len(wanted)} ({', '.join(wanted)}): pass e.g. --bands {','.join(wanted)}")
+            raise InputError(
+                f"--bands for {scene} lists {len(spec)} band(s) but the model needs {len(wanted)} ({', '.join(wanted)}): pass e.g. --bands {','.join(wanted)}"
+            )
         out = []
         for item in spec:
             item = str(item).strip()
             if item.isdigit():
                 k = int(item)
                 if not 1 <= k <= count:
-                    raise InputError(f"--bands asks for band {k} of {scene}, which has bands 1..{count}: pick existing bands ({found})")
+                    raise InputError(
+                        f"--bands asks for band {k} of {scene}, which has bands 1..{count}: pick existing bands ({found})"
+                    )
                 out.append(k)
             else:
                 k2 = by_name(item)
                 if k2 is None:
-                    raise InputError(f"--bands asks for band {item!r} but {scene} has no band described so (bands: {found}): pass band numbers, e.g. --bands 1,2,3")
+                    raise InputError(
+                        f"--bands asks for band {item!r} but {scene} has no band described so (bands: {found}): pass band numbers, e.g. --bands 1,2,3"
+                    )
                 out.append(k2)
         return tuple(out)
     out2: list[int] = []
@@ -102,7 +113,9 @@ def resolve_bands(
     if not missing:
         return tuple(out2)
     unlabelled = all(not t for t in toks) and all(ci.lower() in ("undefined", "gray", "grey") for ci in colorinterp)
-    if unlabelled and len(wanted) <= count <= len(wanted) + 1:  # never guessed: red-green-blue and blue-green-red look alike
+    if (
+        unlabelled and len(wanted) <= count <= len(wanted) + 1
+    ):  # never guessed: red-green-blue and blue-green-red look alike
         raise InputError(
             f"{scene} does not say which band is which (no band descriptions, colour interpretation {', '.join(colorinterp)}): pass --bands "
             f"with the {','.join(wanted)} band numbers, e.g. --bands 3,2,1 for a blue-green-red file, or record the order in the file: "
@@ -121,7 +134,9 @@ def choose_sensor(card: ModelCard, dtype: str, name: str | None = None, *, scene
     other mapping (``sentinel2_toa``: digital numbers x 1e-4). Floating-point scenes need ``name``.
     """
     if not card.lr_sensors:
-        raise InputError(f"the model card lists no LR sensor mappings, so {scene} cannot be mapped to its input: use a checkpoint whose card has lr_sensors")
+        raise InputError(
+            f"the model card lists no LR sensor mappings, so {scene} cannot be mapped to its input: use a checkpoint whose card has lr_sensors"
+        )
     known = ", ".join(s.name for s in card.lr_sensors)
     if name is not None:
         for s in card.lr_sensors:
@@ -131,7 +146,9 @@ def choose_sensor(card: ModelCard, dtype: str, name: str | None = None, *, scene
 
         found = planner_sensor(card, name)
         if found is None:
-            raise InputError(f"unknown sensor mapping {name!r} for {scene}: pass --sensor with one of {', '.join(sensor_names(card))}")
+            raise InputError(
+                f"unknown sensor mapping {name!r} for {scene}: pass --sensor with one of {', '.join(sensor_names(card))}"
+            )
         return found
     is8 = [s for s in card.lr_sensors if math.isclose(s.scale, 1 / 255, rel_tol=1e-3)]
     other = [s for s in card.lr_sensors if s not in is8]
@@ -139,7 +156,9 @@ def choose_sensor(card: ModelCard, dtype: str, name: str | None = None, *, scene
         return is8[0]
     if np.issubdtype(np.dtype(dtype), np.integer) and dtype != "uint8" and other:
         return other[0]
-    raise InputError(f"{scene} holds {dtype} values and no sensor mapping of the model fits that type by default: pass --sensor with one of {known}")
+    raise InputError(
+        f"{scene} holds {dtype} values and no sensor mapping of the model fits that type by default: pass --sensor with one of {known}"
+    )
 
 
 _MASK_WORDS = re.compile(r"(cloud|\bclm\b|\bscl\b|\bqa\w*|mask|opaque)", re.IGNORECASE)
@@ -151,17 +170,30 @@ def _warn_mask_bands(descriptions: Sequence[str | None], used: Sequence[int], pa
     from zoomplan.geo.products.clouds import stack_mask_band
 
     read = stack_mask_band(descriptions)
-    masks = [(i + 1, d) for i, d in enumerate(descriptions) if d and (i + 1) not in used and _MASK_WORDS.search(d) and (read is None or read[0] != i + 1)]
+    masks = [
+        (i + 1, d)
+        for i, d in enumerate(descriptions)
+        if d and (i + 1) not in used and _MASK_WORDS.search(d) and (read is None or read[0] != i + 1)
+    ]
     if masks:
         k = masks[0][0]
         log.warning(
             "scene %s has mask band(s) %s that zoomplan does not use: its cloudy pixels count as clear unless the mask is given as "
             "--cloud-mask FILE (a one-band raster, nonzero = cloud or shadow), e.g. rio stack %s --bidx %d -o cloud_mask.tif",
-            path, ", ".join(f"{i}={d!r}" for i, d in masks), path, k,
+            path,
+            ", ".join(f"{i}={d!r}" for i, d in masks),
+            path,
+            k,
         )
 
 
-def open_scene(path: "str | os.PathLike[str] | BandSet", card: ModelCard, *, bands: Sequence[str] | None = None, sensor: str | None = None) -> Scene:
+def open_scene(
+    path: "str | os.PathLike[str] | BandSet",
+    card: ModelCard,
+    *,
+    bands: Sequence[str] | None = None,
+    sensor: str | None = None,
+) -> Scene:
     """Open and validate the LR scene at ``path`` (a raster file, a folder of band files or a
     :class:`~zoomplan.geo.products.files.BandSet`) for ``card``; no file handle is kept. ``sensor`` defaults to
     what a band set's product metadata says, else to the data type's mapping (:func:`choose_sensor`).
@@ -182,23 +214,36 @@ def open_scene(path: "str | os.PathLike[str] | BandSet", card: ModelCard, *, ban
     meta_mapping: SensorMapping | None = None
     if bset is not None:
         source, scene_id = band_set_source(bset), bset.scene_id
-        if sensor is None:  # product metadata: STAC raster:bands, Landsat MTL, Sentinel-2 baseline (an explicit --sensor wins)
+        if (
+            sensor is None
+        ):  # product metadata: STAC raster:bands, Landsat MTL, Sentinel-2 baseline (an explicit --sensor wins)
             from zoomplan.geo.sensors import band_set_sensor
 
             meta_mapping, sensor = band_set_sensor(card, bset)
     try:
         with rasterio.Env(**GDAL_ENV), rasterio.open(source) as src:
             if src.crs is None:
-                raise InputError(f"scene {p} has no CRS: assign one (e.g. rio edit-info --crs EPSG:32618 {p}) or use the georeferenced product")
+                raise InputError(
+                    f"scene {p} has no CRS: assign one (e.g. rio edit-info --crs EPSG:32618 {p}) or use the georeferenced product"
+                )
             if src.transform.is_identity or src.transform.b != 0 or src.transform.d != 0:
                 if src.transform.is_identity:
-                    raise InputError(f"scene {p} has no georeferencing: assign its pixel size and top-left corner (metres in its CRS), "
-                                     f"e.g. rio edit-info --transform '[10, 0, 440000, 0, -10, 4170000]' {p}")
-                raise InputError(f"scene {p} has a rotated geotransform: warp it to a north-up grid first (rio warp {p} {p.with_name(p.stem + '_north_up.tif')})")
+                    raise InputError(
+                        f"scene {p} has no georeferencing: assign its pixel size and top-left corner (metres in its CRS), "
+                        f"e.g. rio edit-info --transform '[10, 0, 440000, 0, -10, 4170000]' {p}"
+                    )
+                raise InputError(
+                    f"scene {p} has a rotated geotransform: warp it to a north-up grid first (rio warp {p} {p.with_name(p.stem + '_north_up.tif')})"
+                )
             s = meta_mapping or choose_sensor(card, src.dtypes[0], sensor, scene=f"scene {p}")
             try:
                 idx = resolve_bands(
-                    list(src.descriptions), [c.name for c in src.colorinterp], s.bands, s.band_aliases, bands, scene=f"scene {p}"
+                    list(src.descriptions),
+                    [c.name for c in src.colorinterp],
+                    s.bands,
+                    s.band_aliases,
+                    bands,
+                    scene=f"scene {p}",
                 )
             except InputError as exc:
                 if bset is None:
@@ -209,7 +254,9 @@ def open_scene(path: "str | os.PathLike[str] | BandSet", card: ModelCard, *, ban
                 ) from exc
             _warn_mask_bands(list(src.descriptions), idx, p)
             if len(idx) != len(card.lr_norm.mean):
-                raise InputError(f"scene {p}: the model needs {len(card.lr_norm.mean)} bands, the sensor mapping {s.name!r} names {len(idx)}: fix the model card")
+                raise InputError(
+                    f"scene {p}: the model needs {len(card.lr_norm.mean)} bands, the sensor mapping {s.name!r} names {len(idx)}: fix the model card"
+                )
             b = src.bounds
             return Scene(
                 path=p,
@@ -227,4 +274,6 @@ def open_scene(path: "str | os.PathLike[str] | BandSet", card: ModelCard, *, ban
                 source=source if bset is not None else "",
             )
     except RasterioError as exc:
-        raise InputError(f"scene {p} is not a raster GDAL can read ({first_line(exc)}): pass a GeoTIFF, COG or JP2") from exc
+        raise InputError(
+            f"scene {p} is not a raster GDAL can read ({first_line(exc)}): pass a GeoTIFF, COG or JP2"
+        ) from exc

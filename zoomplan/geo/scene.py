@@ -39,7 +39,17 @@ from zoomplan.geo.opener import choose_sensor, open_scene, resolve_bands
 from zoomplan.geo.scene_info import GDAL_ENV, Scene, first_line
 from zoomplan.models.card import SensorMapping
 
-__all__ = ["GDAL_ENV", "GridReader", "Scene", "choose_sensor", "is_aligned", "lon_wrap_crs", "open_scene", "resolve_bands", "to_unit"]
+__all__ = [
+    "GDAL_ENV",
+    "GridReader",
+    "Scene",
+    "choose_sensor",
+    "is_aligned",
+    "lon_wrap_crs",
+    "open_scene",
+    "resolve_bands",
+    "to_unit",
+]
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +127,9 @@ class GridReader:
         self._origin = (0, 0)  # global LR pixel (row, col) of the readable dataset's pixel (0, 0)
         self._alpha: int | None = None  # band index of the warped alpha band (sources without nodata)
         self._warned_zero = False  # the all-zero nodata rule was logged (scenes without a nodata value)
-        self._nodata_rule: list[float | None] | None = None  # per model band, when the masks are nodata masks (see _mask_rule)
+        self._nodata_rule: list[float | None] | None = (
+            None  # per model band, when the masks are nodata masks (see _mask_rule)
+        )
 
     def __enter__(self) -> "GridReader":
         s, g = self.scene, self.grid
@@ -133,7 +145,9 @@ class GridReader:
             self._nodata_rule = _mask_rule(self._vrt if self._vrt is not None else self._src, s.band_indexes)
         except RasterioError as exc:
             self.__exit__(None, None, None)
-            raise InputError(f"scene {s.path} cannot be opened for reading ({first_line(exc)}): the file is truncated or corrupt; re-download it") from exc
+            raise InputError(
+                f"scene {s.path} cannot be opened for reading ({first_line(exc)}): the file is truncated or corrupt; re-download it"
+            ) from exc
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -158,7 +172,15 @@ class GridReader:
             kw.update(src_nodata=s.nodata, nodata=s.nodata)
         else:
             kw.update(add_alpha=True)
-        self._vrt = WarpedVRT(src, crs=g.crs.to_wkt(), transform=g.lr_transform(self.extent), width=w * L, height=h * L, resampling=method, **kw)
+        self._vrt = WarpedVRT(
+            src,
+            crs=g.crs.to_wkt(),
+            transform=g.lr_transform(self.extent),
+            width=w * L,
+            height=h * L,
+            resampling=method,
+            **kw,
+        )
         if s.nodata is None:
             # Mask flags of the added alpha are not reliable across GDAL versions: read the band itself.
             self._alpha = self._vrt.count
@@ -176,7 +198,15 @@ class GridReader:
             why.append(f"pixel edges are off the {g.tile_m:g} m tile grid")
         log.warning(
             "scene %s: resampling (%s) from %s %.4g %s pixels to %s %g m pixels aligned to the %g m tile grid, because its %s",
-            s.scene_id, method.name, src_name, s.res[0], unit, dst_name, px, g.tile_m, "; ".join(why),
+            s.scene_id,
+            method.name,
+            src_name,
+            s.res[0],
+            unit,
+            dst_name,
+            px,
+            g.tile_m,
+            "; ".join(why),
         )
 
     def __exit__(self, *exc: object) -> None:
@@ -217,7 +247,9 @@ class GridReader:
             else:
                 ok = np.all(ds.read_masks(list(self.scene.band_indexes), window=win) > 0, axis=0)
         except RasterioError as exc:
-            raise InputError(f"scene {self.scene.path}: reading pixels failed ({first_line(exc)}): the file is truncated or corrupt; re-download it") from exc
+            raise InputError(
+                f"scene {self.scene.path}: reading pixels failed ({first_line(exc)}): the file is truncated or corrupt; re-download it"
+            ) from exc
         ok &= self._data_mask(data, ok)
         if data.dtype.kind == "f":
             data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
@@ -243,7 +275,8 @@ class GridReader:
                 log.warning(
                     "scene %s sets no nodata value: pixels that are 0 in every model band (%s) are treated as nodata; "
                     "if 0 is data there, set a nodata value (rio edit-info --nodata VALUE FILE)",
-                    self.scene.scene_id, ", ".join(self.scene.band_labels),
+                    self.scene.scene_id,
+                    ", ".join(self.scene.band_labels),
                 )
             keep &= ~zero
         return keep

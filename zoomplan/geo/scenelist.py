@@ -45,7 +45,9 @@ class SceneEntry:
 
 
 def _bad(path: Path, why: str) -> InputError:
-    return InputError(f"scene list {path}: {why}: write one scene path per line, a JSON list of paths, or a STAC FeatureCollection of Items with assets[...].href")
+    return InputError(
+        f"scene list {path}: {why}: write one scene path per line, a JSON list of paths, or a STAC FeatureCollection of Items with assets[...].href"
+    )
 
 
 def _parse_time(value: Any, path: Path, where: str) -> datetime | None:
@@ -69,7 +71,11 @@ def _item(obj: Any, base: Path, path: Path, i: int) -> SceneEntry:
         raise _bad(path, f"{where} ({obj.get('id', 'no id')}) has no assets")
     key = next((k for k in _ASSET_KEYS if isinstance(assets.get(k), dict)), None)
     if key is None:
-        tifs = [k for k, a in assets.items() if isinstance(a, dict) and str(a.get("href", "")).lower().endswith((".tif", ".tiff", ".jp2", ".vrt"))]
+        tifs = [
+            k
+            for k, a in assets.items()
+            if isinstance(a, dict) and str(a.get("href", "")).lower().endswith((".tif", ".tiff", ".jp2", ".vrt"))
+        ]
         key = tifs[0] if tifs else next(iter(assets))
     href = assets[key].get("href") if isinstance(assets[key], dict) else None
     if not isinstance(href, str) or not href:
@@ -88,7 +94,7 @@ def _item(obj: Any, base: Path, path: Path, i: int) -> SceneEntry:
 
 def _resolve(href: str, base: Path, path: Path, where: str) -> Path:
     if href.startswith("file://"):
-        href = href[len("file://"):]
+        href = href[len("file://") :]
     elif "://" in href:
         raise _bad(path, f"{where} is a URL ({href}); zoomplan reads local files only (download the scene first)")
     p = Path(os.path.expanduser(href))

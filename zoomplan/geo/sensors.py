@@ -27,7 +27,13 @@ def _per_band(v: float | tuple[float, ...], n: int) -> tuple[float, ...]:
     return tuple(float(x) for x in v) if isinstance(v, tuple) else (float(v),) * n
 
 
-def compose(display: SensorMapping, name: str, scale: float | tuple[float, ...], offset: float | tuple[float, ...], note: str = "") -> SensorMapping:
+def compose(
+    display: SensorMapping,
+    name: str,
+    scale: float | tuple[float, ...],
+    offset: float | tuple[float, ...],
+    note: str = "",
+) -> SensorMapping:
     """The mapping ``raw -> clip((raw * scale + offset + display.offset) * display.gain, 0, 1)`` (reflectance
     ``raw * scale + offset`` through ``display``), with ``display``'s bands and aliases."""
     n = len(display.bands)
@@ -36,8 +42,15 @@ def compose(display: SensorMapping, name: str, scale: float | tuple[float, ...],
     a0 = a[0]
     off = tuple((bk + ok) * a0 / ak for ak, bk, ok in zip(a, b, o))
     gain = tuple(gk * ak / a0 for ak, gk in zip(a, g))
-    return SensorMapping(name=name, scale=a0, offset=off, gain=gain, bands=display.bands, band_aliases=display.band_aliases,
-                         note=note or display.note)
+    return SensorMapping(
+        name=name,
+        scale=a0,
+        offset=off,
+        gain=gain,
+        bands=display.bands,
+        band_aliases=display.band_aliases,
+        note=note or display.note,
+    )
 
 
 def _display(card: ModelCard, name: str, who: str, fix: str) -> SensorMapping:
@@ -65,7 +78,9 @@ def planner_sensor(card: ModelCard, name: str) -> SensorMapping | None:
         return None
     display = _display(card, d["display"], f"--sensor {name} reuses", "pass one of those")
     off = d.get("offset", 0.0)
-    return compose(display, name, float(d["scale"]), tuple(off) if isinstance(off, list) else float(off), str(d.get("note", "")))
+    return compose(
+        display, name, float(d["scale"]), tuple(off) if isinstance(off, list) else float(off), str(d.get("note", ""))
+    )
 
 
 def sensor_names(card: ModelCard) -> list[str]:
@@ -81,7 +96,12 @@ def landsat_mtl_sensor(card: ModelCard, mtl: Any) -> SensorMapping:
     Raises :class:`InputError` when the card lacks that mapping or the MTL lacks a key."""
     from zoomplan.geo.products.landsat import landsat_reflectance
 
-    display = _display(card, "sentinel2_toa", f"Landsat scene {mtl}: its reflectance is read through", "pass --sensor with one of those")
+    display = _display(
+        card,
+        "sentinel2_toa",
+        f"Landsat scene {mtl}: its reflectance is read through",
+        "pass --sensor with one of those",
+    )
     name, scale, offset, note = landsat_reflectance(mtl, display.bands)
     return compose(display, name, scale, offset, note)
 
@@ -103,13 +123,22 @@ def band_set_sensor(card: ModelCard, bs: Any) -> tuple[SensorMapping | None, str
         if item.refusal:
             raise InputError(item.refusal)
         if item.scale:
-            display = _display(card, "sentinel2_toa", f"STAC item {item.item_id}: its raster:bands reflectance is read through",
-                               "pass --sensor with one of those")
+            display = _display(
+                card,
+                "sentinel2_toa",
+                f"STAC item {item.item_id}: its raster:bands reflectance is read through",
+                "pass --sensor with one of those",
+            )
             k = {b: i for i, b in enumerate(bs.labels)}
             scale = tuple(item.scale[k[b]] for b in display.bands)
             offset = tuple(item.offset[k[b]] for b in display.bands)
-            return compose(display, "stac_raster_bands", scale, offset,
-                           f"reflectance = DN * scale + offset from the STAC item's raster:bands ({item.json.name})"), None
+            return compose(
+                display,
+                "stac_raster_bands",
+                scale,
+                offset,
+                f"reflectance = DN * scale + offset from the STAC item's raster:bands ({item.json.name})",
+            ), None
         if item.mtl is not None:
             return landsat_mtl_sensor(card, item.mtl), None
         return None, item.sensor

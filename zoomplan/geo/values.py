@@ -84,7 +84,9 @@ def sample_ranges(extent: TileRange, n: int = SAMPLE_TILES) -> list[TileRange]:
     return [TileRange(r, r + 1, c, c + 1) for r in rows for c in cols]
 
 
-def check_scene_values(scene: Scene, grid: PlanGrid, extent: TileRange, *, force: bool = False, sensors: Sequence[str] = ()) -> ValueCheck:
+def check_scene_values(
+    scene: Scene, grid: PlanGrid, extent: TileRange, *, force: bool = False, sensors: Sequence[str] = ()
+) -> ValueCheck:
     """Sample ``scene`` over the tile range ``extent`` (planning grid) and judge the mapped values.
 
     ``sensors``: the ``--sensor`` names available, for the fix the message suggests. Raises
@@ -133,7 +135,10 @@ def verdict(scene: Scene, chk: ValueCheck, sensors: Sequence[str] = ()) -> str:
     other = [n for n in sensors if n != s.name]
     reflectance = [n for n in other if n.startswith("sentinel2") or n.startswith("landsat")] or other
     if chk.constant > chk.saturated:
-        what, fix = f"median {_num(med)}, no pixel-to-pixel variation: the file holds no image", "pass the scene itself, not a fill or a failed export"
+        what, fix = (
+            f"median {_num(med)}, no pixel-to-pixel variation: the file holds no image",
+            "pass the scene itself, not a fill or a failed export",
+        )
     elif math.isclose(s.scale, 1 / 255, rel_tol=1e-3) and med > 255:
         bits = "16-bit" if scene.dtype in ("uint16", "int16") else scene.dtype
         what = f"median {_num(med)}: {bits} values, not 8-bit RGB"
@@ -149,5 +154,9 @@ def verdict(scene: Scene, chk: ValueCheck, sensors: Sequence[str] = ()) -> str:
         fix = "pass --sensor reflectance" if "reflectance" in sensors else f"multiply it by {1 / s.scale:,.0f}"
     else:
         what = f"median {_num(med)}"
-        fix = f"pass the --sensor of the product (one of {', '.join(sensors)})" if sensors else "pass the --sensor of the product"
+        fix = (
+            f"pass the --sensor of the product (one of {', '.join(sensors)})"
+            if sensors
+            else "pass the --sensor of the product"
+        )
     return f"{head} ({what}): {fix}"

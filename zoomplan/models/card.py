@@ -247,7 +247,9 @@ class ModelCard:
                 notes=str(d.get("notes", "")),
             )
         except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise CheckpointError(f"model card is incomplete or malformed ({exc!r}): re-export the checkpoint with this zoomplan version") from exc
+            raise CheckpointError(
+                f"model card is incomplete or malformed ({exc!r}): re-export the checkpoint with this zoomplan version"
+            ) from exc
 
 
 def _plain(obj: Any) -> Any:
@@ -263,7 +265,13 @@ def _plain(obj: Any) -> Any:
     return str(obj)
 
 
-def check_compatible(card: ModelCard, *, class_names: Sequence[str] | None = None, hr_size_px: int | None = None, lr_size_px: int | None = None) -> None:
+def check_compatible(
+    card: ModelCard,
+    *,
+    class_names: Sequence[str] | None = None,
+    hr_size_px: int | None = None,
+    lr_size_px: int | None = None,
+) -> None:
     """Raise :class:`CheckpointError` if ``card`` does not match what the caller needs."""
     if class_names is not None and tuple(class_names) != card.class_names:
         raise CheckpointError(
@@ -271,6 +279,10 @@ def check_compatible(card: ModelCard, *, class_names: Sequence[str] | None = Non
             f"({len(class_names)}: {', '.join(list(class_names)[:4])}...): evaluate on the dataset the model was trained on"
         )
     if hr_size_px is not None and hr_size_px != card.hr_size_px:
-        raise CheckpointError(f"checkpoint expects HR inputs of {card.hr_size_px} px, got {hr_size_px}: use the card's size")
+        raise CheckpointError(
+            f"checkpoint expects HR inputs of {card.hr_size_px} px, got {hr_size_px}: use the card's size"
+        )
     if lr_size_px is not None and lr_size_px != card.lr_size_px:
-        raise CheckpointError(f"checkpoint expects LR inputs of {card.lr_size_px} px, got {lr_size_px}: use the card's size")
+        raise CheckpointError(
+            f"checkpoint expects LR inputs of {card.lr_size_px} px, got {lr_size_px}: use the card's size"
+        )

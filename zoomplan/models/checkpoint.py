@@ -50,11 +50,19 @@ def _digest(card: Mapping[str, Any], weights: Mapping[str, Mapping[str, torch.Te
         for key in sorted(weights[comp]):
             t = weights[comp][key]
             h.update(f"{comp}/{key}/{t.dtype}/{tuple(t.shape)}".encode())
-            h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+            h.update(
+                t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
+            )
     return h.hexdigest()
 
 
-def save_checkpoint(path: str | os.PathLike[str], card: ModelCard, weights: Mapping[str, Mapping[str, torch.Tensor]], *, half: bool = False) -> Path:
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    card: ModelCard,
+    weights: Mapping[str, Mapping[str, torch.Tensor]],
+    *,
+    half: bool = False,
+) -> Path:
     """Save ``weights`` (component -> state dict) with ``card`` to ``path`` atomically.
 
     ``half=True`` stores floating-point tensors as float16 (halves the size; they are restored to
@@ -69,7 +77,13 @@ def save_checkpoint(path: str | os.PathLike[str], card: ModelCard, weights: Mapp
                 v = v.half()
             plain[comp][k] = v.clone()
     card_d = card.to_dict()
-    obj = {"format": FORMAT, "format_version": FORMAT_VERSION, "card": card_d, "weights": plain, "digest": _digest(card_d, plain)}
+    obj = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "card": card_d,
+        "weights": plain,
+        "digest": _digest(card_d, plain),
+    }
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
     return Path(path)
@@ -104,13 +118,17 @@ class Checkpoint:
     def build(self, component: str, device: torch.device | str = "cpu") -> nn.Module:
         """Rebuild ``component`` (``hr``, ``lr``, ``policy_ft1``, ``hr_ft1`` ...) in eval mode."""
         if component not in self.weights:
-            raise CheckpointError(f"{self.path}: checkpoint has no component {component!r} (has: {', '.join(sorted(self.weights))}): train that stage first")
+            raise CheckpointError(
+                f"{self.path}: checkpoint has no component {component!r} (has: {', '.join(sorted(self.weights))}): train that stage first"
+            )
         model = build_component(self.card, component)
         try:
             model.load_state_dict(self.weights[component])
         except RuntimeError as exc:
             first = str(exc).strip().splitlines()[0]
-            raise CheckpointError(f"{self.path}: weights of {component!r} do not fit the architecture on its card ({first}): the file was altered or mixes models") from exc
+            raise CheckpointError(
+                f"{self.path}: weights of {component!r} do not fit the architecture on its card ({first}): the file was altered or mixes models"
+            ) from exc
         return model.to(device).eval()
 
     def hr_for_stage(self, stage: str) -> str:
@@ -142,10 +160,14 @@ def torch_load(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise CheckpointError(f"{path}: refused to load: it holds objects other than tensors and plain data (possibly code); only load checkpoints written by zoomplan") from exc
+        raise CheckpointError(
+            f"{path}: refused to load: it holds objects other than tensors and plain data (possibly code); only load checkpoints written by zoomplan"
+        ) from exc
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: not a readable checkpoint ({msg}): the file is truncated or not a zoomplan checkpoint") from exc
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint ({msg}): the file is truncated or not a zoomplan checkpoint"
+        ) from exc
 
 
 def load_checkpoint(path: str | os.PathLike[str] | None = None) -> Checkpoint:
@@ -159,15 +181,21 @@ def load_checkpoint(path: str | os.PathLike[str] | None = None) -> Checkpoint:
         raise CheckpointError(f"checkpoint {p} not found: pass --model PATH to a file written by 'zoomplan train'")
     obj = torch_load(p)
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-        raise CheckpointError(f"{p}: not a zoomplan checkpoint (no '{FORMAT}' header): pass a file written by 'zoomplan train'")
+        raise CheckpointError(
+            f"{p}: not a zoomplan checkpoint (no '{FORMAT}' header): pass a file written by 'zoomplan train'"
+        )
     version = obj.get("format_version")
     if version != FORMAT_VERSION:
-        raise CheckpointError(f"{p}: checkpoint format version {version} is not supported by this zoomplan (expects {FORMAT_VERSION}): retrain or use the matching zoomplan release")
+        raise CheckpointError(
+            f"{p}: checkpoint format version {version} is not supported by this zoomplan (expects {FORMAT_VERSION}): retrain or use the matching zoomplan release"
+        )
     card_d, weights = obj.get("card"), obj.get("weights")
     if not isinstance(card_d, dict) or not isinstance(weights, dict):
         raise CheckpointError(f"{p}: checkpoint lacks its card or weights: the file is damaged")
     if obj.get("digest") != _digest(card_d, weights):
-        raise CheckpointError(f"{p}: checkpoint content does not match its digest: the file was modified or corrupted; use an unmodified copy")
+        raise CheckpointError(
+            f"{p}: checkpoint content does not match its digest: the file was modified or corrupted; use an unmodified copy"
+        )
     card = ModelCard.from_dict(card_d)
     w32 = {c: {k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()} for c, sd in weights.items()}
     return Checkpoint(path=p, card=card, weights=w32)

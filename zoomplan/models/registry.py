@@ -40,10 +40,29 @@ def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[.
 
 
 def _make_factory(layers: tuple[int, ...], block: str) -> Callable[..., nn.Module]:
-    def factory(num_outputs: int, *, width: int = 64, stem: str = "imagenet", in_channels: int = 3, dropout: float = 0.0,
-                head: str = "linear", grid: Sequence[int] | None = None, padding: str = "zeros") -> nn.Module:
-        return ResNet(layers, num_outputs, width=width, block=block, stem=stem, in_channels=in_channels, dropout=dropout,
-                      head=head, grid=grid, padding=padding)
+    def factory(
+        num_outputs: int,
+        *,
+        width: int = 64,
+        stem: str = "imagenet",
+        in_channels: int = 3,
+        dropout: float = 0.0,
+        head: str = "linear",
+        grid: Sequence[int] | None = None,
+        padding: str = "zeros",
+    ) -> nn.Module:
+        return ResNet(
+            layers,
+            num_outputs,
+            width=width,
+            block=block,
+            stem=stem,
+            in_channels=in_channels,
+            dropout=dropout,
+            head=head,
+            grid=grid,
+            padding=padding,
+        )
 
     return factory
 

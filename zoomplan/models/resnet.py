@@ -80,7 +80,9 @@ class ResNet(nn.Module):
         if head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, got {head!r}")
         if head == "patch" and (grid is None or int(grid[0]) * int(grid[1]) != num_outputs):
-            raise ValueError(f"head 'patch' needs grid = [rows, cols] with rows * cols = {num_outputs} outputs, got {grid!r}")
+            raise ValueError(
+                f"head 'patch' needs grid = [rows, cols] with rows * cols = {num_outputs} outputs, got {grid!r}"
+            )
         if stem not in STEMS:
             raise ValueError(f"stem must be one of {STEMS}, got {stem!r}")
         if block not in ("basic", "bottleneck"):
@@ -128,7 +130,9 @@ class ResNet(nn.Module):
     def _make_layer(self, blk: type[BasicBlock] | type[Bottleneck], planes: int, n: int, stride: int) -> nn.Sequential:
         downsample = None
         if stride != 1 or self.inplanes != planes * blk.expansion:
-            downsample = nn.Sequential(conv1x1(self.inplanes, planes * blk.expansion, stride), nn.BatchNorm2d(planes * blk.expansion))
+            downsample = nn.Sequential(
+                conv1x1(self.inplanes, planes * blk.expansion, stride), nn.BatchNorm2d(planes * blk.expansion)
+            )
         out = [blk(self.inplanes, planes, stride, downsample)]
         self.inplanes = planes * blk.expansion
         out += [blk(self.inplanes, planes) for _ in range(1, n)]

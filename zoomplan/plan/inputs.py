@@ -24,9 +24,9 @@ import shapely
 
 from zoomplan.errors import ConfigError, GeometryError, InputError
 from zoomplan.geo.aoi import AOI, read_aoi
+from zoomplan.geo.grid import PlanGrid, planning_crs
 from zoomplan.geo.products.bands import group_scene_inputs
 from zoomplan.geo.products.clouds import find_cloud_mask, mask_footprint, open_cloud_mask, split_mask_files
-from zoomplan.geo.grid import PlanGrid, planning_crs
 from zoomplan.geo.scene import Scene, open_scene
 from zoomplan.geo.sensors import sensor_names
 from zoomplan.geo.values import ValueCheck, check_scene_values
@@ -62,11 +62,17 @@ def resolve_threshold(threshold: float | None, budget_usd: float | None, max_fra
 
 def check_params(threshold: float, budget_usd: float | None, max_fraction: float | None) -> None:
     if not threshold >= 0.0:  # also rejects NaN; above 1 is allowed and buys nothing
-        raise ConfigError(f"--threshold {threshold} is negative: pass a probability such as 0.5 (0 buys every patch, above 1 none)")
+        raise ConfigError(
+            f"--threshold {threshold} is negative: pass a probability such as 0.5 (0 buys every patch, above 1 none)"
+        )
     if budget_usd is not None and not budget_usd > 0:
-        raise ConfigError(f"--budget {budget_usd} USD is not positive: pass the most you want to spend, e.g. --budget 500")
+        raise ConfigError(
+            f"--budget {budget_usd} USD is not positive: pass the most you want to spend, e.g. --budget 500"
+        )
     if max_fraction is not None and not (0.0 < max_fraction <= 1.0):
-        raise ConfigError(f"--max-fraction {max_fraction} is outside (0, 1]: pass the largest share of patches to buy, e.g. 0.3")
+        raise ConfigError(
+            f"--max-fraction {max_fraction} is outside (0, 1]: pass the largest share of patches to buy, e.g. 0.3"
+        )
 
 
 def check_outputs(outputs: dict[str, PathLike | None]) -> dict[str, Path | str]:
@@ -130,19 +136,27 @@ class Staging:
 
 
 def _open_inputs(
-    aoi_path: PathLike, scene_paths: Sequence[PathLike], ckpt: Checkpoint, bands: Sequence[str] | None, sensor: str | None,
+    aoi_path: PathLike,
+    scene_paths: Sequence[PathLike],
+    ckpt: Checkpoint,
+    bands: Sequence[str] | None,
+    sensor: str | None,
     cloud_masks: Sequence[PathLike] = (),
 ) -> tuple[AOI, list[Scene]]:
     aoi = read_aoi(aoi_path)
     groups = group_scene_inputs(scene_paths)  # band files: one scene
     if len(cloud_masks) > len(groups):
-        raise InputError(f"--cloud-mask is given {len(cloud_masks)} times for {len(groups)} scene(s): pass at most one mask per scene, "
-                         f"in the order of the scenes (the band files of one product are one scene)")
+        raise InputError(
+            f"--cloud-mask is given {len(cloud_masks)} times for {len(groups)} scene(s): pass at most one mask per scene, "
+            f"in the order of the scenes (the band files of one product are one scene)"
+        )
     scenes = []
     for k, inp in enumerate(groups):
         inp, listed = split_mask_files(inp)  # SCL / QA_PIXEL files given among the band files
         s = open_scene(inp, ckpt.card, bands=bands, sensor=sensor)
-        mask = open_cloud_mask(cloud_masks[k], like=s.path) if k < len(cloud_masks) else (listed or find_cloud_mask(inp))
+        mask = (
+            open_cloud_mask(cloud_masks[k], like=s.path) if k < len(cloud_masks) else (listed or find_cloud_mask(inp))
+        )
         if mask is not None:
             log.info("scene %s: cloud mask %s", s.scene_id, mask.describe())
             s = dataclasses.replace(s, cloud_mask=mask)
@@ -174,7 +188,10 @@ def _overlap(aoi: AOI, scenes: Sequence[Scene], grid: PlanGrid) -> tuple[list[Sc
     footprint = shapely.union_all(np.asarray(cover, dtype=object))
     frac = float(footprint.intersection(union).area / union.area) if union.area > 0 else 0.0
     if frac < 0.999:
-        log.warning("%.1f%% of the AOI lies outside the scenes: it is neither planned nor priced (orders and baseline cover the part inside them)", 100 * (1 - frac))
+        log.warning(
+            "%.1f%% of the AOI lies outside the scenes: it is neither planned nor priced (orders and baseline cover the part inside them)",
+            100 * (1 - frac),
+        )
     return used, frac, footprint
 
 
@@ -216,8 +233,14 @@ class PlanInputs:
 
 
 def open_plan_inputs(
-    aoi_path: PathLike, scene_paths: Sequence[PathLike], ckpt: Checkpoint, *, bands: Sequence[str] | None = None, sensor: str | None = None,
-    force: bool = False, cloud_masks: Sequence[PathLike] = (),
+    aoi_path: PathLike,
+    scene_paths: Sequence[PathLike],
+    ckpt: Checkpoint,
+    *,
+    bands: Sequence[str] | None = None,
+    sensor: str | None = None,
+    force: bool = False,
+    cloud_masks: Sequence[PathLike] = (),
 ) -> PlanInputs:
     """Read and check the AOI and scenes, choose the planning CRS and grid, reproject the AOI (as :func:`plan`).
 
@@ -236,8 +259,23 @@ def open_plan_inputs(
     for s in used:
         _check_mask_overlap(s, aoi, crs)
     full, names = grid.tile_range(aoi.union().bounds), sensor_names(ckpt.card)
-    checks = tuple(check_scene_values(s, grid, grid.tile_range(s.footprint(crs).bounds).intersection(full), force=force, sensors=names) for s in used)
-    return PlanInputs(aoi=aoi, scenes=all_scenes, used=used, covered=covered, crs=crs, crs_reason=why, grid=grid, cover=cover, value_checks=checks)
+    checks = tuple(
+        check_scene_values(
+            s, grid, grid.tile_range(s.footprint(crs).bounds).intersection(full), force=force, sensors=names
+        )
+        for s in used
+    )
+    return PlanInputs(
+        aoi=aoi,
+        scenes=all_scenes,
+        used=used,
+        covered=covered,
+        crs=crs,
+        crs_reason=why,
+        grid=grid,
+        cover=cover,
+        value_checks=checks,
+    )
 
 
 def _check_mask_overlap(scene: Scene, aoi: AOI, crs: Any) -> None:
@@ -249,5 +287,7 @@ def _check_mask_overlap(scene: Scene, aoi: AOI, crs: Any) -> None:
     fp = mask_footprint(m, crs)
     if fp.intersection(where).area <= 0:
         lon, lat = aoi.centroid_lonlat()
-        raise GeometryError(f"--cloud-mask {m.path} does not overlap scene {scene.scene_id} over the AOI (centred at {lon:.4f}, {lat:.4f}): "
-                            f"pass the mask made for that scene (the k-th --cloud-mask goes with the k-th scene)")
+        raise GeometryError(
+            f"--cloud-mask {m.path} does not overlap scene {scene.scene_id} over the AOI (centred at {lon:.4f}, {lat:.4f}): "
+            f"pass the mask made for that scene (the k-th --cloud-mask goes with the k-th scene)"
+        )

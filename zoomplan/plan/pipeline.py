@@ -33,8 +33,8 @@ from zoomplan import __version__
 from zoomplan.device import resolve_device
 from zoomplan.errors import ConfigError, InputError, ZoomplanError
 from zoomplan.geo.aoi import AOI
-from zoomplan.geo.products.clouds import CLOUDY_SHARE
 from zoomplan.geo.grid import PlanGrid
+from zoomplan.geo.products.clouds import CLOUDY_SHARE
 from zoomplan.geo.scene import Scene
 from zoomplan.models.checkpoint import Checkpoint, load_checkpoint
 from zoomplan.plan.export import geojson as export
@@ -42,7 +42,16 @@ from zoomplan.plan.export import quicklook as quicklook_mod
 from zoomplan.plan.inference.blocks import MIN_VALID, count_blocks, count_cloudy
 from zoomplan.plan.inference.infer import InferenceStats, default_threads, infer_patches
 from zoomplan.plan.inference.journal import BlockJournal, default_folder, journal_meta
-from zoomplan.plan.inputs import Staging, check_outputs, check_params, crs_tag, file_sha256, inside_scenes, open_plan_inputs, resolve_threshold
+from zoomplan.plan.inputs import (
+    Staging,
+    check_outputs,
+    check_params,
+    crs_tag,
+    file_sha256,
+    inside_scenes,
+    open_plan_inputs,
+    resolve_threshold,
+)
 from zoomplan.plan.orders import orders as orders_mod
 from zoomplan.plan.orders import pricing
 from zoomplan.plan.selection import clouds as clouds_mod
@@ -76,7 +85,9 @@ class PlanResult:
     built), ``outputs`` (files written). Kept out of the summary, so outputs stay byte-identical."""
 
 
-def _journal_folder(journal: PathLike | None, out: Path | str | None, *, resume: bool, cluster: str | int | None) -> Path | None:
+def _journal_folder(
+    journal: PathLike | None, out: Path | str | None, *, resume: bool, cluster: str | int | None
+) -> Path | None:
     """Where the inference journal lives: ``journal``, else beside a file ``out``; ``None`` for no journal."""
     if cluster is not None:
         if resume or journal is not None:
@@ -85,12 +96,16 @@ def _journal_folder(journal: PathLike | None, out: Path | str | None, *, resume:
     if journal is not None:
         j = Path(journal)
         if j.exists() and not j.is_dir():
-            raise ConfigError(f"--journal {j} is a file: pass a folder for the plan's journal, e.g. --journal plan.journal")
+            raise ConfigError(
+                f"--journal {j} is a file: pass a folder for the plan's journal, e.g. --journal plan.journal"
+            )
         return j
     if isinstance(out, Path):
         return default_folder(out)
     if resume:
-        raise ConfigError("--resume needs the interrupted run's journal: pass the same --out FILE as that run, or its --journal DIR")
+        raise ConfigError(
+            "--resume needs the interrupted run's journal: pass the same --out FILE as that run, or its --journal DIR"
+        )
     return None
 
 
@@ -162,11 +177,17 @@ def plan(
     if batch_size <= 0 or block_tiles <= 0:
         raise ConfigError("batch_size and block_tiles must be positive integers")
     if threads is not None and threads <= 0:
-        raise ConfigError(f"--threads must be a positive integer, got {threads}: pass 1 or more (default: every CPU core)")
+        raise ConfigError(
+            f"--threads must be a positive integer, got {threads}: pass 1 or more (default: every CPU core)"
+        )
     mode = clouds_mod.check_mode(cloudy or clouds_mod.DEFAULT)
     targets = check_outputs({"--out": out, "--patches": patches_out, "--quicklook": quicklook})
     journal_dir = _journal_folder(journal, targets.get("--out"), resume=resume, cluster=cluster)
-    band_spec = [b.strip() for b in bands.split(",") if b.strip()] if isinstance(bands, str) else (list(bands) if bands else None)
+    band_spec = (
+        [b.strip() for b in bands.split(",") if b.strip()]
+        if isinstance(bands, str)
+        else (list(bands) if bands else None)
+    )
     vendors = pricing.load_vendors(Path(vendors_file) if vendors_file is not None else None)
     vp = pricing.get_vendor(vendor or pricing.DEFAULT_VENDOR, vendors)
     dev = resolve_device(device)
@@ -174,11 +195,25 @@ def plan(
     ckpt = load_checkpoint(model)
 
     # 2-3. Inputs and the planning grid.
-    inputs = open_plan_inputs(aoi_path, scenes, ckpt, bands=band_spec, sensor=sensor, force=force, cloud_masks=cloud_masks)
-    aoi, used, covered, crs, why, grid = inputs.aoi, inputs.used, inputs.covered, inputs.crs, inputs.crs_reason, inputs.grid
+    inputs = open_plan_inputs(
+        aoi_path, scenes, ckpt, bands=band_spec, sensor=sensor, force=force, cloud_masks=cloud_masks
+    )
+    aoi, used, covered, crs, why, grid = (
+        inputs.aoi,
+        inputs.used,
+        inputs.covered,
+        inputs.crs,
+        inputs.crs_reason,
+        inputs.grid,
+    )
     chosen_by = f"--cloudy {mode}" + (" (default)" if cloudy is None else "")
-    if mode == "ask" and any(s.cloud_mask is not None for s in used):  # asked before the long step, from the masks alone
-        counts: dict[str, float] = {**count_cloudy(used, aoi.geoms, grid, block_tiles=block_tiles), "patch_m": grid.patch_m}
+    if mode == "ask" and any(
+        s.cloud_mask is not None for s in used
+    ):  # asked before the long step, from the masks alone
+        counts: dict[str, float] = {
+            **count_cloudy(used, aoi.geoms, grid, block_tiles=block_tiles),
+            "patch_m": grid.patch_m,
+        }
         if not counts["cloudy"]:
             mode, chosen_by = clouds_mod.DEFAULT, "--cloudy ask: no cloudy patch, nothing to ask"
         elif ask_cloudy is None:
@@ -192,23 +227,56 @@ def plan(
     book = None
     if journal_dir is not None:
         meta = journal_meta(
-            version=__version__, model_sha256=file_sha256(ckpt.path), aoi_wkb=[shapely.to_wkb(g) for g in aoi.geoms], aoi_ids=list(aoi.ids),
-            scenes=used, grid={"crs": crs.to_wkt(), "tile_m": grid.tile_m, "patch_grid": list(grid.patch_grid), "lr_size_px": grid.lr_size_px},
-            block_tiles=block_tiles, n_blocks=count_blocks(aoi.geoms, grid, block_tiles), batch_size=batch_size, device=str(dev),
-            threads=n_threads, min_valid=MIN_VALID, cloudy_share=CLOUDY_SHARE if any(s.cloud_mask is not None for s in used) else None,
+            version=__version__,
+            model_sha256=file_sha256(ckpt.path),
+            aoi_wkb=[shapely.to_wkb(g) for g in aoi.geoms],
+            aoi_ids=list(aoi.ids),
+            scenes=used,
+            grid={
+                "crs": crs.to_wkt(),
+                "tile_m": grid.tile_m,
+                "patch_grid": list(grid.patch_grid),
+                "lr_size_px": grid.lr_size_px,
+            },
+            block_tiles=block_tiles,
+            n_blocks=count_blocks(aoi.geoms, grid, block_tiles),
+            batch_size=batch_size,
+            device=str(dev),
+            threads=n_threads,
+            min_valid=MIN_VALID,
+            cloudy_share=CLOUDY_SHARE if any(s.cloud_mask is not None for s in used) else None,
         )
         book = BlockJournal.open(journal_dir, meta, resume=resume)
         if book.resumed:
             log.info("resuming: %d of %d blocks already planned in %s", book.resumed, book.n_blocks, journal_dir)
     try:
         if cluster is None:
-            inf = infer_patches(ckpt, used, aoi.geoms, grid, dev, batch_size=batch_size, block_tiles=block_tiles, progress=progress,
-                                journal=book, threads=n_threads)
+            inf = infer_patches(
+                ckpt,
+                used,
+                aoi.geoms,
+                grid,
+                dev,
+                batch_size=batch_size,
+                block_tiles=block_tiles,
+                progress=progress,
+                journal=book,
+                threads=n_threads,
+            )
         else:  # the same blocks on Dask workers, merged into the same table (zoomplan.plan.inference.distributed)
             from zoomplan.plan.inference.distributed import infer_on_cluster
 
-            inf = infer_on_cluster(cluster, ckpt.path, used, aoi.geoms, grid, dev, batch_size=batch_size, block_tiles=block_tiles,
-                                   threads=threads)
+            inf = infer_on_cluster(
+                cluster,
+                ckpt.path,
+                used,
+                aoi.geoms,
+                grid,
+                dev,
+                batch_size=batch_size,
+                block_tiles=block_tiles,
+                threads=threads,
+            )
         table, stats = inf.table, inf.stats
         clock.append(time.perf_counter())
         if stats.tiles_planned == 0:
@@ -218,26 +286,52 @@ def plan(
 
         # 5. Selection, orders, pricing, over the AOI's part inside the scenes (baseline: that part bought whole).
         geoms = inside_scenes(list(aoi.geoms), inputs.cover)
-        ranked, exclude = clouds_mod.selection_table(table, mode)  # cloudy patches: bought or skipped, whatever the policy says
-        chosen = select.select(ranked, geoms, vp, threshold=threshold, budget_usd=budget_usd, max_fraction=max_fraction, exclude=exclude)
+        ranked, exclude = clouds_mod.selection_table(
+            table, mode
+        )  # cloudy patches: bought or skipped, whatever the policy says
+        chosen = select.select(
+            ranked, geoms, vp, threshold=threshold, budget_usd=budget_usd, max_fraction=max_fraction, exclude=exclude
+        )
         selected = np.asarray(chosen.selected, dtype=bool)
         planned = orders_mod.plan_orders(table, selected, geoms, vp)
         order_list = list(planned.orders)
         plan_bill = pricing.bill(order_list, vp)
         base_bill = orders_mod.baseline_cost(geoms, vp, crs)
         summary = _summary(
-            aoi=aoi, aoi_path=aoi_path, table=table, selected=selected, stats=stats, covered=covered, ckpt=ckpt, scenes=used,
-            crs=crs, crs_why=why, grid=grid, costs=pricing.cost_summary(plan_bill, base_bill, vp, orders=order_list), version=__version__,
-            params={"threshold": threshold, "budget_usd": budget_usd, "max_fraction": max_fraction, "vendor": vp.name,
-                    "vendors_file": str(vendors_file) if vendors_file is not None else None, "device": stats.device,
-                    "bands": band_spec, "sensor": used[0].sensor.name},
+            aoi=aoi,
+            aoi_path=aoi_path,
+            table=table,
+            selected=selected,
+            stats=stats,
+            covered=covered,
+            ckpt=ckpt,
+            scenes=used,
+            crs=crs,
+            crs_why=why,
+            grid=grid,
+            costs=pricing.cost_summary(plan_bill, base_bill, vp, orders=order_list),
+            version=__version__,
+            params={
+                "threshold": threshold,
+                "budget_usd": budget_usd,
+                "max_fraction": max_fraction,
+                "vendor": vp.name,
+                "vendors_file": str(vendors_file) if vendors_file is not None else None,
+                "device": stats.device,
+                "bands": band_spec,
+                "sensor": used[0].sensor.name,
+            },
         )
         clipped = any(a is not b for a, b in zip(geoms, aoi.geoms))
         summary["order_rules"] = planned.rules  # what the buyer's rules did (overlaps, crumbs, holes, width)
-        summary["baseline_scope"] = "the AOI's part inside the scenes, bought whole" if clipped else "the whole AOI, bought whole"
+        summary["baseline_scope"] = (
+            "the AOI's part inside the scenes, bought whole" if clipped else "the whole AOI, bought whole"
+        )
         if force:  # --force: the value checks it overrode (zoomplan.geo.values)
             summary["parameters"]["force"] = True
-            summary["value_checks_overridden"] = [{"scene": c.scene_id, "check": c.message} for c in inputs.value_checks if c.message]
+            summary["value_checks_overridden"] = [
+                {"scene": c.scene_id, "check": c.message} for c in inputs.value_checks if c.message
+            ]
         if table.cloud is not None:  # a scene had a cloud mask (zoomplan.plan.selection.clouds)
             summary["clouds"] = clouds_mod.report(table, selected, clouds_mod.mask_names(used), mode, chosen_by)
             summary["parameters"]["cloudy"] = mode
@@ -245,7 +339,9 @@ def plan(
             summary["parameters"]["scene_rule"] = scene_rule
         if chosen.dropped is not None:  # under a budget: the patches left out for their value per USD, and why
             summary["dropped"] = chosen.report()
-        fc = export.order_feature_collection(order_list, summary, crs, aoi_ids=list(aoi.ids), max_vertices=vp.max_vertices)
+        fc = export.order_feature_collection(
+            order_list, summary, crs, aoi_ids=list(aoi.ids), max_vertices=vp.max_vertices
+        )
         clock.append(time.perf_counter())
 
         # 6. Outputs: staged, then renamed into place together.
@@ -260,7 +356,17 @@ def plan(
                 export.write_geojson(export.patches_feature_collection(table, selected), staging.path(pp))
             ql = targets.get("--quicklook")
             if isinstance(ql, Path):
-                quicklook_mod.render(used[0].source or used[0].path, table, selected, order_list, list(aoi.geoms), crs, summary, staging.path(ql), bands=used[0].band_indexes)
+                quicklook_mod.render(
+                    used[0].source or used[0].path,
+                    table,
+                    selected,
+                    order_list,
+                    list(aoi.geoms),
+                    crs,
+                    summary,
+                    staging.path(ql),
+                    bands=used[0].band_indexes,
+                )
             written = staging.commit()
         except BaseException:
             staging.abort()
@@ -278,15 +384,37 @@ def plan(
     clock.append(time.perf_counter())
     timings = {k: b - a for k, a, b in zip(("inputs", "inference", "orders", "outputs"), clock[:-1], clock[1:])}
     return PlanResult(
-        summary=summary, table=table, selected=selected, orders=order_list, aoi=aoi, plan_bill=plan_bill,
-        baseline_bill=base_bill, stats=stats, order_collection=fc, written=tuple(written), blocks_resumed=inf.blocks_resumed, timings=timings,
+        summary=summary,
+        table=table,
+        selected=selected,
+        orders=order_list,
+        aoi=aoi,
+        plan_bill=plan_bill,
+        baseline_bill=base_bill,
+        stats=stats,
+        order_collection=fc,
+        written=tuple(written),
+        blocks_resumed=inf.blocks_resumed,
+        timings=timings,
     )
 
 
 def _summary(
-    *, aoi: AOI, aoi_path: PathLike, table: PatchTable, selected: np.ndarray, stats: InferenceStats, covered: float,
-    ckpt: Checkpoint, scenes: Sequence[Scene], crs: Any, crs_why: str, grid: PlanGrid, costs: dict[str, Any],
-    version: str, params: dict[str, Any],
+    *,
+    aoi: AOI,
+    aoi_path: PathLike,
+    table: PatchTable,
+    selected: np.ndarray,
+    stats: InferenceStats,
+    covered: float,
+    ckpt: Checkpoint,
+    scenes: Sequence[Scene],
+    crs: Any,
+    crs_why: str,
+    grid: PlanGrid,
+    costs: dict[str, Any],
+    version: str,
+    params: dict[str, Any],
 ) -> dict[str, Any]:
     """The order's top-level summary (JSON-ready): areas km^2, money USD, lengths metres."""
     n = len(table)
@@ -308,7 +436,12 @@ def _summary(
         "planning_crs_reason": crs_why,
         "tile_m": grid.tile_m,
         "patch_m": grid.patch_m,
-        "tiles": {"total": stats.tiles_total, "planned": stats.tiles_planned, "skipped_nodata": stats.tiles_nodata, "outside_scenes": stats.tiles_outside},
+        "tiles": {
+            "total": stats.tiles_total,
+            "planned": stats.tiles_planned,
+            "skipped_nodata": stats.tiles_nodata,
+            "outside_scenes": stats.tiles_outside,
+        },
         "patches_total": n,
         "patches_selected": n_sel,
         "fraction_selected": round(n_sel / n, 6) if n else 0.0,
@@ -320,8 +453,15 @@ def _summary(
             "card": card.to_dict(),
         },
         "scenes": [
-            {"id": s.scene_id, "crs": crs_tag(s.crs), "pixel_size": list(s.res), "bands": list(s.band_labels), "sensor": s.sensor.name,
-             "resampled": s.scene_id in stats.resampled_scenes, "tiles": stats.tiles_by_scene.get(s.scene_id, 0)}
+            {
+                "id": s.scene_id,
+                "crs": crs_tag(s.crs),
+                "pixel_size": list(s.res),
+                "bands": list(s.band_labels),
+                "sensor": s.sensor.name,
+                "resampled": s.scene_id in stats.resampled_scenes,
+                "tiles": stats.tiles_by_scene.get(s.scene_id, 0),
+            }
             for s in scenes
         ],
         "parameters": params,

@@ -75,4 +75,7 @@ class PatchTable:
         """Stable string ids ``<epsg or crs-hash>/<tile_row>_<tile_col>/<patch_index>``."""
         epsg = self.crs.to_epsg()
         tag = f"EPSG{epsg}" if epsg else "CRS" + hashlib.sha1(self.crs.to_wkt().encode()).hexdigest()[:8]
-        return [f"{tag}/{tr}_{tc}/{p}" for tr, tc, p in zip(self.tile_row.tolist(), self.tile_col.tolist(), self.patch_index.tolist())]
+        return [
+            f"{tag}/{tr}_{tc}/{p}"
+            for tr, tc, p in zip(self.tile_row.tolist(), self.tile_col.tolist(), self.patch_index.tolist())
+        ]

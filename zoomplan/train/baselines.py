@@ -38,14 +38,27 @@ from zoomplan.errors import CheckpointError, ConfigError
 from zoomplan.models.card import ModelCard
 from zoomplan.train.checkpoint import Checkpoint, build_component, save_checkpoint
 from zoomplan.train.config import StageConfig, TrainConfig
-from zoomplan.train.masks import FIXED_H, FIXED_V, apply_mask, counts_for_mean, priority_actions, random_actions, stochastic_actions
+from zoomplan.train.masks import (
+    FIXED_H,
+    FIXED_V,
+    apply_mask,
+    counts_for_mean,
+    priority_actions,
+    random_actions,
+    stochastic_actions,
+)
 from zoomplan.train.rundir import DistInfo, append_metrics
 from zoomplan.train.steps import Tally, cosine_lr
 
 log = logging.getLogger(__name__)
 
 BASELINES = ("Fixed-H", "Fixed-V", "Stochastic", "Random")
-BASELINE_COMPONENTS = {"Fixed-H": "hr_fixedh", "Fixed-V": "hr_fixedv", "Stochastic": "hr_stochastic", "Random": "hr_random"}
+BASELINE_COMPONENTS = {
+    "Fixed-H": "hr_fixedh",
+    "Fixed-V": "hr_fixedv",
+    "Stochastic": "hr_stochastic",
+    "Random": "hr_random",
+}
 FILENAME = "baselines.pt"
 
 
@@ -67,7 +80,9 @@ class TrainerView(Protocol):
     def val_loader(self) -> DataLoader: ...
 
 
-def baseline_actions(name: str, counts: torch.Tensor, mean: float, grid: tuple[int, int], generator: torch.Generator) -> torch.Tensor:
+def baseline_actions(
+    name: str, counts: torch.Tensor, mean: float, grid: tuple[int, int], generator: torch.Generator
+) -> torch.Tensor:
     """(B, P) float actions of baseline ``name``: ``counts[i]`` patches for image i (Fixed-H, Fixed-V,
     Random); Stochastic ignores ``counts`` and samples with expected count ``mean``."""
     p = grid[0] * grid[1]
@@ -96,7 +111,9 @@ def s_range(card_metrics: Mapping[str, object]) -> tuple[float, float, float]:
     val = card_metrics.get("val", {}) if isinstance(card_metrics, Mapping) else {}
     ss = {st: float(val[st]["S"]) for st in ("ft1", "ft2") if isinstance(val, Mapping) and st in val and "S" in val[st]}
     if "ft1" not in ss:
-        raise CheckpointError("baseline fine-tuning needs the Ft-1 policy's val S in the card: run --stage ft1 first (same --out)")
+        raise CheckpointError(
+            "baseline fine-tuning needs the Ft-1 policy's val S in the card: run --stage ft1 first (same --out)"
+        )
     return min(ss.values()), max(ss.values()), ss["ft1"]
 
 
@@ -140,8 +157,12 @@ def finetune_baselines(trainer: TrainerView) -> Path:
             seed = base_seed + epoch
             torch.manual_seed(seed)
             gen = torch.Generator().manual_seed(seed)
-            loader = DataLoader(trainer.train_ds, batch_size=sc.batch_size, sampler=RandomSampler(trainer.train_ds, generator=torch.Generator().manual_seed(seed)),
-                                num_workers=trainer.cfg.data.workers)
+            loader = DataLoader(
+                trainer.train_ds,
+                batch_size=sc.batch_size,
+                sampler=RandomSampler(trainer.train_ds, generator=torch.Generator().manual_seed(seed)),
+                num_workers=trainer.cfg.data.workers,
+            )
             model.train()
             tally = Tally()
             for step, (images, y) in enumerate(loader):
@@ -160,24 +181,40 @@ def finetune_baselines(trainer: TrainerView) -> Path:
                 scaler.step(opt)
                 scaler.update()
                 tally.add(float(loss.detach()), float((logits.argmax(1) == y).sum()), float(a.sum()), 0.0, len(y))
-                trainer.progress("step", {"stage": tag, "epoch": epoch, "step": step + 1, "steps": steps, **tally.summary()})
+                trainer.progress(
+                    "step", {"stage": tag, "epoch": epoch, "step": step + 1, "steps": steps, **tally.summary()}
+                )
             val = validate_baseline(trainer, model, name, s_val, seed=trainer.cfg.seed)
             improved = val["acc"] > best
             if improved:
                 best = val["acc"]
-                weights[BASELINE_COMPONENTS[name]] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                weights[BASELINE_COMPONENTS[name]] = {
+                    k: v.detach().cpu().clone() for k, v in model.state_dict().items()
+                }
                 results[name] = {"val_acc": round(val["acc"], 5), "val_S": round(val["S"], 4), "epoch": epoch + 1}
-            row = {"stage": "baselines", "baseline": name, "epoch": epoch + 1, "time_s": round(time.time() - t0, 2), "best": improved,
-                   **{f"train_{k}": round(v, 5) for k, v in tally.summary().items() if k != "reward"},
-                   **{f"val_{k}": round(v, 5) for k, v in val.items()}}
+            row = {
+                "stage": "baselines",
+                "baseline": name,
+                "epoch": epoch + 1,
+                "time_s": round(time.time() - t0, 2),
+                "best": improved,
+                **{f"train_{k}": round(v, 5) for k, v in tally.summary().items() if k != "reward"},
+                **{f"val_{k}": round(v, 5) for k, v in val.items()},
+            }
             append_metrics(trainer.out / "metrics.jsonl", row)
             trainer.progress("epoch_end", row)
         if BASELINE_COMPONENTS[name] not in weights:  # zero epochs: the stage-1 classifier as it is
             weights[BASELINE_COMPONENTS[name]] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         trainer.progress("stage_end", {"stage": tag, "best": best})
-    metrics = {"baselines": {"fine_tuned_from_hr_sha256": weights_digest(trainer.weights["hr"]), "train_counts": [c_lo, c_hi],
-                             "val_S_ft1": round(s_val, 4), "config": {"epochs": sc.epochs, "batch_size": sc.batch_size, "lr_classifier": lr_base},
-                             "val": results}}
+    metrics = {
+        "baselines": {
+            "fine_tuned_from_hr_sha256": weights_digest(trainer.weights["hr"]),
+            "train_counts": [c_lo, c_hi],
+            "val_S_ft1": round(s_val, 4),
+            "config": {"epochs": sc.epochs, "batch_size": sc.batch_size, "lr_classifier": lr_base},
+            "val": results,
+        }
+    }
     card = trainer.card.replace(metrics=metrics, stages=(), deploy_stage="")
     save_checkpoint(out_path, card, weights, half=trainer.cfg.model.half_weights)
     log.info("baselines fine-tuned on their own masks: %s -> %s", results, out_path)
@@ -185,7 +222,9 @@ def finetune_baselines(trainer: TrainerView) -> Path:
 
 
 @torch.inference_mode()
-def validate_baseline(trainer: TrainerView, model: torch.nn.Module, name: str, s: float, *, seed: int) -> dict[str, float]:
+def validate_baseline(
+    trainer: TrainerView, model: torch.nn.Module, name: str, s: float, *, seed: int
+) -> dict[str, float]:
     """Val accuracy of ``model`` on ``name``'s masks at mean S ``s`` (the same masks every epoch)."""
     gen = torch.Generator().manual_seed(seed + 99_991)
     n_val = len(trainer.val_ds)  # type: ignore[arg-type]
@@ -195,7 +234,9 @@ def validate_baseline(trainer: TrainerView, model: torch.nn.Module, name: str, s
         for images, y in trainer.val_loader():
             y = y.to(trainer.device)
             xh, _ = trainer.streams(images.to(trainer.device))
-            a = baseline_actions(name, counts[start:start + len(y)], s, trainer.card.patch_grid, gen).to(trainer.device)
+            a = baseline_actions(name, counts[start : start + len(y)], s, trainer.card.patch_grid, gen).to(
+                trainer.device
+            )
             pred = model(apply_mask(xh, a, trainer.card.patch_grid)).argmax(1)
             tally.add(0.0, float((pred == y).sum()), float(a.sum()), 0.0, len(y))
             start += len(y)
@@ -208,6 +249,10 @@ def check_baselines(baselines: Checkpoint, ckpt: Checkpoint) -> None:
     info = baselines.card.metrics.get("baselines") if isinstance(baselines.card.metrics, Mapping) else None
     missing = [c for c in BASELINE_COMPONENTS.values() if c not in baselines.weights]
     if not isinstance(info, Mapping) or missing:
-        raise CheckpointError(f"{baselines.path} is not a baselines file (no fine-tuned baselines in it); pass RUN/{FILENAME} written by --stage baselines")
+        raise CheckpointError(
+            f"{baselines.path} is not a baselines file (no fine-tuned baselines in it); pass RUN/{FILENAME} written by --stage baselines"
+        )
     if "hr" not in ckpt.weights or info.get("fine_tuned_from_hr_sha256") != weights_digest(ckpt.weights["hr"]):
-        raise CheckpointError(f"{baselines.path} was fine-tuned from another model's HR classifier than {ckpt.path}; pass the {FILENAME} of the same run")
+        raise CheckpointError(
+            f"{baselines.path} was fine-tuned from another model's HR classifier than {ckpt.path}; pass the {FILENAME} of the same run"
+        )

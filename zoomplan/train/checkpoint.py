@@ -29,8 +29,17 @@ from zoomplan.models.checkpoint import (
 )
 
 __all__ = [
-    "FORMAT", "FORMAT_VERSION", "POLICY_STAGES", "Checkpoint", "build_component", "default_checkpoint_path",
-    "load_checkpoint", "load_state", "save_checkpoint", "save_state", "spec_for",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "POLICY_STAGES",
+    "Checkpoint",
+    "build_component",
+    "default_checkpoint_path",
+    "load_checkpoint",
+    "load_state",
+    "save_checkpoint",
+    "save_state",
+    "spec_for",
 ]
 
 

@@ -102,12 +102,16 @@ class TrainConfig:
 
     def stage(self, name: str) -> StageConfig:
         if name not in self.stages:
-            raise ConfigError(f"recipe {self.name!r} has no [stage.{name}] table: add it to {self.source or 'the config'}")
+            raise ConfigError(
+                f"recipe {self.name!r} has no [stage.{name}] table: add it to {self.source or 'the config'}"
+            )
         return self.stages[name]
 
     def with_epochs(self, epochs: int) -> "TrainConfig":
         """The same recipe with every stage's epoch count replaced (quick runs, tests)."""
-        return dataclasses.replace(self, stages={k: dataclasses.replace(v, epochs=epochs) for k, v in self.stages.items()})
+        return dataclasses.replace(
+            self, stages={k: dataclasses.replace(v, epochs=epochs) for k, v in self.stages.items()}
+        )
 
 
 def _spec(d: Mapping[str, Any], where: str) -> ModelSpec:
@@ -150,9 +154,13 @@ def parse_config(raw: Mapping[str, Any], source: str = "") -> TrainConfig:
         if st.epochs < 0 or st.batch_size <= 0 or st.lr <= 0:
             raise ConfigError(f"{source} [stage.{name}]: epochs must be >= 0, batch_size and lr > 0")
         if st.policy_init not in POLICY_INITS:
-            raise ConfigError(f"{source} [stage.{name}]: policy_init must be one of {', '.join(map(repr, POLICY_INITS))}, got {st.policy_init!r}")
+            raise ConfigError(
+                f"{source} [stage.{name}]: policy_init must be one of {', '.join(map(repr, POLICY_INITS))}, got {st.policy_init!r}"
+            )
         if not st.cost_power > 0:
-            raise ConfigError(f"{source} [stage.{name}]: cost_power must be > 0 (2 is the paper's), got {st.cost_power!r}")
+            raise ConfigError(
+                f"{source} [stage.{name}]: cost_power must be > 0 (2 is the paper's), got {st.cost_power!r}"
+            )
         if not (0.5 <= st.alpha_start <= 1 and 0.5 <= st.alpha_end <= 1):
             raise ConfigError(f"{source} [stage.{name}]: alpha_start/alpha_end must lie in [0.5, 1]")
         stages[name] = st
@@ -160,14 +168,25 @@ def parse_config(raw: Mapping[str, Any], source: str = "") -> TrainConfig:
     for name, d in dict(raw.get("sensor", {})).items():
         d = dict(d)
         aliases = SENTINEL2_BAND_ALIASES if d.pop("sentinel2_aliases", False) else {}
-        sensors.append(SensorMapping(name=name, scale=float(d.pop("scale")), offset=per_band(d.pop("offset", 0.0)), gain=per_band(d.pop("gain", 1.0)),
-                                     bands=tuple(d.pop("bands", ("red", "green", "blue"))), band_aliases=aliases, note=str(d.pop("note", ""))))
+        sensors.append(
+            SensorMapping(
+                name=name,
+                scale=float(d.pop("scale")),
+                offset=per_band(d.pop("offset", 0.0)),
+                gain=per_band(d.pop("gain", 1.0)),
+                bands=tuple(d.pop("bands", ("red", "green", "blue"))),
+                band_aliases=aliases,
+                note=str(d.pop("note", "")),
+            )
+        )
         if d:
             raise ConfigError(f"{source} [sensor.{name}]: unknown key(s) {', '.join(sorted(d))}")
         for key in ("offset", "gain"):
             v = getattr(sensors[-1], key)
             if isinstance(v, tuple) and len(v) != len(sensors[-1].bands):
-                raise ConfigError(f"{source} [sensor.{name}]: {key} has {len(v)} values for {len(sensors[-1].bands)} bands: give one number or one per band")
+                raise ConfigError(
+                    f"{source} [sensor.{name}]: {key} has {len(v)} values for {len(sensors[-1].bands)} bands: give one number or one per band"
+                )
     return TrainConfig(
         name=str(raw.get("name", Path(source).stem if source else "recipe")),
         model=model,
@@ -187,7 +206,9 @@ def load_config(path_or_name: str | Path) -> TrainConfig:
     if not p.suffix and not p.exists():
         packaged = resources.files("zoomplan.configs") / f"{p.name}.toml"
         if not packaged.is_file():
-            raise ConfigError(f"no recipe named {str(path_or_name)!r}: pass a TOML path or one of joint, fmow, ucmerced")
+            raise ConfigError(
+                f"no recipe named {str(path_or_name)!r}: pass a TOML path or one of joint, fmow, ucmerced"
+            )
         text, source = packaged.read_text(encoding="utf-8"), f"configs/{p.name}.toml"
     else:
         if not p.is_file():

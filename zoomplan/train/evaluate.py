@@ -25,8 +25,8 @@ from zoomplan.atomic import write_text_atomic
 from zoomplan.data.lowres import Streams
 from zoomplan.device import autocast
 from zoomplan.models.card import check_compatible
-from zoomplan.train.checkpoint import Checkpoint
 from zoomplan.train.baselines import BASELINE_COMPONENTS, BASELINES, baseline_actions, check_baselines
+from zoomplan.train.checkpoint import Checkpoint
 from zoomplan.train.masks import counts_for_mean
 from zoomplan.train.steps import PolicyModels, masked_predict, policy_predict
 
@@ -68,10 +68,16 @@ class EvalResult:
 
     def to_markdown(self) -> str:
         stages = [s for s in STAGE_LABEL.values() if any(r.stage == s for r in self.rows)]
-        how = (f"Ft columns: each baseline with its own classifier fine-tuned on its own masks (`{self.baselines}`)." if self.baselines
-               else "Ft columns: baselines borrow PatchDrop's fine-tuned classifier (no baselines file given; not the paper's protocol).")
-        lines = [f"Split `{self.split}` ({self.n_images} images), checkpoint `{self.checkpoint}`, baseline seed {self.seed}. "
-                 f"Accuracy % (S = mean HR patches acquired of {self.num_patches}). Pt column: stage-1 HR classifier. {how}", ""]
+        how = (
+            f"Ft columns: each baseline with its own classifier fine-tuned on its own masks (`{self.baselines}`)."
+            if self.baselines
+            else "Ft columns: baselines borrow PatchDrop's fine-tuned classifier (no baselines file given; not the paper's protocol)."
+        )
+        lines = [
+            f"Split `{self.split}` ({self.n_images} images), checkpoint `{self.checkpoint}`, baseline seed {self.seed}. "
+            f"Accuracy % (S = mean HR patches acquired of {self.num_patches}). Pt column: stage-1 HR classifier. {how}",
+            "",
+        ]
         for m in ("HR-CNN", "LR-CNN"):
             r = self.get(m, "stage 1")
             lines.append(f"- **{m}**: {100 * r.accuracy:.1f}% (S {r.S:.1f})")
@@ -88,20 +94,33 @@ class EvalResult:
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         if self.patch_rate:
             rows_, cols = self.patch_grid
-            lines += ["", f"PatchDrop's masks: share of images acquiring each patch ({rows_} x {cols} grid, row by row from the north), "
-                      "and S per image at the 5th / 50th / 95th percentiles.", "",
-                      "| stage | " + " | ".join(f"row {i + 1}" for i in range(rows_)) + " | S p5 / p50 / p95 |",
-                      "|---|" + "---|" * (rows_ + 1)]
+            lines += [
+                "",
+                f"PatchDrop's masks: share of images acquiring each patch ({rows_} x {cols} grid, row by row from the north), "
+                "and S per image at the 5th / 50th / 95th percentiles.",
+                "",
+                "| stage | " + " | ".join(f"row {i + 1}" for i in range(rows_)) + " | S p5 / p50 / p95 |",
+                "|---|" + "---|" * (rows_ + 1),
+            ]
             for st, rate in self.patch_rate.items():
-                cells = [" ".join(f"{v:.2f}" for v in rate[i * cols:(i + 1) * cols]) for i in range(rows_)]
+                cells = [" ".join(f"{v:.2f}" for v in rate[i * cols : (i + 1) * cols]) for i in range(rows_)]
                 q = self.s_percentiles.get(st, [])
                 lines.append(f"| {st} | " + " | ".join(cells) + " | " + " / ".join(f"{v:g}" for v in q) + " |")
         return "\n".join(lines) + "\n"
 
 
-def evaluate_checkpoint(ckpt: Checkpoint, dataset: Dataset, *, split: str = "test", device: torch.device | None = None,
-                        batch_size: int = 128, seed: int = 0, class_names: tuple[str, ...] | None = None,
-                        baselines: Checkpoint | None = None, progress: Callable[[int, int], None] | None = None) -> EvalResult:
+def evaluate_checkpoint(
+    ckpt: Checkpoint,
+    dataset: Dataset,
+    *,
+    split: str = "test",
+    device: torch.device | None = None,
+    batch_size: int = 128,
+    seed: int = 0,
+    class_names: tuple[str, ...] | None = None,
+    baselines: Checkpoint | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> EvalResult:
     """Evaluate every method of the paper's table on ``dataset`` (``(uint8 image, label)`` samples).
 
     ``baselines``: the run's ``baselines.pt`` (checked to come from this checkpoint's HR classifier);
@@ -119,8 +138,14 @@ def evaluate_checkpoint(ckpt: Checkpoint, dataset: Dataset, *, split: str = "tes
     lr = ckpt.build("lr", device)
     stage_models = {}
     for st in ckpt.policy_stages:
-        stage_models[st] = PolicyModels(ckpt.build(f"policy_{st}", device), ckpt.build(ckpt.hr_for_stage(st), device),
-                                        lr if st == "ft2" else None, False, card.combine, grid)
+        stage_models[st] = PolicyModels(
+            ckpt.build(f"policy_{st}", device),
+            ckpt.build(ckpt.hr_for_stage(st), device),
+            lr if st == "ft2" else None,
+            False,
+            card.combine,
+            grid,
+        )
     own: dict[str, torch.nn.Module] = {}
     if baselines is not None:
         own = {name: baselines.build(comp, device) for name, comp in BASELINE_COMPONENTS.items()}
@@ -161,28 +186,49 @@ def evaluate_checkpoint(ckpt: Checkpoint, dataset: Dataset, *, split: str = "tes
             xh, xl = streams(images.to(device))
             n = len(y)
             for st, pm in stage_models.items():
-                c = counts[st][start:start + n]
+                c = counts[st][start : start + n]
                 for name in BASELINES:
                     a = baseline_actions(name, c, mean_s[st], grid, gen).to(device)
                     clf = own[name] if own and st != "pt" else pm.hr
                     probs = masked_predict(clf, pm.lr, xh, xl, a, card.combine, grid)
                     bump((name, STAGE_LABEL[st]), float((probs.argmax(1) == y).sum()))
-                    base_patches[(name, STAGE_LABEL[st])] = base_patches.get((name, STAGE_LABEL[st]), 0.0) + float(a.sum())
+                    base_patches[(name, STAGE_LABEL[st])] = base_patches.get((name, STAGE_LABEL[st]), 0.0) + float(
+                        a.sum()
+                    )
             start += n
             if progress:
                 progress(n_total + start, 2 * n_total)
-    rows = [Row("HR-CNN", "stage 1", correct[("HR-CNN", "stage 1")] / n_total, float(P)),
-            Row("LR-CNN", "stage 1", correct[("LR-CNN", "stage 1")] / n_total, 0.0)]
+    rows = [
+        Row("HR-CNN", "stage 1", correct[("HR-CNN", "stage 1")] / n_total, float(P)),
+        Row("LR-CNN", "stage 1", correct[("LR-CNN", "stage 1")] / n_total, 0.0),
+    ]
     for st in stage_models:
         label = STAGE_LABEL[st]
         for name in BASELINES:
             rows.append(Row(name, label, correct[(name, label)] / n_total, base_patches[(name, label)] / n_total))
         rows.append(Row("PatchDrop", label, correct[("PatchDrop", label)] / n_total, mean_s[st]))
     rate = {STAGE_LABEL[st]: [round(float(v) / n_total, 4) for v in per_patch[st]] for st in stage_models}
-    pct = {STAGE_LABEL[st]: [float(v) for v in torch.quantile(torch.cat(per_image[st]), torch.tensor([0.05, 0.5, 0.95], dtype=torch.float64),
-                                                              interpolation="nearest")] for st in stage_models}
-    return EvalResult(str(ckpt.path), split, n_total, seed, P, rows, str(baselines.path) if baselines is not None else "",
-                      patch_rate=rate, s_percentiles=pct, patch_grid=tuple(grid))
+    pct = {
+        STAGE_LABEL[st]: [
+            float(v)
+            for v in torch.quantile(
+                torch.cat(per_image[st]), torch.tensor([0.05, 0.5, 0.95], dtype=torch.float64), interpolation="nearest"
+            )
+        ]
+        for st in stage_models
+    }
+    return EvalResult(
+        str(ckpt.path),
+        split,
+        n_total,
+        seed,
+        P,
+        rows,
+        str(baselines.path) if baselines is not None else "",
+        patch_rate=rate,
+        s_percentiles=pct,
+        patch_grid=tuple(grid),
+    )
 
 
 def write_result(result: EvalResult, out_dir: str | Path, stem: str = "evaluation") -> tuple[Path, Path]:
@@ -192,4 +238,3 @@ def write_result(result: EvalResult, out_dir: str | Path, stem: str = "evaluatio
     write_text_atomic(md, result.to_markdown())
     write_text_atomic(js, result.to_json())
     return md, js
-

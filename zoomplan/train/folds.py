@@ -40,13 +40,22 @@ class Indexed(Dataset):
         return img, y, i
 
 
-def train_lr_folds(cfg: TrainConfig, card: ModelCard, train_ds: Dataset, streams: Streams, device: torch.device, k: int,
-                   progress: Callable[[str, dict[str, Any]], None]) -> tuple[list[nn.Module], torch.Tensor]:
+def train_lr_folds(
+    cfg: TrainConfig,
+    card: ModelCard,
+    train_ds: Dataset,
+    streams: Streams,
+    device: torch.device,
+    k: int,
+    progress: Callable[[str, dict[str, Any]], None],
+) -> tuple[list[nn.Module], torch.Tensor]:
     """K LR classifiers, fold f trained (with the ``lr`` stage's recipe) on every training image
     outside fold f; returns them frozen and each training image's fold (seeded)."""
     n = len(train_ds)  # type: ignore[arg-type]
     fold_of = torch.empty(n, dtype=torch.long)
-    fold_of[torch.randperm(n, generator=torch.Generator().manual_seed(stage_seed(cfg.seed, "lr", 20_000)))] = torch.arange(n) % k
+    fold_of[torch.randperm(n, generator=torch.Generator().manual_seed(stage_seed(cfg.seed, "lr", 20_000)))] = (
+        torch.arange(n) % k
+    )
     sc = cfg.stage("lr")
     models = []
     for f in range(k):
@@ -61,10 +70,17 @@ def train_lr_folds(cfg: TrainConfig, card: ModelCard, train_ds: Dataset, streams
         for epoch in range(sc.epochs):
             seed = stage_seed(cfg.seed, "lr", 40_000 + 1_000 * f + epoch)
             gen = torch.Generator().manual_seed(seed)
-            loader = DataLoader(subset, batch_size=sc.batch_size, sampler=RandomSampler(subset, generator=torch.Generator().manual_seed(seed)), num_workers=cfg.data.workers)
+            loader = DataLoader(
+                subset,
+                batch_size=sc.batch_size,
+                sampler=RandomSampler(subset, generator=torch.Generator().manual_seed(seed)),
+                num_workers=cfg.data.workers,
+            )
             tally = Tally()
             for step, (images, y) in enumerate(loader):
-                opt.param_groups[0]["lr"] = cosine_lr(epoch * steps + step, steps * sc.epochs, sc.lr, sc.warmup_epochs * steps)
+                opt.param_groups[0]["lr"] = cosine_lr(
+                    epoch * steps + step, steps * sc.epochs, sc.lr, sc.warmup_epochs * steps
+                )
                 _, xl = streams(images.to(device), generator=gen, augment=True)
                 with autocast(device):
                     loss, correct = classifier_loss(model, xl, y.to(device), sc.label_smoothing)
@@ -73,6 +89,9 @@ def train_lr_folds(cfg: TrainConfig, card: ModelCard, train_ds: Dataset, streams
                 scaler.step(opt)
                 scaler.update()
                 tally.add(float(loss.detach()), float(correct), 0.0, 0.0, len(y))
-                progress("step", {"stage": f"lr-{f + 1}/{k}", "epoch": epoch, "step": step + 1, "steps": steps, **tally.summary()})
+                progress(
+                    "step",
+                    {"stage": f"lr-{f + 1}/{k}", "epoch": epoch, "step": step + 1, "steps": steps, **tally.summary()},
+                )
         models.append(model.eval().requires_grad_(False))
     return models, fold_of

@@ -16,7 +16,7 @@ def reward(actions: torch.Tensor, correct: torch.Tensor, sigma: float, power: fl
     0.25 instead of 0.0625), so that a tile the LR stream already classifies is worth no patch at all.
     """
     frac = actions.float().sum(dim=1) / actions.shape[1]
-    return torch.where(correct.bool(), 1.0 - frac**float(power), torch.full_like(frac, -float(sigma)))
+    return torch.where(correct.bool(), 1.0 - frac ** float(power), torch.full_like(frac, -float(sigma)))
 
 
 def explore(probs: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -35,7 +35,9 @@ def log_prob(probs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
     return torch.log(p.clamp_min(1e-8)).sum(dim=1)
 
 
-def self_critical_loss(probs_explore: torch.Tensor, sampled: torch.Tensor, r_sampled: torch.Tensor, r_greedy: torch.Tensor) -> torch.Tensor:
+def self_critical_loss(
+    probs_explore: torch.Tensor, sampled: torch.Tensor, r_sampled: torch.Tensor, r_greedy: torch.Tensor
+) -> torch.Tensor:
     """REINFORCE with the self-critical baseline: -mean(A * log pi(a)), A = R(a) - R(a_hat).
 
     ``probs_explore`` carries the gradient; the advantage is treated as a constant.

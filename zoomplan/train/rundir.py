@@ -44,7 +44,9 @@ class DistInfo:
 
     @classmethod
     def from_env(cls) -> "DistInfo":
-        return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0)))
+        return cls(
+            int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+        )
 
     @property
     def main(self) -> bool:
@@ -97,8 +99,15 @@ def make_card(cfg: TrainConfig, class_names: tuple[str, ...], train_ds: Dataset,
     hr_norm = channel_stats(imgs)
     lr_norm = channel_stats(imgs, m.lr_size_px, m.lowres_method, m.lr_psf_sigma)
     return ModelCard(
-        class_names=class_names, **card_fields_of(cfg), hr_norm=hr_norm, lr_norm=lr_norm, lr_sensors=cfg.sensors,
-        dataset=dataset, recipe=cfg.raw, seed=cfg.seed, zoomplan_version=__version__,
+        class_names=class_names,
+        **card_fields_of(cfg),
+        hr_norm=hr_norm,
+        lr_norm=lr_norm,
+        lr_sensors=cfg.sensors,
+        dataset=dataset,
+        recipe=cfg.raw,
+        seed=cfg.seed,
+        zoomplan_version=__version__,
     )
 
 
@@ -109,9 +118,9 @@ def _show(value: Any) -> str:
     return repr(value)
 
 
-
-def start_card(cfg: TrainConfig, class_names: tuple[str, ...], train_ds: Dataset, dataset: str,
-               ckpt_path: Path) -> tuple[ModelCard, dict[str, dict[str, torch.Tensor]]]:
+def start_card(
+    cfg: TrainConfig, class_names: tuple[str, ...], train_ds: Dataset, dataset: str, ckpt_path: Path
+) -> tuple[ModelCard, dict[str, dict[str, torch.Tensor]]]:
     """The card and weights a run starts from: those of ``ckpt_path`` when the run directory has one
     (checked to be the same classes and networks as ``cfg``), else a new card (:func:`make_card`)."""
     if not ckpt_path.exists():
@@ -124,8 +133,10 @@ def start_card(cfg: TrainConfig, class_names: tuple[str, ...], train_ds: Dataset
     for name, want in card_fields_of(cfg).items():
         have = getattr(base.card, name)
         if have != want:
-            raise ConfigError(f"{cfg.source or 'the recipe'} [model] {name} = {_show(want)} differs from {_show(have)} in {ckpt_path}, which this run "
-                              "continues: use a new --out directory (every stage is trained again there)")
+            raise ConfigError(
+                f"{cfg.source or 'the recipe'} [model] {name} = {_show(want)} differs from {_show(have)} in {ckpt_path}, which this run "
+                "continues: use a new --out directory (every stage is trained again there)"
+            )
     # The card keeps the normalisation measured when the run began; the recipe is the one in
     # force now (each stage's own settings are also kept with its metrics).
     return base.card.replace(recipe=cfg.raw), {k: dict(v) for k, v in base.weights.items()}

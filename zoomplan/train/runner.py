@@ -42,7 +42,14 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, dict[str, Any]], None]
 POLICY_COMPONENT = {"policy": "pt", "ft1": "ft1", "ft2": "ft2"}
-STAGE_NEEDS = {"hr": (), "lr": (), "policy": ("hr",), "ft1": ("policy_pt", "hr"), "ft2": ("policy_ft1", "hr_ft1", "lr"), "baselines": ("hr", "policy_ft1")}
+STAGE_NEEDS = {
+    "hr": (),
+    "lr": (),
+    "policy": ("hr",),
+    "ft1": ("policy_pt", "hr"),
+    "ft2": ("policy_ft1", "hr_ft1", "lr"),
+    "baselines": ("hr", "policy_ft1"),
+}
 
 
 def stage_components(stage: str) -> tuple[str, ...]:
@@ -67,8 +74,18 @@ def expand_stages(stage: str) -> tuple[str, ...]:
 class Trainer:
     """Runs stages of one recipe into one run directory."""
 
-    def __init__(self, cfg: TrainConfig, train_ds: Dataset, val_ds: Dataset, class_names: tuple[str, ...], out_dir: Path,
-                 device: torch.device, *, dataset: str = "", progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        train_ds: Dataset,
+        val_ds: Dataset,
+        class_names: tuple[str, ...],
+        out_dir: Path,
+        device: torch.device,
+        *,
+        dataset: str = "",
+        progress: Progress | None = None,
+    ) -> None:
         self.cfg, self.train_ds, self.val_ds, self.device = cfg, train_ds, val_ds, device
         self.class_names = tuple(class_names)
         self.out = Path(out_dir)
@@ -104,13 +121,17 @@ class Trainer:
         """A new policy whose body (every tensor but the output layer) is the trained LR classifier's."""
         policy = build_component(self.card, component)
         if "lr" not in self.weights:
-            raise CheckpointError(f"stage {required_by}: policy_init = 'lr' needs the trained 'lr' classifier in {self.ckpt_path}: run --stage lr first")
+            raise CheckpointError(
+                f"stage {required_by}: policy_init = 'lr' needs the trained 'lr' classifier in {self.ckpt_path}: run --stage lr first"
+            )
         own, src = policy.state_dict(), self.weights["lr"]
         body = [k for k in own if not k.startswith("fc.")]
         bad = [k for k in body if k not in src or tuple(src[k].shape) != tuple(own[k].shape)]
         if bad:
-            raise ConfigError(f"[stage.{required_by}] policy_init = 'lr' needs [model].policy to be the same network as [model].lr_classifier "
-                              f"(they differ at {bad[0]}): give both the same name, width and stem")
+            raise ConfigError(
+                f"[stage.{required_by}] policy_init = 'lr' needs [model].policy to be the same network as [model].lr_classifier "
+                f"(they differ at {bad[0]}): give both the same name, width and stem"
+            )
         policy.load_state_dict({**own, **{k: src[k] for k in body}})
         return policy.to(self.device)
 
@@ -136,8 +157,10 @@ class Trainer:
         hr = self._component("hr" if stage == "ft1" else "hr_ft1", required_by=stage)
         lr_model = self._component("lr", required_by=stage).eval().requires_grad_(False) if stage == "ft2" else None
         pm = PolicyModels(policy, hr, lr_model, True, self.card.combine, self.card.patch_grid)
-        groups = [{"params": policy.parameters(), "lr": sc.lr, "base_lr": sc.lr},
-                  {"params": hr.parameters(), "lr": sc.lr_classifier, "base_lr": sc.lr_classifier}]
+        groups = [
+            {"params": policy.parameters(), "lr": sc.lr, "base_lr": sc.lr},
+            {"params": hr.parameters(), "lr": sc.lr_classifier, "base_lr": sc.lr_classifier},
+        ]
         return {f"policy_{dst}": policy, f"hr_{dst}": hr}, groups, pm
 
     def _wrap(self, module: nn.Module) -> nn.Module:
@@ -148,7 +171,9 @@ class Trainer:
 
     # ---------------------------------------------------------------- evaluation on val
     def val_loader(self) -> DataLoader:
-        return DataLoader(self.val_ds, batch_size=self.cfg.eval_batch_size, shuffle=False, num_workers=self.cfg.data.workers)
+        return DataLoader(
+            self.val_ds, batch_size=self.cfg.eval_batch_size, shuffle=False, num_workers=self.cfg.data.workers
+        )
 
     @torch.inference_mode()
     def validate(self, stage: str, trained: dict[str, nn.Module], pm: PolicyModels | None) -> dict[str, float]:
@@ -177,7 +202,13 @@ class Trainer:
                 hr, lr = self.streams(images.to(self.device))
                 actions, probs = policy_predict(pm, hr, lr)
                 correct = probs.argmax(1) == y
-                tally.add(0.0, float(correct.sum()), float(actions.sum()), float(reward_fn(actions, correct, sigma, cost_power).sum()), len(y))
+                tally.add(
+                    0.0,
+                    float(correct.sum()),
+                    float(actions.sum()),
+                    float(reward_fn(actions, correct, sigma, cost_power).sum()),
+                    len(y),
+                )
         return tally.summary()
 
     # ---------------------------------------------------------------- one stage
@@ -198,7 +229,9 @@ class Trainer:
             log.info("resuming stage %s at epoch %d", stage, start + 1)
         train_set: Dataset = self.train_ds
         if pm is not None and pm.lr is not None and sc.oof_folds > 1:
-            pm.lr_folds, pm.fold_of = train_lr_folds(self.cfg, self.card, self.train_ds, self.streams, self.device, sc.oof_folds, self.progress)
+            pm.lr_folds, pm.fold_of = train_lr_folds(
+                self.cfg, self.card, self.train_ds, self.streams, self.device, sc.oof_folds, self.progress
+            )
             train_set = Indexed(self.train_ds)
         wrapped = {k: self._wrap(v) for k, v in trained.items()}
         if pm is not None:
@@ -206,10 +239,18 @@ class Trainer:
             if pm.train_hr:
                 pm.hr = next(v for k, v in wrapped.items() if k.startswith("hr"))
         if self.dist.world > 1:
-            sampler: Any = DistributedSampler(train_set, num_replicas=self.dist.world, rank=self.dist.rank, shuffle=True, seed=stage_seed(self.cfg.seed, stage, 0))
+            sampler: Any = DistributedSampler(
+                train_set,
+                num_replicas=self.dist.world,
+                rank=self.dist.rank,
+                shuffle=True,
+                seed=stage_seed(self.cfg.seed, stage, 0),
+            )
         steps_per_epoch = -(-len(self.train_ds) // (sc.batch_size * self.dist.world))  # type: ignore[arg-type]
         total_steps = steps_per_epoch * sc.epochs
-        self.progress("stage_start", {"stage": stage, "epochs": sc.epochs, "start_epoch": start, "steps": steps_per_epoch})
+        self.progress(
+            "stage_start", {"stage": stage, "epochs": sc.epochs, "start_epoch": start, "steps": steps_per_epoch}
+        )
         for epoch in range(start, sc.epochs):
             t0 = time.time()
             seed = stage_seed(self.cfg.seed, stage, epoch)
@@ -219,7 +260,9 @@ class Trainer:
                 sampler.set_epoch(epoch)
             else:
                 sampler = RandomSampler(train_set, generator=torch.Generator().manual_seed(seed))
-            loader = DataLoader(train_set, batch_size=sc.batch_size, sampler=sampler, num_workers=self.cfg.data.workers, drop_last=False)
+            loader = DataLoader(
+                train_set, batch_size=sc.batch_size, sampler=sampler, num_workers=self.cfg.data.workers, drop_last=False
+            )
             alpha = alpha_at(epoch, sc.epochs, sc.alpha_start, sc.alpha_end)
             for m in trained.values():
                 m.train()
@@ -236,10 +279,26 @@ class Trainer:
                 hr, lr = self.streams(images.to(self.device), generator=gen, augment=True)
                 with autocast(self.device):
                     if pm is None:
-                        loss, correct = classifier_loss(wrapped[stage], hr if stage == "hr" else lr, y, sc.label_smoothing)
-                        stats = {"correct": float(correct), "patches": float(self.card.num_patches * len(y)) if stage == "hr" else 0.0, "reward": 0.0}
+                        loss, correct = classifier_loss(
+                            wrapped[stage], hr if stage == "hr" else lr, y, sc.label_smoothing
+                        )
+                        stats = {
+                            "correct": float(correct),
+                            "patches": float(self.card.num_patches * len(y)) if stage == "hr" else 0.0,
+                            "reward": 0.0,
+                        }
                     else:
-                        loss, stats = policy_step(pm, hr, lr, y, alpha=alpha, sigma=sc.sigma, generator=gen, index=index, cost_power=sc.cost_power)
+                        loss, stats = policy_step(
+                            pm,
+                            hr,
+                            lr,
+                            y,
+                            alpha=alpha,
+                            sigma=sc.sigma,
+                            generator=gen,
+                            index=index,
+                            cost_power=sc.cost_power,
+                        )
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.step(opt)
@@ -265,12 +324,27 @@ class Trainer:
                 metrics["val"] = val
                 self.card = self.card.replace(metrics=metrics)
                 self._save_checkpoint()
-            row = {"stage": stage, "epoch": epoch + 1, "alpha": alpha, "time_s": round(time.time() - t0, 2), "best": improved,
-                   **{f"train_{k}": round(v, 5) for k, v in train_m.items()}, **{f"val_{k}": round(v, 5) for k, v in val_m.items()}}
+            row = {
+                "stage": stage,
+                "epoch": epoch + 1,
+                "alpha": alpha,
+                "time_s": round(time.time() - t0, 2),
+                "best": improved,
+                **{f"train_{k}": round(v, 5) for k, v in train_m.items()},
+                **{f"val_{k}": round(v, 5) for k, v in val_m.items()},
+            }
             self._log_metrics(row)
             if self.dist.main:
-                save_state(self.state_path, {"stage": stage, "epoch": epoch, "best": best, "optimizer": opt.state_dict(),
-                                             "models": {k: v.state_dict() for k, v in trained.items()}})
+                save_state(
+                    self.state_path,
+                    {
+                        "stage": stage,
+                        "epoch": epoch,
+                        "best": best,
+                        "optimizer": opt.state_dict(),
+                        "models": {k: v.state_dict() for k, v in trained.items()},
+                    },
+                )
             self.progress("epoch_end", row)
         if sc.epochs == 0:  # nothing trained: keep the initial weights so later stages can run
             for name, module in trained.items():
@@ -287,7 +361,9 @@ class Trainer:
             for need in STAGE_NEEDS[stage]:
                 if need not in have:
                     prev = next(s for s in STAGES if need in stage_components(s))
-                    raise CheckpointError(f"stage {stage} needs {need!r} in {self.ckpt_path}: run --stage {prev} first (same --out)")
+                    raise CheckpointError(
+                        f"stage {stage} needs {need!r} in {self.ckpt_path}: run --stage {prev} first (same --out)"
+                    )
             have |= set(stage_components(stage))
 
     def run(self, stages: tuple[str, ...], resume: bool = False) -> Path:
@@ -326,21 +402,42 @@ class Trainer:
         for stage, tag in POLICY_COMPONENT.items():
             if f"policy_{tag}" not in self.weights:
                 continue
-            pm = PolicyModels(self._component(f"policy_{tag}", required_by="deploy"), self._component(f"hr_{tag}" if tag != "pt" else "hr", required_by="deploy"),
-                              self._component("lr", required_by="deploy") if tag == "ft2" else None, False, self.card.combine, self.card.patch_grid)
+            pm = PolicyModels(
+                self._component(f"policy_{tag}", required_by="deploy"),
+                self._component(f"hr_{tag}" if tag != "pt" else "hr", required_by="deploy"),
+                self._component("lr", required_by="deploy") if tag == "ft2" else None,
+                False,
+                self.card.combine,
+                self.card.patch_grid,
+            )
             scores[tag] = self.validate_policy(pm, sigma, power)["reward"]
         best = max(scores, key=lambda t: scores[t])
         metrics = dict(self.card.metrics)
-        metrics["deploy"] = {"sigma": sigma, "cost_power": power, "val_reward": {k: round(v, 5) for k, v in scores.items()}, "chosen": best}
+        metrics["deploy"] = {
+            "sigma": sigma,
+            "cost_power": power,
+            "val_reward": {k: round(v, 5) for k, v in scores.items()},
+            "chosen": best,
+        }
         self.card = self.card.replace(deploy_stage=best, metrics=metrics)
         self._save_checkpoint()
         log.info("planner will use policy stage %s (val reward at sigma %g: %s)", best, sigma, scores)
         return best
 
 
-def train(cfg: TrainConfig, train_ds: Dataset, val_ds: Dataset, class_names: tuple[str, ...], out_dir: str | Path, *,
-          stage: str = "all", device: torch.device | None = None, resume: bool = False, dataset: str = "",
-          progress: Progress | None = None) -> Path:
+def train(
+    cfg: TrainConfig,
+    train_ds: Dataset,
+    val_ds: Dataset,
+    class_names: tuple[str, ...],
+    out_dir: str | Path,
+    *,
+    stage: str = "all",
+    device: torch.device | None = None,
+    resume: bool = False,
+    dataset: str = "",
+    progress: Progress | None = None,
+) -> Path:
     """Train ``stage`` (or ``all``) of recipe ``cfg`` into ``out_dir``; returns the checkpoint path.
 
     Under ``torchrun`` (WORLD_SIZE > 1) the process group is created here (gloo on CPU, NCCL on CUDA).
@@ -355,7 +452,16 @@ def train(cfg: TrainConfig, train_ds: Dataset, val_ds: Dataset, class_names: tup
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
         created = True
     try:
-        trainer = Trainer(cfg, train_ds, val_ds, class_names, Path(out_dir), device, dataset=dataset, progress=progress if info.main else None)
+        trainer = Trainer(
+            cfg,
+            train_ds,
+            val_ds,
+            class_names,
+            Path(out_dir),
+            device,
+            dataset=dataset,
+            progress=progress if info.main else None,
+        )
         return trainer.run(expand_stages(stage), resume=resume)
     finally:
         if created:

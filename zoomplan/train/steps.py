@@ -29,7 +29,9 @@ def cosine_lr(step: int, total: int, base: float, warmup: int = 0) -> float:
     return base * 0.5 * (1.0 + math.cos(math.pi * min(max(t, 0.0), 1.0)))
 
 
-def combine_probs(hr_logits: torch.Tensor, lr_logits: torch.Tensor | None, actions: torch.Tensor, rule: str) -> torch.Tensor:
+def combine_probs(
+    hr_logits: torch.Tensor, lr_logits: torch.Tensor | None, actions: torch.Tensor, rule: str
+) -> torch.Tensor:
     """Class probabilities (B, K) from the HR stream and optionally the LR stream.
 
     ``paper``: (S/P) softmax(h) + (1 - S/P) softmax(l) with S the acquired patches per image;
@@ -40,7 +42,7 @@ def combine_probs(hr_logits: torch.Tensor, lr_logits: torch.Tensor | None, actio
         return ph
     if rule == "logit-sum":
         return (hr_logits.float() + lr_logits.float()).softmax(dim=1)
-    w = (actions.float().sum(dim=1, keepdim=True) / actions.shape[1])
+    w = actions.float().sum(dim=1, keepdim=True) / actions.shape[1]
     return w * ph + (1.0 - w) * lr_logits.float().softmax(dim=1)
 
 
@@ -99,15 +101,27 @@ class PolicyModels:
         return every[fold, torch.arange(lr.shape[0], device=lr.device)]
 
 
-def classifier_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+def classifier_loss(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Cross-entropy loss and the number of correct predictions of a classifier on one batch."""
     logits = model(x)
     loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
     return loss, (logits.argmax(1) == y).sum()
 
 
-def policy_step(m: PolicyModels, hr: torch.Tensor, lr: torch.Tensor, y: torch.Tensor, *, alpha: float, sigma: float, generator: torch.Generator | None,
-                index: torch.Tensor | None = None, cost_power: float = 2.0) -> tuple[torch.Tensor, dict[str, float]]:
+def policy_step(
+    m: PolicyModels,
+    hr: torch.Tensor,
+    lr: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    alpha: float,
+    sigma: float,
+    generator: torch.Generator | None,
+    index: torch.Tensor | None = None,
+    cost_power: float = 2.0,
+) -> tuple[torch.Tensor, dict[str, float]]:
     """Loss of one REINFORCE (+ classifier) step with the self-critical baseline.
 
     Returns the total loss (policy loss, plus the classifier's loss in Ft-1/Ft-2) and batch statistics
@@ -147,7 +161,15 @@ def policy_predict(m: PolicyModels, hr: torch.Tensor, lr: torch.Tensor) -> tuple
 
 
 @torch.inference_mode()
-def masked_predict(hr_model: nn.Module, lr_model: nn.Module | None, hr: torch.Tensor, lr: torch.Tensor, actions: torch.Tensor, combine: str, grid: tuple[int, int]) -> torch.Tensor:
+def masked_predict(
+    hr_model: nn.Module,
+    lr_model: nn.Module | None,
+    hr: torch.Tensor,
+    lr: torch.Tensor,
+    actions: torch.Tensor,
+    combine: str,
+    grid: tuple[int, int],
+) -> torch.Tensor:
     """Class probabilities for given actions (baselines evaluated with a stage's classifiers)."""
     lr_logits = lr_model(lr) if lr_model is not None else None
     return combine_probs(hr_model(apply_mask(hr, actions, grid)), lr_logits, actions, combine)

@@ -16,16 +16,16 @@ import torch
 from pyproj import CRS
 from rasterio.transform import from_origin
 
-from zoomplan.errors import ZoomplanError
-from zoomplan.plan.audit import outputs as audit_io, labels as audit_labels
-from zoomplan.plan.audit import audit
-from zoomplan.plan.audit.rows import TOTAL, aggregate, selected_mask
-from zoomplan.plan.audit.labels import parse_classes, read_labels
-from zoomplan.plan.pipeline import plan
-from zoomplan.plan.selection.select import select_patches
-
 from tests.plan.audit_synth import VALUES, expected, raster_labels, scene, vector_labels
 from tests.plan.tables import random_table, vendor
+from zoomplan.errors import ZoomplanError
+from zoomplan.plan.audit import audit
+from zoomplan.plan.audit import labels as audit_labels
+from zoomplan.plan.audit import outputs as audit_io
+from zoomplan.plan.audit.labels import parse_classes, read_labels
+from zoomplan.plan.audit.rows import TOTAL, aggregate, selected_mask
+from zoomplan.plan.pipeline import plan
+from zoomplan.plan.selection.select import select_patches
 
 
 @pytest.fixture(autouse=True)
@@ -140,8 +140,9 @@ def test_raster_labels_give_the_vector_numbers(tmp_path: Path, tiny_checkpoint: 
     assert [r.patches for r in unnamed.rows] == [r.patches for r in ras.rows]
 
 
-def test_outputs_are_written_together_or_not_at_all(tmp_path: Path, tiny_checkpoint: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_outputs_are_written_together_or_not_at_all(
+    tmp_path: Path, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sc, labels = scene(tmp_path), vector_labels(tmp_path / "labels.gpkg")
     out = tmp_path / "out"
     res = audit([sc], labels, field="landuse", model=tiny_checkpoint, device="cpu", out_dir=out, png=True)
@@ -167,8 +168,9 @@ def test_raster_footprint_and_sampling_work_in_pieces(tmp_path: Path, monkeypatc
     data[10:20, 30:60] = 3
     path = tmp_path / "sparse.tif"
     t = from_origin(440000, 4170000, 4, 4)
-    with rasterio.open(path, "w", driver="GTiff", width=100, height=70, count=1, dtype="int16", crs="EPSG:32618",
-                       transform=t, nodata=0) as dst:
+    with rasterio.open(
+        path, "w", driver="GTiff", width=100, height=70, count=1, dtype="int16", crs="EPSG:32618", transform=t, nodata=0
+    ) as dst:
         dst.write(data, 1)
     monkeypatch.setattr(audit_labels, "FOOTPRINT_CELLS", 16)  # 7 px cells
     monkeypatch.setattr(audit_labels, "_STRIP_PIXELS", 7 * 7 * 15 * 2)  # strips of 14 rows

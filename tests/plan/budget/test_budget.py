@@ -15,13 +15,12 @@ import shapely
 import torch
 from PIL import Image
 
+from tests.helpers.synth import utm_scene, write_aoi
 from zoomplan.errors import ConfigError, GeometryError, ZoomplanError
 from zoomplan.plan.budget import budget
+from zoomplan.plan.budget.regions import Region, disjoint_regions
 from zoomplan.plan.budget.result import COUNTED, BudgetResult, vendor_slug
 from zoomplan.plan.pipeline import plan
-from zoomplan.plan.budget.regions import Region, disjoint_regions
-
-from tests.helpers.synth import utm_scene, write_aoi
 
 A = shapely.box(440040, 4169600, 440360, 4169960)
 B = shapely.box(440200, 4169400, 440600, 4169760)  # shares 160 m x 160 m with A
@@ -76,7 +75,13 @@ def setup(tmp_path: Path) -> dict[str, Path]:
     scene = utm_scene(tmp_path / "scene.tif", size=64)  # x 440000-440640, y 4169360-4170000
     vendors = tmp_path / "vendors.toml"
     vendors.write_text(VENDORS)
-    regions = write_aoi(tmp_path / "regions.gpkg", [A, B, FAR, EDGE], "EPSG:32618", ids=["a", "b", "far", "edge"], names=["North", "South", "Far", "Edge"])
+    regions = write_aoi(
+        tmp_path / "regions.gpkg",
+        [A, B, FAR, EDGE],
+        "EPSG:32618",
+        ids=["a", "b", "far", "edge"],
+        names=["North", "South", "Far", "Edge"],
+    )
     return {"scene": scene, "vendors": vendors, "regions": regions, "dir": tmp_path}
 
 
@@ -84,16 +89,26 @@ def run(s: dict[str, Path], ckpt: Path, regions: Path | None = None, **kw: objec
     return budget(regions or s["regions"], [s["scene"]], model=ckpt, device="cpu", vendors_file=s["vendors"], **kw)
 
 
-def test_totals_are_the_sum_of_the_rows_and_outside_regions_are_reported(setup: dict[str, Path], tiny_checkpoint: Path,
-                                                                        caplog: pytest.LogCaptureFixture) -> None:
+def test_totals_are_the_sum_of_the_rows_and_outside_regions_are_reported(
+    setup: dict[str, Path], tiny_checkpoint: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.WARNING):
         r = run(setup, tiny_checkpoint)
     assert r.vendors == ("flat", "clip-min")  # every profile of the catalogue, in its order
-    assert [(x.region, x.status) for x in r.rows] == [("a", "ok"), ("b", "ok"), ("far", "outside scenes"), ("edge", "partly outside scenes")]
+    assert [(x.region, x.status) for x in r.rows] == [
+        ("a", "ok"),
+        ("b", "ok"),
+        ("far", "outside scenes"),
+        ("edge", "partly outside scenes"),
+    ]
     assert r.rows[3].covered_fraction == pytest.approx(0.6, abs=1e-3) and r.rows[3].counted
     recs = r.records()
     rows, total = recs[:-1], recs[-1]
-    assert total["region"] == "TOTAL" and "sum of 3 of 4 regions" in total["status"] and "far (outside scenes)" in total["status"]
+    assert (
+        total["region"] == "TOTAL"
+        and "sum of 3 of 4 regions" in total["status"]
+        and "far (outside scenes)" in total["status"]
+    )
     counted = [rec for rec, row in zip(rows, r.rows) if row.status in COUNTED]
     assert len(counted) == 3
     for col in SUMMED + tuple(f"{m}_{vendor_slug(v)}" for v in r.vendors for m in PER_VENDOR):
@@ -118,7 +133,11 @@ def test_overlapping_regions_are_billed_once(setup: dict[str, Path], tiny_checkp
     a, b, inner = r.rows
     # a region inside an earlier one: all its area went to that one; zeros, counted, said so
     assert inner.status == "inside earlier regions" and inner.area_km2 == 0 and inner.region_km2 == pytest.approx(0.01)
-    assert inner.patches_total == 0 and all(c.plan_usd == c.baseline_usd == 0 for c in inner.costs.values()) and inner.counted
+    assert (
+        inner.patches_total == 0
+        and all(c.plan_usd == c.baseline_usd == 0 for c in inner.costs.values())
+        and inner.counted
+    )
     assert "billed to a" in inner.overlap_with
     # the shared 160 m x 160 m belongs to the first region in file order
     assert a.overlap_km2 == pytest.approx(0.0256 + 0.01) and b.overlap_km2 == pytest.approx(0.0256)
@@ -127,14 +146,26 @@ def test_overlapping_regions_are_billed_once(setup: dict[str, Path], tiny_checkp
     assert any("billed once" in n for n in r.notes)
     # every patch once: the rows' patches are the distinct patches of the union
     union = write_aoi(d / "union.gpkg", [A.union(B)], "EPSG:32618")
-    u = plan(union, [setup["scene"]], model=tiny_checkpoint, device="cpu", vendor="flat", vendors_file=setup["vendors"], threshold=0.0)
+    u = plan(
+        union,
+        [setup["scene"]],
+        model=tiny_checkpoint,
+        device="cpu",
+        vendor="flat",
+        vendors_file=setup["vendors"],
+        threshold=0.0,
+    )
     assert a.patches_total + b.patches_total == len(r.table) == len(u.table)
     assert len(set(r.table.patch_ids())) == len(r.table)
     assert a.patches_selected + b.patches_selected == int(r.selected.sum())
     # buying everything costs exactly the union bought whole: no km2 is billed twice
     everything = run(setup, tiny_checkpoint, regions=two, threshold=0.0)
     t = everything.totals()
-    assert t["plan_usd_flat"] == t["baseline_usd_flat"] == pytest.approx(round(u.summary["baseline_cost_usd"], 2), abs=0.011)
+    assert (
+        t["plan_usd_flat"]
+        == t["baseline_usd_flat"]
+        == pytest.approx(round(u.summary["baseline_cost_usd"], 2), abs=0.011)
+    )
     assert t["baseline_usd_flat"] == pytest.approx(A.union(B).area / 1e6 * 10.0, abs=0.011)
     # at the default threshold the totals are exactly `zoomplan plan` over the disjoint parts (one feature each)
     parts = write_aoi(d / "parts.gpkg", [x.geometry for x in r.rows if not x.geometry.is_empty], "EPSG:32618")
@@ -165,7 +196,9 @@ def test_by_field_merges_features_and_missing_field_is_one_line(setup: dict[str,
 
     d = setup["dir"]
     path = d / "blocks.gpkg"
-    gpd.GeoDataFrame({"block": ["x", "y", "x"], "name": ["n1", "n2", "n3"]}, geometry=[A, FAR, B], crs="EPSG:32618").to_file(path)
+    gpd.GeoDataFrame(
+        {"block": ["x", "y", "x"], "name": ["n1", "n2", "n3"]}, geometry=[A, FAR, B], crs="EPSG:32618"
+    ).to_file(path)
     r = run(setup, tiny_checkpoint, regions=path, by="block", vendors=["flat"])
     assert [(x.region, x.name, x.status) for x in r.rows] == [("x", "n1", "ok"), ("y", "n2", "outside scenes")]
     assert r.rows[0].area_km2 == pytest.approx(A.union(B).area / 1e6) and r.rows[0].overlap_km2 == 0
@@ -184,27 +217,37 @@ def test_outputs_read_back(setup: dict[str, Path], tiny_checkpoint: Path) -> Non
         rows = list(csv.DictReader(fh))
     assert [x["region"] for x in rows] == ["a", "b", "far", "edge", "TOTAL"] and list(rows[0]) == r.columns()
     assert rows[2]["plan_usd_flat"] == "" and rows[2]["status"] == "outside scenes"  # empty, not 0
-    assert float(rows[4]["plan_usd_flat"]) == pytest.approx(sum(float(rows[i]["plan_usd_flat"]) for i in (0, 1, 3)), abs=1e-6)
+    assert float(rows[4]["plan_usd_flat"]) == pytest.approx(
+        sum(float(rows[i]["plan_usd_flat"]) for i in (0, 1, 3)), abs=1e-6
+    )
     assert {tuple(x) for x in pyogrio.list_layers(out / "b.gpkg")} == {("budget", "MultiPolygon"), ("totals", None)}
     g = pyogrio.read_dataframe(out / "b.gpkg", layer="budget")
     assert g.crs.to_epsg() == 4326 and list(g["region"]) == ["a", "b", "far", "edge"]
     assert g.to_crs(32618).area.iloc[1] == pytest.approx(r.rows[1].area_km2 * 1e6, rel=1e-6)  # b's billed part
     assert math.isnan(g["plan_usd_flat"].iloc[2])
     t = pyogrio.read_dataframe(out / "b.gpkg", layer="totals")
-    assert t["region"].tolist() == ["TOTAL"] and t["plan_usd_flat"].iloc[0] == pytest.approx(float(rows[4]["plan_usd_flat"]))
+    assert t["region"].tolist() == ["TOTAL"] and t["plan_usd_flat"].iloc[0] == pytest.approx(
+        float(rows[4]["plan_usd_flat"])
+    )
     png = out / "b.png"
     assert png.stat().st_size > 20_000
     img = np.asarray(Image.open(png).convert("RGB"), dtype=np.float32)
     assert min(img.shape[:2]) > 400 and img.std() > 20 and len(np.unique(img.reshape(-1, 3), axis=0)) > 1000
 
 
-def test_bad_input_writes_nothing(setup: dict[str, Path], tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_input_writes_nothing(
+    setup: dict[str, Path], tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = setup["dir"] / "out"
     far = write_aoi(setup["dir"] / "far.gpkg", [FAR], "EPSG:32618")
     with pytest.raises(GeometryError, match="outside every scene"):
         run(setup, tiny_checkpoint, regions=far, out_csv=out / "b.csv")
-    for kw, pattern in [({"vendors": ["acme"]}, "unknown vendor 'acme'"), ({"map_png": out / "m.jpg"}, "must end in .png"),
-                        ({"out_gpkg": out / "b.shp"}, "must end in .gpkg"), ({"threshold": -1.0}, "is negative")]:
+    for kw, pattern in [
+        ({"vendors": ["acme"]}, "unknown vendor 'acme'"),
+        ({"map_png": out / "m.jpg"}, "must end in .png"),
+        ({"out_gpkg": out / "b.shp"}, "must end in .gpkg"),
+        ({"threshold": -1.0}, "is negative"),
+    ]:
         with pytest.raises(ZoomplanError, match=pattern):
             run(setup, tiny_checkpoint, out_csv=out / "b.csv", **kw)
 
@@ -221,8 +264,12 @@ def test_bad_input_writes_nothing(setup: dict[str, Path], tiny_checkpoint: Path,
 
 def test_region_without_valid_data_is_reported(setup: dict[str, Path], tiny_checkpoint: Path) -> None:
     d = setup["dir"]
-    scene = utm_scene(d / "holes.tif", size=64, nodata_block=(slice(40, 64), slice(40, 64)))  # nodata: x >= 440400, y <= 4169600
-    regions = write_aoi(d / "r.gpkg", [A, shapely.box(440450, 4169400, 440600, 4169550)], "EPSG:32618", ids=["a", "blank"])
+    scene = utm_scene(
+        d / "holes.tif", size=64, nodata_block=(slice(40, 64), slice(40, 64))
+    )  # nodata: x >= 440400, y <= 4169600
+    regions = write_aoi(
+        d / "r.gpkg", [A, shapely.box(440450, 4169400, 440600, 4169550)], "EPSG:32618", ids=["a", "blank"]
+    )
     r = budget(regions, [scene], model=tiny_checkpoint, device="cpu", vendors_file=setup["vendors"])
     assert [(x.region, x.status, x.counted) for x in r.rows] == [("a", "ok", True), ("blank", "no valid data", False)]
     blank = r.records()[1]

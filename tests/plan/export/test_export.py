@@ -14,19 +14,20 @@ import shapely
 from pyproj import CRS, Transformer
 from shapely.geometry import shape
 
+from tests.plan.tables import km2, vendor
 from zoomplan.plan.export.geojson import order_feature_collection, patches_feature_collection, write_geojson
 from zoomplan.plan.orders.orders import baseline_cost, build_orders
 from zoomplan.plan.orders.pricing import VendorProfile, bill, cost_summary
 from zoomplan.plan.types import PatchTable
-
-from tests.plan.tables import km2, vendor
 
 SITES = {32618: (500000.0, 4500000.0), 32755: (330000.0, 6100000.0)}
 
 
 def make_table(aoi: shapely.Polygon, epsg: int, pm: float = 100.0, seed: int = 0) -> PatchTable:
     x0, y0, x1, y1 = aoi.bounds
-    r, c = np.meshgrid(np.arange(np.floor(-y1 / pm), np.ceil(-y0 / pm)), np.arange(np.floor(x0 / pm), np.ceil(x1 / pm)), indexing="ij")
+    r, c = np.meshgrid(
+        np.arange(np.floor(-y1 / pm), np.ceil(-y0 / pm)), np.arange(np.floor(x0 / pm), np.ceil(x1 / pm)), indexing="ij"
+    )
     r, c = r.ravel().astype(np.int64), c.ravel().astype(np.int64)
     hit = shapely.intersects(aoi, shapely.box(c * pm, -(r + 1) * pm, (c + 1) * pm, -r * pm))
     r, c = r[hit], c[hit]
@@ -35,8 +36,18 @@ def make_table(aoi: shapely.Polygon, epsg: int, pm: float = 100.0, seed: int = 0
     b = np.stack([c * pm + pm / 2, -r * pm - pm / 2], 1)
     bump = lambda dx, dy: np.exp(-(((b - b.mean(0) - (dx, dy)) / 400.0) ** 2).sum(1))  # noqa: E731
     prob = np.maximum(bump(-700, -500), bump(700, 600)) * 0.8 + 0.2 * rng.random(n)  # two clustered bumps
-    return PatchTable(CRS.from_epsg(epsg), pm, (4, 4), r, c, prob.astype(np.float32),
-                      rng.integers(0, 3, n).astype(np.int32), rng.random(n).astype(np.float32), np.zeros(n, np.int32), ("field", "town", "water"))
+    return PatchTable(
+        CRS.from_epsg(epsg),
+        pm,
+        (4, 4),
+        r,
+        c,
+        prob.astype(np.float32),
+        rng.integers(0, 3, n).astype(np.int32),
+        rng.random(n).astype(np.float32),
+        np.zeros(n, np.int32),
+        ("field", "town", "water"),
+    )
 
 
 def plan(epsg: int, v: VendorProfile, threshold: float = 0.5):
@@ -45,8 +56,12 @@ def plan(epsg: int, v: VendorProfile, threshold: float = 0.5):
     t = make_table(aoi, epsg)
     sel = t.prob > threshold if threshold > 0 else np.ones(len(t), bool)
     orders = build_orders(t, sel, [aoi], v)
-    summary = {"aoi_km2": aoi.area / 1e6, "patches_selected": int(sel.sum()), "nan": float("nan"),
-               **cost_summary(bill(orders, v), baseline_cost([aoi], v, t.crs), v)}
+    summary = {
+        "aoi_km2": aoi.area / 1e6,
+        "patches_selected": int(sel.sum()),
+        "nan": float("nan"),
+        **cost_summary(bill(orders, v), baseline_cost([aoi], v, t.crs), v),
+    }
     return aoi, t, sel, orders, summary
 
 
@@ -129,4 +144,6 @@ def test_threshold_zero_export_costs_the_baseline() -> None:
     assert summary["savings_usd"] == 0.0 and summary["plan_cost_usd"] == summary["baseline_cost_usd"]
     fc = order_feature_collection(orders, summary, t.crs)
     assert all(f["properties"]["whole_aoi"] for f in fc["features"])
-    assert math.isclose(sum(f["properties"]["area_km2"] for f in fc["features"]), km2([aoi], t.crs), rel_tol=1e-6)  # on the ellipsoid
+    assert math.isclose(
+        sum(f["properties"]["area_km2"] for f in fc["features"]), km2([aoi], t.crs), rel_tol=1e-6
+    )  # on the ellipsoid

@@ -11,9 +11,9 @@ import shapely
 from pyproj import CRS, Geod, Proj, Transformer
 from shapely.geometry import shape
 
-from zoomplan.plan.orders.area import areal_scale, ellipsoidal_m2
 from zoomplan.plan.export.geojson import order_feature_collection
 from zoomplan.plan.export.lonlat import TOLERANCE_M, densify, snap, written
+from zoomplan.plan.orders.area import areal_scale, ellipsoidal_m2
 from zoomplan.plan.orders.orders import whole_aoi_orders
 from zoomplan.plan.orders.pricing import load_vendors
 
@@ -43,8 +43,12 @@ def as_read_in_utm(ll: shapely.Geometry, epsg: int) -> shapely.Geometry:
 def strips(x: float, y: float) -> dict[str, shapely.Polygon]:
     """Long thin orders centred at (x, y): 61 km north-south and east-west by 200 m, one at 30 degrees, and a 60 km square."""
     ns = shapely.box(x - 100, y - 30500, x + 100, y + 30500)
-    return {"ns": ns, "ew": shapely.box(x - 30500, y - 100, x + 30500, y + 100),
-            "slant": shapely.affinity.rotate(ns, 30.0), "square": shapely.box(x - 30000, y - 30000, x + 30000, y + 30000)}
+    return {
+        "ns": ns,
+        "ew": shapely.box(x - 30500, y - 100, x + 30500, y + 100),
+        "slant": shapely.affinity.rotate(ns, 30.0),
+        "square": shapely.box(x - 30000, y - 30000, x + 30000, y + 30000),
+    }
 
 
 @pytest.mark.parametrize("epsg,y", SITES)
@@ -93,7 +97,14 @@ def test_written_orders_keep_their_shape_and_area(epsg: int, y: float, off: int)
         assert o.area_km2 == pytest.approx(geodesic_m2(ll) / 1e6, rel=1e-4)
         back = as_read_in_utm(ll, epsg)
         assert back.hausdorff_distance(g) < TOLERANCE_M + 0.02, name  # 7 decimals of degree: about 1 cm more
-        naive = snap(shapely.transform(g, lambda xy: np.column_stack(Transformer.from_crs(crs, 4326, always_xy=True).transform(xy[:, 0], xy[:, 1]))))
+        naive = snap(
+            shapely.transform(
+                g,
+                lambda xy: np.column_stack(
+                    Transformer.from_crs(crs, 4326, always_xy=True).transform(xy[:, 0], xy[:, 1])
+                ),
+            )
+        )
         if name in ("ew", "square"):
             assert as_read_in_utm(naive, epsg).hausdorff_distance(g) > 10.0, "without densifying, edges stray"
 
@@ -111,6 +122,8 @@ def test_densifying_stays_within_the_vertex_limit() -> None:
 
 def test_snapping_to_7_decimals_keeps_rings_valid() -> None:
     """A hole 3e-8 degree from its shell snaps into the shell at 1e-7: still one valid polygon."""
-    g = shapely.Polygon([(0, 0), (1e-3, 0), (1e-3, 1e-3), (0, 1e-3)], [[(1e-4, 3e-8), (5e-4, 3e-8), (5e-4, 4e-4), (1e-4, 4e-4)]])
+    g = shapely.Polygon(
+        [(0, 0), (1e-3, 0), (1e-3, 1e-3), (0, 1e-3)], [[(1e-4, 3e-8), (5e-4, 3e-8), (5e-4, 4e-4), (1e-4, 4e-4)]]
+    )
     s = snap(g)
     assert s.is_valid and s.geom_type in ("Polygon", "MultiPolygon") and s.area == pytest.approx(g.area, rel=1e-3)

@@ -16,13 +16,12 @@ import rasterio
 import shapely
 from affine import Affine
 
-from zoomplan.plan.orders.orders import baseline_cost, build_orders
-from zoomplan.plan.orders.pricing import VendorProfile, bill, cost_summary
-from zoomplan.plan.export.map_layers import MAX_GRID, patch_grid, rgb_bands, stretch
-from zoomplan.plan.export.quicklook import figure, render
-
 from tests.conftest import shared_data
 from tests.plan.tables import random_table as make_table
+from zoomplan.plan.export.map_layers import MAX_GRID, patch_grid, rgb_bands, stretch
+from zoomplan.plan.export.quicklook import figure, render
+from zoomplan.plan.orders.orders import baseline_cost, build_orders
+from zoomplan.plan.orders.pricing import VendorProfile, bill, cost_summary
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 REAL_SCENE = "sentinel2/s2_l1c_18SVG_20160112_rgbn_10m.tif"
@@ -42,7 +41,18 @@ def make_scene(path: Path, crs: str = "EPSG:32618", descriptions=("blue (B02)", 
         crs, transform = "EPSG:4326", Affine(0.00012, 0.0, -75.0, 0.0, -0.0001, 40.68)
     else:  # lon/lat just south of the AOI
         transform = Affine(0.00012, 0.0, -75.0, 0.0, -0.0001, 40.65)
-    with rasterio.open(path, "w", driver="GTiff", width=300, height=300, count=3, dtype="uint16", crs=crs, transform=transform, nodata=0) as ds:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=300,
+        height=300,
+        count=3,
+        dtype="uint16",
+        crs=crs,
+        transform=transform,
+        nodata=0,
+    ) as ds:
         ds.write(data)
         for i, d in enumerate(descriptions, 1):
             ds.set_band_description(i, d)
@@ -117,7 +127,10 @@ def halves_plan():
     t = dataclasses.replace(t, prob=np.where(west, 0.95, 0.05).astype(np.float32))
     sel = t.prob > 0.5
     orders = build_orders(t, sel, [AOI], VENDOR)
-    summary = {"plan": cost_summary(bill(orders, VENDOR), baseline_cost([AOI], VENDOR, t.crs), VENDOR), "parameters": {"threshold": 0.5}}
+    summary = {
+        "plan": cost_summary(bill(orders, VENDOR), baseline_cost([AOI], VENDOR, t.crs), VENDOR),
+        "parameters": {"threshold": 0.5},
+    }
     return t, sel, orders, summary
 
 
@@ -125,7 +138,7 @@ def red_share(img: np.ndarray, fig, ax) -> float:
     """Share of the map's pixels in the order outlines' red."""
     b = ax.get_window_extent()
     h = int(fig.bbox.height)
-    m = img[int(h - b.y1) + 2:int(h - b.y0) - 2, int(b.x0) + 2:int(b.x1) - 2]
+    m = img[int(h - b.y1) + 2 : int(h - b.y0) - 2, int(b.x0) + 2 : int(b.x1) - 2]
     red = (m[..., 0] > 170) & (m[..., 1] < 90) & (m[..., 2] < 90)
     return float(red.mean())
 
@@ -167,7 +180,11 @@ def test_legend_bill_and_colour_bar_are_off_the_map(tmp_path: Path) -> None:
     ax, panel, cax = axes(fig, "map"), axes(fig, "panel"), axes(fig, "colorbar")
     assert ax.get_legend() is None and not ax.texts
     m = ax.get_window_extent(r)
-    boxes = [panel.get_legend().get_window_extent(r), *(x.get_window_extent(r) for x in panel.texts), cax.get_tightbbox(r)]
+    boxes = [
+        panel.get_legend().get_window_extent(r),
+        *(x.get_window_extent(r) for x in panel.texts),
+        cax.get_tightbbox(r),
+    ]
     for b in boxes:
         assert not m.overlaps(b) and b.x0 > m.x1, (m, b)
         assert 0 <= b.x0 and b.x1 <= fig.bbox.width and 0 <= b.y0 and b.y1 <= fig.bbox.height
@@ -228,7 +245,9 @@ def example_plan(tmp_path: Path, model: Path, aoi: Path, scene: Path, vendors_fi
 
 def test_bundled_example_quicklook(tmp_path: Path, tiny_checkpoint: Path) -> None:
     """The README example (4 km^2) through the pipeline: outlines a small share of the map, a field drawn."""
-    r, fig, img = example_plan(tmp_path, tiny_checkpoint, EXAMPLES / "aoi_accomac.geojson", EXAMPLES / "s2_l1c_18SVG_20160112_accomac_crop.tif")
+    r, fig, img = example_plan(
+        tmp_path, tiny_checkpoint, EXAMPLES / "aoi_accomac.geojson", EXAMPLES / "s2_l1c_18SVG_20160112_accomac_crop.tif"
+    )
     ax = axes(fig, "map")
     assert img.shape[:2] == (int(fig.bbox.height), int(fig.bbox.width))
     assert red_share(img, fig, ax) < 0.2
@@ -253,15 +272,23 @@ def test_real_scene_quicklook_is_not_a_block_of_outlines(tmp_path: Path) -> None
     poly = shapely.box(b.left + 100, b.bottom + 100, b.right - 100, b.top - 100).segmentize(500.0)
     poly = shapely.transform(poly, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
     aoi = tmp_path / "scene.geojson"
-    aoi.write_text(json.dumps({"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"id": "scene"}, "geometry": mapping(poly)}]}))
+    aoi.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [{"type": "Feature", "properties": {"id": "scene"}, "geometry": mapping(poly)}],
+            }
+        )
+    )
     # the default profile without its 100 m minimum width: the shipped model's 60 m strips stay hundreds of thin orders
     from zoomplan.plan.orders.pricing import default_catalogue
 
     vendors = tmp_path / "vendors.toml"
     text = default_catalogue().read_text(encoding="utf-8")
     head, tail = text.split('name = "clip-30cm"', 1)
-    vendors.write_text(head + 'name = "clip-30cm"' + tail.replace("min_width_m = 100.0", "min_width_m = 0.0", 1), encoding="utf-8")
+    vendors.write_text(
+        head + 'name = "clip-30cm"' + tail.replace("min_width_m = 100.0", "min_width_m = 0.0", 1), encoding="utf-8"
+    )
     r, fig, img = example_plan(tmp_path, default_checkpoint_path(), aoi, scene, vendors)
     ax = axes(fig, "map")
     assert len(r.table) > 0.9 * 368e6 / r.table.patch_m**2 and len(r.orders) > 20  # every patch of the ~370 km^2 AOI
@@ -289,7 +316,10 @@ def test_cloudy_patches_are_whitened_and_hatched(tmp_path: Path) -> None:
     band = (t.row % 10 < 3) & ((t.col + 0.5) * t.patch_m > X + 1600)  # bands of rows on the east (low) half
     cloud = np.where(band, 1, 0).astype(np.uint8)
     cloudy_t = dataclasses.replace(t, cloud=cloud)
-    s2 = {**summary, "clouds": {"patches_cloudy": int(band.sum()), "cloudy_km2": 1.0, "handling": "skip", "patches_filled": 0}}
+    s2 = {
+        **summary,
+        "clouds": {"patches_cloudy": int(band.sum()), "cloudy_km2": 1.0, "handling": "skip", "patches_filled": 0},
+    }
     idx = inner(t, np.nonzero(band)[0])
     clear = figure(scene, t, sel, orders, [AOI], t.crs, summary, max_px=128)
     fig = figure(scene, cloudy_t, sel, orders, [AOI], t.crs, s2, max_px=128)

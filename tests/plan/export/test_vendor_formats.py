@@ -17,11 +17,11 @@ import shapely
 from pyproj import Transformer
 from shapely.geometry import MultiPolygon, Polygon, shape
 
-from zoomplan.errors import ConfigError, InputError
-from zoomplan.plan.export import gis_formats, vendor_formats as vf
-from zoomplan.plan.orders.pricing import load_vendors
-
 from tests.plan.order_synth import lonlat, utm_orders, write_order_file
+from zoomplan.errors import ConfigError, InputError
+from zoomplan.plan.export import gis_formats
+from zoomplan.plan.export import vendor_formats as vf
+from zoomplan.plan.orders.pricing import load_vendors
 
 NOW = dt.datetime(2026, 11, 20, 15, 30, tzinfo=dt.UTC)
 
@@ -89,7 +89,9 @@ def check(x: Any, s: dict, at: str = "$") -> None:
         raise AssertionError(f"{at}: matches none of anyOf ({'; '.join(errs)})")
     types = {"object": dict, "array": list, "string": str, "number": (int, float), "integer": int, "boolean": bool}
     if "type" in s:
-        assert isinstance(x, types[s["type"]]) and not (s["type"] in ("number", "integer") and isinstance(x, bool)), f"{at}: not {s['type']}: {x!r}"
+        assert isinstance(x, types[s["type"]]) and not (s["type"] in ("number", "integer") and isinstance(x, bool)), (
+            f"{at}: not {s['type']}: {x!r}"
+        )
     if "const" in s:
         assert x == s["const"], f"{at}: {x!r} != {s['const']!r}"
     if "pattern" in s:
@@ -116,45 +118,157 @@ def check(x: Any, s: dict, at: str = "$") -> None:
 
 POSITION = {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "number"}}
 RING = {"type": "array", "minItems": 4, "items": POSITION}
-POLYGON = {"type": "object", "required": ["type", "coordinates"], "additionalProperties": False,
-           "properties": {"type": {"const": "Polygon"}, "coordinates": {"type": "array", "minItems": 1, "items": RING}}}
-MULTIPOLYGON = {"type": "object", "required": ["type", "coordinates"], "additionalProperties": False,
-                "properties": {"type": {"const": "MultiPolygon"}, "coordinates": {"type": "array", "minItems": 1, "items": POLYGON["properties"]["coordinates"]}}}
+POLYGON = {
+    "type": "object",
+    "required": ["type", "coordinates"],
+    "additionalProperties": False,
+    "properties": {"type": {"const": "Polygon"}, "coordinates": {"type": "array", "minItems": 1, "items": RING}},
+}
+MULTIPOLYGON = {
+    "type": "object",
+    "required": ["type", "coordinates"],
+    "additionalProperties": False,
+    "properties": {
+        "type": {"const": "MultiPolygon"},
+        "coordinates": {"type": "array", "minItems": 1, "items": POLYGON["properties"]["coordinates"]},
+    },
+}
 STRING = {"type": "string"}
 ISO = {"type": "string", "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"}
 
 # Planet Orders API v2 create-order body, clip tool (docs.planet.com; Planet support "Example payload for using the clip tool").
-PLANET = {"type": "object", "required": ["name", "products", "tools"], "additionalProperties": False, "properties": {
-    "name": STRING, "source_type": {"const": "scenes"}, "order_type": STRING, "delivery": {"type": "object"}, "notifications": {"type": "object"},
-    "hosting": {"type": "object"}, "subscription_id": {"type": "integer"},
-    "products": {"type": "array", "minItems": 1, "items": {"type": "object", "required": ["item_ids", "item_type", "product_bundle"], "additionalProperties": False,
-                 "properties": {"item_ids": {"type": "array", "minItems": 1, "items": STRING}, "item_type": STRING, "product_bundle": STRING}}},
-    "tools": {"type": "array", "minItems": 1, "items": {"type": "object", "required": ["clip"], "properties": {
-        "clip": {"type": "object", "required": ["aoi"], "additionalProperties": False, "properties": {"aoi": {"anyOf": [POLYGON, MULTIPOLYGON]}}}}}},
-}}
+PLANET = {
+    "type": "object",
+    "required": ["name", "products", "tools"],
+    "additionalProperties": False,
+    "properties": {
+        "name": STRING,
+        "source_type": {"const": "scenes"},
+        "order_type": STRING,
+        "delivery": {"type": "object"},
+        "notifications": {"type": "object"},
+        "hosting": {"type": "object"},
+        "subscription_id": {"type": "integer"},
+        "products": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["item_ids", "item_type", "product_bundle"],
+                "additionalProperties": False,
+                "properties": {
+                    "item_ids": {"type": "array", "minItems": 1, "items": STRING},
+                    "item_type": STRING,
+                    "product_bundle": STRING,
+                },
+            },
+        },
+        "tools": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["clip"],
+                "properties": {
+                    "clip": {
+                        "type": "object",
+                        "required": ["aoi"],
+                        "additionalProperties": False,
+                        "properties": {"aoi": {"anyOf": [POLYGON, MULTIPOLYGON]}},
+                    }
+                },
+            },
+        },
+    },
+}
 # UP42 orders v2 (POST /v2/orders, the body up42-py's BatchOrderTemplate sends).
-UP42 = {"type": "object", "required": ["dataProduct", "displayName", "params", "featureCollection"], "additionalProperties": False, "properties": {
-    "dataProduct": STRING, "displayName": STRING, "params": {"type": "object"}, "tags": {"type": "array", "items": STRING},
-    "featureCollection": {"type": "object", "required": ["type", "features"], "properties": {
-        "type": {"const": "FeatureCollection"},
-        "features": {"type": "array", "minItems": 1, "maxItems": 1, "items": {"type": "object", "required": ["type", "geometry"], "properties": {
-            "type": {"const": "Feature"}, "geometry": POLYGON, "properties": {"type": "object"}}}}}},
-}}
+UP42 = {
+    "type": "object",
+    "required": ["dataProduct", "displayName", "params", "featureCollection"],
+    "additionalProperties": False,
+    "properties": {
+        "dataProduct": STRING,
+        "displayName": STRING,
+        "params": {"type": "object"},
+        "tags": {"type": "array", "items": STRING},
+        "featureCollection": {
+            "type": "object",
+            "required": ["type", "features"],
+            "properties": {
+                "type": {"const": "FeatureCollection"},
+                "features": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["type", "geometry"],
+                        "properties": {
+                            "type": {"const": "Feature"},
+                            "geometry": POLYGON,
+                            "properties": {"type": "object"},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
 WKT_POLYGON = {"type": "string", "pattern": r"^POLYGON \(\((-?\d+(\.\d+)? -?\d+(\.\d+)?(, )?)+\)\)$"}
-SKYFI_COMMON = {"aoi": WKT_POLYGON, "label": STRING, "orderLabel": STRING, "metadata": {"type": "object"}, "deliveryDriver": STRING,
-                "deliveryParams": {"type": "object"}, "webhookUrl": STRING}
+SKYFI_COMMON = {
+    "aoi": WKT_POLYGON,
+    "label": STRING,
+    "orderLabel": STRING,
+    "metadata": {"type": "object"},
+    "deliveryDriver": STRING,
+    "deliveryParams": {"type": "object"},
+    "webhookUrl": STRING,
+}
 # SkyFi Platform API: ArchiveOrderRequest (POST /order-archive), TaskingOrderRequest (POST /order-tasking).
-SKYFI_ARCHIVE = {"type": "object", "required": ["aoi", "archiveId"], "additionalProperties": False, "properties": {**SKYFI_COMMON, "archiveId": STRING}}
-SKYFI_TASKING = {"type": "object", "required": ["aoi", "windowStart", "windowEnd", "productType", "resolution"], "additionalProperties": False, "properties": {
-    **SKYFI_COMMON, "windowStart": ISO, "windowEnd": ISO, "productType": STRING, "resolution": STRING,
-    "maxCloudCoveragePercent": {"type": "number", "minimum": 0, "maximum": 100}, "maxOffNadirAngle": {"type": "number", "minimum": 0, "maximum": 45},
-    "priorityItem": {"type": "boolean"}, "requiredProvider": STRING}}
+SKYFI_ARCHIVE = {
+    "type": "object",
+    "required": ["aoi", "archiveId"],
+    "additionalProperties": False,
+    "properties": {**SKYFI_COMMON, "archiveId": STRING},
+}
+SKYFI_TASKING = {
+    "type": "object",
+    "required": ["aoi", "windowStart", "windowEnd", "productType", "resolution"],
+    "additionalProperties": False,
+    "properties": {
+        **SKYFI_COMMON,
+        "windowStart": ISO,
+        "windowEnd": ISO,
+        "productType": STRING,
+        "resolution": STRING,
+        "maxCloudCoveragePercent": {"type": "number", "minimum": 0, "maximum": 100},
+        "maxOffNadirAngle": {"type": "number", "minimum": 0, "maximum": 45},
+        "priorityItem": {"type": "boolean"},
+        "requiredProvider": STRING,
+    },
+}
 # STAPI OrderPayload (stapi-pydantic: datetime interval, geometry, CQL2 JSON filter, order_parameters; product_id of the drafts).
-CQL2_LE = {"type": "object", "required": ["op", "args"], "properties": {"op": {"const": "<="}, "args": {"type": "array", "minItems": 2, "maxItems": 2}}}
-STAPI = {"type": "object", "required": ["datetime", "geometry", "order_parameters"], "additionalProperties": False, "properties": {
-    "product_id": STRING, "datetime": {"type": "string", "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"},
-    "geometry": POLYGON, "order_parameters": {"type": "object"},
-    "filter": {"type": "object", "required": ["op", "args"], "properties": {"op": {"const": "and"}, "args": {"type": "array", "minItems": 1, "items": CQL2_LE}}}}}
+CQL2_LE = {
+    "type": "object",
+    "required": ["op", "args"],
+    "properties": {"op": {"const": "<="}, "args": {"type": "array", "minItems": 2, "maxItems": 2}},
+}
+STAPI = {
+    "type": "object",
+    "required": ["datetime", "geometry", "order_parameters"],
+    "additionalProperties": False,
+    "properties": {
+        "product_id": STRING,
+        "datetime": {"type": "string", "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"},
+        "geometry": POLYGON,
+        "order_parameters": {"type": "object"},
+        "filter": {
+            "type": "object",
+            "required": ["op", "args"],
+            "properties": {"op": {"const": "and"}, "args": {"type": "array", "minItems": 1, "items": CQL2_LE}},
+        },
+    },
+}
 
 CAPS = {"planet": 500, "up42": 999, "skyfi": 500, "stapi": None}
 
@@ -172,16 +286,24 @@ def payload_geometries(fmt: str, body: dict) -> list[shapely.Geometry]:
 def raw_rings(fmt: str, body: dict) -> list[list]:
     """Rings exactly as written (to check closure and counts on the text, not on shapely's reading)."""
     if fmt == "skyfi":
-        inner = body["aoi"][len("POLYGON (("):-2]
+        inner = body["aoi"][len("POLYGON ((") : -2]
         return [[tuple(map(float, pt.split())) for pt in inner.split(", ")]]
-    g = body["tools"][0]["clip"]["aoi"] if fmt == "planet" else body["featureCollection"]["features"][0]["geometry"] if fmt == "up42" else body["geometry"]
+    g = (
+        body["tools"][0]["clip"]["aoi"]
+        if fmt == "planet"
+        else body["featureCollection"]["features"][0]["geometry"]
+        if fmt == "up42"
+        else body["geometry"]
+    )
     polys = [g["coordinates"]] if g["type"] == "Polygon" else g["coordinates"]
     return [ring for p in polys for ring in p]
 
 
 @pytest.mark.parametrize("fmt", ["planet", "up42", "skyfi", "stapi"])
 @pytest.mark.parametrize("kind", ["archive", "tasking"])
-def test_payloads_obey_shapes_and_limits(tmp_path: Path, order: tuple[Path, dict], fmt: str, kind: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_payloads_obey_shapes_and_limits(
+    tmp_path: Path, order: tuple[Path, dict], fmt: str, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
     src, geoms = order
     cat = tmp_path / "vendors.toml"
     text = (Path(vf.__file__).parents[3] / "configs" / "vendors.toml").read_text()
@@ -191,10 +313,17 @@ def test_payloads_obey_shapes_and_limits(tmp_path: Path, order: tuple[Path, dict
     with caplog.at_level(logging.WARNING, logger="zoomplan"):
         r = vf.export_order(src, out, fmt, vendors_file=cat, now=NOW)
     bodies = json.loads(out.read_text())
-    assert isinstance(bodies, list) and r.n_records == len(bodies) and r.placeholders == vf.count_placeholders(bodies) > 0
+    assert (
+        isinstance(bodies, list) and r.n_records == len(bodies) and r.placeholders == vf.count_placeholders(bodies) > 0
+    )
     single = fmt != "planet"
     assert len(bodies) == (5 if single else 4)  # the MultiPolygon order is split where one Polygon is required
-    schema = {"planet": PLANET, "up42": UP42, "stapi": STAPI, "skyfi": SKYFI_TASKING if kind == "tasking" else SKYFI_ARCHIVE}[fmt]
+    schema = {
+        "planet": PLANET,
+        "up42": UP42,
+        "stapi": STAPI,
+        "skyfi": SKYFI_TASKING if kind == "tasking" else SKYFI_ARCHIVE,
+    }[fmt]
     for b in bodies:
         check(b, schema)
     names = [b.get("name") or b.get("displayName") or b.get("label") for b in bodies]
@@ -214,7 +343,9 @@ def test_payloads_obey_shapes_and_limits(tmp_path: Path, order: tuple[Path, dict
     union = shapely.union_all([g for b in bodies for g in payload_geometries(fmt, b)])
     for oid, g in geoms.items():
         assert g.difference(union).area <= 1e-12, oid  # every order is covered (deg^2; ~0.01 m^2)
-    assert area_km2(union) <= 1.05 * area_km2(shapely.union_all([Polygon(p.exterior) for g in geoms.values() for p in getattr(g, "geoms", [g])]))
+    assert area_km2(union) <= 1.05 * area_km2(
+        shapely.union_all([Polygon(p.exterior) for g in geoms.values() for p in getattr(g, "geoms", [g])])
+    )
     msgs = [rec.getMessage() for rec in caplog.records]
     assert any("a1_hole: 1 hole(s) filled" in m for m in msgs)
     assert any("a1_wavy" in m and "simplified outwards" in m for m in msgs)  # 1500 vertices > the profile's 1000
@@ -222,9 +353,16 @@ def test_payloads_obey_shapes_and_limits(tmp_path: Path, order: tuple[Path, dict
         b = bodies[0]
         assert b["filter"]["args"][0]["args"] == [{"property": "eo:cloud_cover"}, v.cloud_max_pct]
         assert b["filter"]["args"][1]["args"] == [{"property": "view:off_nadir"}, v.off_nadir_max_deg]
-        assert b["datetime"] == ("2026-11-21T00:00:00Z/2026-12-21T00:00:00Z" if kind == "tasking" else "2025-11-20T00:00:00Z/2026-11-20T00:00:00Z")
+        assert b["datetime"] == (
+            "2026-11-21T00:00:00Z/2026-12-21T00:00:00Z"
+            if kind == "tasking"
+            else "2025-11-20T00:00:00Z/2026-11-20T00:00:00Z"
+        )
     if fmt == "skyfi" and kind == "tasking":
-        assert bodies[0]["maxCloudCoveragePercent"] == v.cloud_max_pct and bodies[0]["maxOffNadirAngle"] == v.off_nadir_max_deg
+        assert (
+            bodies[0]["maxCloudCoveragePercent"] == v.cloud_max_pct
+            and bodies[0]["maxOffNadirAngle"] == v.off_nadir_max_deg
+        )
     if fmt == "up42":
         assert set(bodies[0]["params"]) == ({"acquisitionStart", "acquisitionEnd"} if kind == "tasking" else {"id"})
 
@@ -232,7 +370,9 @@ def test_payloads_obey_shapes_and_limits(tmp_path: Path, order: tuple[Path, dict
 @pytest.mark.parametrize(("max_vertices", "max_coords"), [(8, None), (10_000, 500), (10_000, 999), (4, None)])
 def test_fit_geometry_meets_each_limit_and_covers(max_vertices: int, max_coords: int | None) -> None:
     g = lonlat(utm_orders()["a1_wavy"], ccw=False)
-    out = vf.fit_geometry(g, vf.Limits(single_polygon=True, max_vertices=max_vertices, max_coords=max_coords), label="w")
+    out = vf.fit_geometry(
+        g, vf.Limits(single_polygon=True, max_vertices=max_vertices, max_coords=max_coords), label="w"
+    )
     assert len(out) == 1 and isinstance(out[0], Polygon) and out[0].exterior.is_ccw
     assert vf.n_vertices(out[0]) <= max_vertices and (max_coords is None or vf.n_coords(out[0]) <= max_coords)
     assert g.difference(out[0]).area <= 1e-12
@@ -255,9 +395,14 @@ def test_window_parsing() -> None:
         ("not json at all", "is not JSON"),
         ('{"type": "Feature"}', "is not a GeoJSON FeatureCollection"),
         ('{"type": "FeatureCollection", "features": []}', "has no orders"),
-        ('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [1, 2]}}]}', "is a Point"),
-        ('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [[[440000, 4170000], [440100, 4170000], [440100, 4170100], [440000, 4170000]]]}}]}',
-         "outside lon [-180, 180]"),
+        (
+            '{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [1, 2]}}]}',
+            "is a Point",
+        ),
+        (
+            '{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [[[440000, 4170000], [440100, 4170000], [440100, 4170100], [440000, 4170000]]]}}]}',
+            "outside lon [-180, 180]",
+        ),
     ],
 )
 def test_bad_order_files(tmp_path: Path, content: str | None, message: str) -> None:
@@ -278,7 +423,9 @@ def test_unknown_vendor_names_the_catalogue_fix(tmp_path: Path) -> None:
     assert not (tmp_path / "p.json").exists()
 
 
-def test_interrupted_writes_leave_nothing(tmp_path: Path, order: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_writes_leave_nothing(
+    tmp_path: Path, order: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
     src, _ = order
     real = pyogrio.write_dataframe
 

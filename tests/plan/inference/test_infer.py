@@ -11,16 +11,15 @@ import torch
 from pyproj import CRS
 from rasterio.transform import from_origin
 
+from tests.conftest import tiny_card
+from tests.helpers.synth import utm_scene, write_scene
 from zoomplan.data.lowres import normalize
 from zoomplan.errors import CheckpointError
 from zoomplan.geo.grid import PlanGrid
 from zoomplan.geo.scene import open_scene
+from zoomplan.models.checkpoint import build_component, load_checkpoint, save_checkpoint
 from zoomplan.plan.inference.blocks import cut_tiles, valid_fraction
 from zoomplan.plan.inference.infer import infer_patches
-from zoomplan.models.checkpoint import build_component, load_checkpoint, save_checkpoint
-
-from tests.conftest import tiny_card
-from tests.helpers.synth import utm_scene, write_scene
 
 CPU = torch.device("cpu")
 
@@ -54,12 +53,16 @@ def brute_force_patches(grid: PlanGrid, feats: list) -> set[tuple[int, int]]:
 
 
 @pytest.mark.parametrize(("epsg", "x0", "y0"), [(32618, 440000.0, 4170000.0), (32733, 500000.0, 6200000.0)])
-def test_utm_scenes_multipolygon_aoi_across_tile_edges(tmp_path: Path, tiny_checkpoint: Path, epsg: int, x0: float, y0: float) -> None:
+def test_utm_scenes_multipolygon_aoi_across_tile_edges(
+    tmp_path: Path, tiny_checkpoint: Path, epsg: int, x0: float, y0: float
+) -> None:
     ck = load_checkpoint(tiny_checkpoint)
     sc = open_scene(utm_scene(tmp_path / "s.tif", epsg=epsg, x0=x0, y0=y0, size=64), ck.card)
     grid = PlanGrid.from_card(CRS.from_epsg(epsg), ck.card)
     a = shapely.box(x0 + 35, y0 - 275, x0 + 213, y0 - 61)  # crosses tile edges on every side
-    b = shapely.MultiPolygon([shapely.box(x0 + 300, y0 - 500, x0 + 390, y0 - 410), shapely.Point(x0 + 500, y0 - 150).buffer(50)])
+    b = shapely.MultiPolygon(
+        [shapely.box(x0 + 300, y0 - 500, x0 + 390, y0 - 410), shapely.Point(x0 + 500, y0 - 150).buffer(50)]
+    )
     inf = infer_patches(ck, [sc], [a, b], grid, CPU, block_tiles=3, batch_size=7)
     t = inf.table
     assert set(zip(t.row.tolist(), t.col.tolist())) == brute_force_patches(grid, [a, b])

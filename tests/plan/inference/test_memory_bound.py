@@ -44,10 +44,25 @@ def big_sparse_scene(path: Path, side: int = SIDE, x0: float = 400000.0, y0: flo
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:BLOCK, 0:BLOCK]
     base = 0.5 + 0.25 * np.sin(xx / 7.0) * np.cos(yy / 11.0)
-    block = (np.clip(np.stack([base + 0.1 * rng.standard_normal((BLOCK, BLOCK)) for _ in range(4)]), 0.02, 1.0) * 3000).astype("uint16")
+    block = (
+        np.clip(np.stack([base + 0.1 * rng.standard_normal((BLOCK, BLOCK)) for _ in range(4)]), 0.02, 1.0) * 3000
+    ).astype("uint16")
     zero = np.zeros_like(block)
-    profile = dict(driver="GTiff", width=side, height=side, count=4, dtype="uint16", crs="EPSG:32618", transform=from_origin(x0, y0, 10.0, 10.0),
-                   nodata=0, compress="deflate", tiled=True, blockxsize=BLOCK, blockysize=BLOCK, interleave="pixel")
+    profile = dict(
+        driver="GTiff",
+        width=side,
+        height=side,
+        count=4,
+        dtype="uint16",
+        crs="EPSG:32618",
+        transform=from_origin(x0, y0, 10.0, 10.0),
+        nodata=0,
+        compress="deflate",
+        tiled=True,
+        blockxsize=BLOCK,
+        blockysize=BLOCK,
+        interleave="pixel",
+    )
     corners = {0, side - BLOCK}
     with rasterio.open(path, "w", **profile) as dst:
         for i, d in enumerate(S2_DESCRIPTIONS):
@@ -87,9 +102,26 @@ def run_plan(tmp_path: Path, side: int, ckpt: Path) -> dict:
     x0, y0 = 400000.0, 4200000.0
     t = Transformer.from_crs(32618, 4326, always_xy=True)
     poly = shapely.segmentize(shapely.box(x0 + 50, y0 - side * 10 + 50, x0 + side * 10 - 50, y0 - 50), 2000.0)
-    aoi = write_aoi(tmp_path / f"aoi{side}.geojson", [shapely.transform(poly, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))], "EPSG:4326")
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(aoi), str(scene), str(ckpt), str(tmp_path / f"order{side}.geojson"), str(GDAL_CACHE_MB)],
-                          capture_output=True, text=True, timeout=600)
+    aoi = write_aoi(
+        tmp_path / f"aoi{side}.geojson",
+        [shapely.transform(poly, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))],
+        "EPSG:4326",
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            str(aoi),
+            str(scene),
+            str(ckpt),
+            str(tmp_path / f"order{side}.geojson"),
+            str(GDAL_CACHE_MB),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     m = json.loads(proc.stdout.strip().splitlines()[-1])
     tiles = m["tiles"]
@@ -105,5 +137,9 @@ def test_plan_streams_a_scene_larger_than_its_memory_budget(tmp_path: Path, tiny
     small = run_plan(tmp_path, 2048, tiny_checkpoint)
     big = run_plan(tmp_path, SIDE, tiny_checkpoint)
     grown, grown_small = big["peak_mb"] - big["base_mb"], small["peak_mb"] - small["base_mb"]
-    assert grown < BUDGET_MB, f"plan() grew by {grown:.0f} MB over {big['base_mb']:.0f} MB for a {DECODED_MB:.0f} MB scene (budget {BUDGET_MB} MB)"
-    assert grown < grown_small + 48, f"plan() grew by {grown:.0f} MB on a 16x larger scene than the {grown_small:.0f} MB of a 2048 px one"
+    assert grown < BUDGET_MB, (
+        f"plan() grew by {grown:.0f} MB over {big['base_mb']:.0f} MB for a {DECODED_MB:.0f} MB scene (budget {BUDGET_MB} MB)"
+    )
+    assert grown < grown_small + 48, (
+        f"plan() grew by {grown:.0f} MB on a 16x larger scene than the {grown_small:.0f} MB of a 2048 px one"
+    )

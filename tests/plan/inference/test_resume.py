@@ -16,12 +16,11 @@ import torch
 import typer
 from typer.testing import CliRunner
 
+from tests.helpers.synth import utm_scene, write_aoi
 from zoomplan.errors import ConfigError
 from zoomplan.plan.inference import infer
 from zoomplan.plan.inference.journal import BlockJournal, BlockResult, default_folder
 from zoomplan.plan.pipeline import plan
-
-from tests.helpers.synth import utm_scene, write_aoi
 
 BLOCK_TILES = 2  # 8 x 8 tiles of the scene -> 16 blocks
 
@@ -31,19 +30,37 @@ def _one_thread() -> None:
     torch.set_num_threads(1)  # as the killed subprocess: the journal is keyed on the thread count
 
 
-
 @pytest.fixture
 def inputs(tmp_path: Path) -> tuple[Path, Path]:
     """A 64 px (8 x 8 tiles) UTM scene with a nodata corner and an AOI over most of it (two features)."""
     scene = utm_scene(tmp_path / "scene.tif", size=64, nodata_block=(slice(48, 64), slice(0, 20)))
-    aoi = write_aoi(tmp_path / "aoi.geojson", [shapely.box(440010, 4169370, 440630, 4169700), shapely.box(440010, 4169700, 440630, 4169990)],
-                    "EPSG:32618", ids=["south", "north"])
+    aoi = write_aoi(
+        tmp_path / "aoi.geojson",
+        [shapely.box(440010, 4169370, 440630, 4169700), shapely.box(440010, 4169700, 440630, 4169990)],
+        "EPSG:32618",
+        ids=["south", "north"],
+    )
     return scene, aoi
 
 
 def _args(aoi: Path, scene: Path, ckpt: Path, out: Path) -> list[str]:
-    return ["plan", str(aoi), "--lr", str(scene), "--model", str(ckpt), "--device", "cpu", "--block-tiles", str(BLOCK_TILES),
-            "--out", str(out), "--patches", str(out.with_suffix(".patches.geojson")), "--quiet"]
+    return [
+        "plan",
+        str(aoi),
+        "--lr",
+        str(scene),
+        "--model",
+        str(ckpt),
+        "--device",
+        "cpu",
+        "--block-tiles",
+        str(BLOCK_TILES),
+        "--out",
+        str(out),
+        "--patches",
+        str(out.with_suffix(".patches.geojson")),
+        "--quiet",
+    ]
 
 
 _KILLED_AFTER_BLOCKS = """
@@ -67,8 +84,9 @@ main()
 """
 
 
-def test_sigkill_then_resume_is_byte_identical(cli: typer.Typer, inputs: tuple[Path, Path], tiny_checkpoint: Path, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sigkill_then_resume_is_byte_identical(
+    cli: typer.Typer, inputs: tuple[Path, Path], tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     scene, aoi = inputs
     ref = tmp_path / "ref" / "order.geojson"
     r = CliRunner().invoke(cli, _args(aoi, scene, tiny_checkpoint, ref))
@@ -76,8 +94,12 @@ def test_sigkill_then_resume_is_byte_identical(cli: typer.Typer, inputs: tuple[P
     assert not default_folder(ref).exists()  # a finished plan leaves no journal
 
     out = tmp_path / "run" / "order.geojson"
-    proc = subprocess.run([sys.executable, "-c", _KILLED_AFTER_BLOCKS, "5", *_args(aoi, scene, tiny_checkpoint, out)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLED_AFTER_BLOCKS, "5", *_args(aoi, scene, tiny_checkpoint, out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == -9, proc.stderr  # killed, not finished
     assert not out.exists() and not out.with_suffix(".patches.geojson").exists()  # no order from a killed run
     assert len(list(default_folder(out).glob("block-*.npz"))) == 5
@@ -103,8 +125,9 @@ def test_sigkill_then_resume_is_byte_identical(cli: typer.Typer, inputs: tuple[P
     assert not default_folder(out).exists()
 
 
-def test_resume_rereads_a_damaged_block_and_ignores_stray_temporaries(inputs: tuple[Path, Path], tiny_checkpoint: Path, tmp_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resume_rereads_a_damaged_block_and_ignores_stray_temporaries(
+    inputs: tuple[Path, Path], tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     scene, aoi = inputs
     kw = dict(model=tiny_checkpoint, device="cpu", block_tiles=BLOCK_TILES)
     ref = plan(aoi, [scene], out=tmp_path / "ref.geojson", **kw)
@@ -129,11 +152,18 @@ def test_resume_rereads_a_damaged_block_and_ignores_stray_temporaries(inputs: tu
     assert not journal.exists()
 
 
-def test_resume_refuses_a_journal_for_other_inputs(inputs: tuple[Path, Path], tiny_checkpoint: Path, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+def test_resume_refuses_a_journal_for_other_inputs(
+    inputs: tuple[Path, Path],
+    tiny_checkpoint: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     scene, aoi = inputs
     out = tmp_path / "o.geojson"
-    monkeypatch.setattr("zoomplan.plan.selection.select.select", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    monkeypatch.setattr(
+        "zoomplan.plan.selection.select.select", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt())
+    )
     with pytest.raises(KeyboardInterrupt):
         plan(aoi, [scene], out=out, model=tiny_checkpoint, device="cpu", block_tiles=BLOCK_TILES)
     monkeypatch.undo()
@@ -152,7 +182,9 @@ def test_resume_refuses_a_journal_for_other_inputs(inputs: tuple[Path, Path], ti
 
 
 @pytest.mark.parametrize("case", ["stdout", "cluster", "journal_is_file", "not_a_journal"])
-def test_resume_bad_requests_are_refused(case: str, inputs: tuple[Path, Path], tiny_checkpoint: Path, tmp_path: Path) -> None:
+def test_resume_bad_requests_are_refused(
+    case: str, inputs: tuple[Path, Path], tiny_checkpoint: Path, tmp_path: Path
+) -> None:
     scene, aoi = inputs
     kw: dict = dict(model=tiny_checkpoint, device="cpu", resume=True)
     if case == "stdout":
@@ -172,19 +204,33 @@ def test_resume_bad_requests_are_refused(case: str, inputs: tuple[Path, Path], t
         assert (tmp_path / "j" / "notes.txt").read_text() == "mine"  # never deleted
 
 
-def test_resume_without_a_journal_plans_from_the_start(inputs: tuple[Path, Path], tiny_checkpoint: Path, tmp_path: Path) -> None:
+def test_resume_without_a_journal_plans_from_the_start(
+    inputs: tuple[Path, Path], tiny_checkpoint: Path, tmp_path: Path
+) -> None:
     scene, aoi = inputs
     j = tmp_path / "journal"
-    r = plan(aoi, [scene], model=tiny_checkpoint, device="cpu", out="-", journal=j, resume=True, block_tiles=BLOCK_TILES)
+    r = plan(
+        aoi, [scene], model=tiny_checkpoint, device="cpu", out="-", journal=j, resume=True, block_tiles=BLOCK_TILES
+    )
     assert r.blocks_resumed == 0 and r.summary["tiles"]["planned"] > 0 and not j.exists()
 
 
 def test_block_result_round_trip(tmp_path: Path) -> None:
     meta = {"n_blocks": 3, "x": 1}
     j = BlockJournal.open(tmp_path / "j", meta, resume=False)
-    r = BlockResult(np.array([5, 6]), np.array([7, 8]), np.array([0.25, 0.5], dtype=np.float32), np.array([1, 2], dtype=np.int32),
-                    np.array([0.9, 0.8], dtype=np.float32), np.array([0, 1], dtype=np.int32), np.array([0, 2], dtype=np.uint8),
-                    total=4, outside=1, nodata=1, by_scene={"a": 1, "b": 1})
+    r = BlockResult(
+        np.array([5, 6]),
+        np.array([7, 8]),
+        np.array([0.25, 0.5], dtype=np.float32),
+        np.array([1, 2], dtype=np.int32),
+        np.array([0.9, 0.8], dtype=np.float32),
+        np.array([0, 1], dtype=np.int32),
+        np.array([0, 2], dtype=np.uint8),
+        total=4,
+        outside=1,
+        nodata=1,
+        by_scene={"a": 1, "b": 1},
+    )
     j.save(1, r)
     again = BlockJournal.open(tmp_path / "j", meta, resume=True)
     assert again.done() == {1} and again.resumed == 1

@@ -22,12 +22,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyproj import CRS
 
-from zoomplan.plan.orders.orders import baseline_cost, build_orders, is_wide, n_vertices, orders_with_references, plan_orders
+from tests.plan.tables import km2, needed, overlap_m2, vendor
+from zoomplan.plan.orders.orders import (
+    baseline_cost,
+    build_orders,
+    is_wide,
+    n_vertices,
+    orders_with_references,
+    plan_orders,
+)
 from zoomplan.plan.orders.pricing import VendorProfile, bill, load_vendors
 from zoomplan.plan.selection.select import rank, select
 from zoomplan.plan.types import PatchTable
-
-from tests.plan.tables import km2, needed, overlap_m2, vendor
 
 SHIPPED = load_vendors()
 REL = 1e-9  # float rounding of sums of bills, relative
@@ -52,7 +58,9 @@ def feature(cells: int, kind: str, seed: int, pm: float) -> shapely.Geometry:
             parts.append(shapely.box(x0, y0, max(x1, x0 + 2 * pm), max(y1, y0 + 2 * pm)))
         g = shapely.union_all(parts)
     elif kind == "multi":
-        g = shapely.union_all([star(rng, size * 0.25, size * 0.5, size * 0.24), star(rng, size * 0.8, size * 0.5, size * 0.19)])
+        g = shapely.union_all(
+            [star(rng, size * 0.25, size * 0.5, size * 0.24), star(rng, size * 0.8, size * 0.5, size * 0.19)]
+        )
     else:
         g = star(rng, size / 2, size / 2, size / 2)
         if kind == "holed":
@@ -61,14 +69,25 @@ def feature(cells: int, kind: str, seed: int, pm: float) -> shapely.Geometry:
     return shapely.union_all([q for q in getattr(g, "geoms", [g]) if q.geom_type == "Polygon" and q.area > 0])
 
 
-SETUPS = st.fixed_dictionaries({
-    "pm": st.sampled_from([50.0, 100.0, 250.0]),
-    "epsg": st.sampled_from([32600, 32700]).flatmap(lambda h: st.integers(h + 1, h + 60)),  # UTM north or south, any zone
-    "x0": st.integers(250_000, 700_000), "y0": st.integers(1_100_000, 9_000_000),
-    "features": st.lists(st.tuples(st.integers(12, 40), st.sampled_from(["star", "boxes", "holed", "multi"]), st.integers(0, 2**32 - 1)),
-                         min_size=1, max_size=2),
-    "selection": st.sampled_from(["scattered", "clustered", "linear", "all"]), "seed": st.integers(0, 2**32 - 1),
-})
+SETUPS = st.fixed_dictionaries(
+    {
+        "pm": st.sampled_from([50.0, 100.0, 250.0]),
+        "epsg": st.sampled_from([32600, 32700]).flatmap(
+            lambda h: st.integers(h + 1, h + 60)
+        ),  # UTM north or south, any zone
+        "x0": st.integers(250_000, 700_000),
+        "y0": st.integers(1_100_000, 9_000_000),
+        "features": st.lists(
+            st.tuples(
+                st.integers(12, 40), st.sampled_from(["star", "boxes", "holed", "multi"]), st.integers(0, 2**32 - 1)
+            ),
+            min_size=1,
+            max_size=2,
+        ),
+        "selection": st.sampled_from(["scattered", "clustered", "linear", "all"]),
+        "seed": st.integers(0, 2**32 - 1),
+    }
+)
 
 
 def make_setup(p: dict) -> tuple[PatchTable, list[shapely.Geometry], np.ndarray]:
@@ -81,14 +100,22 @@ def make_setup(p: dict) -> tuple[PatchTable, list[shapely.Geometry], np.ndarray]
     rows, cols, idx = [], [], []
     for i, f in enumerate(feats):
         x_0, y_0, x_1, y_1 = f.bounds
-        r, c = np.meshgrid(np.arange(math.floor(-y_1 / pm), math.ceil(-y_0 / pm)), np.arange(math.floor(x_0 / pm), math.ceil(x_1 / pm)), indexing="ij")
+        r, c = np.meshgrid(
+            np.arange(math.floor(-y_1 / pm), math.ceil(-y_0 / pm)),
+            np.arange(math.floor(x_0 / pm), math.ceil(x_1 / pm)),
+            indexing="ij",
+        )
         r, c = r.ravel(), c.ravel()
         area = shapely.area(shapely.intersection(shapely.box(c * pm, -(r + 1) * pm, (c + 1) * pm, -r * pm), f))
         keep = area > 1e-3 * pm * pm  # as the planner's grid: a patch serves a feature it overlaps
         rows.append(r[keep])
         cols.append(c[keep])
         idx.append(np.full(keep.sum(), i))
-    row, col, aoi = np.concatenate(rows).astype(np.int64), np.concatenate(cols).astype(np.int64), np.concatenate(idx).astype(np.int32)
+    row, col, aoi = (
+        np.concatenate(rows).astype(np.int64),
+        np.concatenate(cols).astype(np.int64),
+        np.concatenate(idx).astype(np.int32),
+    )
     n = row.size
     rng = np.random.default_rng(p["seed"])
     kind = p["selection"]
@@ -105,15 +132,30 @@ def make_setup(p: dict) -> tuple[PatchTable, list[shapely.Geometry], np.ndarray]
         prob = np.clip(1.2 - dist / rng.uniform(0.5, 3), 0, 1)
     else:
         prob = np.ones(n)
-    t = PatchTable(CRS.from_epsg(p["epsg"]), pm, (4, 4), row, col, prob.astype(np.float32), np.zeros(n, np.int32),
-                   np.ones(n, np.float32), aoi, ("x",))
+    t = PatchTable(
+        CRS.from_epsg(p["epsg"]),
+        pm,
+        (4, 4),
+        row,
+        col,
+        prob.astype(np.float32),
+        np.zeros(n, np.int32),
+        np.ones(n, np.float32),
+        aoi,
+        ("x",),
+    )
     return t, feats, prob > 0.5
 
 
 synthetic = st.builds(
-    lambda price, mo, mw, mv, multi: vendor(price_per_km2=price, min_order_km2=mo, min_width_m=mw, max_vertices=mv, allows_multipolygon=multi),
-    st.sampled_from([1.0, 7.5, 30.0]), st.sampled_from([0.0, 0.01, 0.1, 0.5, 2.0]), st.sampled_from([0.0, 0.0, 150.0, 500.0, 1200.0]),
-    st.sampled_from([8, 16, 64, 1000]), st.booleans(),
+    lambda price, mo, mw, mv, multi: vendor(
+        price_per_km2=price, min_order_km2=mo, min_width_m=mw, max_vertices=mv, allows_multipolygon=multi
+    ),
+    st.sampled_from([1.0, 7.5, 30.0]),
+    st.sampled_from([0.0, 0.01, 0.1, 0.5, 2.0]),
+    st.sampled_from([0.0, 0.0, 150.0, 500.0, 1200.0]),
+    st.sampled_from([8, 16, 64, 1000]),
+    st.booleans(),
 )
 vendors = st.one_of(st.sampled_from(sorted(SHIPPED.values(), key=lambda v: v.name)), synthetic)
 
@@ -129,7 +171,9 @@ def wide_around(p: shapely.Polygon, cells: list[shapely.Polygon], w: float) -> b
     if w <= 0:
         return True
     thin = narrow(p, w)
-    return is_wide(p, w) and all(c.intersection(p).intersection(thin).area <= 1e-6 * c.area for c in cells if c.intersects(p))
+    return is_wide(p, w) and all(
+        c.intersection(p).intersection(thin).area <= 1e-6 * c.area for c in cells if c.intersects(p)
+    )
 
 
 def pieces(g: shapely.Geometry) -> list[shapely.Polygon]:
@@ -142,11 +186,17 @@ def plain_bills(t: PatchTable, sel: np.ndarray, feats: list, v: VendorProfile) -
     wide (is_wide), not wide around a patch it holds, or without the square of k x k whole patches that
     the AOI has room for around one (see :func:`room`)."""
     out: dict[str, float | None] = {"a": 0.0, "b": 0.0, "c": 0.0}
-    crumbs_km2 = 0.0  # the crumbs (zoomplan.plan.orders.crumbs) a union of whole cells may take in: (b) and (c) allow for them
+    crumbs_km2 = (
+        0.0  # the crumbs (zoomplan.plan.orders.crumbs) a union of whole cells may take in: (b) and (c) allow for them
+    )
     m, price, w = v.min_order_km2, v.price_per_km2, v.min_width_m
     b = t.bounds()
     for i, f in enumerate(feats):
-        f = shapely.Polygon(f.exterior) if f.geom_type == "Polygon" else shapely.union_all([shapely.Polygon(p.exterior) for p in f.geoms])
+        f = (
+            shapely.Polygon(f.exterior)
+            if f.geom_type == "Polygon"
+            else shapely.union_all([shapely.Polygon(p.exterior) for p in f.geoms])
+        )
         mine = np.nonzero(sel & (t.aoi_index == i))[0]
         if not mine.size:
             continue
@@ -154,8 +204,15 @@ def plain_bills(t: PatchTable, sel: np.ndarray, feats: list, v: VendorProfile) -
             return {"a": None, "b": None, "c": None}  # bought whole by every plan
         # crumbs are ordered for no one (zoomplan.plan.orders.crumbs): (a) orders each patch's other pieces; the patches
         # with such a piece (not slivers) are what (b) and (c) cover, whole parts inside the feature
-        parts_in_f = np.array([needed(t, mine[j:j + 1], f) for j in range(mine.size)], dtype=object)
-        crumbs_km2 += km2([shapely.union_all(shapely.intersection(shapely.box(*b[mine].T), f)).difference(shapely.union_all(parts_in_f))], t.crs)
+        parts_in_f = np.array([needed(t, mine[j : j + 1], f) for j in range(mine.size)], dtype=object)
+        crumbs_km2 += km2(
+            [
+                shapely.union_all(shapely.intersection(shapely.box(*b[mine].T), f)).difference(
+                    shapely.union_all(parts_in_f)
+                )
+            ],
+            t.crs,
+        )
         keep = shapely.area(parts_in_f) > 0
         mine, cells = mine[keep], list(parts_in_f[keep])
         if not mine.size:
@@ -163,12 +220,16 @@ def plain_bills(t: PatchTable, sel: np.ndarray, feats: list, v: VendorProfile) -
         full = shapely.intersection(shapely.box(*b[mine].T), f)
         roomy = mine[room(t, mine, f, w)] if w > 0 else mine[:0]
 
-        def billed(parts: list[shapely.Polygon], cells: list = cells, roomy: np.ndarray = roomy, f: shapely.Geometry = f) -> float | None:
+        def billed(
+            parts: list[shapely.Polygon], cells: list = cells, roomy: np.ndarray = roomy, f: shapely.Geometry = f
+        ) -> float | None:
             if any(n_vertices(p) > v.max_vertices or not wide_around(p, cells, w) for p in parts):
                 return None
             if roomy.size and not room(t, roomy, f, w, shapely.union_all(parts)).all():
                 return None
-            each = sum(max(km2([p], t.crs), m) for p in parts)  # billed on the ellipsoid, as the orders (zoomplan.plan.orders.area)
+            each = sum(
+                max(km2([p], t.crs), m) for p in parts
+            )  # billed on the ellipsoid, as the orders (zoomplan.plan.orders.area)
             if v.allows_multipolygon and parts and sum(n_vertices(p) for p in parts) <= v.max_vertices:
                 each = min(each, max(km2(parts, t.crs), m))  # one MultiPolygon order
             return each * price
@@ -182,7 +243,13 @@ def plain_bills(t: PatchTable, sel: np.ndarray, feats: list, v: VendorProfile) -
         union = shapely.union_all(full)
         bills["b"] = billed([p for q in pieces(union) for p in pieces(shapely.Polygon(q.exterior).intersection(f))])
         box = shapely.box(*b[mine, :2].min(0), *b[mine, 2:].max(0)).intersection(f)
-        bills["c"] = billed([shapely.Polygon(p.exterior) for p in pieces(box) if p.intersects(union) and p.intersection(union).area > 1e-6])
+        bills["c"] = billed(
+            [
+                shapely.Polygon(p.exterior)
+                for p in pieces(box)
+                if p.intersects(union) and p.intersection(union).area > 1e-6
+            ]
+        )
         for key, total in out.items():
             out[key] = None if total is None or bills[key] is None else total + bills[key]
     for key in ("b", "c"):  # a crumb taken in costs at most its area
@@ -190,7 +257,9 @@ def plain_bills(t: PatchTable, sel: np.ndarray, feats: list, v: VendorProfile) -
     return out
 
 
-def check_orders(orders: list, t: PatchTable, sel: np.ndarray, feats: list, v: VendorProfile, twice_km2: float = 0.0) -> None:
+def check_orders(
+    orders: list, t: PatchTable, sel: np.ndarray, feats: list, v: VendorProfile, twice_km2: float = 0.0
+) -> None:
     filled = [shapely.union_all([shapely.Polygon(p.exterior) for p in pieces(f)]) for f in feats]
     for o in orders:
         g, f = o.geometry, filled[o.aoi_index]
@@ -204,18 +273,28 @@ def check_orders(orders: list, t: PatchTable, sel: np.ndarray, feats: list, v: V
         if o.inside_aoi:
             assert g.difference(f).area <= 1e-6 * g.area
         assert o.width_ok == is_wide(g, v.min_width_m)
-        if not o.width_ok and o.inside_aoi and v.max_vertices >= 10:  # narrower than the rule only along the AOI's outline
+        if (
+            not o.width_ok and o.inside_aoi and v.max_vertices >= 10
+        ):  # narrower than the rule only along the AOI's outline
             # (where the AOI cut it), or where a vertex limit of a few vertices left no wide shape (the order says width_ok false)
             assert narrow(g, v.min_width_m).difference(f.boundary.buffer(v.min_width_m)).area <= 1e-6 * g.area
     # no area is billed twice, but where a vertex limit far below any shipped profile's leaves no cheaper way (reported)
-    assert overlap_m2(orders) == pytest.approx(twice_km2 * 1e6, abs=max(1e-6 * sum(o.geometry.area for o in orders), 1.0))
+    assert overlap_m2(orders) == pytest.approx(
+        twice_km2 * 1e6, abs=max(1e-6 * sum(o.geometry.area for o in orders), 1.0)
+    )
     assert twice_km2 == 0.0 or v.max_vertices < 100, "no area is billed twice"
     have = shapely.union_all([o.geometry for o in orders])  # a feature's own orders, or one merged with another's
     for i, f in enumerate(filled):
         mine = np.nonzero(sel & (t.aoi_index == i))[0]
-        need = needed(t, mine, feats[i])  # inside the feature as drawn (holes: zoomplan.plan.orders.holes), crumbs aside
-        assert need.difference(have).area <= 1e-6 * max(need.area, 1.0), "every selected patch's part inside the AOI is covered"
-        if v.min_width_m > 0 and mine.size:  # a patch the AOI (as drawn, holes kept) has room for keeps that room in the orders
+        need = needed(
+            t, mine, feats[i]
+        )  # inside the feature as drawn (holes: zoomplan.plan.orders.holes), crumbs aside
+        assert need.difference(have).area <= 1e-6 * max(need.area, 1.0), (
+            "every selected patch's part inside the AOI is covered"
+        )
+        if (
+            v.min_width_m > 0 and mine.size
+        ):  # a patch the AOI (as drawn, holes kept) has room for keeps that room in the orders
             assert (room(t, mine, feats[i], v.min_width_m) <= room(t, mine, feats[i], v.min_width_m, have)).all()
 
 
@@ -224,10 +303,12 @@ def same_orders(a: list, b: list) -> bool:
     patch) equal to a NaN."""
     nan = [math.isnan(o.mean_probability) for o in a] == [math.isnan(o.mean_probability) for o in b]
     fill = [dataclasses.replace(o, mean_probability=0.0) if math.isnan(o.mean_probability) else o for o in (*a, *b)]
-    return nan and fill[:len(a)] == fill[len(a):]
+    return nan and fill[: len(a)] == fill[len(a) :]
 
 
-def room(t: PatchTable, idx: np.ndarray, f: shapely.Geometry, w: float, orders: shapely.Geometry | None = None) -> np.ndarray:
+def room(
+    t: PatchTable, idx: np.ndarray, f: shapely.Geometry, w: float, orders: shapely.Geometry | None = None
+) -> np.ndarray:
     """Which patches ``idx`` lie in a square of k x k patches, k = ceil(w / patch), wholly inside ``f``
     (and inside ``orders`` if given): where the AOI (the orders) has room of the minimum width around them."""
     pm = t.patch_m
@@ -244,7 +325,7 @@ def room(t: PatchTable, idx: np.ndarray, f: shapely.Geometry, w: float, orders: 
     block = (s[k:, k:] - s[:-k, k:] - s[k:, :-k] + s[:-k, :-k]) == k * k  # by top-left patch
     out = np.zeros(idx.size, bool)
     for j, (rr, cc) in enumerate(zip(t.row[idx] - r0, t.col[idx] - c0)):
-        out[j] = block[max(rr - k + 1, 0):rr + 1, max(cc - k + 1, 0):cc + 1].any()
+        out[j] = block[max(rr - k + 1, 0) : rr + 1, max(cc - k + 1, 0) : cc + 1].any()
     return out
 
 
@@ -255,7 +336,9 @@ def test_orders_obey_the_rules_and_never_cost_more_than_the_references(setup: di
     p = plan_orders(t, sel, feats, v)
     orders, refs = p.orders, p.references
     again, refs2 = orders_with_references(t, sel, feats, v)
-    assert refs == refs2 and same_orders(orders, again)  # the same plan again (NaN probabilities of patch-less orders equal)
+    assert refs == refs2 and same_orders(
+        orders, again
+    )  # the same plan again (NaN probabilities of patch-less orders equal)
     check_orders(orders, t, sel, feats, v, twice_km2=p.rules["overlaps"]["billed_twice_km2"])
     d = bill(orders, v).cost_usd
     assert math.isclose(d, refs["zoomplan"], rel_tol=REL)
@@ -282,6 +365,8 @@ def test_a_budget_is_never_exceeded_and_what_it_drops_is_reported(setup: dict, v
     dropped = np.zeros(len(t), bool)
     dropped[r.dropped.patches] = True
     assert not (r.selected & dropped).any() and not ((r.selected | dropped) & ~cand).any()
-    assert (r.selected | dropped)[considered].all(), "each patch of the prefix considered is bought or reported as dropped"
+    assert (r.selected | dropped)[considered].all(), (
+        "each patch of the prefix considered is bought or reported as dropped"
+    )
     assert r.report()["n_patches"] == dropped.sum() <= sum(o["n_patches"] for o in r.dropped.orders)
     assert all(o["reason"].startswith("value ") and o["cost_usd"] >= 0 for o in r.dropped.orders)

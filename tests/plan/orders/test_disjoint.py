@@ -11,14 +11,13 @@ import shapely
 from pyproj import CRS
 from shapely.geometry import shape
 
+from tests.conftest import shared_data
+from tests.plan.tables import grid_cells, lonlat_aoi, vendor
 from zoomplan.plan.orders.area import Measure
 from zoomplan.plan.orders.disjoint import clean, disjoint_area_gap, overlapping_pairs, resolve, split_holes
 from zoomplan.plan.orders.orders import baseline_cost, plan_orders
 from zoomplan.plan.orders.pricing import bill, load_vendors
 from zoomplan.plan.types import PatchTable
-
-from tests.conftest import shared_data
-from tests.plan.tables import grid_cells, lonlat_aoi, vendor
 
 X, Y = 500000.0, 4500000.0  # UTM 18N metres
 UTM18 = CRS.from_epsg(32618)
@@ -33,7 +32,10 @@ def table_of(aois: list, pm: float = 100.0, seed: int = 0, epsg: int = 32618) ->
         r, c = grid_cells(a, pm)
         for rr, cc in zip(r.tolist(), c.tolist()):
             if (rr, cc) not in seen:
-                seen.add((rr, cc)); rows.append(rr); cols.append(cc); idx.append(i)
+                seen.add((rr, cc))
+                rows.append(rr)
+                cols.append(cc)
+                idx.append(i)
     r, c = np.array(rows, np.int64), np.array(cols, np.int64)
     rng = np.random.default_rng(seed)
     cx, cy = (c + 0.5) * pm, -(r + 0.5) * pm
@@ -42,8 +44,18 @@ def table_of(aois: list, pm: float = 100.0, seed: int = 0, epsg: int = 32618) ->
         x, y, s = rng.uniform(cx.min(), cx.max()), rng.uniform(cy.min(), cy.max()), rng.uniform(300, 1200)
         p = np.maximum(p, np.exp(-((cx - x) ** 2 + (cy - y) ** 2) / (2 * s * s)))
     n = r.size
-    return PatchTable(CRS.from_epsg(epsg), pm, (4, 4), r, c, p.astype(np.float32), rng.integers(0, 3, n).astype(np.int32),
-                      rng.random(n).astype(np.float32), np.array(idx, np.int32), ("a", "b", "c"))
+    return PatchTable(
+        CRS.from_epsg(epsg),
+        pm,
+        (4, 4),
+        r,
+        c,
+        p.astype(np.float32),
+        rng.integers(0, 3, n).astype(np.int32),
+        rng.random(n).astype(np.float32),
+        np.array(idx, np.int32),
+        ("a", "b", "c"),
+    )
 
 
 def union_gap(orders) -> float:
@@ -52,7 +64,9 @@ def union_gap(orders) -> float:
 
 
 def overlapping_features(scale: float) -> list:
-    a = shapely.Polygon([(X, Y), (X + 6000 * scale, Y + 300), (X + 5600 * scale, Y + 5000 * scale), (X + 200, Y + 4800 * scale)])
+    a = shapely.Polygon(
+        [(X, Y), (X + 6000 * scale, Y + 300), (X + 5600 * scale, Y + 5000 * scale), (X + 200, Y + 4800 * scale)]
+    )
     b = shapely.Point(X + 5000 * scale, Y + 2500 * scale).buffer(2600 * scale, quad_segs=16)
     c = shapely.box(X + 1000, Y + 1000, X + 2500 * scale, Y + 2500 * scale)  # wholly inside a
     return [a, b, c]
@@ -110,19 +124,44 @@ def test_fitted_orders_that_overlap_are_merged_and_never_cost_more() -> None:
 def test_resolve_merges_cuts_and_keeps_the_width() -> None:
     m = Measure(UTM18)
     a, b = shapely.box(X, Y, X + 100, Y + 100), shapely.box(X + 50, Y, X + 150, Y + 100)
-    g, mm, ins, owner, n = resolve([a, b], [np.array([0]), np.array([1])], [True, True], shapely.box(X, Y, X + 200, Y + 200), vendor(), m, 1.0,
-                                   owner=[0, 1])
-    assert n == 1 and len(g) == 1 and g[0].area == pytest.approx(150 * 100) and sorted(mm[0].tolist()) == [0, 1] and owner == [0]
+    g, mm, ins, owner, n = resolve(
+        [a, b],
+        [np.array([0]), np.array([1])],
+        [True, True],
+        shapely.box(X, Y, X + 200, Y + 200),
+        vendor(),
+        m,
+        1.0,
+        owner=[0, 1],
+    )
+    assert (
+        n == 1
+        and len(g) == 1
+        and g[0].area == pytest.approx(150 * 100)
+        and sorted(mm[0].tolist()) == [0, 1]
+        and owner == [0]
+    )
     # over the vertex limit the union is no order: the later order is cut, unless that leaves a sliver under the width
-    comb = shapely.union_all([shapely.box(X + 20 * i, Y, X + 20 * i + 10, Y + 200) for i in range(6)] + [shapely.box(X, Y, X + 120, Y + 20)])
+    comb = shapely.union_all(
+        [shapely.box(X + 20 * i, Y, X + 20 * i + 10, Y + 200) for i in range(6)] + [shapely.box(X, Y, X + 120, Y + 20)]
+    )
     big = shapely.box(X - 100, Y + 100, X + 300, Y + 400)
-    g, _, _, _, n = resolve([big, comb], [np.array([0]), np.array([1])], [True, True], shapely.box(X - 500, Y - 500, X + 500, Y + 500),
-                            vendor(max_vertices=16, min_order_km2=0.0), m, 1.0)
+    g, _, _, _, n = resolve(
+        [big, comb],
+        [np.array([0]), np.array([1])],
+        [True, True],
+        shapely.box(X - 500, Y - 500, X + 500, Y + 500),
+        vendor(max_vertices=16, min_order_km2=0.0),
+        m,
+        1.0,
+    )
     assert n == 1 and not overlapping_pairs(g) and disjoint_area_gap(g) == pytest.approx(0.0, abs=1e-6)
     ring = shapely.box(0, 0, 100, 100).difference(shapely.box(40, 40, 60, 60))
     pieces = split_holes(ring)
     assert len(pieces) >= 2 and all(not p.interiors and p.is_valid for p in pieces)
-    assert sum(p.area for p in pieces) == pytest.approx(ring.area) and disjoint_area_gap(pieces) == pytest.approx(0.0, abs=1e-6)
+    assert sum(p.area for p in pieces) == pytest.approx(ring.area) and disjoint_area_gap(pieces) == pytest.approx(
+        0.0, abs=1e-6
+    )
     assert clean(shapely.Polygon([(0, 0), (10, 10), (10, 0), (0, 10)]))  # a bow-tie is repaired into its triangles
 
 
@@ -135,7 +174,9 @@ def test_real_scene_plan_never_bills_twice_and_writes_valid_geometry(tmp_path: P
 
     scene = shared_data(REAL_SCENE)
     cx, cy = 442597.0, 4168650.0
-    ring = shapely.box(cx - 2000, cy - 2000, cx + 2000, cy + 2000).difference(shapely.box(cx - 1000, cy - 1000, cx + 1000, cy + 1000))
+    ring = shapely.box(cx - 2000, cy - 2000, cx + 2000, cy + 2000).difference(
+        shapely.box(cx - 1000, cy - 1000, cx + 1000, cy + 1000)
+    )
     a = shapely.box(cx + 2500, cy - 1500, cx + 4500, cy + 500)
     b = shapely.box(cx + 3500, cy - 500, cx + 5500, cy + 1500)
     aoi = lonlat_aoi(tmp_path / "aoi.geojson", [ring, a, b])

@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 import shapely
 
-from zoomplan.plan.orders.orders import plan_orders, whole_aoi_orders
-from zoomplan.plan.orders.pricing import bill, load_vendors
-
 from tests.conftest import shared_data
 from tests.plan.tables import km2, lonlat_aoi, overlap_m2, random_table, vendor
+from zoomplan.plan.orders.orders import plan_orders, whole_aoi_orders
+from zoomplan.plan.orders.pricing import bill, load_vendors
 
 X, Y = 500000.0, 4500000.0
 V = load_vendors()
@@ -22,7 +21,9 @@ REAL_SCENE = "sentinel2/s2_l1c_18SVG_20160112_rgbn_10m.tif"
 
 def ring(side: float, hole: float, x: float = X, y: float = Y) -> shapely.Polygon:
     c = side / 2
-    return shapely.box(x, y, x + side, y + side).difference(shapely.box(x + c - hole / 2, y + c - hole / 2, x + c + hole / 2, y + c + hole / 2))
+    return shapely.box(x, y, x + side, y + side).difference(
+        shapely.box(x + c - hole / 2, y + c - hole / 2, x + c + hole / 2, y + c + hole / 2)
+    )
 
 
 def in_hole_km2(orders, aoi: shapely.Geometry) -> float:
@@ -47,7 +48,9 @@ def test_a_ring_bought_whole_does_not_buy_its_hole(vname: str) -> None:
     assert all(o.geometry.is_valid for o in p.orders)
     rep = p.rules["holes"]
     assert rep["orders_split"] >= 1 and rep["hole_km2_not_bought"] == pytest.approx(4.0, rel=1e-6)
-    assert [o.billed_km2 for o in whole_aoi_orders(aoi, 0, v, t.crs)] == [o.billed_km2 for o in p.orders]  # the baseline too
+    assert [o.billed_km2 for o in whole_aoi_orders(aoi, 0, v, t.crs)] == [
+        o.billed_km2 for o in p.orders
+    ]  # the baseline too
 
 
 def test_a_small_hole_under_a_large_minimum_is_filled_and_says_so() -> None:
@@ -90,11 +93,20 @@ def test_the_real_scene_ring_plans(tmp_path: Path) -> None:
     g = ring(4000, 2000, 446644.0 - 2000, 4166968.0 - 2000)
     out = tmp_path / "order.geojson"
     for threshold in (None, 0.0):
-        r = plan(lonlat_aoi(tmp_path / "ring.geojson", [g]), [scene], vendor="clip-30cm", out=out, threshold=threshold, threads=1)
+        r = plan(
+            lonlat_aoi(tmp_path / "ring.geojson", [g]),
+            [scene],
+            vendor="clip-30cm",
+            out=out,
+            threshold=threshold,
+            threads=1,
+        )
         fc = json.loads(out.read_text())
         written = [shapely.geometry.shape(f["geometry"]) for f in fc["features"]]
         assert written and all(w.is_valid and not w.is_empty for w in written)
         assert overlap_m2(r.orders) <= 1e-6
         rep = r.summary["order_rules"]["holes"]
         assert in_hole_km2(r.orders, r.aoi.geoms[0]) == pytest.approx(rep["hole_km2_bought"], abs=1e-3)
-    assert rep["hole_km2_bought"] == 0.0 and r.summary["baseline_billed_km2"] < 12.1  # bought whole: the ring, not its hole
+    assert (
+        rep["hole_km2_bought"] == 0.0 and r.summary["baseline_billed_km2"] < 12.1
+    )  # bought whole: the ring, not its hole

@@ -42,8 +42,14 @@ def _masks() -> list[np.ndarray]:
 def _gdal(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[Polygon]]:
     """The reference: GDAL's polygoniser (4-connectivity) on ``a``; the exteriors rasterised in the order
     GDAL lists them (a nested component comes first and is covered by its host's, so it is dropped)."""
-    ext = [{"type": "Polygon", "coordinates": [g["coordinates"][0]]}
-           for g, _ in rasterio.features.shapes(a.astype(np.uint8), mask=a, connectivity=4, transform=T)] if a.any() else []
+    ext = (
+        [
+            {"type": "Polygon", "coordinates": [g["coordinates"][0]]}
+            for g, _ in rasterio.features.shapes(a.astype(np.uint8), mask=a, connectivity=4, transform=T)
+        ]
+        if a.any()
+        else []
+    )
     if not ext:
         return a, np.zeros(a.shape, np.int32), []
     raw = rasterio.features.rasterize(zip(ext, range(1, len(ext) + 1)), out_shape=a.shape, transform=T, dtype=np.int32)

@@ -10,9 +10,8 @@ import shapely
 import shapely.affinity
 from shapely.geometry import Polygon
 
-from zoomplan.plan.orders.orderable import Cells, _collinear, bill_usd, orderable
-
 from tests.plan.tables import vendor
+from zoomplan.plan.orders.orderable import Cells, _collinear, bill_usd, orderable
 
 WITHIN = shapely.box(-1000, -1000, 3000, 3000)
 
@@ -34,9 +33,13 @@ def test_bound_drops_only_plans_that_bill_more() -> None:
     assert free is not None
     floor = bill_usd(np.array([p.area for p in pieces]), v)
     assert free.cost_usd > floor * 1.01  # fitting the staircase grew it
-    assert orderable(pieces, members, WITHIN, v, 5.0, "k", bound=floor * 0.99) is None  # below the floor: no fitting needed to know
+    assert (
+        orderable(pieces, members, WITHIN, v, 5.0, "k", bound=floor * 0.99) is None
+    )  # below the floor: no fitting needed to know
     assert orderable(pieces, members, WITHIN, v, 5.0, "k", bound=free.cost_usd * 0.999) is None  # above once fitted
-    kept = orderable(pieces, members, WITHIN, v, 5.0, "k", bound=free.cost_usd)  # equal is not more: kept, the same plan
+    kept = orderable(
+        pieces, members, WITHIN, v, 5.0, "k", bound=free.cost_usd
+    )  # equal is not more: kept, the same plan
     assert kept is not None and kept.cost_usd == free.cost_usd
     assert [g.wkb for g in kept.geoms] == [g.wkb for g in free.geoms]
     assert orderable(pieces, members, WITHIN, v, 5.0, "k", bound=math.inf) is not None
@@ -59,7 +62,9 @@ def test_pieces_fitted_in_threads_are_those_fitted_one_by_one(monkeypatch) -> No
 
 def _cells_of(pieces: list[Polygon], which: set[int]) -> tuple[list, object]:
     """The pieces, those in ``which`` as Cells (area, vertices, bounds), and the resolve that draws them."""
-    out: list = [Cells(p.area, len(p.exterior.coords) - 1, p.bounds, j) if j in which else p for j, p in enumerate(pieces)]
+    out: list = [
+        Cells(p.area, len(p.exterior.coords) - 1, p.bounds, j) if j in which else p for j, p in enumerate(pieces)
+    ]
     return out, lambda keys: [pieces[k] for k in keys]
 
 
@@ -97,14 +102,24 @@ def test_cells_over_the_limit_or_without_resolve_are_refused() -> None:
 def test_collinear_flags_every_polygon_simplify_would_change() -> None:
     """The cheap test before simplify(g, 0.0): a polygon it passes is one simplify returns unchanged."""
     rng = np.random.default_rng(5)
-    polys = [_staircase(0.0, 4), shapely.box(0, 0, 2, 2), Polygon([(0, 0), (1, 0), (2, 0), (2, 2), (0, 2)]),
-             Polygon([(0, 1), (0, 0), (2, 0), (2, 2), (0, 2)]), Polygon([(0, 0), (2, 0), (2, 0), (2, 2), (0, 2)]),
-             shapely.box(0, 0, 3, 3).difference(shapely.box(1, 1, 2, 2)), Polygon()]
+    polys = [
+        _staircase(0.0, 4),
+        shapely.box(0, 0, 2, 2),
+        Polygon([(0, 0), (1, 0), (2, 0), (2, 2), (0, 2)]),
+        Polygon([(0, 1), (0, 0), (2, 0), (2, 2), (0, 2)]),
+        Polygon([(0, 0), (2, 0), (2, 0), (2, 2), (0, 2)]),
+        shapely.box(0, 0, 3, 3).difference(shapely.box(1, 1, 2, 2)),
+        Polygon(),
+    ]
     for _ in range(300):  # grid polygons clipped by a slanted square: GDAL-like rings and GEOS overlay output
         cells = rng.random((8, 8)) < 0.6
         g = shapely.union_all([shapely.box(c, r, c + 1, r + 1) for r, c in zip(*np.nonzero(cells))])
         clip = shapely.affinity.rotate(shapely.box(1, 1, 7, 7), float(rng.uniform(-30, 30)))
-        polys += [Polygon(p.exterior) for p in getattr(g.intersection(clip), "geoms", [g.intersection(clip)]) if isinstance(p, Polygon)]
+        polys += [
+            Polygon(p.exterior)
+            for p in getattr(g.intersection(clip), "geoms", [g.intersection(clip)])
+            if isinstance(p, Polygon)
+        ]
     arr = np.asarray(polys, dtype=object)
     flagged = _collinear(arr)
     changed = np.array([shapely.simplify(p, 0.0).wkb != p.wkb for p in polys])
@@ -119,7 +134,9 @@ def test_threaded_shapely_calls_equal_one_call(monkeypatch) -> None:  # type: ig
     rng = np.random.default_rng(3)
     clip = shapely.Point(50, 50).buffer(40)
     for n in (0, 1, 3, 4, 7, 50):
-        arr = np.asarray([shapely.box(*xy, *(xy + rng.uniform(5, 30, 2))) for xy in rng.uniform(0, 90, (n, 2))], dtype=object)
+        arr = np.asarray(
+            [shapely.box(*xy, *(xy + rng.uniform(5, 30, 2))) for xy in rng.uniform(0, 90, (n, 2))], dtype=object
+        )
         want = shapely.intersection(arr, clip)
         for threads in (1, 2, 3):
             monkeypatch.setattr(mod, "FIT_THREADS", threads)

@@ -11,12 +11,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyproj import CRS, Transformer
 
+from tests.plan.tables import km2, needed, overlap_m2, vendor
 from zoomplan.errors import GeometryError, InputError
-from zoomplan.plan.orders.orders import baseline_cost, build_orders, component_orders, is_wide, n_vertices, plan_orders, whole_aoi_orders
+from zoomplan.plan.orders.orders import (
+    baseline_cost,
+    build_orders,
+    component_orders,
+    is_wide,
+    n_vertices,
+    plan_orders,
+    whole_aoi_orders,
+)
 from zoomplan.plan.orders.pricing import VendorProfile, bill, cost_summary, load_vendors
 from zoomplan.plan.types import PatchTable
-
-from tests.plan.tables import km2, needed, overlap_m2, vendor
 
 
 def make_table(aois: list, epsg: int, pm: float = 100.0, seed: int = 0) -> PatchTable:
@@ -25,17 +32,33 @@ def make_table(aois: list, epsg: int, pm: float = 100.0, seed: int = 0) -> Patch
     seen: set = set()
     for i, a in enumerate(aois):
         x0, y0, x1, y1 = a.bounds
-        r, c = np.meshgrid(np.arange(np.floor(-y1 / pm), np.ceil(-y0 / pm)), np.arange(np.floor(x0 / pm), np.ceil(x1 / pm)), indexing="ij")
+        r, c = np.meshgrid(
+            np.arange(np.floor(-y1 / pm), np.ceil(-y0 / pm)),
+            np.arange(np.floor(x0 / pm), np.ceil(x1 / pm)),
+            indexing="ij",
+        )
         r, c = r.ravel().astype(np.int64), c.ravel().astype(np.int64)
         hit = shapely.intersects(a, shapely.box(c * pm, -(r + 1) * pm, (c + 1) * pm, -r * pm))
         for rr, cc in zip(r[hit].tolist(), c[hit].tolist()):
             if (rr, cc) not in seen:
-                seen.add((rr, cc)); rows.append(rr); cols.append(cc); idx.append(i)
+                seen.add((rr, cc))
+                rows.append(rr)
+                cols.append(cc)
+                idx.append(i)
     n = len(rows)
     rng = np.random.default_rng(seed)
-    return PatchTable(CRS.from_epsg(epsg), pm, (4, 4), np.array(rows, np.int64), np.array(cols, np.int64),
-                      rng.random(n).astype(np.float32), rng.integers(0, 3, n).astype(np.int32),
-                      rng.random(n).astype(np.float32), np.array(idx, np.int32), ("field", "town", "water"))
+    return PatchTable(
+        CRS.from_epsg(epsg),
+        pm,
+        (4, 4),
+        np.array(rows, np.int64),
+        np.array(cols, np.int64),
+        rng.random(n).astype(np.float32),
+        rng.integers(0, 3, n).astype(np.int32),
+        rng.random(n).astype(np.float32),
+        np.array(idx, np.int32),
+        ("field", "town", "water"),
+    )
 
 
 def blobby(t: PatchTable, n: int = 4, seed: int = 1) -> PatchTable:
@@ -60,7 +83,9 @@ def quad(epsg: int, w: float = 3000.0) -> shapely.Polygon:
 
 def area_6933_km2(g: shapely.Geometry, epsg: int) -> float:
     tr = Transformer.from_crs(epsg, 6933, always_xy=True)
-    return shapely.transform(g.segmentize(50.0), lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))).area / 1e6
+    return (
+        shapely.transform(g.segmentize(50.0), lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))).area / 1e6
+    )
 
 
 def check_orders(orders, t: PatchTable, sel: np.ndarray, aois: list, v: VendorProfile, twice_km2: float = 0.0) -> None:
@@ -76,8 +101,12 @@ def check_orders(orders, t: PatchTable, sel: np.ndarray, aois: list, v: VendorPr
         assert o.inside_aoi or v.max_vertices < 10  # only a tiny vertex limit may force an order beyond the AOI
         if o.inside_aoi:
             assert g.difference(aoi).area <= 1e-6 * g.area
-        assert o.area_km2 == pytest.approx(km2([g], t.crs), rel=1e-12)  # billed on the ellipsoid (zoomplan.plan.orders.area)
-        assert o.area_km2 == pytest.approx(area_6933_km2(g, t.crs.to_epsg()), rel=1e-3)  # as an equal-area CRS measures it
+        assert o.area_km2 == pytest.approx(
+            km2([g], t.crs), rel=1e-12
+        )  # billed on the ellipsoid (zoomplan.plan.orders.area)
+        assert o.area_km2 == pytest.approx(
+            area_6933_km2(g, t.crs.to_epsg()), rel=1e-3
+        )  # as an equal-area CRS measures it
         assert o.billed_km2 == max(o.area_km2, v.min_order_km2) and o.cost_usd == o.billed_km2 * v.price_per_km2
     tol = 1e-6 * max(sum(o.geometry.area for o in orders), 1.0)
     if twice_km2 == 0.0:
@@ -116,8 +145,9 @@ def test_component_orders_are_drawn_one_per_component() -> None:
     aoi = quad(32618)
     t = blobby(make_table([aoi], 32618))
     sel = t.prob > 0.5
-    filled = shapely.union_all([shapely.Polygon(p.exterior) for p in shapely.get_parts(
-        shapely.union_all(shapely.box(*t.bounds()[sel].T)))]).intersection(aoi)
+    filled = shapely.union_all(
+        [shapely.Polygon(p.exterior) for p in shapely.get_parts(shapely.union_all(shapely.box(*t.bounds()[sel].T)))]
+    ).intersection(aoi)
     for v in (vendor(min_order_km2=0.0), vendor(min_order_km2=0.0, allows_multipolygon=True, max_vertices=12)):
         orders = component_orders(t, sel, [aoi], v)
         assert orders and all(isinstance(o.geometry, shapely.Polygon) for o in orders)
@@ -191,7 +221,9 @@ def test_vertex_limit_and_holes() -> None:
     orders = build_orders(t, sel, [aoi], v)
     check_orders(orders, t, sel, [aoi], v)
     patches = shapely.union_all(shapely.box(*t.bounds()[sel].T))
-    assert bill(orders, v).cost_usd == pytest.approx(km2([patches], t.crs) * 10.0, rel=1e-6)  # no minimum: the patches alone, not the ring's hole
+    assert bill(orders, v).cost_usd == pytest.approx(
+        km2([patches], t.crs) * 10.0, rel=1e-6
+    )  # no minimum: the patches alone, not the ring's hole
     v = vendor(max_vertices=12, min_order_km2=0.05, allows_multipolygon=True)
     orders = build_orders(t, sel, [aoi], v)
     assert len(orders) == 1
@@ -209,9 +241,17 @@ def test_aoi_with_hole_and_whole_orders_of_a_complex_aoi() -> None:
 
 
 @settings(max_examples=15, deadline=None)
-@given(seed=st.integers(0, 10**6), threshold=st.floats(0.05, 0.95), multi=st.booleans(),
-       min_order=st.sampled_from([0.0, 0.05, 0.5]), min_width=st.sampled_from([0.0, 300.0]), max_vertices=st.sampled_from([8, 50, 500]))
-def test_rules_hold_for_any_selection(seed: int, threshold: float, multi: bool, min_order: float, min_width: float, max_vertices: int) -> None:
+@given(
+    seed=st.integers(0, 10**6),
+    threshold=st.floats(0.05, 0.95),
+    multi=st.booleans(),
+    min_order=st.sampled_from([0.0, 0.05, 0.5]),
+    min_width=st.sampled_from([0.0, 300.0]),
+    max_vertices=st.sampled_from([8, 50, 500]),
+)
+def test_rules_hold_for_any_selection(
+    seed: int, threshold: float, multi: bool, min_order: float, min_width: float, max_vertices: int
+) -> None:
     aoi = quad(32755, 2000.0)
     t = make_table([aoi], 32755, seed=seed)
     if seed % 2:
@@ -248,7 +288,11 @@ def test_long_20m_strips_become_orderable_or_are_explained() -> None:
         check_orders(p.orders, t, sel, [aoi], v)
         assert all(o.width_ok == wide for o in p.orders)
         if wide:
-            assert p.rules["width"]["orders_narrower"] == 0 and all(is_wide(o.geometry, 100.0, tol=1e-9) for o in p.orders)
-            assert sum(o.geometry.area for o in p.orders) == pytest.approx(100 * 4000)  # 5 patches wide, not the whole AOI
+            assert p.rules["width"]["orders_narrower"] == 0 and all(
+                is_wide(o.geometry, 100.0, tol=1e-9) for o in p.orders
+            )
+            assert sum(o.geometry.area for o in p.orders) == pytest.approx(
+                100 * 4000
+            )  # 5 patches wide, not the whole AOI
         else:
             assert p.rules["width"]["orders_narrower"] == len(p.orders) > 0 and "narrower" in p.rules["width"]["why"]

@@ -9,8 +9,9 @@ import pytest
 import shapely
 from pyproj import CRS
 
+from tests.plan.tables import km2
+from tests.plan.tables import vendor as base_vendor
 from zoomplan.errors import ConfigError, InputError
-from tests.plan.tables import km2, vendor as base_vendor
 from zoomplan.plan.orders.orders import baseline_cost
 from zoomplan.plan.orders.pricing import (
     DEFAULT_VENDOR,
@@ -56,7 +57,9 @@ def test_packaged_catalogue_looks_like_the_market() -> None:
     assert any(v.min_order_km2 <= 1.0 for v in vs.values()), "a small-minimum online clip profile is needed for savings"
     for v in vs.values():
         assert v.currency == "USD" and v.source and v.as_of and "indicative" in v.source
-        lo, hi = {("archive", 0.5): (8, 20), ("archive", 0.3): (18, 35), ("tasking", 0.3): (30, 60)}[(v.kind, v.resolution_m)]
+        lo, hi = {("archive", 0.5): (8, 20), ("archive", 0.3): (18, 35), ("tasking", 0.3): (30, 60)}[
+            (v.kind, v.resolution_m)
+        ]
         assert lo <= v.price_per_km2 <= hi, v.name
     assert all(v.min_order_km2 >= 100 for v in vs.values() if v.kind == "tasking")
 
@@ -69,7 +72,7 @@ def test_every_packaged_profile_documents_its_minimum_width() -> None:
     text = default_catalogue().read_text(encoding="utf-8")
     for v in load_vendors().values():
         assert v.min_width_m >= 60.0, v.name  # wider than the 3-patch strips of a fixed mask
-        head = text[:text.index(f'name = "{v.name}"')].rsplit("[[vendor]]", 1)[0].rsplit("\n\n", 1)[-1]
+        head = text[: text.index(f'name = "{v.name}"')].rsplit("[[vendor]]", 1)[0].rsplit("\n\n", 1)[-1]
         assert f"min_width_m = {v.min_width_m:g}" in head, f"{v.name}: say where its minimum width comes from"
 
 
@@ -86,10 +89,10 @@ def test_load_override_file_and_toml_date(tmp_path: Path) -> None:
         (lambda s: s.replace("price_per_km2 = 10.0\n", ""), ["price_per_km2", "missing"]),
         (lambda s: s.replace("price_per_km2 = 10.0", "price_per_km2 = -3.0"), ["price_per_km2", "-3.0"]),
         (lambda s: s.replace("min_order_km2 = 1.0", "min_order_km2 = -1"), ["min_order_km2"]),
-        (lambda s: s.replace("price_per_km2 = 10.0", "price_per_km2 = \"ten\""), ["price_per_km2"]),
+        (lambda s: s.replace("price_per_km2 = 10.0", 'price_per_km2 = "ten"'), ["price_per_km2"]),
         (lambda s: s.replace("source", "sauce"), ["unknown field", "sauce"]),
-        (lambda s: s.replace("kind = \"archive\"", "kind = \"spot\""), ["kind"]),
-        (lambda s: s.replace("currency = \"USD\"", "currency = \"EUR\""), ["currency", "USD"]),
+        (lambda s: s.replace('kind = "archive"', 'kind = "spot"'), ["kind"]),
+        (lambda s: s.replace('currency = "USD"', 'currency = "EUR"'), ["currency", "USD"]),
         (lambda s: s + s, ["twice"]),
         (lambda s: s + "[[[", ["TOML"]),
     ],
@@ -130,12 +133,20 @@ def test_billing_minimums_and_baseline() -> None:
     # zoomplan.plan.orders.holes), so the baseline does not buy the hole; areas on the ellipsoid (zoomplan.plan.orders.area)
     box = shapely.box(500000, 4400000, 503000, 4402000)
     holed = box.difference(shapely.box(501000, 4400500, 501500, 4401000))
-    assert baseline_cost([holed], v, UTM18).cost_usd == pytest.approx(10.0 * km2([holed], UTM18), rel=1e-6)  # pieces measured apart
-    assert baseline_cost([holed], vendor(min_order_km2=5.0, price_per_km2=10.0), UTM18).cost_usd == pytest.approx(10.0 * km2([box], UTM18), rel=1e-9)  # filled
+    assert baseline_cost([holed], v, UTM18).cost_usd == pytest.approx(
+        10.0 * km2([holed], UTM18), rel=1e-6
+    )  # pieces measured apart
+    assert baseline_cost([holed], vendor(min_order_km2=5.0, price_per_km2=10.0), UTM18).cost_usd == pytest.approx(
+        10.0 * km2([box], UTM18), rel=1e-9
+    )  # filled
     # two far parts: two orders, each at least the minimum, unless MultiPolygons are allowed
-    two = shapely.MultiPolygon([shapely.box(500000, 4400000, 500500, 4400500), shapely.box(510000, 4400000, 510500, 4400500)])
+    two = shapely.MultiPolygon(
+        [shapely.box(500000, 4400000, 500500, 4400500), shapely.box(510000, 4400000, 510500, 4400500)]
+    )
     assert baseline_cost([two], v, UTM18) == Bill(pytest.approx(km2([two], UTM18)), 2.0, 20.0, 2)
-    assert baseline_cost([two], vendor(allows_multipolygon=True), UTM18) == Bill(pytest.approx(km2([two], UTM18)), 1.0, 10.0, 1)
+    assert baseline_cost([two], vendor(allows_multipolygon=True), UTM18) == Bill(
+        pytest.approx(km2([two], UTM18)), 1.0, 10.0, 1
+    )
     s = cost_summary(Bill(1, 1, 25.0, 1), Bill(4, 4, 100.0, 1), v)
     assert s["savings_usd"] == 75.0 and s["savings_pct"] == 75.0 and s["plan_cost_usd"] == 25.0
 

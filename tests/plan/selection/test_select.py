@@ -10,11 +10,11 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.plan.tables import km2, vendor
+from tests.plan.tables import random_table as make_table
 from zoomplan.errors import ConfigError
 from zoomplan.plan.orders.orders import baseline_cost
 from zoomplan.plan.selection.select import _budget_prefix, plan_cost, rank, select, select_patches
-
-from tests.plan.tables import km2, random_table as make_table, vendor
 
 AOI = shapely.Polygon([(500000, 4500000), (502000, 4500200), (501900, 4502000), (500200, 4501800)])
 
@@ -52,7 +52,9 @@ def test_budget_edges() -> None:
     assert np.array_equal(select_patches(TABLE, [AOI], v, threshold=0.7, budget_usd=1e9), thr)
 
 
-@pytest.mark.parametrize("bad", [dict(budget_usd=-1.0), dict(budget_usd=float("inf")), dict(max_fraction=1.5), dict(threshold=float("nan"))])
+@pytest.mark.parametrize(
+    "bad", [dict(budget_usd=-1.0), dict(budget_usd=float("inf")), dict(max_fraction=1.5), dict(threshold=float("nan"))]
+)
 def test_bad_options(bad: dict) -> None:
     with pytest.raises(ConfigError):
         select_patches(TABLE, [AOI], vendor(), **bad)
@@ -82,7 +84,9 @@ def test_budget_is_never_exceeded(frac: float, threshold: float, multi: bool, mi
     dropped = np.zeros(len(t), bool)
     dropped[r.dropped.patches] = True
     assert not (dropped & s).any() and not (dropped & ~cand).any()
-    if s.any() and (~s & cand).any():  # best first: a candidate left out that beats what was taken is reported as dropped
+    if (
+        s.any() and (~s & cand).any()
+    ):  # best first: a candidate left out that beats what was taken is reported as dropped
         better = cand & ~s & (t.prob > t.prob[s].min())
         assert not (better & ~dropped).any()
     order = rank(t)
@@ -103,10 +107,14 @@ def test_budget_drops_isolated_minimum_charges_for_a_cluster() -> None:
     lonely = np.nonzero((r == 15) & (c == 15))[0]
     t.prob[lonely] = 0.95
     v = vendor(min_order_km2=0.25)  # USD 2.50 per order at least
-    prefix = select_patches(t, [AOI], v, threshold=0.5, budget_usd=3.0)  # what a best-first prefix would buy: the lonely patch first
+    prefix = select_patches(
+        t, [AOI], v, threshold=0.5, budget_usd=3.0
+    )  # what a best-first prefix would buy: the lonely patch first
     r_ = select(t, [AOI], v, threshold=0.5, budget_usd=3.0)
     assert r_.selected.sum() == 25 and not r_.selected[lonely].any() and np.array_equal(prefix, r_.selected)
-    cluster = shapely.union_all(shapely.box(*t.bounds()[r_.selected].T))  # 0.25 km^2 planar, a little more on the ellipsoid
+    cluster = shapely.union_all(
+        shapely.box(*t.bounds()[r_.selected].T)
+    )  # 0.25 km^2 planar, a little more on the ellipsoid
     assert plan_cost(t, r_.selected, [AOI], v) == pytest.approx(10.0 * max(km2([cluster], t.crs), 0.25))
     assert r_.dropped.patches.tolist() == lonely.tolist()
     (o,) = r_.report()["orders"]

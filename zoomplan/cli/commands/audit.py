@@ -20,7 +20,7 @@ from zoomplan.cli.options import Bands, Device, LrScenes, Model, Sensor, Threads
 
 _H = {
     "labels": "Labelled polygons (GeoPackage, GeoJSON, Shapefile...; any CRS) or a single-band integer GeoTIFF "
-              "(.tif/.tiff) whose values are classes (nodata ignored).",
+    "(.tif/.tiff) whose values are classes (nodata ignored).",
     "field": "Attribute of the vector labels naming each polygon's class (required for vector labels).",
     "classes": "Names of a label raster's values, e.g. 1=water,2=land (default: the values themselves).",
     "out": "Folder to write audit.md and audit.json into (nothing is written on error).",
@@ -50,9 +50,22 @@ def audit_command(
     from zoomplan.plan.audit import audit
 
     with BlockProgress() as progress:
-        result = audit(lr, labels, field=field, classes=classes, model=model, threshold=threshold, device=device,
-                       out_dir=out, png=png, bands=bands, sensor=sensor, batch_size=batch_size, threads=threads,
-                       progress=progress)
+        result = audit(
+            lr,
+            labels,
+            field=field,
+            classes=classes,
+            model=model,
+            threshold=threshold,
+            device=device,
+            out_dir=out,
+            png=png,
+            bands=bands,
+            sensor=sensor,
+            batch_size=batch_size,
+            threads=threads,
+            progress=progress,
+        )
     console.print(audit_table(result.rows, result.parameters))
     for w in result.written:
         console.print(f"wrote {w}")
@@ -63,10 +76,14 @@ def audit_table(rows: Any, params: dict[str, Any]) -> Table:
     from zoomplan.plan.audit.outputs import COLUMNS, cells
 
     m = params["model"]
-    title = (f"zoomplan audit: {Path(params['labels']).name} (threshold {params['threshold']:g}, model {m['id']}, "
-             f"policy {m['policy_stage']})")
-    caption = (f"{params['patches_labelled']:,} of {params['patches_planned']:,} planned patches have a label under "
-               f"their centre; area = patches x {params['patch_area_km2']:g} km2")
+    title = (
+        f"zoomplan audit: {Path(params['labels']).name} (threshold {params['threshold']:g}, model {m['id']}, "
+        f"policy {m['policy_stage']})"
+    )
+    caption = (
+        f"{params['patches_labelled']:,} of {params['patches_planned']:,} planned patches have a label under "
+        f"their centre; area = patches x {params['patch_area_km2']:g} km2"
+    )
     t = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     for i, col in enumerate(COLUMNS):
         t.add_column(col, justify="left" if i in (0, len(COLUMNS) - 1) else "right")

@@ -17,20 +17,49 @@ from rich.table import Table
 from zoomplan.cli._progress import BlockProgress, console
 from zoomplan.cli.app import app
 from zoomplan.cli.errors import handle_errors
-from zoomplan.cli.options import Bands, Device, LrScenes, Model, Quiet, Sensor, Threshold, TileBatchSize, VendorList, VendorsFile, Verbose
+from zoomplan.cli.options import (
+    Bands,
+    Device,
+    LrScenes,
+    Model,
+    Quiet,
+    Sensor,
+    Threshold,
+    TileBatchSize,
+    VendorList,
+    VendorsFile,
+    Verbose,
+)
 
 
 @app.command("budget")
 @handle_errors
 def budget_command(
-    regions: Path = typer.Argument(..., help="Regions vector file (GeoJSON, GeoPackage, Shapefile, KML, FlatGeobuf; any CRS; Polygon/MultiPolygon): districts, farm blocks..."),
+    regions: Path = typer.Argument(
+        ...,
+        help="Regions vector file (GeoJSON, GeoPackage, Shapefile, KML, FlatGeobuf; any CRS; Polygon/MultiPolygon): districts, farm blocks...",
+    ),
     lr: LrScenes = ...,
-    by: Optional[str] = typer.Option(None, "--by", help="Attribute naming each region; features sharing a value are merged (default: one region per feature, by its id)."),
+    by: Optional[str] = typer.Option(
+        None,
+        "--by",
+        help="Attribute naming each region; features sharing a value are merged (default: one region per feature, by its id).",
+    ),
     vendor: VendorList = None,
     vendors: VendorsFile = None,
-    csv: Optional[str] = typer.Option(None, "--csv", help="Write the table as CSV: one row per region, per-vendor columns, a TOTAL row ('-' for stdout)."),
-    gpkg: Optional[Path] = typer.Option(None, "--gpkg", help="Write the regions with the same columns as a GeoPackage (EPSG:4326; layer 'budget', and 'totals')."),
-    map_png: Optional[Path] = typer.Option(None, "--map", help="Draw a PNG choropleth of plan cost per km2 (first vendor) over the LR scene."),
+    csv: Optional[str] = typer.Option(
+        None,
+        "--csv",
+        help="Write the table as CSV: one row per region, per-vendor columns, a TOTAL row ('-' for stdout).",
+    ),
+    gpkg: Optional[Path] = typer.Option(
+        None,
+        "--gpkg",
+        help="Write the regions with the same columns as a GeoPackage (EPSG:4326; layer 'budget', and 'totals').",
+    ),
+    map_png: Optional[Path] = typer.Option(
+        None, "--map", help="Draw a PNG choropleth of plan cost per km2 (first vendor) over the LR scene."
+    ),
     model: Model = None,
     threshold: Threshold = None,
     bands: Bands = None,
@@ -45,8 +74,21 @@ def budget_command(
 
     with BlockProgress(show=not quiet) as progress:
         result = budget(
-            regions, lr, by=by, vendors=vendor or None, vendors_file=vendors, model=model, threshold=threshold, device=device,
-            out_csv=csv, out_gpkg=gpkg, map_png=map_png, bands=bands, sensor=sensor, batch_size=batch_size, progress=progress,
+            regions,
+            lr,
+            by=by,
+            vendors=vendor or None,
+            vendors_file=vendors,
+            model=model,
+            threshold=threshold,
+            device=device,
+            out_csv=csv,
+            out_gpkg=gpkg,
+            map_png=map_png,
+            bands=bands,
+            sensor=sensor,
+            batch_size=batch_size,
+            progress=progress,
         )
     if not quiet:
         recs = result.records()
@@ -72,10 +114,22 @@ def regions_table(recs: list[dict[str, Any]], title: str) -> Table:
         t.add_column(col, justify="left" if col in ("region", "status") else "right")
     for i, r in enumerate(recs):
         total = r["region"] == "TOTAL"
-        sel = f"{_num(r['patches_selected'], ',')} of {_num(r['patches_total'], ',')}" + (f" ({100 * r['fraction_selected']:.1f}%)" if _num(r["fraction_selected"], "") != "-" else "")
-        status = r["status"] + (f", {100 * r['covered_fraction']:.0f}% covered" if r["status"] == "partly outside scenes" else "")
-        t.add_row(str(r["region"]), status, _num(r["area_km2"], ".3f"), _num(r["overlap_km2"], ".3f"), _num(r["tiles"], ","), sel,
-                  style="bold" if total else None, end_section=i == len(recs) - 2)
+        sel = f"{_num(r['patches_selected'], ',')} of {_num(r['patches_total'], ',')}" + (
+            f" ({100 * r['fraction_selected']:.1f}%)" if _num(r["fraction_selected"], "") != "-" else ""
+        )
+        status = r["status"] + (
+            f", {100 * r['covered_fraction']:.0f}% covered" if r["status"] == "partly outside scenes" else ""
+        )
+        t.add_row(
+            str(r["region"]),
+            status,
+            _num(r["area_km2"], ".3f"),
+            _num(r["overlap_km2"], ".3f"),
+            _num(r["tiles"], ","),
+            sel,
+            style="bold" if total else None,
+            end_section=i == len(recs) - 2,
+        )
     return t
 
 
@@ -93,5 +147,7 @@ def costs_table(recs: list[dict[str, Any]], vendors: tuple[str, ...]) -> Table:
             s = vendor_slug(v)
             p, b, pct = r[f"plan_usd_{s}"], r[f"baseline_usd_{s}"], r[f"savings_pct_{s}"]
             cells.append("-" if _num(p, "") == "-" else f"{p:,.2f} / {b:,.2f} ({pct:.1f}%)")
-        t.add_row(str(r["region"]), *cells, style="bold" if r["region"] == "TOTAL" else None, end_section=i == len(recs) - 2)
+        t.add_row(
+            str(r["region"]), *cells, style="bold" if r["region"] == "TOTAL" else None, end_section=i == len(recs) - 2
+        )
     return t

@@ -18,7 +18,9 @@ from zoomplan.cli.options import Device, ImageBatchSize, Sources, Splits
 @handle_errors
 def evaluate(
     checkpoint: Optional[Path] = typer.Argument(None, help="Checkpoint file (default: the shipped model)."),
-    root: Optional[Path] = typer.Option(None, "--root", help="Dataset root (class folders, or fMoW-rgb for fMoW models)."),
+    root: Optional[Path] = typer.Option(
+        None, "--root", help="Dataset root (class folders, or fMoW-rgb for fMoW models)."
+    ),
     source: Sources = None,
     splits: Splits = None,
     split: str = typer.Option("test", "--split", help="train | val | test."),
@@ -26,8 +28,12 @@ def evaluate(
     device: Device = "auto",
     seed: int = typer.Option(0, "--seed", help="Seed of the random baselines' patch draws."),
     batch_size: ImageBatchSize = 128,
-    baselines: Optional[Path] = typer.Option(None, "--baselines", help="RUN/baselines.pt from 'zoomplan train ... --stage baselines': "
-                                             "the baselines' own fine-tuned classifiers for the Ft columns (the paper's protocol)."),
+    baselines: Optional[Path] = typer.Option(
+        None,
+        "--baselines",
+        help="RUN/baselines.pt from 'zoomplan train ... --stage baselines': "
+        "the baselines' own fine-tuned classifiers for the Ft columns (the paper's protocol).",
+    ),
 ) -> None:
     """Print and write the results table of CHECKPOINT on one split."""
     from zoomplan.device import resolve_device
@@ -44,10 +50,18 @@ def evaluate(
         from zoomplan.data.joint import JointDataset, parse_sources, sources_from_recipe
 
         if not source:
-            raise InputError(f"{ckpt.path.name} was trained on a joint dataset: pass --source NAME=DIR for each of its sources "
-                             f"({', '.join(s.name for s in sources_from_recipe(card.recipe))})")
-        ds = JointDataset(parse_sources(source), sources_from_recipe(card.recipe), split, tile_ground_m=card.tile_ground_m, size=source_size,
-                          cache=False)
+            raise InputError(
+                f"{ckpt.path.name} was trained on a joint dataset: pass --source NAME=DIR for each of its sources "
+                f"({', '.join(s.name for s in sources_from_recipe(card.recipe))})"
+            )
+        ds = JointDataset(
+            parse_sources(source),
+            sources_from_recipe(card.recipe),
+            split,
+            tile_ground_m=card.tile_ground_m,
+            size=source_size,
+            cache=False,
+        )
         classes = ds.class_names
     elif root is None:
         raise InputError("--root DIR is required (the dataset the checkpoint was trained on)")
@@ -62,10 +76,21 @@ def evaluate(
         ds = FolderDataset(root, split, splits_csv=splits, size=source_size, cache=False, seed=card.seed)
         classes = ds.class_names
     with BlockProgress(f"evaluating {split}", "images, two passes") as progress:
-        result = evaluate_checkpoint(ckpt, ds, split=split, device=dev, batch_size=batch_size, seed=seed, class_names=classes, baselines=base,
-                                     progress=progress)
+        result = evaluate_checkpoint(
+            ckpt,
+            ds,
+            split=split,
+            device=dev,
+            batch_size=batch_size,
+            seed=seed,
+            class_names=classes,
+            baselines=base,
+            progress=progress,
+        )
     own = "own fine-tuned classifiers" if base is not None else "PatchDrop's classifier (no --baselines file)"
-    table = Table(title=f"{ckpt.path.name} on {split} ({result.n_images} images)", caption=f"Baselines in the Ft columns: {own}")
+    table = Table(
+        title=f"{ckpt.path.name} on {split} ({result.n_images} images)", caption=f"Baselines in the Ft columns: {own}"
+    )
     table.add_column("Method")
     table.add_column("Classifier")
     table.add_column("Accuracy %", justify="right")

@@ -21,10 +21,24 @@ from zoomplan.cli.options import VendorsFile, Verbose
 @handle_errors
 def export_command(
     order: Path = typer.Argument(..., help="Order GeoJSON written by 'zoomplan plan --out'."),
-    out: Path = typer.Option(..., "--out", "-o", help="File to write (.kml, .gpkg, .shp or .zip for a zipped Shapefile, .csv, or .json for payloads)."),
-    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="kml | gpkg | shp | csv | planet | up42 | skyfi | stapi (default: from --out's ending; required for payloads)."),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        "-o",
+        help="File to write (.kml, .gpkg, .shp or .zip for a zipped Shapefile, .csv, or .json for payloads).",
+    ),
+    fmt: Optional[str] = typer.Option(
+        None,
+        "--format",
+        "-f",
+        help="kml | gpkg | shp | csv | planet | up42 | skyfi | stapi (default: from --out's ending; required for payloads).",
+    ),
     vendors: VendorsFile = None,
-    window: Optional[str] = typer.Option(None, "--window", help="START/END dates (UTC) for payload time windows, e.g. 2026-12-01/2027-01-31 (default: last 365 days for archive, next 30 days for tasking)."),
+    window: Optional[str] = typer.Option(
+        None,
+        "--window",
+        help="START/END dates (UTC) for payload time windows, e.g. 2026-12-01/2027-01-31 (default: last 365 days for archive, next 30 days for tasking).",
+    ),
     verbose: Verbose = False,
 ) -> None:
     """Write ORDER as KML, GeoPackage, Shapefile, CSV (WKT), or vendor order payloads (Planet, UP42, SkyFi, STAPI).
@@ -38,5 +52,7 @@ def export_command(
     for p in result.written:
         print(f"wrote {p}", file=sys.stderr)
     if result.placeholders:
-        print(f"note: {result.placeholders} value(s) start with TO_FILL (ids zoomplan cannot know offline): fill them in before submitting",
-              file=sys.stderr)
+        print(
+            f"note: {result.placeholders} value(s) start with TO_FILL (ids zoomplan cannot know offline): fill them in before submitting",
+            file=sys.stderr,
+        )

@@ -45,12 +45,28 @@ import rasterio
 from rasterio.errors import RasterioError
 
 from zoomplan.errors import InputError
-from zoomplan.geo.products.files import RASTER_SUFFIXES, BandSet, band_token, files_under, gdal_path, is_file, read_bytes, zip_names
+from zoomplan.geo.products.files import (
+    RASTER_SUFFIXES,
+    BandSet,
+    band_token,
+    files_under,
+    gdal_path,
+    is_file,
+    read_bytes,
+    zip_names,
+)
 from zoomplan.geo.products.stac import is_stac_json, sentinel2_name, stac_band_sets
 
-_GDAL_TYPES = {"uint8": "Byte", "int8": "Int8", "uint16": "UInt16", "int16": "Int16", "uint32": "UInt32", "int32": "Int32",
-               "float32": "Float32", "float64": "Float64"}
-
+_GDAL_TYPES = {
+    "uint8": "Byte",
+    "int8": "Int8",
+    "uint16": "UInt16",
+    "int16": "Int16",
+    "uint32": "UInt32",
+    "int32": "Int32",
+    "float32": "Float32",
+    "float64": "Float64",
+}
 
 
 def _count(path: Path) -> int | None:
@@ -69,7 +85,9 @@ def folder_band_set(folder: Path) -> BandSet:
     """The band files under ``folder`` (recursively: names carrying a band, e.g. ``..._B04_10m.jp2``)."""
     files = _band_files(folder)
     if not files:
-        raise InputError(f"--lr {folder} is a folder without band files (names such as B04.jp2 or T18SVG_..._B04_10m.jp2): pass the product's folder or its band files")
+        raise InputError(
+            f"--lr {folder} is a folder without band files (names such as B04.jp2 or T18SVG_..._B04_10m.jp2): pass the product's folder or its band files"
+        )
     return BandSet(files, root=folder)
 
 
@@ -79,15 +97,21 @@ def zip_band_set(zpath: Path) -> BandSet:
     in the zip. Raises :class:`InputError` (one line, naming the zip and the fix) for a zip that is not one,
     holds several SAFE products or no band files."""
     zpath = zpath.resolve()
-    safes = sorted({n.split("/")[0] for n in zip_names(zpath) if "/" in n and n.split("/")[0].upper().endswith(".SAFE")})
+    safes = sorted(
+        {n.split("/")[0] for n in zip_names(zpath) if "/" in n and n.split("/")[0].upper().endswith(".SAFE")}
+    )
     if len(safes) > 1:
-        raise InputError(f"--lr {zpath} holds {len(safes)} SAFE products ({', '.join(safes)}): pass one zip per product, or unzip it and pass each .SAFE folder")
+        raise InputError(
+            f"--lr {zpath} holds {len(safes)} SAFE products ({', '.join(safes)}): pass one zip per product, or unzip it and pass each .SAFE folder"
+        )
     root = zpath / safes[0] if safes else zpath
     files = _band_files(root)
     if not files:
         what = f"its {safes[0]} holds" if safes else "it holds no SAFE product and"
-        raise InputError(f"--lr {zpath}: {what} no band files (names such as T18SVG_..._B04_10m.jp2): pass the Sentinel-2 "
-                         f"product zip as downloaded (S2B_MSIL1C_..._N0509_....SAFE.zip), or unzip it and pass the .SAFE folder")
+        raise InputError(
+            f"--lr {zpath}: {what} no band files (names such as T18SVG_..._B04_10m.jp2): pass the Sentinel-2 "
+            f"product zip as downloaded (S2B_MSIL1C_..._N0509_....SAFE.zip), or unzip it and pass the .SAFE folder"
+        )
     return BandSet(files, root=root)
 
 
@@ -138,9 +162,22 @@ def band_set_source(bs: BandSet) -> str:
         meta_nd = bs.nodata[k] if bs.nodata else None
         try:
             with rasterio.open(gdal_path(f)) as src:
-                infos.append((label, f, src.crs, src.transform, src.width, src.height, src.dtypes[0], meta_nd if src.nodata is None else src.nodata))
+                infos.append(
+                    (
+                        label,
+                        f,
+                        src.crs,
+                        src.transform,
+                        src.width,
+                        src.height,
+                        src.dtypes[0],
+                        meta_nd if src.nodata is None else src.nodata,
+                    )
+                )
         except RasterioError as exc:
-            raise InputError(f"band file {f} is not a raster GDAL can read ({str(exc).splitlines()[0]}): re-download it") from exc
+            raise InputError(
+                f"band file {f} is not a raster GDAL can read ({str(exc).splitlines()[0]}): re-download it"
+            ) from exc
     best: dict[str, tuple] = {}
     for info in infos:
         if info[0] not in best or abs(info[3].a) < abs(best[info[0]][3].a):
@@ -148,9 +185,13 @@ def band_set_source(bs: BandSet) -> str:
     chosen = list(best.values())
     crss = {str(i[2]) for i in chosen}
     if len(crss) > 1 or None in {i[2] for i in chosen}:
-        raise InputError(f"band files of {bs.scene_id} are in different CRSs ({', '.join(sorted(crss))}) or none: pass the bands of one product")
+        raise InputError(
+            f"band files of {bs.scene_id} are in different CRSs ({', '.join(sorted(crss))}) or none: pass the bands of one product"
+        )
     if len({i[6] for i in chosen}) > 1:
-        raise InputError(f"band files of {bs.scene_id} hold different data types ({', '.join(sorted({i[6] for i in chosen}))}): pass the bands of one product")
+        raise InputError(
+            f"band files of {bs.scene_id} hold different data types ({', '.join(sorted({i[6] for i in chosen}))}): pass the bands of one product"
+        )
     fine = min(chosen, key=lambda i: abs(i[3].a))[3]
     px, py = fine.a, -fine.e
     left = min(i[3].c for i in chosen)
@@ -170,8 +211,10 @@ def band_set_source(bs: BandSet) -> str:
             f'<DstRect xOff="{x0!r}" yOff="{y0!r}" xSize="{fw * t.a / px!r}" ySize="{fh * -t.e / py!r}"/></SimpleSource></VRTRasterBand>'
         )
     srs = escape(chosen[0][2].to_wkt())
-    xml = (f'<VRTDataset rasterXSize="{w}" rasterYSize="{h}"><SRS>{srs}</SRS>'
-           f"<GeoTransform>{left!r}, {px!r}, 0, {top!r}, 0, {-py!r}</GeoTransform>{''.join(bands)}</VRTDataset>")
+    xml = (
+        f'<VRTDataset rasterXSize="{w}" rasterYSize="{h}"><SRS>{srs}</SRS>'
+        f"<GeoTransform>{left!r}, {px!r}, 0, {top!r}, 0, {-py!r}</GeoTransform>{''.join(bands)}</VRTDataset>"
+    )
     return xml
 
 
@@ -191,9 +234,12 @@ def _sensor_from_mtd(mtd: Path, level: str, tag: str) -> str:
     try:
         root = ET.fromstring(read_bytes(mtd))
     except ET.ParseError as exc:
-        raise InputError(f"product metadata {mtd} is not well-formed XML ({exc}): re-download the product, or pass --sensor") from exc
+        raise InputError(
+            f"product metadata {mtd} is not well-formed XML ({exc}): re-download the product, or pass --sensor"
+        ) from exc
     offsets = {float(e.text or 0) for e in root.iter() if e.tag.endswith(tag)}
     if offsets and offsets not in ({0.0}, {-1000.0}):
-        raise InputError(f"product metadata {mtd} gives {tag} {sorted(offsets)}, not the -1000 of processing baseline 04.00: pass --sensor")
+        raise InputError(
+            f"product metadata {mtd} gives {tag} {sorted(offsets)}, not the -1000 of processing baseline 04.00: pass --sensor"
+        )
     return sentinel2_name(level, offsets == {-1000.0})
-

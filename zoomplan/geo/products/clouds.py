@@ -192,7 +192,9 @@ def split_mask_files(inp: "Path | BandSet") -> "tuple[Path | BandSet, CloudMask 
         return inp, None
     rest = tuple(f for f in inp.files if f not in masks)
     if not rest:
-        raise InputError(f"--lr {', '.join(f.name for f in masks)}: cloud mask file(s) without band files: pass the bands too, or the mask as --cloud-mask FILE")
+        raise InputError(
+            f"--lr {', '.join(f.name for f in masks)}: cloud mask file(s) without band files: pass the bands too, or the mask as --cloud-mask FILE"
+        )
     return BandSet(rest, inp.root), _finest(masks)
 
 
@@ -229,7 +231,7 @@ def find_cloud_mask(inp: "Path | BandSet") -> CloudMask | None:
         dirs, deep = _product_dirs(inp)
         files = [f for d in dirs for f in files_under(d, deep) if is_mask_file(f)]
         landsat = any(is_landsat(f) for f in inp.files)
-        for kind in (("qa_pixel",) if landsat else ("scl", "classi")):
+        for kind in ("qa_pixel",) if landsat else ("scl", "classi"):
             found = [f for f in files if kind_of(f) == kind]
             if found:
                 return _finest(found)
@@ -251,19 +253,27 @@ def open_cloud_mask(path: "str | os.PathLike[str]", *, like: "str | os.PathLike[
     mask goes with, named in the fix for a mask on that scene's grid without georeferencing."""
     p = Path(path)
     if not p.is_file():
-        raise InputError(f"--cloud-mask {p} not found: pass a raster whose nonzero pixels are cloud or shadow (or the product's SCL / QA_PIXEL file)")
+        raise InputError(
+            f"--cloud-mask {p} not found: pass a raster whose nonzero pixels are cloud or shadow (or the product's SCL / QA_PIXEL file)"
+        )
     try:
         with rasterio.open(p) as src:
             crs, t, size = src.crs, src.transform, (src.width, src.height)
     except RasterioError as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise InputError(f"--cloud-mask {p} is not a raster GDAL can read ({first}): pass a GeoTIFF, COG or JP2") from exc
+        raise InputError(
+            f"--cloud-mask {p} is not a raster GDAL can read ({first}): pass a GeoTIFF, COG or JP2"
+        ) from exc
     if crs is None or t.is_identity:
         what = "no CRS" if crs is None else "no georeferencing"
-        raise InputError(f"--cloud-mask {p} has {what}, so it cannot be placed on its scene: if it is on the scene's own pixel grid, copy the "
-                         f"scene's: rio edit-info --like {like or 'SCENE'} --crs like --transform like {p}")
+        raise InputError(
+            f"--cloud-mask {p} has {what}, so it cannot be placed on its scene: if it is on the scene's own pixel grid, copy the "
+            f"scene's: rio edit-info --like {like or 'SCENE'} --crs like --transform like {p}"
+        )
     if t.b != 0 or t.d != 0:
-        raise InputError(f"--cloud-mask {p} has a rotated geotransform: warp it to a north-up grid first (rio warp {p} {p.with_name(p.stem + '_north_up.tif')})")
+        raise InputError(
+            f"--cloud-mask {p} has a rotated geotransform: warp it to a north-up grid first (rio warp {p} {p.with_name(p.stem + '_north_up.tif')})"
+        )
     kind = kind_of(p)
     return CloudMask(p, kind, (1, 2) if kind == "classi" else (1,), given=True)
 
@@ -302,11 +312,20 @@ class CloudReader:
             kw: dict[str, object] = {}
             if self._src.nodata is not None:
                 kw.update(src_nodata=self._src.nodata, nodata=self._src.nodata)
-            self._vrt = WarpedVRT(self._src, crs=g.crs.to_wkt(), transform=g.lr_transform(self.extent), width=w * L, height=h * L,
-                                  resampling=Resampling.nearest, **kw)
+            self._vrt = WarpedVRT(
+                self._src,
+                crs=g.crs.to_wkt(),
+                transform=g.lr_transform(self.extent),
+                width=w * L,
+                height=h * L,
+                resampling=Resampling.nearest,
+                **kw,
+            )
         except RasterioError as exc:
             self.__exit__()
-            raise InputError(f"cloud mask {self.mask.path} cannot be read ({str(exc).strip().splitlines()[0]}): the file is truncated or corrupt; re-download it") from exc
+            raise InputError(
+                f"cloud mask {self.mask.path} cannot be read ({str(exc).strip().splitlines()[0]}): the file is truncated or corrupt; re-download it"
+            ) from exc
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -332,7 +351,9 @@ class CloudReader:
         try:
             data = vrt.read(list(self.mask.bands), window=win, masked=True)
         except RasterioError as exc:
-            raise InputError(f"cloud mask {self.mask.path}: reading pixels failed ({str(exc).strip().splitlines()[0]}): the file is truncated or corrupt; re-download it") from exc
+            raise InputError(
+                f"cloud mask {self.mask.path}: reading pixels failed ({str(exc).strip().splitlines()[0]}): the file is truncated or corrupt; re-download it"
+            ) from exc
         valid = ~np.ma.getmaskarray(data).any(axis=0)
         out[r0 - lr0 : r1 - lr0, c0 - lc0 : c1 - lc0] = cloud_pixels(np.ma.getdata(data), self.mask.kind, valid)
         return out

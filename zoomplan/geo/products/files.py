@@ -22,6 +22,7 @@ from zoomplan.errors import InputError
 RASTER_SUFFIXES = (".jp2", ".tif", ".tiff", ".vrt")
 _TOKEN = re.compile(r"(?:^|[_\-.])(b(?:0?[1-9]|1[0-2]|8a)|red|green|blue|nir)(?=[_\-.]|$)", re.IGNORECASE)
 
+
 @dataclass(frozen=True)
 class ItemRadiometry:
     """What a STAC Item says about turning its band assets' values into reflectance.
@@ -73,6 +74,7 @@ class BandSet:
         member = archive_member(self.files[0])
         return member[0] if member else self.files[0]
 
+
 def archive_member(path: Path) -> tuple[Path, str] | None:
     """(the zip, the member's name in it) for a path inside a ``.zip`` file (``/d/X.SAFE.zip/X.SAFE/MTD_MSIL1C.xml``
     -> ``(/d/X.SAFE.zip, 'X.SAFE/MTD_MSIL1C.xml')``; the zip itself -> ``(zip, '')``), else None."""
@@ -94,7 +96,9 @@ def _zip_names(zpath: Path, mtime_ns: int) -> tuple[str, ...]:
         with zipfile.ZipFile(zpath) as z:
             return tuple(n for n in z.namelist() if not n.endswith("/"))
     except (zipfile.BadZipFile, OSError) as exc:
-        raise InputError(f"--lr {zpath} is not a zip file Python can read ({exc}): re-download the product, or unzip it and pass the .SAFE folder") from exc
+        raise InputError(
+            f"--lr {zpath} is not a zip file Python can read ({exc}): re-download the product, or unzip it and pass the .SAFE folder"
+        ) from exc
 
 
 def zip_names(zpath: Path) -> tuple[str, ...]:
@@ -108,7 +112,7 @@ def files_under(folder: Path, recursive: bool = True) -> list[Path]:
         return [f for f in (folder.rglob("*") if recursive else folder.glob("*")) if f.is_file()]
     zpath, inner = member
     prefix = f"{inner}/" if inner else ""
-    rest = [n[len(prefix):] for n in zip_names(zpath) if n.startswith(prefix)]
+    rest = [n[len(prefix) :] for n in zip_names(zpath) if n.startswith(prefix)]
     return [folder / r for r in sorted(rest) if recursive or "/" not in r]
 
 

@@ -15,6 +15,7 @@ from typing import Sequence
 from zoomplan.errors import InputError
 from zoomplan.geo.products.files import LANDSAT_BANDS, BandSet, is_landsat
 
+
 def landsat_mtl(bs: BandSet) -> Path | None:
     """The Landsat product's ``*_MTL.txt`` (else ``*_MTL.xml``) beside the set's files (or in its folder), else None."""
     if not any(is_landsat(f) for f in bs.files):
@@ -35,10 +36,14 @@ def landsat_without_mtl(bs: BandSet) -> str:
     m = re.match(r"^L[COTE]0[89]_(L[12])", bs.files[0].name, re.IGNORECASE)
     level = m.group(1).upper() if m else ""
     if level == "L1":
-        return (f"Landsat Collection 2 Level-1 band files {names} come without their product's *_MTL.txt: TOA reflectance needs its "
-                f"per-band coefficients and sun elevation; put the MTL file from the same download beside them (the product folder as downloaded holds it)")
-    return (f"Landsat band files {names} come without their product's *_MTL.txt: pass --sensor landsat_c2l2 for Collection 2 Level-2 "
-            f"surface reflectance (DN x 0.0000275 - 0.2), or put the MTL file from the same download beside them")
+        return (
+            f"Landsat Collection 2 Level-1 band files {names} come without their product's *_MTL.txt: TOA reflectance needs its "
+            f"per-band coefficients and sun elevation; put the MTL file from the same download beside them (the product folder as downloaded holds it)"
+        )
+    return (
+        f"Landsat band files {names} come without their product's *_MTL.txt: pass --sensor landsat_c2l2 for Collection 2 Level-2 "
+        f"surface reflectance (DN x 0.0000275 - 0.2), or put the MTL file from the same download beside them"
+    )
 
 
 def _mtl_groups(mtl: Path) -> dict[str, dict[str, str]]:
@@ -49,7 +54,9 @@ def _mtl_groups(mtl: Path) -> dict[str, dict[str, str]]:
         try:
             root = ET.fromstring(text)
         except ET.ParseError as exc:
-            raise InputError(f"Landsat metadata {mtl} is not well-formed XML ({exc}): re-download the product, or pass --sensor") from exc
+            raise InputError(
+                f"Landsat metadata {mtl} is not well-formed XML ({exc}): re-download the product, or pass --sensor"
+            ) from exc
         for g in root.iter():
             kids = [c for c in g if len(c) == 0]
             if kids:
@@ -90,7 +97,12 @@ def landsat_reflectance(mtl: Path, bands: Sequence[str]) -> tuple[str, tuple[flo
     if level.startswith("L2"):
         scale = tuple(float(find(f"REFLECTANCE_MULT_BAND_{n}", True) or 2.75e-5) for n in nums)
         offset = tuple(float(find(f"REFLECTANCE_ADD_BAND_{n}", True) or -0.2) for n in nums)
-        return "landsat_c2l2_mtl", scale, offset, f"Landsat Collection 2 {level} surface reflectance = DN * scale + offset ({mtl.name})"
+        return (
+            "landsat_c2l2_mtl",
+            scale,
+            offset,
+            f"Landsat Collection 2 {level} surface reflectance = DN * scale + offset ({mtl.name})",
+        )
     if level and not level.startswith("L1"):
         raise InputError(f"Landsat metadata {mtl} gives PROCESSING_LEVEL {level}, not L1* or L2SP: pass --sensor")
     try:
@@ -98,11 +110,18 @@ def landsat_reflectance(mtl: Path, bands: Sequence[str]) -> tuple[str, tuple[flo
         m = [float(find(f"REFLECTANCE_MULT_BAND_{n}", False)) for n in nums]  # type: ignore[arg-type]
         a = [float(find(f"REFLECTANCE_ADD_BAND_{n}", False)) for n in nums]  # type: ignore[arg-type]
     except (TypeError, ValueError) as exc:
-        raise InputError(f"Landsat metadata {mtl} lacks SUN_ELEVATION or REFLECTANCE_MULT/ADD_BAND_{', '.join(map(str, nums))}: "
-                         f"re-download the product's MTL file, or pass --sensor") from exc
+        raise InputError(
+            f"Landsat metadata {mtl} lacks SUN_ELEVATION or REFLECTANCE_MULT/ADD_BAND_{', '.join(map(str, nums))}: "
+            f"re-download the product's MTL file, or pass --sensor"
+        ) from exc
     if not 0 < elev <= 90:
-        raise InputError(f"Landsat metadata {mtl} gives SUN_ELEVATION {elev}: a night scene has no reflectance to plan on")
+        raise InputError(
+            f"Landsat metadata {mtl} gives SUN_ELEVATION {elev}: a night scene has no reflectance to plan on"
+        )
     s = math.sin(math.radians(elev))
-    return ("landsat_c2l1_mtl", tuple(x / s for x in m), tuple(x / s for x in a),
-            f"Landsat Collection 2 {level or 'L1'} TOA reflectance = (M * DN + A) / sin({elev} deg) ({mtl.name})")
-
+    return (
+        "landsat_c2l1_mtl",
+        tuple(x / s for x in m),
+        tuple(x / s for x in a),
+        f"Landsat Collection 2 {level or 'L1'} TOA reflectance = (M * DN + A) / sin({elev} deg) ({mtl.name})",
+    )

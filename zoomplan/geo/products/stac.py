@@ -53,11 +53,18 @@ log = logging.getLogger(__name__)
 MODEL_BANDS = ("red", "green", "blue")
 """Bands every STAC scene must have as local assets."""
 _NAMES = (*MODEL_BANDS, "nir")
-_KEYS = {"red": "red", "green": "green", "blue": "blue", "nir": "nir", "nir08": "nir08",
-         "b04": "red", "b03": "green", "b02": "blue", "b08": "nir"}
+_KEYS = {
+    "red": "red",
+    "green": "green",
+    "blue": "blue",
+    "nir": "nir",
+    "nir08": "nir08",
+    "b04": "red",
+    "b03": "green",
+    "b02": "blue",
+    "b08": "nir",
+}
 _LANDSAT_ID = re.compile(r"^L[COTE]0[89]_(L[12])", re.IGNORECASE)
-
-
 
 
 def is_stac_json(path: Path) -> bool:
@@ -70,8 +77,10 @@ _MALFORMED = (KeyError, TypeError, ValueError, AttributeError)
 
 def _malformed(path: Path, kind: Any, exc: Exception) -> InputError:
     why = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return InputError(f"--lr {path} is not a valid STAC {kind} ({type(exc).__name__}{': ' + why if why else ''}): "
-                      f"pass the Item or ItemCollection JSON as the catalogue wrote it")
+    return InputError(
+        f"--lr {path} is not a valid STAC {kind} ({type(exc).__name__}{': ' + why if why else ''}): "
+        f"pass the Item or ItemCollection JSON as the catalogue wrote it"
+    )
 
 
 def _items(path: Path) -> tuple[list[Any], bool]:
@@ -82,7 +91,9 @@ def _items(path: Path) -> tuple[list[Any], bool]:
     try:
         d = pystac.StacIO.default().read_json(str(path))
     except (OSError, ValueError) as exc:
-        raise InputError(f"--lr {path} is not a JSON file pystac can read ({str(exc).splitlines()[0]}): pass a STAC Item or ItemCollection") from exc
+        raise InputError(
+            f"--lr {path} is not a JSON file pystac can read ({str(exc).splitlines()[0]}): pass a STAC Item or ItemCollection"
+        ) from exc
     kind = d.get("type") if isinstance(d, dict) else type(d).__name__
     try:
         if isinstance(d, dict) and pystac.ItemCollection.is_item_collection(d):
@@ -90,8 +101,10 @@ def _items(path: Path) -> tuple[list[Any], bool]:
         elif isinstance(d, dict) and kind == "Feature":
             items, many = [pystac.Item.from_dict(d, href=str(path), migrate=True, preserve_dict=False)], False
         else:
-            raise InputError(f"--lr {path} is a JSON {kind or 'object'}, not a STAC Item or ItemCollection: pass an Item (one scene) "
-                             f"or an ItemCollection (several) with per-band assets")
+            raise InputError(
+                f"--lr {path} is a JSON {kind or 'object'}, not a STAC Item or ItemCollection: pass an Item (one scene) "
+                f"or an ItemCollection (several) with per-band assets"
+            )
     except (*_MALFORMED, STACError, STACTypeError, RequiredPropertyMissing) as exc:
         raise _malformed(path, kind, exc) from exc
     if not items:
@@ -116,7 +129,11 @@ def asset_band(key: str, asset: Any) -> str | None:
     from pystac.extensions.eo import EOExtension
 
     eo = EOExtension.ext(asset, add_if_missing=True).bands
-    names = [b.common_name for b in eo] if eo else [b.get("eo:common_name") for b in asset.extra_fields.get("bands") or [] if isinstance(b, dict)]
+    names = (
+        [b.common_name for b in eo]
+        if eo
+        else [b.get("eo:common_name") for b in asset.extra_fields.get("bands") or [] if isinstance(b, dict)]
+    )
     by_key = _KEYS.get(key.lower())
     if len(names) > 1:
         return None
@@ -124,7 +141,9 @@ def asset_band(key: str, asset: Any) -> str | None:
     by_eo = common if common in _KEYS.values() else None
     if by_key and common and by_eo != by_key:
         owner = getattr(asset.owner, "id", "?")
-        raise InputError(f"STAC item {owner}: asset {key!r} has eo:bands common_name {common!r}, not {by_key}: fix the item (the asset key and its eo:bands must agree)")
+        raise InputError(
+            f"STAC item {owner}: asset {key!r} has eo:bands common_name {common!r}, not {by_key}: fix the item (the asset key and its eo:bands must agree)"
+        )
     return by_eo or (by_key if not common else None)
 
 
@@ -154,7 +173,7 @@ def _local(href: str, json: Path) -> Path:
     from pystac.utils import make_absolute_href
 
     if href.lower().startswith("file://"):
-        href = href[len("file://"):]
+        href = href[len("file://") :]
     return Path(make_absolute_href(href, str(json.resolve())))
 
 
@@ -184,7 +203,9 @@ def _landsat_level(item: Any) -> str | None:
     platform = str(p.get("platform", "")).lower()
     coll = str(item.collection_id or "").lower()
     m = _LANDSAT_ID.match(item.id)
-    if not (platform.startswith("landsat") or coll.startswith("landsat") or m or any(k.startswith("landsat:") for k in p)):
+    if not (
+        platform.startswith("landsat") or coll.startswith("landsat") or m or any(k.startswith("landsat:") for k in p)
+    ):
         return None
     for v in (p.get("landsat:correction"), p.get("processing:level"), m.group(1) if m else None):
         if isinstance(v, str) and v.upper()[:2] in ("L1", "L2"):
@@ -234,36 +255,54 @@ def _radiometry(item: Any, json: Path, chosen: Sequence[_Asset]) -> ItemRadiomet
         mtl, what = _mtl_asset(item, json)
         if mtl is not None:
             return ItemRadiometry(**base, mtl=mtl)
-        return ItemRadiometry(**base, refusal=(
-            f"STAC item {item.id} ({json}) is Landsat Collection 2 Level-1, whose TOA reflectance needs the product's MTL file "
-            f"(per-band coefficients and sun elevation), and it {what}: download the MTL beside the band files and point the item's "
-            f"mtl.txt asset at it (a path relative to the JSON works), or pass --sensor"))
+        return ItemRadiometry(
+            **base,
+            refusal=(
+                f"STAC item {item.id} ({json}) is Landsat Collection 2 Level-1, whose TOA reflectance needs the product's MTL file "
+                f"(per-band coefficients and sun elevation), and it {what}: download the MTL beside the band files and point the item's "
+                f"mtl.txt asset at it (a path relative to the JSON works), or pass --sensor"
+            ),
+        )
     given = [a for a in model if a.scale is not None or a.offset is not None]
     if given and len(given) < len(model):
         missing = ", ".join(a.key for a in model if a not in given)
-        return ItemRadiometry(**base, refusal=(
-            f"STAC item {item.id} ({json}) gives raster:bands scale/offset for some bands but not for {missing}: "
-            f"fix the item, or pass --sensor with the product's mapping"))
+        return ItemRadiometry(
+            **base,
+            refusal=(
+                f"STAC item {item.id} ({json}) gives raster:bands scale/offset for some bands but not for {missing}: "
+                f"fix the item, or pass --sensor with the product's mapping"
+            ),
+        )
     if given:
         scale = tuple(1.0 if a.scale is None else float(a.scale) for a in chosen)
         offset = tuple(0.0 if a.offset is None else float(a.offset) for a in chosen)
         if not all(math.isfinite(v) for v in scale + offset) or any(s <= 0 for s in scale):
-            return ItemRadiometry(**base, refusal=f"STAC item {item.id} ({json}) gives raster:bands scale {scale} offset {offset}: fix the item, or pass --sensor")
+            return ItemRadiometry(
+                **base,
+                refusal=f"STAC item {item.id} ({json}) gives raster:bands scale {scale} offset {offset}: fix the item, or pass --sensor",
+            )
         return ItemRadiometry(**base, scale=scale, offset=offset)
     if level == "L2":
         mtl, _ = _mtl_asset(item, json)
         return ItemRadiometry(**base, mtl=mtl, sensor=None if mtl else "landsat_c2l2")
     if level == "?":
-        return ItemRadiometry(**base, refusal=(
-            f"STAC item {item.id} ({json}) is Landsat but says neither its processing level (landsat:correction) nor its "
-            f"reflectance scale (raster:bands): pass --sensor landsat_c2l2 for Collection 2 Level-2 surface reflectance"))
+        return ItemRadiometry(
+            **base,
+            refusal=(
+                f"STAC item {item.id} ({json}) is Landsat but says neither its processing level (landsat:correction) nor its "
+                f"reflectance scale (raster:bands): pass --sensor landsat_c2l2 for Collection 2 Level-2 surface reflectance"
+            ),
+        )
     s2 = _sentinel2_level(item)
     pb = item.properties.get("s2:processing_baseline")
     if s2 is not None and pb is not None:
         try:
             baseline = float(pb)
         except (TypeError, ValueError):
-            return ItemRadiometry(**base, refusal=f"STAC item {item.id} ({json}) gives s2:processing_baseline {pb!r}, not a number such as '05.09': pass --sensor")
+            return ItemRadiometry(
+                **base,
+                refusal=f"STAC item {item.id} ({json}) gives s2:processing_baseline {pb!r}, not a number such as '05.09': pass --sensor",
+            )
         return ItemRadiometry(**base, sensor=sentinel2_name("l2a" if s2 == "l2a" else "l1c", baseline >= 4.0))
     return ItemRadiometry(**base)
 
@@ -287,8 +326,11 @@ def _mask_kind(key: str, asset: Any) -> str | None:
         by_name = kind_of(Path(str(asset.href)))
         if by_name != "nonzero":
             return by_name
-        log.info("STAC asset %r has role cloud but is not named as an SCL / QA_PIXEL / MSK_CLASSI mask: not used (pass it as --cloud-mask FILE "
-                 "if its nonzero pixels are cloud)", key)
+        log.info(
+            "STAC asset %r has role cloud but is not named as an SCL / QA_PIXEL / MSK_CLASSI mask: not used (pass it as --cloud-mask FILE "
+            "if its nonzero pixels are cloud)",
+            key,
+        )
     return None
 
 
@@ -301,13 +343,17 @@ def mask_asset(item: Any, json: Path) -> dict[str, Any]:
         return {}
     key, a, kind = min(found, key=lambda f: (_is_remote(f[1].href), f[0].lower() not in ("scl", "qa_pixel")))
     if _is_remote(a.href):
-        return {"cloud_refusal": f"asset {key!r} of STAC item {item.id} ({json}) is its cloud mask and is remote ({a.href}): zoomplan reads local "
-                                 f"files only; download it and set the asset's href to the local file (a path relative to the JSON works), "
-                                 f"or pass --cloud-mask FILE"}
+        return {
+            "cloud_refusal": f"asset {key!r} of STAC item {item.id} ({json}) is its cloud mask and is remote ({a.href}): zoomplan reads local "
+            f"files only; download it and set the asset's href to the local file (a path relative to the JSON works), "
+            f"or pass --cloud-mask FILE"
+        }
     p = _local(a.href, json)
     if not p.is_file():
-        return {"cloud_refusal": f"asset {key!r} of STAC item {item.id} ({json}) points at {p}, which is not there: download it there, "
-                                 f"or fix the href (it is the scene's cloud mask)"}
+        return {
+            "cloud_refusal": f"asset {key!r} of STAC item {item.id} ({json}) points at {p}, which is not there: download it there, "
+            f"or fix the href (it is the scene's cloud mask)"
+        }
     return {"cloud_mask": mask_at(p, kind, asset=key)}
 
 
@@ -339,22 +385,34 @@ def _band_set(item: Any, json: Path) -> ItemBands:
         if a is None:
             if band in MODEL_BANDS:
                 have = ", ".join(item.assets) or "none"
-                raise InputError(f"STAC item {item.id} ({json}) has no asset for {band} (assets: {have}): it needs one asset per band, keyed "
-                                 f"red/green/blue or B04/B03/B02, or with eo:bands common_name; pass an item with per-band assets")
+                raise InputError(
+                    f"STAC item {item.id} ({json}) has no asset for {band} (assets: {have}): it needs one asset per band, keyed "
+                    f"red/green/blue or B04/B03/B02, or with eo:bands common_name; pass an item with per-band assets"
+                )
             continue
         if _is_remote(a.href):
             if band not in MODEL_BANDS:
-                log.info("STAC item %s: asset %r (%s) is remote; left out (the model does not read it)", item.id, a.key, band)
+                log.info(
+                    "STAC item %s: asset %r (%s) is remote; left out (the model does not read it)", item.id, a.key, band
+                )
                 continue
-            raise InputError(f"asset {a.key!r} of STAC item {item.id} ({json}) is remote ({a.href}): zoomplan reads local files only; "
-                             f"download it and set the asset's href to the local file (a path relative to the JSON works)")
+            raise InputError(
+                f"asset {a.key!r} of STAC item {item.id} ({json}) is remote ({a.href}): zoomplan reads local files only; "
+                f"download it and set the asset's href to the local file (a path relative to the JSON works)"
+            )
         p = _local(a.href, json)
         if not p.is_file():
-            raise InputError(f"asset {a.key!r} of STAC item {item.id} ({json}) points at {p}, which is not there: download it there, or fix the href")
+            raise InputError(
+                f"asset {a.key!r} of STAC item {item.id} ({json}) points at {p}, which is not there: download it there, or fix the href"
+            )
         chosen.append(_Asset(a.key, "nir" if a.band == "nir08" else a.band, str(p), a.scale, a.offset, a.nodata))
     meta = dataclasses.replace(_radiometry(item, json, chosen), **mask_asset(item, json))
-    return ItemBands(tuple(Path(a.href) for a in chosen), labels=tuple(str(a.band) for a in chosen),
-                     nodata=tuple(a.nodata for a in chosen), item=meta)
+    return ItemBands(
+        tuple(Path(a.href) for a in chosen),
+        labels=tuple(str(a.band) for a in chosen),
+        nodata=tuple(a.nodata for a in chosen),
+        item=meta,
+    )
 
 
 def stac_band_sets(path: Path) -> list[ItemBands]:

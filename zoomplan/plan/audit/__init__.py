@@ -10,6 +10,16 @@ from zoomplan.plan.audit.outputs import json_text, markdown, write_outputs
 from zoomplan.plan.audit.rows import TOTAL, AuditResult, AuditRow, aggregate, selected_mask
 
 __all__ = [
-    "TOTAL", "AuditResult", "AuditRow", "Labels", "aggregate", "audit", "json_text", "markdown", "parse_classes",
-    "read_labels", "selected_mask", "write_outputs",
+    "TOTAL",
+    "AuditResult",
+    "AuditRow",
+    "Labels",
+    "aggregate",
+    "audit",
+    "json_text",
+    "markdown",
+    "parse_classes",
+    "read_labels",
+    "selected_mask",
+    "write_outputs",
 ]

@@ -81,8 +81,10 @@ def _used_scenes(labels: Labels, area: Any, scenes: Sequence[Scene], grid: PlanG
     if not used:
         lon, lat = labels.aoi.centroid_lonlat()
         names = ", ".join(str(s.path) for s in scenes)
-        raise InputError(f"--labels {labels.path}: no labelled area overlaps the scenes (labels centred at {lon:.4f}, "
-                         f"{lat:.4f}; scenes {names}): pass labels inside the scenes, or --lr scenes that cover them")
+        raise InputError(
+            f"--labels {labels.path}: no labelled area overlaps the scenes (labels centred at {lon:.4f}, "
+            f"{lat:.4f}; scenes {names}): pass labels inside the scenes, or --lr scenes that cover them"
+        )
     for s in scenes:
         if s not in used:
             log.warning("scene %s does not overlap the labels; ignored", s.scene_id)
@@ -122,15 +124,17 @@ def audit(
     # 1. Cheap checks first: nothing is read or computed before these pass.
     thr = resolve_threshold(threshold, None, None)
     if not thr >= 0.0:  # also NaN
-        raise ConfigError(f"--threshold {thr} is negative: pass a probability such as 0.5 "
-                          "(0 selects every patch, above 1 none)")
+        raise ConfigError(
+            f"--threshold {thr} is negative: pass a probability such as 0.5 (0 selects every patch, above 1 none)"
+        )
     if not lr_paths:
         raise InputError("no LR scene given: pass --lr SCENE (a Sentinel-2 GeoTIFF, COG or JP2) at least once")
     if batch_size <= 0 or block_tiles <= 0:
         raise ConfigError("batch_size and block_tiles must be positive integers")
     if threads is not None and threads <= 0:
-        raise ConfigError(f"--threads must be a positive integer, got {threads}: pass 1 or more "
-                          "(default: every CPU core)")
+        raise ConfigError(
+            f"--threads must be a positive integer, got {threads}: pass 1 or more (default: every CPU core)"
+        )
     out = _check_out_dir(out_dir, png)
     value_names = parse_classes(classes) if isinstance(classes, str) else dict(classes or {})
     if isinstance(bands, str):
@@ -155,29 +159,47 @@ def audit(
     used = _used_scenes(labels, area, scenes, grid)
 
     # 3. The planner's inference over the labelled area.
-    inf = infer_patches(ckpt, used, aoi.geoms, grid, dev, batch_size=batch_size, block_tiles=block_tiles,
-                        progress=progress, threads=threads)
+    inf = infer_patches(
+        ckpt,
+        used,
+        aoi.geoms,
+        grid,
+        dev,
+        batch_size=batch_size,
+        block_tiles=block_tiles,
+        progress=progress,
+        threads=threads,
+    )
     table, stats = inf.table, inf.stats
     if stats.tiles_planned == 0:
-        raise InputError(f"--labels {lp}: no labelled tile has valid data in the scenes ({stats.tiles_nodata} mostly "
-                         f"nodata, {stats.tiles_outside} outside): pass --lr scenes with data over the labels")
+        raise InputError(
+            f"--labels {lp}: no labelled tile has valid data in the scenes ({stats.tiles_nodata} mostly "
+            f"nodata, {stats.tiles_outside} outside): pass --lr scenes with data over the labels"
+        )
 
     # 4. Each patch's class (under its centre), then the rows.
     b = table.bounds()
     patch_class, order = labels.classify((b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2, crs, aoi.geoms)
     n_labelled = int(sum(c is not None for c in patch_class))
     if n_labelled == 0:
-        raise InputError(f"--labels {lp}: none of the {len(table)} planned patches has its centre on a label "
-                         f"(labelled areas narrower than a {grid.patch_m:g} m patch, or labels where the scenes have "
-                         "no data): pass larger labelled areas")
-    patch_km2 = grid.patch_m ** 2 / 1e6
-    rows = aggregate(patch_class, table.prob, thr, patch_km2, lr_class=table.tile_class, lr_names=table.class_names,
-                     classes=order)
+        raise InputError(
+            f"--labels {lp}: none of the {len(table)} planned patches has its centre on a label "
+            f"(labelled areas narrower than a {grid.patch_m:g} m patch, or labels where the scenes have "
+            "no data): pass larger labelled areas"
+        )
+    patch_km2 = grid.patch_m**2 / 1e6
+    rows = aggregate(
+        patch_class, table.prob, thr, patch_km2, lr_class=table.tile_class, lr_names=table.class_names, classes=order
+    )
     digest = file_sha256(ckpt.path)
     params = {
         "zoomplan_version": __version__,
-        "model": {"file": str(ckpt.path), "id": f"{ckpt.path.stem}-{digest[:12]}", "sha256": digest,
-                  "policy_stage": ckpt.deploy_stage},
+        "model": {
+            "file": str(ckpt.path),
+            "id": f"{ckpt.path.stem}-{digest[:12]}",
+            "sha256": digest,
+            "policy_stage": ckpt.deploy_stage,
+        },
         "threshold": thr,
         "threshold_rule": THRESHOLD_RULE,
         "area_rule": AREA_RULE,
@@ -194,19 +216,31 @@ def audit(
         "patches_planned": len(table),
         "patches_labelled": n_labelled,
         "patches_unlabelled": len(table) - n_labelled,
-        "tiles": {"total": stats.tiles_total, "planned": stats.tiles_planned, "skipped_nodata": stats.tiles_nodata,
-                  "outside_scenes": stats.tiles_outside},
+        "tiles": {
+            "total": stats.tiles_total,
+            "planned": stats.tiles_planned,
+            "skipped_nodata": stats.tiles_nodata,
+            "outside_scenes": stats.tiles_outside,
+        },
         "device": stats.device,
         "bands": band_spec,
         "sensor": used[0].sensor.name,
     }
     empty = [r.label for r in rows[:-1] if r.patches == 0]
     if empty:
-        log.warning("class(es) %s: no planned patch has its centre there (outside the scenes, on nodata, or narrower "
-                    "than a patch)",
-                    ", ".join(empty))
-    result = AuditResult(rows=tuple(rows), parameters=params, table=table, patch_class=patch_class,
-                         selected=selected_mask(table.prob, thr), stats=stats)
+        log.warning(
+            "class(es) %s: no planned patch has its centre there (outside the scenes, on nodata, or narrower "
+            "than a patch)",
+            ", ".join(empty),
+        )
+    result = AuditResult(
+        rows=tuple(rows),
+        parameters=params,
+        table=table,
+        patch_class=patch_class,
+        selected=selected_mask(table.prob, thr),
+        stats=stats,
+    )
 
     # 5. Outputs: every file rendered in memory first, then written together (zoomplan.atomic).
     if out is None:

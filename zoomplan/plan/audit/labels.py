@@ -65,8 +65,10 @@ def parse_classes(spec: str) -> dict[int, str]:
         except ValueError:
             key = None
         if not sep or key is None or not name.strip():
-            raise ConfigError(f"--classes {spec!r}: {part!r} is not VALUE=NAME: write integer values and names, "
-                              "e.g. --classes 1=water,2=land")
+            raise ConfigError(
+                f"--classes {spec!r}: {part!r} is not VALUE=NAME: write integer values and names, "
+                "e.g. --classes 1=water,2=land"
+            )
         if key in out:
             raise ConfigError(f"--classes {spec!r} names value {key} twice: give each raster value one name")
         out[key] = name.strip()
@@ -90,8 +92,9 @@ class Labels:
     value_names: Mapping[int, str] = field(default_factory=dict)
     nodata: int | None = None
 
-    def classify(self, x: np.ndarray, y: np.ndarray, crs: CRS,
-                 geoms: Sequence[BaseGeometry]) -> tuple[np.ndarray, tuple[str, ...]]:
+    def classify(
+        self, x: np.ndarray, y: np.ndarray, crs: CRS, geoms: Sequence[BaseGeometry]
+    ) -> tuple[np.ndarray, tuple[str, ...]]:
         """The class name under each point (``x``, ``y`` in ``crs`` metres; ``None`` where there is no label),
         and every class in report order. ``geoms``: :attr:`aoi`'s features in ``crs`` (vector labels)."""
         if self.kind == "vector":
@@ -109,16 +112,22 @@ def read_labels(path: Path, field: str | None = None, value_names: Mapping[int, 
     """Read the label file ``path`` (see the module docstring); ``field`` for a vector file, ``value_names``
     (optional) for a raster. Raises :class:`~zoomplan.errors.ZoomplanError` subclasses."""
     if not path.exists():
-        raise InputError(f"labels file {path} not found: pass --labels with a vector file of labelled polygons "
-                         "(GeoPackage, GeoJSON, Shapefile ...) or a single-band integer GeoTIFF")
+        raise InputError(
+            f"labels file {path} not found: pass --labels with a vector file of labelled polygons "
+            "(GeoPackage, GeoJSON, Shapefile ...) or a single-band integer GeoTIFF"
+        )
     if is_raster_labels(path):
         if field is not None:
-            raise ConfigError(f"--field {field!r}: {path} is a raster, whose pixel values are its classes: "
-                              "drop --field (name the values with --classes 1=water,2=land)")
+            raise ConfigError(
+                f"--field {field!r}: {path} is a raster, whose pixel values are its classes: "
+                "drop --field (name the values with --classes 1=water,2=land)"
+            )
         return _read_raster(path, dict(value_names or {}))
     if value_names:
-        raise ConfigError(f"--classes names the values of a label raster (.tif); {path} is a vector file, whose "
-                          "--field values name the classes: drop --classes")
+        raise ConfigError(
+            f"--classes names the values of a label raster (.tif); {path} is a vector file, whose "
+            "--field values name the classes: drop --classes"
+        )
     return _read_vector(path, field)
 
 
@@ -143,27 +152,46 @@ def _read_vector(path: Path, field_name: str | None) -> Labels:
     fields = dict.fromkeys(k for props in aoi.properties for k in props)
     have = ", ".join(fields) or "(none)"
     if field_name is None:
-        raise ConfigError(f"labels file {path} is a vector file: pass --field with the attribute that holds each "
-                          f"polygon's class; its fields are: {have}")
+        raise ConfigError(
+            f"labels file {path} is a vector file: pass --field with the attribute that holds each "
+            f"polygon's class; its fields are: {have}"
+        )
     if field_name not in fields:
-        raise ConfigError(f"--field {field_name!r}: labels file {path} has no such field; its fields are: {have}; "
-                          "pass one of them")
-    keep = [i for i, props in enumerate(aoi.properties)
-            if props.get(field_name) is not None and str(props[field_name]).strip()]
+        raise ConfigError(
+            f"--field {field_name!r}: labels file {path} has no such field; its fields are: {have}; pass one of them"
+        )
+    keep = [
+        i
+        for i, props in enumerate(aoi.properties)
+        if props.get(field_name) is not None and str(props[field_name]).strip()
+    ]
     if not keep:
-        raise InputError(f"--field {field_name!r}: no feature of {path} has a value in that field: fill it in, or pick "
-                         f"another field ({have})")
+        raise InputError(
+            f"--field {field_name!r}: no feature of {path} has a value in that field: fill it in, or pick "
+            f"another field ({have})"
+        )
     if len(keep) < len(aoi):
-        log.warning("labels %s: %d of %d feature(s) have no %r value; they are not labels and are left out",
-                    path, len(aoi) - len(keep), len(aoi), field_name)
-    sub = replace(aoi, geoms=tuple(aoi.geoms[i] for i in keep), ids=tuple(aoi.ids[i] for i in keep),
-                  names=tuple(aoi.names[i] for i in keep), properties=tuple(aoi.properties[i] for i in keep))
+        log.warning(
+            "labels %s: %d of %d feature(s) have no %r value; they are not labels and are left out",
+            path,
+            len(aoi) - len(keep),
+            len(aoi),
+            field_name,
+        )
+    sub = replace(
+        aoi,
+        geoms=tuple(aoi.geoms[i] for i in keep),
+        ids=tuple(aoi.ids[i] for i in keep),
+        names=tuple(aoi.names[i] for i in keep),
+        properties=tuple(aoi.properties[i] for i in keep),
+    )
     classes = tuple(_class_name(aoi.properties[i][field_name]) for i in keep)
     return Labels(kind="vector", path=path, aoi=sub, classes=tuple(dict.fromkeys(classes)), polygon_class=classes)
 
 
-def classify_points(x: np.ndarray, y: np.ndarray, geoms: Sequence[BaseGeometry],
-                    polygon_class: Sequence[str]) -> np.ndarray:
+def classify_points(
+    x: np.ndarray, y: np.ndarray, geoms: Sequence[BaseGeometry], polygon_class: Sequence[str]
+) -> np.ndarray:
     """Class of the first polygon (in the order of ``geoms``) covering each point, boundary included;
     ``None`` where no polygon covers it. Points and polygons in one CRS."""
     n = len(x)
@@ -197,30 +225,41 @@ def _read_raster(path: Path, value_names: dict[int, str]) -> Labels:
     try:
         with rasterio.Env(**GDAL_ENV), rasterio.open(path) as ds:
             if ds.count != 1:
-                raise InputError(f"labels {path} has {ds.count} bands: pass a single-band integer raster "
-                                 "(one class value per pixel)")
+                raise InputError(
+                    f"labels {path} has {ds.count} bands: pass a single-band integer raster (one class value per pixel)"
+                )
             dtype = np.dtype(ds.dtypes[0])
             if dtype.kind not in "iu":
-                raise InputError(f"labels {path} holds {dtype.name} values: a label raster holds integer classes; "
-                                 f"convert it (e.g. rio convert --dtype int16 {path.name} labels_int.tif) or pass the "
-                                 "labels as polygons")
+                raise InputError(
+                    f"labels {path} holds {dtype.name} values: a label raster holds integer classes; "
+                    f"convert it (e.g. rio convert --dtype int16 {path.name} labels_int.tif) or pass the "
+                    "labels as polygons"
+                )
             if ds.crs is None:
-                raise GeometryError(f"labels {path} has no CRS: assign one "
-                                    f"(e.g. rio edit-info --crs EPSG:32618 {path.name}, with the EPSG code of its grid)")
+                raise GeometryError(
+                    f"labels {path} has no CRS: assign one "
+                    f"(e.g. rio edit-info --crs EPSG:32618 {path.name}, with the EPSG code of its grid)"
+                )
             t = ds.transform
             if t.is_identity or t.b != 0 or t.d != 0:
                 what = "no georeferencing" if t.is_identity else "a rotated geotransform"
-                raise GeometryError(f"labels {path} has {what}: warp it to a north-up grid first "
-                                    f"(e.g. rio warp --resampling nearest {path.name} labels_north_up.tif)")
+                raise GeometryError(
+                    f"labels {path} has {what}: warp it to a north-up grid first "
+                    f"(e.g. rio warp --resampling nearest {path.name} labels_north_up.tif)"
+                )
             nodata = None if ds.nodata is None or not math.isfinite(ds.nodata) else int(ds.nodata)
             crs = CRS.from_user_input(ds.crs.to_wkt())
             fp = _footprint(ds, nodata)
     except RasterioError as exc:
-        raise InputError(f"labels {path} is not a raster GDAL can read ({_first_line(exc)}): pass a single-band "
-                         "integer GeoTIFF, or the labels as polygons") from exc
+        raise InputError(
+            f"labels {path} is not a raster GDAL can read ({_first_line(exc)}): pass a single-band "
+            "integer GeoTIFF, or the labels as polygons"
+        ) from exc
     if fp.is_empty:
-        raise InputError(f"labels {path} has no labelled pixel (every value is its nodata {nodata}): pass a label "
-                         "raster with classes")
+        raise InputError(
+            f"labels {path} has no labelled pixel (every value is its nodata {nodata}): pass a label "
+            "raster with classes"
+        )
     aoi = AOI(geoms=(fp,), ids=("labelled area",), names=(None,), crs=crs, source=str(path))
     return Labels(kind="raster", path=path, aoi=aoi, value_names=value_names, nodata=nodata)
 
@@ -253,8 +292,9 @@ def _footprint(ds: Any, nodata: int | None) -> BaseGeometry:
     return shapely.make_valid(shapely.union_all(polys).intersection(bbox))
 
 
-def sample_raster(path: Path, x: np.ndarray, y: np.ndarray, crs: CRS,
-                  nodata: int | None) -> tuple[np.ndarray, np.ndarray]:
+def sample_raster(
+    path: Path, x: np.ndarray, y: np.ndarray, crs: CRS, nodata: int | None
+) -> tuple[np.ndarray, np.ndarray]:
     """(value, labelled) of the label raster at points ``x``, ``y`` in ``crs``: the pixel holding each point
     after reprojecting it to the raster's CRS; ``labelled`` is False outside the raster and on nodata."""
     import rasterio

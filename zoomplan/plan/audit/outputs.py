@@ -33,8 +33,15 @@ def _num(v: float, fmt: str) -> str:
 def cells(r: AuditRow) -> list[str]:
     """A row's cells as text, in the order of :data:`COLUMNS` (shared with the CLI's table)."""
     top = "-" if r.top_lr_class is None else f"{r.top_lr_class} ({100 * r.top_lr_share:.0f}%)"
-    return [r.label, _num(r.area_km2, ".4f"), f"{r.patches:,}", f"{r.selected:,}", _num(r.fraction_selected, ".3f"),
-            _num(r.mean_probability, ".3f"), top]
+    return [
+        r.label,
+        _num(r.area_km2, ".4f"),
+        f"{r.patches:,}",
+        f"{r.selected:,}",
+        _num(r.fraction_selected, ".3f"),
+        _num(r.mean_probability, ".3f"),
+        top,
+    ]
 
 
 def _md_escape(s: str) -> str:
@@ -91,13 +98,21 @@ def png_bytes(result: AuditResult, *, dpi: int = 110) -> bytes:
     for y, r, f in zip(ys, rows, fr):
         text = f"{r.selected:,} of {r.patches:,} patches" if r.patches else "no patches"
         outside = f < 0.78  # the count beside a short bar, inside a long one
-        ax.text(f + 0.01 if outside else f - 0.01, y, text, va="center", ha="left" if outside else "right", fontsize=9,
-                color="black" if outside else "white",
-                bbox=dict(facecolor="white", edgecolor="none", alpha=0.7, pad=1) if outside else None)
+        ax.text(
+            f + 0.01 if outside else f - 0.01,
+            y,
+            text,
+            va="center",
+            ha="left" if outside else "right",
+            fontsize=9,
+            color="black" if outside else "white",
+            bbox=dict(facecolor="white", edgecolor="none", alpha=0.7, pad=1) if outside else None,
+        )
     if math.isfinite(total.fraction_selected):
         ax.axvline(total.fraction_selected, color="#333333", linestyle="--", linewidth=1)
-        ax.text(total.fraction_selected, len(rows) - 0.4, f" all: {total.fraction_selected:.2f}", fontsize=8,
-                va="bottom")
+        ax.text(
+            total.fraction_selected, len(rows) - 0.4, f" all: {total.fraction_selected:.2f}", fontsize=8, va="bottom"
+        )
     ax.set_yticks(ys)
     ax.set_yticklabels([r.label for r in rows], fontsize=10)
     ax.set_xlim(0, 1)
@@ -120,4 +135,3 @@ def write_outputs(result: AuditResult, out_dir: Path, *, png: bool = False) -> t
         for name, data in files.items():
             (tmp / name).write_bytes(data)
     return tuple(str(out_dir / name) for name in files)
-

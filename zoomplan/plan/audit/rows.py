@@ -68,8 +68,9 @@ def aggregate(
     names = [None if c is None else str(c) for c in classes_per_patch]
     p = np.asarray(probs, dtype=np.float64)
     if len(names) != p.shape[0] or (lr_class is not None and len(lr_class) != p.shape[0]):
-        raise ValueError(f"classes_per_patch ({len(names)}), probs ({p.shape[0]}) and lr_class must have one value "
-                         "per patch")
+        raise ValueError(
+            f"classes_per_patch ({len(names)}), probs ({p.shape[0]}) and lr_class must have one value per patch"
+        )
     lr = None if lr_class is None else np.asarray(lr_class, dtype=np.int64)
     sel = selected_mask(p, threshold)
     present = sorted({c for c in names if c is not None})
@@ -81,8 +82,15 @@ def aggregate(
     return rows
 
 
-def _row(name: str, m: np.ndarray, p: np.ndarray, sel: np.ndarray, lr: np.ndarray | None, lr_names: Sequence[str],
-         patch_area_km2: float) -> AuditRow:
+def _row(
+    name: str,
+    m: np.ndarray,
+    p: np.ndarray,
+    sel: np.ndarray,
+    lr: np.ndarray | None,
+    lr_names: Sequence[str],
+    patch_area_km2: float,
+) -> AuditRow:
     n = int(m.sum())
     k = int((m & sel).sum())
     top, share = None, math.nan
@@ -92,9 +100,16 @@ def _row(name: str, m: np.ndarray, p: np.ndarray, sel: np.ndarray, lr: np.ndarra
         v = int(vals[i])
         top = lr_names[v] if 0 <= v < len(lr_names) else str(v)
         share = float(counts[i]) / n
-    return AuditRow(label=name, patches=n, selected=k, area_km2=n * float(patch_area_km2),
-                    fraction_selected=k / n if n else math.nan, mean_probability=float(p[m].mean()) if n else math.nan,
-                    top_lr_class=top, top_lr_share=share)
+    return AuditRow(
+        label=name,
+        patches=n,
+        selected=k,
+        area_km2=n * float(patch_area_km2),
+        fraction_selected=k / n if n else math.nan,
+        mean_probability=float(p[m].mean()) if n else math.nan,
+        top_lr_class=top,
+        top_lr_share=share,
+    )
 
 
 @dataclass(frozen=True)

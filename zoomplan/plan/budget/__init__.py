@@ -10,6 +10,17 @@ from zoomplan.plan.budget.regions import DisjointRegion, Region, disjoint_region
 from zoomplan.plan.budget.result import COUNTED, BudgetResult, RegionBudget, VendorCost, vendor_slug
 
 __all__ = [
-    "COUNTED", "BudgetResult", "DisjointRegion", "Region", "RegionBudget", "VendorCost", "budget", "disjoint_regions",
-    "group_regions", "render_map", "vendor_slug", "write_csv", "write_gpkg",
+    "COUNTED",
+    "BudgetResult",
+    "DisjointRegion",
+    "Region",
+    "RegionBudget",
+    "VendorCost",
+    "budget",
+    "disjoint_regions",
+    "group_regions",
+    "render_map",
+    "vendor_slug",
+    "write_csv",
+    "write_gpkg",
 ]

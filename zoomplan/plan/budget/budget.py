@@ -40,7 +40,17 @@ from zoomplan.errors import ConfigError, InputError
 from zoomplan.models.checkpoint import load_checkpoint
 from zoomplan.plan.budget import outputs as budget_io
 from zoomplan.plan.budget.regions import SLIVER_M2, DisjointRegion, disjoint_regions, group_regions
-from zoomplan.plan.budget.result import INSIDE, NODATA, OK, OUTSIDE, PARTLY, BudgetResult, RegionBudget, VendorCost, vendor_slug
+from zoomplan.plan.budget.result import (
+    INSIDE,
+    NODATA,
+    OK,
+    OUTSIDE,
+    PARTLY,
+    BudgetResult,
+    RegionBudget,
+    VendorCost,
+    vendor_slug,
+)
 from zoomplan.plan.inference.infer import infer_patches
 from zoomplan.plan.inputs import Staging, check_outputs, inside_scenes, open_plan_inputs, resolve_threshold
 from zoomplan.plan.orders import pricing
@@ -52,10 +62,14 @@ log = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
 
-OVERLAP_RULE = "regions that overlap are billed once: a shared area (and its patches) belongs to the first of them in file order"
+OVERLAP_RULE = (
+    "regions that overlap are billed once: a shared area (and its patches) belongs to the first of them in file order"
+)
 
 
-def _check_targets(out_csv: PathLike | None, out_gpkg: PathLike | None, map_png: PathLike | None) -> dict[str, Path | str]:
+def _check_targets(
+    out_csv: PathLike | None, out_gpkg: PathLike | None, map_png: PathLike | None
+) -> dict[str, Path | str]:
     csv_dash = out_csv is not None and os.fspath(out_csv) == "-"
     targets = check_outputs({"--csv": None if csv_dash else out_csv, "--gpkg": out_gpkg, "--map": map_png})
     m = targets.get("--map")
@@ -76,7 +90,9 @@ def _vendors(names: Sequence[str] | None, vendors_file: PathLike | None) -> list
     for v in chosen:
         s = vendor_slug(v.name)
         if s in slugs:
-            raise ConfigError(f"vendors {slugs[s]!r} and {v.name!r} give the same column name {s!r}: rename one of them in the catalogue")
+            raise ConfigError(
+                f"vendors {slugs[s]!r} and {v.name!r} give the same column name {s!r}: rename one of them in the catalogue"
+            )
         slugs[s] = v.name
     return chosen
 
@@ -112,9 +128,17 @@ def _overlap_text(regions: Sequence[DisjointRegion], i: int) -> str:
     out = []
     for j, _ in d.shared:
         other = regions[j]
-        a = d.region.geometry.intersection(other.part).area if j < i else d.part.intersection(other.region.geometry).area
+        a = (
+            d.region.geometry.intersection(other.part).area
+            if j < i
+            else d.part.intersection(other.region.geometry).area
+        )
         if a > SLIVER_M2:
-            out.append(f"{a / 1e6:.4f} km2 billed to {other.region.key}" if j < i else f"{a / 1e6:.4f} km2 shared with {other.region.key}, kept here")
+            out.append(
+                f"{a / 1e6:.4f} km2 billed to {other.region.key}"
+                if j < i
+                else f"{a / 1e6:.4f} km2 shared with {other.region.key}, kept here"
+            )
     return "; ".join(out)
 
 
@@ -161,13 +185,19 @@ def budget(
     # 1. Cheap checks first.
     thr = resolve_threshold(threshold, None, None)
     if not thr >= 0.0:
-        raise ConfigError(f"--threshold {thr} is negative: pass a probability such as 0.5 (0 buys every patch, above 1 none)")
+        raise ConfigError(
+            f"--threshold {thr} is negative: pass a probability such as 0.5 (0 buys every patch, above 1 none)"
+        )
     if not lr_paths:
         raise InputError("no LR scene given: pass --lr SCENE (a Sentinel-2 GeoTIFF, COG or JP2) at least once")
     if batch_size <= 0 or block_tiles <= 0:
         raise ConfigError("batch_size and block_tiles must be positive integers")
     targets = _check_targets(out_csv, out_gpkg, map_png)
-    band_spec = [b.strip() for b in bands.split(",") if b.strip()] if isinstance(bands, str) else (list(bands) if bands else None)
+    band_spec = (
+        [b.strip() for b in bands.split(",") if b.strip()]
+        if isinstance(bands, str)
+        else (list(bands) if bands else None)
+    )
     profiles = _vendors(vendors, vendors_file)
     dev = resolve_device(device)
     ckpt = load_checkpoint(model)
@@ -186,10 +216,14 @@ def budget(
             pieces.extend(d.pieces)
             owner.extend([i] * len(d.pieces))
     region_of = np.asarray(owner, np.int64)
-    inf = infer_patches(ckpt, inp.used, pieces, inp.grid, dev, batch_size=batch_size, block_tiles=block_tiles, progress=progress)
+    inf = infer_patches(
+        ckpt, inp.used, pieces, inp.grid, dev, batch_size=batch_size, block_tiles=block_tiles, progress=progress
+    )
     table, stats = inf.table, inf.stats
     if stats.tiles_planned == 0:
-        raise InputError(f"no tile of any region has valid data in the scenes ({stats.tiles_nodata} mostly nodata, {stats.tiles_outside} outside): pass a scene with data over the regions")
+        raise InputError(
+            f"no tile of any region has valid data in the scenes ({stats.tiles_nodata} mostly nodata, {stats.tiles_outside} outside): pass a scene with data over the regions"
+        )
     selected = np.asarray(select.select_patches(table, pieces, profiles[0], threshold=thr), dtype=bool)
     reg = region_of[table.aoi_index] if len(table) else np.zeros(0, np.int64)
     n_total = np.bincount(reg, minlength=len(regions))
@@ -197,7 +231,9 @@ def budget(
     tiles = _tiles_per_region(table, region_of, len(regions))
     b = table.bounds()
     by_reg = np.argsort(reg, kind="stable")
-    boxes = np.split(shapely.box(b[by_reg, 0], b[by_reg, 1], b[by_reg, 2], b[by_reg, 3]), np.cumsum(n_total)[:-1])  # per region
+    boxes = np.split(
+        shapely.box(b[by_reg, 0], b[by_reg, 1], b[by_reg, 2], b[by_reg, 3]), np.cumsum(n_total)[:-1]
+    )  # per region
 
     # 4. Orders and bills per vendor, per region, over the regions' parts inside the scenes (as plan()).
     inside = inside_scenes(pieces, cover)
@@ -213,20 +249,41 @@ def budget(
             elif statuses[i] in (OK, PARTLY):
                 plan_bill = pricing.bill(by_region.get(i, []), vp)
                 base = baseline_cost(inside_scenes(list(d.pieces), cover), vp, inp.crs)
-                costs[i][vp.name] = VendorCost(plan_bill.n_orders, round(plan_bill.cost_usd, 2), round(base.cost_usd, 2))
+                costs[i][vp.name] = VendorCost(
+                    plan_bill.n_orders, round(plan_bill.cost_usd, 2), round(base.cost_usd, 2)
+                )
 
     rows = []
     for i, d in enumerate(regions):
         area = d.part.area
-        rows.append(RegionBudget(
-            region=d.region.key, name=d.region.name, status=statuses[i], region_km2=round(d.region.geometry.area / 1e6, 6),
-            area_km2=round(area / 1e6, 6), overlap_km2=round(d.overlap_m2 / 1e6, 6), overlap_with=_overlap_text(regions, i),
-            covered_fraction=round(covered[i] / area, 4) if area > 0 else math.nan,
-            planned_fraction=round(min(1.0, _inside_area(boxes[i], d.part) / area), 4) if area > 0 else math.nan,
-            tiles=int(tiles[i]), patches_total=int(n_total[i]), patches_selected=int(n_sel[i]), costs=costs[i], geometry=d.part,
-        ))
-    result = BudgetResult(rows=rows, vendors=tuple(v.name for v in profiles), notes=tuple(_notes(rows, regions, profiles)), crs=inp.crs,
-                          threshold=thr, table=table, selected=selected, stats=stats)
+        rows.append(
+            RegionBudget(
+                region=d.region.key,
+                name=d.region.name,
+                status=statuses[i],
+                region_km2=round(d.region.geometry.area / 1e6, 6),
+                area_km2=round(area / 1e6, 6),
+                overlap_km2=round(d.overlap_m2 / 1e6, 6),
+                overlap_with=_overlap_text(regions, i),
+                covered_fraction=round(covered[i] / area, 4) if area > 0 else math.nan,
+                planned_fraction=round(min(1.0, _inside_area(boxes[i], d.part) / area), 4) if area > 0 else math.nan,
+                tiles=int(tiles[i]),
+                patches_total=int(n_total[i]),
+                patches_selected=int(n_sel[i]),
+                costs=costs[i],
+                geometry=d.part,
+            )
+        )
+    result = BudgetResult(
+        rows=rows,
+        vendors=tuple(v.name for v in profiles),
+        notes=tuple(_notes(rows, regions, profiles)),
+        crs=inp.crs,
+        threshold=thr,
+        table=table,
+        selected=selected,
+        stats=stats,
+    )
     for r in rows:
         if not r.counted:
             log.warning("region %r: %s; reported without figures and left out of the totals", r.region, r.status)
@@ -243,7 +300,9 @@ def budget(
             budget_io.write_gpkg(result, staging.path(g))
         m = targets.get("--map")
         if isinstance(m, Path):
-            budget_io.render_map(result, inp.used[0].source or inp.used[0].path, staging.path(m), bands=inp.used[0].band_indexes)
+            budget_io.render_map(
+                result, inp.used[0].source or inp.used[0].path, staging.path(m), bands=inp.used[0].band_indexes
+            )
         written = staging.commit()
     except BaseException:
         staging.abort()
@@ -258,25 +317,40 @@ def _few(names: Sequence[str], k: int = 4) -> str:
     return ", ".join(names[:k]) + (f" and {len(names) - k} more" if len(names) > k else "")
 
 
-def _notes(rows: Sequence[RegionBudget], regions: Sequence[DisjointRegion], profiles: Sequence[pricing.VendorProfile]) -> list[str]:
+def _notes(
+    rows: Sequence[RegionBudget], regions: Sequence[DisjointRegion], profiles: Sequence[pricing.VendorProfile]
+) -> list[str]:
     """What a reader of the table must know: the overlap rule, rows left out, cuts, minimums, missing data."""
     notes = []
     if any(d.shared for d in regions):
-        notes.append(f"{OVERLAP_RULE}; each region is billed for its remaining part (area_km2) and overlap_with says where its shared areas went")
+        notes.append(
+            f"{OVERLAP_RULE}; each region is billed for its remaining part (area_km2) and overlap_with says where its shared areas went"
+        )
     else:
         notes.append("no regions overlap")
     left = [r for r in rows if not r.counted]
     if left:
-        notes.append("not in the totals (no figures): " + ", ".join(f"{r.region} ({r.status})" for r in left) + "; pass --lr scenes with data over them")
+        notes.append(
+            "not in the totals (no figures): "
+            + ", ".join(f"{r.region} ({r.status})" for r in left)
+            + "; pass --lr scenes with data over them"
+        )
     for d in regions:
         if d.cut:
-            notes.append(f"{d.region.key} encloses other regions: it is ordered as {len(d.pieces)} hole-free pieces so they are not bought twice")
+            notes.append(
+                f"{d.region.key} encloses other regions: it is ordered as {len(d.pieces)} hole-free pieces so they are not bought twice"
+            )
     counted = [r for r in rows if r.counted and r.area_km2 > 0]
-    minimums = [f"{v.name} {v.min_order_km2:g} km2 ({sum(r.area_km2 < v.min_order_km2 for r in counted)} regions below it)"
-                for v in profiles if any(r.area_km2 < v.min_order_km2 for r in counted)]
+    minimums = [
+        f"{v.name} {v.min_order_km2:g} km2 ({sum(r.area_km2 < v.min_order_km2 for r in counted)} regions below it)"
+        for v in profiles
+        if any(r.area_km2 < v.min_order_km2 for r in counted)
+    ]
     if minimums:
         notes.append("each region is ordered separately, so minimum orders apply per region: " + ", ".join(minimums))
     for r in counted:
         if r.planned_fraction < 0.9 * r.covered_fraction:
-            notes.append(f"{r.region}: only {100 * r.planned_fraction:.0f}% of its area has valid LR data; its baseline still prices all of it")
+            notes.append(
+                f"{r.region}: only {100 * r.planned_fraction:.0f}% of its area has valid LR data; its baseline still prices all of it"
+            )
     return notes

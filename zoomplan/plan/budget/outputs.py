@@ -35,7 +35,6 @@ from zoomplan.atomic import atomic_path, write_text_atomic
 from zoomplan.plan.budget.result import BudgetResult, vendor_slug
 from zoomplan.plan.export.map_layers import polygon_path, read_background
 
-
 log = logging.getLogger(__name__)
 
 
@@ -75,7 +74,9 @@ def write_gpkg(result: BudgetResult, path: str | os.PathLike[str]) -> None:
 
     tr = Transformer.from_crs(result.crs, CRS.from_epsg(4326), always_xy=True)
     geoms = [
-        None if r.geometry.is_empty else shapely.transform(r.geometry, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+        None
+        if r.geometry.is_empty
+        else shapely.transform(r.geometry, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
         for r in result.rows
     ]
     cols = result.columns()
@@ -105,8 +106,12 @@ def write_gpkg(result: BudgetResult, path: str | os.PathLike[str]) -> None:
 
 
 def render_map(
-    result: BudgetResult, scene_path: str | os.PathLike[str], out_png: str | os.PathLike[str], *,
-    bands: Sequence[int] | None = None, max_px: int = 1024,
+    result: BudgetResult,
+    scene_path: str | os.PathLike[str],
+    out_png: str | os.PathLike[str],
+    *,
+    bands: Sequence[int] | None = None,
+    max_px: int = 1024,
 ) -> Path:
     """Draw the choropleth of plan cost per km^2 (first vendor, USD/km^2) over the scene to ``out_png``."""
     from matplotlib import colormaps
@@ -115,7 +120,6 @@ def render_map(
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch, PathPatch
-
 
     vendor = result.vendors[0]
     key = f"plan_usd_per_km2_{vendor_slug(vendor)}"
@@ -146,8 +150,16 @@ def render_map(
             label = f"{r.region}\n{v:,.0f} USD/km2" if v >= 100 else f"{r.region}\n{v:.2f} USD/km2"
         else:
             label = f"{r.region}\n{r.status}"
-        ax.text(pt.x, pt.y, label, ha="center", va="center", fontsize=7, clip_on=True,
-                bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none", "alpha": 0.75})
+        ax.text(
+            pt.x,
+            pt.y,
+            label,
+            ha="center",
+            va="center",
+            fontsize=7,
+            clip_on=True,
+            bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none", "alpha": 0.75},
+        )
     left, right, bottom, top = bg.extent
     ax.set_xlim(left, right)
     ax.set_ylim(bottom, top)
@@ -156,13 +168,18 @@ def render_map(
     ax.ticklabel_format(useOffset=False, style="plain")
     t = result.totals()
     s = vendor_slug(vendor)
-    ax.set_title(f"Plan cost per km2 by region, {vendor}: USD {t[f'plan_usd_{s}']:,.2f} of {t[f'baseline_usd_{s}']:,.2f} "
-                 f"(saves {t[f'savings_pct_{s}']:.1f}%)\n{bg.title}", fontsize=9)
+    ax.set_title(
+        f"Plan cost per km2 by region, {vendor}: USD {t[f'plan_usd_{s}']:,.2f} of {t[f'baseline_usd_{s}']:,.2f} "
+        f"(saves {t[f'savings_pct_{s}']:.1f}%)\n{bg.title}",
+        fontsize=9,
+    )
     fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.75, label=f"plan cost, USD/km2 ({vendor})")
     missing = [f"{r.region} ({r.status})" for r in result.rows if not r.counted]
     if missing:
         label = "no figures: " + ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
-        ax.legend(handles=[Patch(facecolor="none", edgecolor="0.4", hatch="///", label=label)], loc="lower left", fontsize=7)
+        ax.legend(
+            handles=[Patch(facecolor="none", edgecolor="0.4", hatch="///", label=label)], loc="lower left", fontsize=7
+        )
     out = Path(out_png)
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png", bbox_inches="tight")

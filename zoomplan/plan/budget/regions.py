@@ -98,16 +98,22 @@ def group_regions(aoi: AOI, by: str | None = None) -> list[Region]:
         fields.update(dict.fromkeys(props))
     if by not in fields:
         have = ", ".join(fields) or "(none)"
-        raise ConfigError(f"--by {by!r}: regions file {aoi.source} has no such field; its fields are: {have}; pass one of them")
+        raise ConfigError(
+            f"--by {by!r}: regions file {aoi.source} has no such field; its fields are: {have}; pass one of them"
+        )
     groups: dict[str, list[int]] = {}
     for i, props in enumerate(aoi.properties):
         v = props.get(by)
         if v is None or str(v).strip() == "":
-            raise ConfigError(f"--by {by!r}: feature {aoi.ids[i]!r} of {aoi.source} has no value in that field; fill it in or choose another field")
+            raise ConfigError(
+                f"--by {by!r}: feature {aoi.ids[i]!r} of {aoi.source} has no value in that field; fill it in or choose another field"
+            )
         groups.setdefault(str(v), []).append(i)
     out = []
     for key, idx in groups.items():
-        geom = aoi.geoms[idx[0]] if len(idx) == 1 else shapely.make_valid(shapely.union_all([aoi.geoms[i] for i in idx]))
+        geom = (
+            aoi.geoms[idx[0]] if len(idx) == 1 else shapely.make_valid(shapely.union_all([aoi.geoms[i] for i in idx]))
+        )
         name = next((aoi.names[i] for i in idx if aoi.names[i]), None)
         out.append(Region(key=key, name=name, geometry=geom, n_features=len(idx)))
     return out

@@ -18,8 +18,13 @@ from shapely.geometry.base import BaseGeometry
 from zoomplan.plan.inference.infer import InferenceStats
 from zoomplan.plan.types import PatchTable
 
-
-OK, PARTLY, OUTSIDE, NODATA, INSIDE = "ok", "partly outside scenes", "outside scenes", "no valid data", "inside earlier regions"
+OK, PARTLY, OUTSIDE, NODATA, INSIDE = (
+    "ok",
+    "partly outside scenes",
+    "outside scenes",
+    "no valid data",
+    "inside earlier regions",
+)
 """Region statuses. ``OUTSIDE`` and ``NODATA`` rows carry no cost figures and are not in the totals."""
 
 
@@ -27,8 +32,19 @@ COUNTED = (OK, PARTLY, INSIDE)
 
 
 BASE_COLUMNS = (
-    "region", "name", "status", "region_km2", "area_km2", "overlap_km2", "overlap_with", "covered_fraction", "planned_fraction",
-    "tiles", "patches_total", "patches_selected", "fraction_selected",
+    "region",
+    "name",
+    "status",
+    "region_km2",
+    "area_km2",
+    "overlap_km2",
+    "overlap_with",
+    "covered_fraction",
+    "planned_fraction",
+    "tiles",
+    "patches_total",
+    "patches_selected",
+    "fraction_selected",
 )
 
 
@@ -125,14 +141,22 @@ class BudgetResult:
         rows = [r for r in self.rows if r.counted]
         left = [f"{r.region} ({r.status})" for r in self.rows if not r.counted]
         t: dict[str, Any] = {"region": "TOTAL", "name": None, "overlap_with": None}
-        t["status"] = f"sum of {len(rows)} of {len(self.rows)} regions" + (f"; not included: {', '.join(left)}" if left else "")
+        t["status"] = f"sum of {len(rows)} of {len(self.rows)} regions" + (
+            f"; not included: {', '.join(left)}" if left else ""
+        )
         for c in _SUMMED:
             vals = [getattr(r, c) for r in rows]
             t[c] = round(sum(vals), 6) if c.endswith("km2") else int(sum(vals))
         area = t["area_km2"]
-        t["covered_fraction"] = round(sum(r.covered_fraction * r.area_km2 for r in rows) / area, 4) if area > 0 else math.nan
-        t["planned_fraction"] = round(sum(r.planned_fraction * r.area_km2 for r in rows) / area, 4) if area > 0 else math.nan
-        t["fraction_selected"] = round(t["patches_selected"] / t["patches_total"], 4) if t["patches_total"] else math.nan
+        t["covered_fraction"] = (
+            round(sum(r.covered_fraction * r.area_km2 for r in rows) / area, 4) if area > 0 else math.nan
+        )
+        t["planned_fraction"] = (
+            round(sum(r.planned_fraction * r.area_km2 for r in rows) / area, 4) if area > 0 else math.nan
+        )
+        t["fraction_selected"] = (
+            round(t["patches_selected"] / t["patches_total"], 4) if t["patches_total"] else math.nan
+        )
         for v in self.vendors:
             s = vendor_slug(v)
             plan = round(sum(r.costs[v].plan_usd for r in rows), 2)

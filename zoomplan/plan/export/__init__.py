@@ -22,7 +22,18 @@ from zoomplan.plan.export.vendor_formats import (
 )
 
 __all__ = [
-    "FORMATS", "GIS_FORMATS", "PAYLOAD_FORMATS", "ExportResult", "OrderFeature", "OrderFile", "build_payloads",
-    "export_order", "order_feature_collection", "parse_window", "patches_feature_collection", "read_order_file",
-    "render", "write_geojson",
+    "FORMATS",
+    "GIS_FORMATS",
+    "PAYLOAD_FORMATS",
+    "ExportResult",
+    "OrderFeature",
+    "OrderFile",
+    "build_payloads",
+    "export_order",
+    "order_feature_collection",
+    "parse_window",
+    "patches_feature_collection",
+    "read_order_file",
+    "render",
+    "write_geojson",
 ]

@@ -51,19 +51,27 @@ def _geojson(g: BaseGeometry) -> dict[str, Any]:
         return {"type": "Polygon", "coordinates": [_ring(p.exterior.coords)] + [_ring(r.coords) for r in p.interiors]}
     if isinstance(g, MultiPolygon):
         return {"type": "MultiPolygon", "coordinates": [_geojson(p)["coordinates"] for p in g.geoms]}
-    raise GeometryError(f"an order geometry is a {g.geom_type}; orders must be Polygon or MultiPolygon (zoomplan bug: please report)")
+    raise GeometryError(
+        f"an order geometry is a {g.geom_type}; orders must be Polygon or MultiPolygon (zoomplan bug: please report)"
+    )
 
 
-def lonlat_geometry(g: BaseGeometry, crs: CRS, *, tr: Transformer | None = None, max_vertices: int | None = None) -> dict[str, Any]:
+def lonlat_geometry(
+    g: BaseGeometry, crs: CRS, *, tr: Transformer | None = None, max_vertices: int | None = None
+) -> dict[str, Any]:
     """``g`` (in projected ``crs``) as an RFC 7946 GeoJSON geometry dict: densified (within
     ``max_vertices`` when given), rounded and re-validated (:func:`zoomplan.plan.export.lonlat.written`)."""
     snapped = written(g, tr or _to_lonlat(crs), max_vertices)
     if isinstance(snapped, shapely.GeometryCollection) or snapped.is_empty:
-        raise GeometryError(f"a polygon of {g.area:.3g} m^2 collapses when rounded to {DECIMALS} decimals of degree; it is too small to order")
+        raise GeometryError(
+            f"a polygon of {g.area:.3g} m^2 collapses when rounded to {DECIMALS} decimals of degree; it is too small to order"
+        )
     out = _geojson(snapped)
     back = shape(out)
     if not back.is_valid:
-        raise GeometryError(f"a polygon is invalid after rounding to {DECIMALS} decimals ({shapely.is_valid_reason(back)}); please report this AOI")
+        raise GeometryError(
+            f"a polygon is invalid after rounding to {DECIMALS} decimals ({shapely.is_valid_reason(back)}); please report this AOI"
+        )
     return out
 
 
@@ -90,8 +98,14 @@ def jsonable(x: Any) -> Any:
     return str(x)
 
 
-def order_feature_collection(orders: Sequence[Order], summary: Mapping[str, Any], crs: CRS, *, aoi_ids: Sequence[str] | None = None,
-                             max_vertices: int | None = None) -> dict[str, Any]:
+def order_feature_collection(
+    orders: Sequence[Order],
+    summary: Mapping[str, Any],
+    crs: CRS,
+    *,
+    aoi_ids: Sequence[str] | None = None,
+    max_vertices: int | None = None,
+) -> dict[str, Any]:
     """Orders as an RFC 7946 FeatureCollection (lon/lat), with ``summary`` as a top-level member.
 
     ``crs`` is the planning CRS the order geometries are in. ``aoi_ids`` (optional) names the AOI
@@ -120,8 +134,14 @@ def order_feature_collection(orders: Sequence[Order], summary: Mapping[str, Any]
         }
         if aoi_ids is not None:
             props["aoi_id"] = aoi_ids[o.aoi_index]
-        feats.append({"type": "Feature", "id": o.order_id, "geometry": lonlat_geometry(o.geometry, crs, tr=tr, max_vertices=max_vertices),
-                      "properties": props})
+        feats.append(
+            {
+                "type": "Feature",
+                "id": o.order_id,
+                "geometry": lonlat_geometry(o.geometry, crs, tr=tr, max_vertices=max_vertices),
+                "properties": props,
+            }
+        )
     return {"type": "FeatureCollection", "features": feats, "summary": jsonable(summary)}
 
 
@@ -138,28 +158,39 @@ def patches_feature_collection(table: PatchTable, selected: np.ndarray) -> dict[
     xs = np.stack([b[:, 0], b[:, 2], b[:, 2], b[:, 0], b[:, 0]], axis=1)  # counter-clockwise from SW
     ys = np.stack([b[:, 1], b[:, 1], b[:, 3], b[:, 3], b[:, 1]], axis=1)
     lon, lat = tr.transform(xs.ravel(), ys.ravel())
-    rings = np.round(np.stack([np.asarray(lon).reshape(xs.shape), np.asarray(lat).reshape(ys.shape)], axis=2), DECIMALS).tolist()
+    rings = np.round(
+        np.stack([np.asarray(lon).reshape(xs.shape), np.asarray(lat).reshape(ys.shape)], axis=2), DECIMALS
+    ).tolist()
     names = table.class_names
     ids = table.patch_ids()
-    cols = (table.tile_class.tolist(), table.prob.tolist(), table.row.tolist(), table.col.tolist(), table.aoi_index.tolist(),
-            sel.tolist(), table.tile_conf.tolist())  # Python numbers once, not one numpy scalar per field
+    cols = (
+        table.tile_class.tolist(),
+        table.prob.tolist(),
+        table.row.tolist(),
+        table.col.tolist(),
+        table.aoi_index.tolist(),
+        sel.tolist(),
+        table.tile_conf.tolist(),
+    )  # Python numbers once, not one numpy scalar per field
     feats = []
     for i, (c, p, r, q, a, s, conf) in enumerate(zip(*cols)):
-        feats.append({
-            "type": "Feature",
-            "id": ids[i],
-            "geometry": {"type": "Polygon", "coordinates": [rings[i]]},
-            "properties": {
-                "patch_id": ids[i],
-                "row": r,
-                "col": q,
-                "aoi_index": a,
-                "probability": round(p, 4) if math.isfinite(p) else None,
-                "selected": s,
-                "tile_class": names[c] if 0 <= c < len(names) else str(c),
-                "tile_conf": round(conf, 4),
-            },
-        })
+        feats.append(
+            {
+                "type": "Feature",
+                "id": ids[i],
+                "geometry": {"type": "Polygon", "coordinates": [rings[i]]},
+                "properties": {
+                    "patch_id": ids[i],
+                    "row": r,
+                    "col": q,
+                    "aoi_index": a,
+                    "probability": round(p, 4) if math.isfinite(p) else None,
+                    "selected": s,
+                    "tile_class": names[c] if 0 <= c < len(names) else str(c),
+                    "tile_conf": round(conf, 4),
+                },
+            }
+        )
     if table.cloud is not None:
         for f, c in zip(feats, table.cloud.tolist()):
             f["properties"]["cloud"] = _CLOUD_STATES[c]

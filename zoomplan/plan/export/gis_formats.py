@@ -37,10 +37,21 @@ log = logging.getLogger(__name__)
 
 LAYER = "orders"
 SHP_FIELDS = {
-    "order_id": "order_id", "vendor": "vendor", "product": "product", "area_km2": "area_km2", "billed_km2": "billed_km2",
-    "price_per_km2": "usd_km2", "est_cost_usd": "cost_usd", "n_patches": "n_patches", "mean_probability": "mean_prob",
-    "aoi_index": "aoi_index", "aoi_id": "aoi_id", "dominant_classes": "classes", "whole_aoi": "whole_aoi",
-    "width_ok": "width_ok", "inside_aoi": "inside_aoi",
+    "order_id": "order_id",
+    "vendor": "vendor",
+    "product": "product",
+    "area_km2": "area_km2",
+    "billed_km2": "billed_km2",
+    "price_per_km2": "usd_km2",
+    "est_cost_usd": "cost_usd",
+    "n_patches": "n_patches",
+    "mean_probability": "mean_prob",
+    "aoi_index": "aoi_index",
+    "aoi_id": "aoi_id",
+    "dominant_classes": "classes",
+    "whole_aoi": "whole_aoi",
+    "width_ok": "width_ok",
+    "inside_aoi": "inside_aoi",
 }
 """Shapefile field names (at most 10 characters) of the order properties zoomplan writes."""
 _SHP_SIDECARS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
@@ -83,7 +94,9 @@ def _shp_names(fields: Sequence[str]) -> list[str]:
     return out
 
 
-def _write_gdal(order: OrderFile, target: Path, driver: str, names: Sequence[str], rows: Sequence[Sequence[Any]], **kw: Any) -> list[Path]:
+def _write_gdal(
+    order: OrderFile, target: Path, driver: str, names: Sequence[str], rows: Sequence[Sequence[Any]], **kw: Any
+) -> list[Path]:
     import pyogrio
 
     frame = _frame(order, names, rows)
@@ -122,7 +135,13 @@ def write_shp(order: OrderFile, target: Path) -> list[Path]:
         with atomic_folder(target.parent) as tmp:
             parts = tmp / "parts"
             parts.mkdir()
-            pyogrio.write_dataframe(_frame(order, names, rows), parts / f"{stem}.shp", driver="ESRI Shapefile", layer=stem, layer_options=opts)
+            pyogrio.write_dataframe(
+                _frame(order, names, rows),
+                parts / f"{stem}.shp",
+                driver="ESRI Shapefile",
+                layer=stem,
+                layer_options=opts,
+            )
             with zipfile.ZipFile(tmp / target.name, "w", compression=zipfile.ZIP_DEFLATED) as z:
                 for p in sorted(parts.iterdir()):
                     z.write(p, p.name)

@@ -38,11 +38,15 @@ def _ring(xy: np.ndarray, tr: Transformer, tol: float) -> np.ndarray:
     edges; returned in lon/lat (closed)."""
     a, b = xy[:-1], xy[1:]
     mid = 0.5 * (a + b)
-    lon, lat = tr.transform(np.concatenate([a[:, 0], b[:, 0], mid[:, 0]]), np.concatenate([a[:, 1], b[:, 1], mid[:, 1]]))
+    lon, lat = tr.transform(
+        np.concatenate([a[:, 0], b[:, 0], mid[:, 0]]), np.concatenate([a[:, 1], b[:, 1], mid[:, 1]])
+    )
     lon, lat = np.asarray(lon).reshape(3, -1), np.asarray(lat).reshape(3, -1)
     dlon = (lon[2] - 0.5 * (lon[0] + lon[1]) + 180.0) % 360.0 - 180.0
     dev = _M_PER_DEG * np.hypot(dlon * np.cos(np.radians(lat[2])), lat[2] - 0.5 * (lat[0] + lat[1]))
-    n = np.maximum(np.ceil(np.sqrt(dev / tol)), 1).astype(np.int64)  # a smooth edge strays by length^2: n pieces, dev / n^2 each
+    n = np.maximum(np.ceil(np.sqrt(dev / tol)), 1).astype(
+        np.int64
+    )  # a smooth edge strays by length^2: n pieces, dev / n^2 each
     if (n == 1).all():
         ll = np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))
         return ll
@@ -55,6 +59,7 @@ def _ring(xy: np.ndarray, tr: Transformer, tol: float) -> np.ndarray:
 
 def densify(g: BaseGeometry, tr: Transformer, tol: float = TOLERANCE_M) -> BaseGeometry:
     """``g`` (planning CRS, metres) in lon/lat with vertices added along its edges (module docstring)."""
+
     def poly(p: Polygon) -> Polygon:
         ext = _ring(np.asarray(p.exterior.coords), tr, tol)
         return Polygon(ext, [_ring(np.asarray(r.coords), tr, tol) for r in p.interiors])
@@ -83,7 +88,13 @@ def written(g: BaseGeometry, tr: Transformer, max_vertices: int | None = None) -
             tol *= 4.0
             ll = densify(g, tr, tol)
         if tol > TOLERANCE_M:
-            log.info("an order of %d vertices (limit %d) densified to %.2f m rather than %.2f m", planned, max_vertices, tol, TOLERANCE_M)
+            log.info(
+                "an order of %d vertices (limit %d) densified to %.2f m rather than %.2f m",
+                planned,
+                max_vertices,
+                tol,
+                TOLERANCE_M,
+            )
     return snap(ll)
 
 
@@ -102,4 +113,3 @@ def snap(ll: BaseGeometry) -> BaseGeometry:
     fixed = shapely.make_valid(out)
     flat = [q for q in shapely.get_parts(fixed) if isinstance(q, Polygon) and not q.is_empty]
     return Polygon() if not flat else flat[0] if len(flat) == 1 else shapely.union_all(flat)
-

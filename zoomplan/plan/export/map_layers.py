@@ -45,7 +45,11 @@ def rgb_bands(descriptions: Sequence[str | None], colorinterp: Sequence[str]) ->
     out = []
     for name in ("red", "green", "blue"):
         keys = set(_ALIASES[name])
-        hit = [i + 1 for i, d in enumerate(descriptions) if d and (d.strip().lower() in keys or keys & set(d.lower().replace("(", " ").replace(")", " ").split()))]
+        hit = [
+            i + 1
+            for i, d in enumerate(descriptions)
+            if d and (d.strip().lower() in keys or keys & set(d.lower().replace("(", " ").replace(")", " ").split()))
+        ]
         hit = hit or [i + 1 for i, ci in enumerate(colorinterp) if ci.lower() == name]
         if hit:
             out.append(hit[0])
@@ -106,7 +110,12 @@ class Background:
 
 
 def read_background(
-    scene_path: str | os.PathLike[str], crs: CRS, focus: Sequence[BaseGeometry], *, bands: Sequence[int] | None = None, max_px: int = 1024
+    scene_path: str | os.PathLike[str],
+    crs: CRS,
+    focus: Sequence[BaseGeometry],
+    *,
+    bands: Sequence[int] | None = None,
+    max_px: int = 1024,
 ) -> Background:
     """The scene around ``focus`` (geometries in the planning ``crs``, 5% margin; the whole scene if they
     miss it), downsampled by GDAL to at most ``max_px`` pixels a side and stretched (:func:`stretch`).
@@ -120,7 +129,9 @@ def read_background(
     with ds:
         idx = tuple(bands) if bands else rgb_bands(ds.descriptions, [ci.name for ci in ds.colorinterp])
         if max(idx) > ds.count or min(idx) < 1:
-            raise InputError(f"quicklook: scene {scene_path} has {ds.count} band(s), bands {idx} were asked; pass existing band numbers")
+            raise InputError(
+                f"quicklook: scene {scene_path} has {ds.count} band(s), bands {idx} were asked; pass existing band numbers"
+            )
         tr = Transformer.from_crs(crs, ds.crs, always_xy=True) if ds.crs and CRS(ds.crs) != CRS(crs) else None
 
         def to_scene(gs: Sequence[BaseGeometry]) -> list[BaseGeometry]:
@@ -141,14 +152,20 @@ def read_background(
         win = rasterio.windows.from_bounds(left, bottom, right, top, ds.transform).round_offsets().round_lengths()
         win = win.intersection(rasterio.windows.Window(0, 0, ds.width, ds.height))
         scale = max(win.width, win.height) / max_px
-        h, w = (max(1, round(win.height / scale)), max(1, round(win.width / scale))) if scale > 1 else (win.height, win.width)
+        h, w = (
+            (max(1, round(win.height / scale)), max(1, round(win.width / scale)))
+            if scale > 1
+            else (win.height, win.width)
+        )
         data = ds.read(list(idx), window=win, out_shape=(len(idx), h, w), masked=True, resampling=Resampling.average)
         t = ds.transform  # north-up scenes (no rotation terms)
         left, top = t.c + win.col_off * t.a, t.f + win.row_off * t.e
         right, bottom = left + win.width * t.a, top + win.height * t.e
         title = f"{Path(os.fspath(scene_path)).name}  ({ds.crs.to_string() if ds.crs else 'no CRS'})"
         scene_crs = CRS(ds.crs) if ds.crs else None
-    return Background(rgba=stretch(data), extent=(left, right, bottom, top), project=to_scene, title=title, crs=scene_crs)
+    return Background(
+        rgba=stretch(data), extent=(left, right, bottom, top), project=to_scene, title=title, crs=scene_crs
+    )
 
 
 MAX_GRID = 2048
@@ -191,7 +208,14 @@ def to_crs(bg: Background, crs: CRS) -> tuple[np.ndarray, tuple[float, float, fl
     left, right, bottom, top = bg.extent
     dst_t, dw, dh = calculate_default_transform(bg.crs, crs, w, h, left=left, bottom=bottom, right=right, top=top)
     dst = np.zeros((4, dh, dw), np.float32)  # alpha 0 where the scene does not reach: clear
-    reproject(np.ascontiguousarray(np.moveaxis(bg.rgba, -1, 0)), dst, src_transform=Affine((right - left) / w, 0.0, left, 0.0, (bottom - top) / h, top),
-              src_crs=bg.crs, dst_transform=dst_t, dst_crs=crs, resampling=Resampling.nearest)
+    reproject(
+        np.ascontiguousarray(np.moveaxis(bg.rgba, -1, 0)),
+        dst,
+        src_transform=Affine((right - left) / w, 0.0, left, 0.0, (bottom - top) / h, top),
+        src_crs=bg.crs,
+        dst_transform=dst_t,
+        dst_crs=crs,
+        resampling=Resampling.nearest,
+    )
     x0, y1 = dst_t.c, dst_t.f
     return np.moveaxis(dst, 0, -1), (x0, x0 + dw * dst_t.a, y1 + dh * dst_t.e, y1)

@@ -58,11 +58,15 @@ def read_order_file(path: PathLike) -> OrderFile:
     except FileNotFoundError:
         raise InputError(f"order file {p} does not exist: {fix_hint(p)}") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"order file {p} cannot be read ({getattr(exc, 'strerror', None) or exc}): {fix_hint(p)}") from None
+        raise InputError(
+            f"order file {p} cannot be read ({getattr(exc, 'strerror', None) or exc}): {fix_hint(p)}"
+        ) from None
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"order file {p} is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno}): {fix_hint(p)}") from None
+        raise InputError(
+            f"order file {p} is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno}): {fix_hint(p)}"
+        ) from None
     except RecursionError:
         raise InputError(f"order file {p} nests JSON arrays or objects too deep to read: {fix_hint(p)}") from None
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
@@ -72,9 +76,13 @@ def read_order_file(path: PathLike) -> OrderFile:
     if crs is not None:
         name = str((crs.get("properties") or {}).get("name", "")) if isinstance(crs, dict) else str(crs)
         if not any(k in name.upper() for k in ("CRS84", "4326")):
-            raise InputError(f"order file {p} declares CRS {name!r}; orders are read in lon/lat (EPSG:4326): reproject it to EPSG:4326")
+            raise InputError(
+                f"order file {p} declares CRS {name!r}; orders are read in lon/lat (EPSG:4326): reproject it to EPSG:4326"
+            )
     if not doc["features"]:
-        raise InputError(f"order file {p} has no orders, so there is nothing to export: re-run 'zoomplan plan' with a lower --threshold or a --budget")
+        raise InputError(
+            f"order file {p} has no orders, so there is nothing to export: re-run 'zoomplan plan' with a lower --threshold or a --budget"
+        )
     orders = [_feature(f, i, p) for i, f in enumerate(doc["features"])]
     summary = doc.get("summary") if isinstance(doc.get("summary"), dict) else {}
     return OrderFile(p, tuple(orders), summary)
@@ -94,13 +102,27 @@ def _feature(f: Any, i: int, path: Path) -> OrderFeature:
         g = shape(f["geometry"])
     except RecursionError:  # coordinates nested thousands deep
         raise InputError(f"{where} has coordinates nested too deep: {fix_hint(path)}") from None
-    except (ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError, shapely.errors.GEOSException) as exc:  # malformed coordinates
-        raise InputError(f"{where} has malformed coordinates ({str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__}): {fix_hint(path)}") from None
+    except (
+        ValueError,
+        TypeError,
+        IndexError,
+        KeyError,
+        AttributeError,
+        OverflowError,
+        shapely.errors.GEOSException,
+    ) as exc:  # malformed coordinates
+        raise InputError(
+            f"{where} has malformed coordinates ({str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__}): {fix_hint(path)}"
+        ) from None
     xy = shapely.get_coordinates(g)
     if g.is_empty or not np.isfinite(xy).all():
         raise InputError(f"{where} is empty or has non-finite coordinates: {fix_hint(path)}")
     if (np.abs(xy[:, 0]) > 180).any() or (np.abs(xy[:, 1]) > 90).any():
-        raise InputError(f"{where} has coordinates outside lon [-180, 180] / lat [-90, 90]; the file must be RFC 7946 lon/lat: reproject it to EPSG:4326")
+        raise InputError(
+            f"{where} has coordinates outside lon [-180, 180] / lat [-90, 90]; the file must be RFC 7946 lon/lat: reproject it to EPSG:4326"
+        )
     if not g.is_valid:
-        raise InputError(f"{where} is not a valid polygon ({shapely.is_valid_reason(g)}): fix it (e.g. QGIS 'Fix geometries') or re-run 'zoomplan plan'")
+        raise InputError(
+            f"{where} is not a valid polygon ({shapely.is_valid_reason(g)}): fix it (e.g. QGIS 'Fix geometries') or re-run 'zoomplan plan'"
+        )
     return OrderFeature(oid, g, dict(props))

@@ -108,15 +108,19 @@ def default_window(kind: str, now: _dt.datetime) -> tuple[_dt.datetime, _dt.date
 
 def parse_window(text: str) -> tuple[_dt.datetime, _dt.datetime]:
     """``START/END`` (ISO dates or datetimes; naive means UTC; a date-only END is inclusive) -> UTC datetimes."""
+
     def one(s: str, end: bool) -> _dt.datetime:
         s = s.strip()
         try:
             t = _dt.datetime.fromisoformat(s)
         except ValueError:
-            raise ConfigError(f"--window {text!r}: {s!r} is not an ISO date or datetime; use e.g. 2026-12-01/2027-01-31") from None
+            raise ConfigError(
+                f"--window {text!r}: {s!r} is not an ISO date or datetime; use e.g. 2026-12-01/2027-01-31"
+            ) from None
         if end and len(s) == 10:
             t += _dt.timedelta(days=1, seconds=-1)
         return t if t.tzinfo else t.replace(tzinfo=_dt.UTC)
+
     a, sep, b = text.partition("/")
     if not sep:
         raise ConfigError(f"--window {text!r} is not START/END; use e.g. 2026-12-01/2027-01-31")
@@ -132,85 +136,133 @@ def _fill(what: str) -> str:
 
 def _meta(o: OrderFeature, v: VendorProfile) -> dict[str, Any]:
     p = o.properties
-    return {"zoomplan_order_id": o.order_id, "vendor_profile": v.name, "planned_area_km2": p.get("area_km2"), "est_cost_usd": p.get("est_cost_usd")}
+    return {
+        "zoomplan_order_id": o.order_id,
+        "vendor_profile": v.name,
+        "planned_area_km2": p.get("area_km2"),
+        "est_cost_usd": p.get("est_cost_usd"),
+    }
 
 
-def _planet(o: OrderFeature, oid: str, g: BaseGeometry, v: VendorProfile, window: tuple[_dt.datetime, _dt.datetime]) -> dict[str, Any]:
+def _planet(
+    o: OrderFeature, oid: str, g: BaseGeometry, v: VendorProfile, window: tuple[_dt.datetime, _dt.datetime]
+) -> dict[str, Any]:
     return {
         "name": oid,
         "source_type": "scenes",
-        "products": [{
-            "item_ids": [_fill("Planet item id(s) over this AOI, from a Data API search")],
-            "item_type": _fill("item type, e.g. SkySatCollect"),
-            "product_bundle": _fill("product bundle, e.g. pansharpened"),
-        }],
+        "products": [
+            {
+                "item_ids": [_fill("Planet item id(s) over this AOI, from a Data API search")],
+                "item_type": _fill("item type, e.g. SkySatCollect"),
+                "product_bundle": _fill("product bundle, e.g. pansharpened"),
+            }
+        ],
         "tools": [{"clip": {"aoi": geojson_geometry(g)}}],
     }
 
 
-def _up42(o: OrderFeature, oid: str, g: BaseGeometry, v: VendorProfile, window: tuple[_dt.datetime, _dt.datetime]) -> dict[str, Any]:
+def _up42(
+    o: OrderFeature, oid: str, g: BaseGeometry, v: VendorProfile, window: tuple[_dt.datetime, _dt.datetime]
+) -> dict[str, Any]:
     params: dict[str, Any] = (
-        {"acquisitionStart": _iso(window[0]), "acquisitionEnd": _iso(window[1])} if v.kind == "tasking"
+        {"acquisitionStart": _iso(window[0]), "acquisitionEnd": _iso(window[1])}
+        if v.kind == "tasking"
         else {"id": _fill("UP42 catalogue image id over this AOI, from a catalogue search")}
     )
     return {
         "dataProduct": _fill("UP42 data product id"),
         "displayName": oid,
         "params": params,
-        "featureCollection": {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, "geometry": geojson_geometry(g)}]},
+        "featureCollection": {
+            "type": "FeatureCollection",
+            "features": [{"type": "Feature", "properties": {}, "geometry": geojson_geometry(g)}],
+        },
         "tags": ["zoomplan", oid],
     }
 
 
-def _skyfi(o: OrderFeature, oid: str, g: BaseGeometry, v: VendorProfile, window: tuple[_dt.datetime, _dt.datetime]) -> dict[str, Any]:
+def _skyfi(
+    o: OrderFeature, oid: str, g: BaseGeometry, v: VendorProfile, window: tuple[_dt.datetime, _dt.datetime]
+) -> dict[str, Any]:
     body: dict[str, Any] = {"aoi": shapely.to_wkt(g, rounding_precision=DECIMALS, trim=True)}
     if v.kind == "tasking":
-        body.update({
-            "windowStart": _iso(window[0]), "windowEnd": _iso(window[1]), "productType": "DAY",
-            "resolution": _fill(f"SkyFi resolution class for {v.resolution_m:g} m, e.g. VERY HIGH"),
-            "maxCloudCoveragePercent": v.cloud_max_pct, "maxOffNadirAngle": min(v.off_nadir_max_deg, 45.0),
-        })
+        body.update(
+            {
+                "windowStart": _iso(window[0]),
+                "windowEnd": _iso(window[1]),
+                "productType": "DAY",
+                "resolution": _fill(f"SkyFi resolution class for {v.resolution_m:g} m, e.g. VERY HIGH"),
+                "maxCloudCoveragePercent": v.cloud_max_pct,
+                "maxOffNadirAngle": min(v.off_nadir_max_deg, 45.0),
+            }
+        )
     else:
         body["archiveId"] = _fill("SkyFi archive id over this AOI, from POST /archives")
     body.update({"label": oid, "metadata": _meta(o, v)})
     return body
 
 
-def _stapi(o: OrderFeature, oid: str, g: BaseGeometry, v: VendorProfile, window: tuple[_dt.datetime, _dt.datetime]) -> dict[str, Any]:
+def _stapi(
+    o: OrderFeature, oid: str, g: BaseGeometry, v: VendorProfile, window: tuple[_dt.datetime, _dt.datetime]
+) -> dict[str, Any]:
     return {
         "product_id": _fill("STAPI product id (also the {productId} of POST /products/{productId}/orders)"),
         "datetime": f"{_iso(window[0])}/{_iso(window[1])}",
         "geometry": geojson_geometry(g),
-        "filter": {"op": "and", "args": [
-            {"op": "<=", "args": [{"property": "eo:cloud_cover"}, v.cloud_max_pct]},
-            {"op": "<=", "args": [{"property": "view:off_nadir"}, v.off_nadir_max_deg]},
-        ]},
+        "filter": {
+            "op": "and",
+            "args": [
+                {"op": "<=", "args": [{"property": "eo:cloud_cover"}, v.cloud_max_pct]},
+                {"op": "<=", "args": [{"property": "view:off_nadir"}, v.off_nadir_max_deg]},
+            ],
+        },
         "order_parameters": {},
     }
 
 
-_BUILDERS: dict[str, Callable[..., dict[str, Any]]] = {"planet": _planet, "up42": _up42, "skyfi": _skyfi, "stapi": _stapi}
+_BUILDERS: dict[str, Callable[..., dict[str, Any]]] = {
+    "planet": _planet,
+    "up42": _up42,
+    "skyfi": _skyfi,
+    "stapi": _stapi,
+}
 
 
 def limits_for(fmt: str, vendor: VendorProfile) -> Limits:
     """The geometry limits of payload format ``fmt`` for orders of ``vendor``."""
     single, cap = FORMAT_LIMITS[fmt]
-    return Limits(single_polygon=single or not vendor.allows_multipolygon, max_vertices=vendor.max_vertices, max_coords=cap)
+    return Limits(
+        single_polygon=single or not vendor.allows_multipolygon, max_vertices=vendor.max_vertices, max_coords=cap
+    )
 
 
 def _vendor_of(o: OrderFeature, order: OrderFile, vendors: Mapping[str, VendorProfile]) -> VendorProfile:
     name = o.properties.get("vendor") or order.summary.get("vendor")
     if not name:
-        raise InputError(f"order file {order.path}: order {o.order_id} names no vendor (property 'vendor'): {fix_hint(order.path)}")
+        raise InputError(
+            f"order file {order.path}: order {o.order_id} names no vendor (property 'vendor'): {fix_hint(order.path)}"
+        )
     if name not in vendors:
         used = (order.summary.get("parameters") or {}).get("vendors_file")
-        hint = f"pass --vendors {used} (the catalogue the plan used)" if used else "pass --vendors with the catalogue the plan used"
-        raise InputError(f"order file {order.path}: vendor {name!r} is not in the vendor catalogue ({', '.join(sorted(vendors))}): {hint}")
+        hint = (
+            f"pass --vendors {used} (the catalogue the plan used)"
+            if used
+            else "pass --vendors with the catalogue the plan used"
+        )
+        raise InputError(
+            f"order file {order.path}: vendor {name!r} is not in the vendor catalogue ({', '.join(sorted(vendors))}): {hint}"
+        )
     return vendors[name]
 
 
-def build_payloads(order: OrderFile, fmt: str, vendors: Mapping[str, VendorProfile], *,
-                   window: tuple[_dt.datetime, _dt.datetime] | None = None, now: _dt.datetime | None = None) -> list[dict[str, Any]]:
+def build_payloads(
+    order: OrderFile,
+    fmt: str,
+    vendors: Mapping[str, VendorProfile],
+    *,
+    window: tuple[_dt.datetime, _dt.datetime] | None = None,
+    now: _dt.datetime | None = None,
+) -> list[dict[str, Any]]:
     """Request bodies of payload format ``fmt`` for every order of ``order`` (see the module docstring).
 
     ``vendors`` is the catalogue holding each order's vendor profile (its vertex limit, kind, cloud

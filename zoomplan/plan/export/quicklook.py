@@ -56,7 +56,9 @@ CLOUD_HATCH = "////"  # ... and hatched, so they read as clouds on any backgroun
 AOI_COLOR = "cyan"
 LINE_PT = 0.8  # order outline width in points, whatever the map's scale
 MAP_RECT = (0.07, 0.09, 0.58, 0.83)  # the map's axes (figure fraction); the panel is right of it
-MIN_OUTLINE_PX = 4.0  # orders whose median width (2 x area / perimeter) is under this many map pixels are outlined together
+MIN_OUTLINE_PX = (
+    4.0  # orders whose median width (2 x area / perimeter) is under this many map pixels are outlined together
+)
 
 
 def _crs_label(crs: CRS) -> str:
@@ -76,13 +78,17 @@ def _bill_text(summary: Mapping[str, Any], n_orders: int, n_sel: int, n_all: int
     f = lambda k: _find(summary, k)  # noqa: E731
     pct = f("savings_pct")
     price = f("price_per_km2")
-    lines = [f"vendor    {f('vendor') or 'n/a'}" + (f" (USD {price:,.2f}/km2)" if isinstance(price, (int, float)) else ""),
-             f"plan      {_money(f('plan_cost_usd'))}",
-             f"baseline  {_money(f('baseline_cost_usd'))}",
-             f"savings   {_money(f('savings_usd'))}" + (f" ({pct:.1f}%)" if isinstance(pct, (int, float)) else ""),
-             ""]
+    lines = [
+        f"vendor    {f('vendor') or 'n/a'}" + (f" (USD {price:,.2f}/km2)" if isinstance(price, (int, float)) else ""),
+        f"plan      {_money(f('plan_cost_usd'))}",
+        f"baseline  {_money(f('baseline_cost_usd'))}",
+        f"savings   {_money(f('savings_usd'))}" + (f" ({pct:.1f}%)" if isinstance(pct, (int, float)) else ""),
+        "",
+    ]
     billed, base_km2 = f("plan_billed_km2"), f("baseline_billed_km2")
-    lines.append(f"orders    {n_orders:,}" + (f", {billed:,.2f} km2 billed" if isinstance(billed, (int, float)) else ""))
+    lines.append(
+        f"orders    {n_orders:,}" + (f", {billed:,.2f} km2 billed" if isinstance(billed, (int, float)) else "")
+    )
     if isinstance(base_km2, (int, float)):
         lines.append(f"baseline  whole AOI, {base_km2:,.2f} km2")
     lines.append(f"patches   {n_sel:,} of {n_all:,} selected" + (f" ({100.0 * n_sel / n_all:.1f}%)" if n_all else ""))
@@ -96,14 +102,24 @@ def _bill_text(summary: Mapping[str, Any], n_orders: int, n_sel: int, n_all: int
         lines.append(f"budget    left out {bud['n_patches']:,} patches ({_money(bud.get('cost_usd'))})")
     cl = summary.get("clouds")
     if isinstance(cl, Mapping) and isinstance(cl.get("patches_cloudy"), int):
-        lines.append(f"clouds    {cl['patches_cloudy']:,} cloudy patches ({cl.get('cloudy_km2', 0):,.2f} km2), {cl.get('handling', '?')}"
-                     + (f"; {cl['patches_filled']:,} filled in" if cl.get("patches_filled") else ""))
+        lines.append(
+            f"clouds    {cl['patches_cloudy']:,} cloudy patches ({cl.get('cloudy_km2', 0):,.2f} km2), {cl.get('handling', '?')}"
+            + (f"; {cl['patches_filled']:,} filled in" if cl.get("patches_filled") else "")
+        )
     return "\n".join(lines)
 
 
 def figure(
-    scene_path: str | os.PathLike[str], table: PatchTable, selected: np.ndarray, orders: Sequence[Order],
-    aoi_geoms: Sequence[BaseGeometry], crs: CRS, summary: Mapping[str, Any], *, bands: Sequence[int] | None = None, max_px: int = 1024,
+    scene_path: str | os.PathLike[str],
+    table: PatchTable,
+    selected: np.ndarray,
+    orders: Sequence[Order],
+    aoi_geoms: Sequence[BaseGeometry],
+    crs: CRS,
+    summary: Mapping[str, Any],
+    *,
+    bands: Sequence[int] | None = None,
+    max_px: int = 1024,
 ) -> Any:
     """The quicklook of a plan as a matplotlib ``Figure`` (Agg canvas, no pyplot); :func:`render` saves it.
 
@@ -156,8 +172,16 @@ def figure(
     grid, gext = patch_grid(table, table.prob)
     cmap = colormaps[PROB_CMAP]
     norm = Normalize(0.0, 1.0)
-    im = ax.imshow(np.ma.masked_invalid(grid), extent=gext, origin="upper", interpolation="auto", cmap=cmap, norm=norm,
-                   alpha=PROB_ALPHA, zorder=2)  # "auto": cells crisp when several pixels wide, antialiased (no moire) when smaller
+    im = ax.imshow(
+        np.ma.masked_invalid(grid),
+        extent=gext,
+        origin="upper",
+        interpolation="auto",
+        cmap=cmap,
+        norm=norm,
+        alpha=PROB_ALPHA,
+        zorder=2,
+    )  # "auto": cells crisp when several pixels wide, antialiased (no moire) when smaller
 
     # What was dropped: selected patches that no order serves.
     ordered = np.zeros(len(table), bool)
@@ -182,15 +206,26 @@ def figure(
         padded = np.pad(cgrid, 1)  # closed contours at the grid's edges
         h, w = padded.shape
         cw, ch = (cx1 - cx0) / (w - 2), (cy1 - cy0) / (h - 2)
-        ax.contourf(cx0 + (np.arange(w) - 0.5) * cw, cy1 - (np.arange(h) - 0.5) * ch, padded, levels=[0.5, 1.5], colors="none",
-                    hatches=[CLOUD_HATCH], zorder=3)
+        ax.contourf(
+            cx0 + (np.arange(w) - 0.5) * cw,
+            cy1 - (np.arange(h) - 0.5) * ch,
+            padded,
+            levels=[0.5, 1.5],
+            colors="none",
+            hatches=[CLOUD_HATCH],
+            zorder=3,
+        )
 
     # Order outlines: a fixed width in points, simplified to half a map pixel. Orders too thin to be
     # told apart on the map (median width under MIN_OUTLINE_PX pixels) are outlined together: the
     # contour of the share of their patches that is ordered, in blocks of about 3 map pixels.
-    m_per_px = max((x1 - x0) / (MAP_RECT[2] * fig_w * dpi), (y1 - y0) / (MAP_RECT[3] * fig_h * dpi))  # aspect equal: the tighter side
+    m_per_px = max(
+        (x1 - x0) / (MAP_RECT[2] * fig_w * dpi), (y1 - y0) / (MAP_RECT[3] * fig_h * dpi)
+    )  # aspect equal: the tighter side
     geoms = np.asarray([o.geometry for o in orders if o.geometry is not None and not o.geometry.is_empty], dtype=object)
-    width_m = float(np.median(2.0 * shapely.area(geoms) / np.maximum(shapely.length(geoms), 1e-9))) if geoms.size else 0.0
+    width_m = (
+        float(np.median(2.0 * shapely.area(geoms) / np.maximum(shapely.length(geoms), 1e-9))) if geoms.size else 0.0
+    )
     together = geoms.size > 1 and width_m < MIN_OUTLINE_PX * m_per_px
     if together:
         k = max(1, math.ceil(3.0 * m_per_px / table.patch_m))
@@ -228,18 +263,44 @@ def figure(
     n_sel = int(selected.sum())
     handles = [
         Line2D([], [], color=AOI_COLOR, linestyle="--", linewidth=LINE_PT * 1.5, label="AOI"),
-        Line2D([], [], color=ORDER_COLOR, linewidth=LINE_PT * 1.5,
-               label=f"orders ({len(orders):,})" + (f", about {width_m:,.0f} m wide:\ntoo thin to outline one by one at\nthis scale; outlined where they\ncover half the area" if together else "")),
+        Line2D(
+            [],
+            [],
+            color=ORDER_COLOR,
+            linewidth=LINE_PT * 1.5,
+            label=f"orders ({len(orders):,})"
+            + (
+                f", about {width_m:,.0f} m wide:\ntoo thin to outline one by one at\nthis scale; outlined where they\ncover half the area"
+                if together
+                else ""
+            ),
+        ),
         Patch(facecolor=DROPPED_COLOR, edgecolor="none", label=f"selected, not ordered ({n_dropped:,} patches)"),
     ]
     if table.cloud is not None:
         how = (summary.get("clouds") or {}).get("handling")
-        handles.append(Patch(facecolor=(*CLOUD_COLOR, CLOUD_ALPHA), edgecolor="0.2", hatch=CLOUD_HATCH,
-                             label=f"cloudy ({n_cloudy:,} patches)" + ({"buy": ", bought", "skip": ", skipped"}.get(how, ""))))
-    leg = side.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, 1.0), fontsize=9, frameon=False, borderaxespad=0.0)
+        handles.append(
+            Patch(
+                facecolor=(*CLOUD_COLOR, CLOUD_ALPHA),
+                edgecolor="0.2",
+                hatch=CLOUD_HATCH,
+                label=f"cloudy ({n_cloudy:,} patches)" + ({"buy": ", bought", "skip": ", skipped"}.get(how, "")),
+            )
+        )
+    leg = side.legend(
+        handles=handles, loc="upper left", bbox_to_anchor=(0.0, 1.0), fontsize=9, frameon=False, borderaxespad=0.0
+    )
     below = side.transAxes.inverted().transform((0.0, leg.get_window_extent(fig.canvas.get_renderer()).y0))[1] - 0.02
-    side.text(0.0, min(0.80, below), _bill_text(summary, len(orders), n_sel, len(table), n_dropped), transform=side.transAxes, va="top",
-              ha="left", fontsize=8.5, family="monospace")
+    side.text(
+        0.0,
+        min(0.80, below),
+        _bill_text(summary, len(orders), n_sel, len(table), n_dropped),
+        transform=side.transAxes,
+        va="top",
+        ha="left",
+        fontsize=8.5,
+        family="monospace",
+    )
     cax = fig.add_axes((0.71, 0.14, 0.25, 0.025), label="colorbar")
     cb = fig.colorbar(im, cax=cax, orientation="horizontal")
     cb.set_label(f"policy probability of buying a patch\n({table.patch_m:g} m patches, one cell each)", fontsize=8.5)

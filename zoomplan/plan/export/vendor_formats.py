@@ -33,9 +33,30 @@ from zoomplan.plan.export.vendor_geometry import Limits, fit_geometry, geojson_g
 from zoomplan.plan.orders.pricing import load_vendors
 
 __all__ = [
-    "EXTENSIONS", "FORMATS", "FORMAT_LIMITS", "GIS_FORMATS", "PAYLOAD_FORMATS", "TO_FILL", "ExportResult", "Limits", "OrderFeature",
-    "OrderFile", "build_payloads", "check_target", "count_placeholders", "default_window", "dumps", "export_order", "fit_geometry",
-    "geojson_geometry", "limits_for", "n_coords", "n_vertices", "parse_window", "read_order_file", "resolve_format",
+    "EXTENSIONS",
+    "FORMATS",
+    "FORMAT_LIMITS",
+    "GIS_FORMATS",
+    "PAYLOAD_FORMATS",
+    "TO_FILL",
+    "ExportResult",
+    "Limits",
+    "OrderFeature",
+    "OrderFile",
+    "build_payloads",
+    "check_target",
+    "count_placeholders",
+    "default_window",
+    "dumps",
+    "export_order",
+    "fit_geometry",
+    "geojson_geometry",
+    "limits_for",
+    "n_coords",
+    "n_vertices",
+    "parse_window",
+    "read_order_file",
+    "resolve_format",
 ]
 
 log = logging.getLogger(__name__)
@@ -76,7 +97,9 @@ def resolve_format(fmt: str | None, out: PathLike) -> str:
     if f not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     if f in EXTENSIONS and not name.endswith(EXTENSIONS[f]):
-        raise ConfigError(f"--format {f} writes {' or '.join(EXTENSIONS[f])} files but --out is {out}: name it {Path(out).stem}{EXTENSIONS[f][0]}")
+        raise ConfigError(
+            f"--format {f} writes {' or '.join(EXTENSIONS[f])} files but --out is {out}: name it {Path(out).stem}{EXTENSIONS[f][0]}"
+        )
     return f
 
 
@@ -98,8 +121,15 @@ def check_target(out: PathLike, order_path: PathLike) -> Path:
 # ---------------------------------------------------------------- the one entry point
 
 
-def export_order(order_path: PathLike, out: PathLike, fmt: str | None = None, *, vendors_file: PathLike | None = None,
-                 window: tuple[_dt.datetime, _dt.datetime] | None = None, now: _dt.datetime | None = None) -> ExportResult:
+def export_order(
+    order_path: PathLike,
+    out: PathLike,
+    fmt: str | None = None,
+    *,
+    vendors_file: PathLike | None = None,
+    window: tuple[_dt.datetime, _dt.datetime] | None = None,
+    now: _dt.datetime | None = None,
+) -> ExportResult:
     """Write the orders of ``order_path`` (an order GeoJSON) to ``out`` in format ``fmt``.
 
     ``fmt`` is one of :data:`FORMATS`, or None to infer a GIS format from ``out``'s ending. GIS formats

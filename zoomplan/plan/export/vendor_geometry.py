@@ -59,7 +59,9 @@ def n_vertices(g: BaseGeometry) -> int:
 
 def _within(g: BaseGeometry, lim: Limits) -> bool:
     return (
-        not g.is_empty and g.is_valid and n_vertices(g) <= lim.max_vertices
+        not g.is_empty
+        and g.is_valid
+        and n_vertices(g) <= lim.max_vertices
         and (lim.max_coords is None or n_coords(g) <= lim.max_coords)
         and (isinstance(g, Polygon) or (not lim.single_polygon and isinstance(g, MultiPolygon)))
         and not any(p.interiors for p in _parts(g))
@@ -71,7 +73,9 @@ def _rounded(g: BaseGeometry) -> BaseGeometry:
     s = shapely.set_precision(g, 10.0**-DECIMALS)
     parts = [orient(p, sign=1.0) for p in _parts(s)]
     if not parts or not s.is_valid:
-        raise GeometryError(f"a polygon of {g.area:.3g} square degrees collapses or turns invalid at {DECIMALS} decimals; it is too small to order")
+        raise GeometryError(
+            f"a polygon of {g.area:.3g} square degrees collapses or turns invalid at {DECIMALS} decimals; it is too small to order"
+        )
     return parts[0] if len(parts) == 1 and isinstance(s, Polygon) else MultiPolygon(parts)
 
 
@@ -102,19 +106,28 @@ def _fit(piece: BaseGeometry, lim: Limits, label: str) -> BaseGeometry:
     def attempt(cand: BaseGeometry) -> BaseGeometry | None:
         cand = shapely.union_all([Polygon(p.exterior) for p in _parts(cand)])
         try:
-            ll = _rounded(densify(cand, back))  # vertices along long edges: the shape (and area) survive (zoomplan.plan.export.lonlat)
+            ll = _rounded(
+                densify(cand, back)
+            )  # vertices along long edges: the shape (and area) survive (zoomplan.plan.export.lonlat)
         except GeometryError:
             return None
         return ll if _within(ll, lim) and _covers(tr(ll, fwd), gm) else None
 
     # Last resort, 4 vertices; then the tightest simplification of the polygon or of its convex hull
     # at the smallest tolerance t (metres, growing by sqrt 2) that meets the limits.
-    best, how = attempt(gm.buffer(1.0, join_style="mitre").minimum_rotated_rectangle), "ordered as its minimum rotated rectangle"
+    best, how = (
+        attempt(gm.buffer(1.0, join_style="mitre").minimum_rotated_rectangle),
+        "ordered as its minimum rotated rectangle",
+    )
     hull = gm.convex_hull
     x0, y0, x1, y1 = gm.bounds
     t, diag = 1.0, max(math.hypot(x1 - x0, y1 - y0), 1.0)
     while t <= diag:
-        found = [c for c in (attempt(shapely.simplify(src.buffer(1.5 * t, join_style="mitre"), t)) for src in (gm, hull)) if c is not None]
+        found = [
+            c
+            for c in (attempt(shapely.simplify(src.buffer(1.5 * t, join_style="mitre"), t)) for src in (gm, hull))
+            if c is not None
+        ]
         if found:
             c = min(found, key=lambda g: g.area)
             if best is None or c.area < best.area:
@@ -122,9 +135,18 @@ def _fit(piece: BaseGeometry, lim: Limits, label: str) -> BaseGeometry:
             break
         t *= math.sqrt(2.0)
     if best is None:
-        raise GeometryError(f"order {label} cannot be brought within {_limit_text(lim)} while covering it; please report this order file")
-    log.warning("order %s has %d vertices, over the limit (%s): %s to %d vertices (+%.1f%% area)",
-                label, n_vertices(piece), _limit_text(lim), how, n_vertices(best), 100.0 * (tr(best, fwd).area / gm.area - 1.0))
+        raise GeometryError(
+            f"order {label} cannot be brought within {_limit_text(lim)} while covering it; please report this order file"
+        )
+    log.warning(
+        "order %s has %d vertices, over the limit (%s): %s to %d vertices (+%.1f%% area)",
+        label,
+        n_vertices(piece),
+        _limit_text(lim),
+        how,
+        n_vertices(best),
+        100.0 * (tr(best, fwd).area / gm.area - 1.0),
+    )
     return best
 
 
@@ -153,8 +175,10 @@ def fit_geometry(g: BaseGeometry, lim: Limits, *, label: str = "?") -> list[Base
 
 def geojson_geometry(g: BaseGeometry) -> dict[str, Any]:
     """RFC 7946 dict of a lon/lat (Multi)Polygon, coordinates rounded to 7 decimals."""
+
     def poly(p: Polygon) -> list[list[list[float]]]:
         return [[[round(x, DECIMALS), round(y, DECIMALS)] for x, y in r.coords] for r in (p.exterior, *p.interiors)]
+
     if isinstance(g, Polygon):
         return {"type": "Polygon", "coordinates": poly(g)}
     return {"type": "MultiPolygon", "coordinates": [poly(p) for p in _parts(g)]}

@@ -7,10 +7,29 @@ or spread over a Dask cluster (:mod:`.distributed`).
 
 from zoomplan.plan.inference.blocks import MIN_VALID, count_blocks, count_cloudy, cut_tiles, valid_fraction
 from zoomplan.plan.inference.distributed import infer_on_cluster
-from zoomplan.plan.inference.infer import Inference, InferenceStats, TileModels, default_threads, infer_patches, merge_inferences
+from zoomplan.plan.inference.infer import (
+    Inference,
+    InferenceStats,
+    TileModels,
+    default_threads,
+    infer_patches,
+    merge_inferences,
+)
 from zoomplan.plan.inference.journal import BlockJournal, BlockResult
 
 __all__ = [
-    "MIN_VALID", "BlockJournal", "BlockResult", "Inference", "InferenceStats", "TileModels", "count_blocks", "count_cloudy",
-    "cut_tiles", "default_threads", "infer_on_cluster", "infer_patches", "merge_inferences", "valid_fraction",
+    "MIN_VALID",
+    "BlockJournal",
+    "BlockResult",
+    "Inference",
+    "InferenceStats",
+    "TileModels",
+    "count_blocks",
+    "count_cloudy",
+    "cut_tiles",
+    "default_threads",
+    "infer_on_cluster",
+    "infer_patches",
+    "merge_inferences",
+    "valid_fraction",
 ]

@@ -27,12 +27,11 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from zoomplan.errors import GeometryError
-from zoomplan.geo.products.clouds import CLOUDY_SHARE, CloudReader, patch_cloud_share
 from zoomplan.geo.grid import PlanGrid, TileRange, assign_features, intersecting
+from zoomplan.geo.products.clouds import CLOUDY_SHARE, CloudReader, patch_cloud_share
 from zoomplan.geo.scene import GridReader, Scene
 from zoomplan.plan.inference.journal import BlockResult
 from zoomplan.plan.types import CLEAR, CLOUDY, FILLED
-
 
 MIN_VALID = 0.5
 """A tile is planned only when at least this fraction of its LR pixels is valid data."""
@@ -103,17 +102,28 @@ class BlockGeometry:
     def of(cls, scenes: Sequence[Scene], aoi_geoms: Sequence[BaseGeometry], grid: PlanGrid) -> "BlockGeometry":
         feats = np.asarray(list(aoi_geoms), dtype=object)
         if feats.size == 0 or shapely.union_all(feats).is_empty:
-            raise GeometryError("the AOI is empty in the planning CRS: pass an AOI with at least one polygon of positive area")
+            raise GeometryError(
+                "the AOI is empty in the planning CRS: pass an AOI with at least one polygon of positive area"
+            )
         union = shapely.union_all(feats)
         shapely.prepare(union)
         full = grid.tile_range(union.bounds)
         footprints = [s.footprint(grid.crs) for s in scenes]
         cover = shapely.union_all(np.asarray(footprints, dtype=object)) if footprints else shapely.Polygon()
         shapely.prepare(cover)
-        return cls(feats, shapely.STRtree(feats), union, full, [grid.tile_range(f.bounds).intersection(full) for f in footprints], cover)
+        return cls(
+            feats,
+            shapely.STRtree(feats),
+            union,
+            full,
+            [grid.tile_range(f.bounds).intersection(full) for f in footprints],
+            cover,
+        )
 
 
-def open_readers(scenes: Sequence[Scene], grid: PlanGrid, extents: Sequence[TileRange]) -> tuple[list[GridReader], list[CloudReader | None]]:
+def open_readers(
+    scenes: Sequence[Scene], grid: PlanGrid, extents: Sequence[TileRange]
+) -> tuple[list[GridReader], list[CloudReader | None]]:
     """A pixel reader per scene, and a cloud-mask reader per scene that has a mask (else None)."""
     readers = [GridReader(s, grid, e) for s, e in zip(scenes, extents)]
     clouds = [CloudReader(s.cloud_mask, grid, e) if s.cloud_mask is not None else None for s, e in zip(scenes, extents)]
@@ -121,8 +131,16 @@ def open_readers(scenes: Sequence[Scene], grid: PlanGrid, extents: Sequence[Tile
 
 
 def block_works(
-    grid: PlanGrid, blocks: Sequence[TileRange], readers: Sequence[GridReader], g: BlockGeometry, *, min_valid: float, mean: np.ndarray,
-    std: np.ndarray, cached: Callable[[int], BlockResult | None] | None = None, clouds: Sequence[CloudReader | None] = (),
+    grid: PlanGrid,
+    blocks: Sequence[TileRange],
+    readers: Sequence[GridReader],
+    g: BlockGeometry,
+    *,
+    min_valid: float,
+    mean: np.ndarray,
+    std: np.ndarray,
+    cached: Callable[[int], BlockResult | None] | None = None,
+    clouds: Sequence[CloudReader | None] = (),
     chips: bool = True,
 ) -> Iterator[BlockWork]:
     """Every block's AOI tiles, read (first scene with valid data per tile; cloudy patches from the next
@@ -175,7 +193,11 @@ def block_works(
                     take = None
                     if cloud is not None and ok.any():
                         cr = clouds[k]
-                        cl = patch_cloud_share(cr.read(sub), L, grid.patch_grid) > CLOUDY_SHARE if cr is not None else np.zeros(ok.shape + (P,), bool)
+                        cl = (
+                            patch_cloud_share(cr.read(sub), L, grid.patch_grid) > CLOUDY_SHARE
+                            if cr is not None
+                            else np.zeros(ok.shape + (P,), bool)
+                        )
                         here = cloud[sl]  # a view: the block's cloud states under this read
                         again = (ok & ~pending[sl])[..., None] & (here == CLOUDY) & ~cl  # cloudy so far, clear here
                         here[first] = np.where(cl[first], CLOUDY, CLEAR)
@@ -190,8 +212,16 @@ def block_works(
                     ii, jj = np.nonzero(todo)
                     ii, jj = ii + sl[0].start, jj + sl[1].start
                     pending[ii, jj] = False
-                    w.runs.append(SceneRun(_chips(data, valid, todo, L, mean, std) if chips else None, ii, jj, reader.scene.scene_id, take,
-                                       int(first.sum())))
+                    w.runs.append(
+                        SceneRun(
+                            _chips(data, valid, todo, L, mean, std) if chips else None,
+                            ii,
+                            jj,
+                            reader.scene.scene_id,
+                            take,
+                            int(first.sum()),
+                        )
+                    )
                 done = ~pending[li, lj]
                 if (~done).any():
                     left = grid.tile_boxes(trow[~done], tcol[~done])
@@ -206,8 +236,14 @@ def block_works(
             yield w
 
 
-def count_cloudy(scenes: Sequence[Scene], aoi_geoms: Sequence[BaseGeometry], grid: PlanGrid, *, block_tiles: int = 64,
-                 min_valid: float = MIN_VALID) -> dict[str, int]:
+def count_cloudy(
+    scenes: Sequence[Scene],
+    aoi_geoms: Sequence[BaseGeometry],
+    grid: PlanGrid,
+    *,
+    block_tiles: int = 64,
+    min_valid: float = MIN_VALID,
+) -> dict[str, int]:
     """How many AOI patches :func:`infer_patches` will flag cloudy and filled in, read without the networks
     (the pixels and masks only, block by block): ``{"patches", "cloudy", "filled"}``. What a plan asks
     about before its inference (``--cloudy ask``)."""
@@ -215,8 +251,17 @@ def count_cloudy(scenes: Sequence[Scene], aoi_geoms: Sequence[BaseGeometry], gri
     readers, clouds = open_readers(scenes, grid, g.extents)
     zero = np.zeros((1, 1, 1, 1), np.float32)
     out = {"patches": 0, "cloudy": 0, "filled": 0}
-    for w in block_works(grid, list(grid.blocks(g.full, block_tiles)), readers, g, min_valid=min_valid, mean=zero, std=zero + 1,
-                          clouds=clouds, chips=False):
+    for w in block_works(
+        grid,
+        list(grid.blocks(g.full, block_tiles)),
+        readers,
+        g,
+        min_valid=min_valid,
+        mean=zero,
+        std=zero + 1,
+        clouds=clouds,
+        chips=False,
+    ):
         if w.keep is None:
             continue
         d_li, d_lj, m = w.keep[:3]
@@ -238,7 +283,9 @@ def _pending_range(block: TileRange, pending: np.ndarray) -> TileRange:
     """The smallest tile range (absolute indices) holding every pending tile of ``block``."""
     ii = np.nonzero(pending.any(axis=1))[0]
     jj = np.nonzero(pending.any(axis=0))[0]
-    return TileRange(block.r0 + int(ii[0]), block.r0 + int(ii[-1]) + 1, block.c0 + int(jj[0]), block.c0 + int(jj[-1]) + 1)
+    return TileRange(
+        block.r0 + int(ii[0]), block.r0 + int(ii[-1]) + 1, block.c0 + int(jj[0]), block.c0 + int(jj[-1]) + 1
+    )
 
 
 def _block_tiles(
@@ -254,7 +301,13 @@ def _block_tiles(
     hit = shapely.intersects(union, boxes)
     if not hit.any():
         empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, empty.reshape(0, grid.patches_per_tile), empty.reshape(0, grid.patches_per_tile), empty.reshape(0, grid.patches_per_tile)
+        return (
+            empty,
+            empty,
+            empty.reshape(0, grid.patches_per_tile),
+            empty.reshape(0, grid.patches_per_tile),
+            empty.reshape(0, grid.patches_per_tile),
+        )
     if not cover.intersects(shapely.box(*grid.range_bounds(block))):
         return int((hit & ~shapely.touches(union, boxes)).sum())
     P = grid.patches_per_tile
@@ -285,7 +338,9 @@ def _tile_features(tiles: np.ndarray, feats: np.ndarray, tree: shapely.STRtree, 
     return out
 
 
-def _chips(data: np.ndarray, valid: np.ndarray, todo: np.ndarray, L: int, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+def _chips(
+    data: np.ndarray, valid: np.ndarray, todo: np.ndarray, L: int, mean: np.ndarray, std: np.ndarray
+) -> np.ndarray:
     """Normalised (n, C, L, L) chips of the ``todo`` tiles of a block; nodata pixels set to 0 (the dataset mean)."""
     h, w = todo.shape
     chips = (cut_tiles(data, L)[todo] - mean) / std

@@ -42,13 +42,22 @@ def _import_distributed() -> Any:
     try:
         import distributed
     except ImportError:
-        raise ConfigError("--workers/--dask need Dask distributed, which is not installed: pip install 'zoomplan[dask]'") from None
+        raise ConfigError(
+            "--workers/--dask need Dask distributed, which is not installed: pip install 'zoomplan[dask]'"
+        ) from None
     return distributed
 
 
 def _worker_infer(
-    ckpt_path: str, scenes: Sequence[Scene], aoi_geoms: Sequence[BaseGeometry], grid: PlanGrid, device: str,
-    batch_size: int, block_tiles: int, threads: int | None, block_range: tuple[int, int],
+    ckpt_path: str,
+    scenes: Sequence[Scene],
+    aoi_geoms: Sequence[BaseGeometry],
+    grid: PlanGrid,
+    device: str,
+    batch_size: int,
+    block_tiles: int,
+    threads: int | None,
+    block_range: tuple[int, int],
 ) -> Inference:
     """One block range on a worker (the checkpoint is loaded on the worker's first task)."""
     from zoomplan.models.checkpoint import load_checkpoint
@@ -56,8 +65,17 @@ def _worker_infer(
     key = (ckpt_path, os.path.getmtime(ckpt_path))
     if key not in _CKPTS:
         _CKPTS[key] = load_checkpoint(ckpt_path)
-    return infer_patches(_CKPTS[key], scenes, aoi_geoms, grid, torch.device(device), batch_size=batch_size,
-                         block_tiles=block_tiles, threads=threads, block_range=block_range)
+    return infer_patches(
+        _CKPTS[key],
+        scenes,
+        aoi_geoms,
+        grid,
+        torch.device(device),
+        batch_size=batch_size,
+        block_tiles=block_tiles,
+        threads=threads,
+        block_range=block_range,
+    )
 
 
 def infer_on_cluster(
@@ -91,13 +109,17 @@ def infer_on_cluster(
         if isinstance(cluster, int):
             if cluster < 1:
                 raise ConfigError(f"--workers {cluster}: pass a positive number of worker processes, e.g. --workers 2")
-            owned = distributed.LocalCluster(n_workers=cluster, threads_per_worker=1, processes=True, dashboard_address=None)
+            owned = distributed.LocalCluster(
+                n_workers=cluster, threads_per_worker=1, processes=True, dashboard_address=None
+            )
             client = distributed.Client(owned)
         else:
             try:
                 client = distributed.Client(cluster, timeout="20s")
             except (OSError, TimeoutError) as exc:
-                raise ConfigError(f"--dask {cluster}: no Dask scheduler answered ({exc.__class__.__name__}): start one (dask scheduler) or pass its address") from None
+                raise ConfigError(
+                    f"--dask {cluster}: no Dask scheduler answered ({exc.__class__.__name__}): start one (dask scheduler) or pass its address"
+                ) from None
         with client:
             n_workers = max(1, len(client.scheduler_info().get("workers", {})))
             k = max(1, min(n_blocks, n_workers * CHUNKS_PER_WORKER))

@@ -73,7 +73,9 @@ class TileModels:
     def __init__(self, ckpt: Checkpoint, device: torch.device, *, batch_size: int = 512) -> None:
         stage = ckpt.deploy_stage
         if stage is None:
-            raise CheckpointError(f"{ckpt.path}: checkpoint has no trained policy (policy_pt/ft1/ft2): train the policy stages first")
+            raise CheckpointError(
+                f"{ckpt.path}: checkpoint has no trained policy (policy_pt/ft1/ft2): train the policy stages first"
+            )
         self.stage = stage
         self.policy = ckpt.build(f"policy_{stage}", device)
         self.lr = ckpt.build("lr", device)
@@ -90,7 +92,9 @@ class TileModels:
         cls = np.empty(n, dtype=np.int32)
         conf = np.empty(n, dtype=np.float32)
         for i in range(0, n, self.batch_size):
-            x = torch.from_numpy(np.ascontiguousarray(chips[i : i + self.batch_size])).to(self.device, non_blocking=True)
+            x = torch.from_numpy(np.ascontiguousarray(chips[i : i + self.batch_size])).to(
+                self.device, non_blocking=True
+            )
             with autocast(self.device):
                 logits_p = self.policy(x)
                 logits_l = self.lr(x)
@@ -210,8 +214,16 @@ def infer_patches(
         device=str(device),
     )
     if n_nodata or n_outside:
-        log.warning("%d of %d AOI tiles skipped: %d mostly nodata, %d outside every scene", n_nodata + n_outside, n_total, n_nodata, n_outside)
-    log.info("inference: %d tiles planned, %d patches, policy stage %s on %s", planned, len(table), models.stage, device)
+        log.warning(
+            "%d of %d AOI tiles skipped: %d mostly nodata, %d outside every scene",
+            n_nodata + n_outside,
+            n_total,
+            n_nodata,
+            n_outside,
+        )
+    log.info(
+        "inference: %d tiles planned, %d patches, policy stage %s on %s", planned, len(table), models.stage, device
+    )
     return Inference(table=table, stats=stats, blocks_resumed=resumed)
 
 
@@ -223,8 +235,19 @@ def _run_block(w: BlockWork, models: TileModels, P: int, scene_ids: Sequence[str
     by_scene = dict.fromkeys(scene_ids, 0)
     if w.keep is None:
         e64, e32 = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32)
-        return BlockResult(e64, e64, np.zeros(0, dtype=np.float32), e32, np.zeros(0, dtype=np.float32), e32, np.zeros(0, dtype=np.uint8),
-                           total=w.total, outside=w.outside, nodata=w.nodata, by_scene=by_scene)
+        return BlockResult(
+            e64,
+            e64,
+            np.zeros(0, dtype=np.float32),
+            e32,
+            np.zeros(0, dtype=np.float32),
+            e32,
+            np.zeros(0, dtype=np.uint8),
+            total=w.total,
+            outside=w.outside,
+            nodata=w.nodata,
+            by_scene=by_scene,
+        )
     t_prob = np.zeros(w.shape + (P,), dtype=np.float32)
     t_cls = np.zeros(w.shape + (P,), dtype=np.int32)
     t_conf = np.zeros(w.shape + (P,), dtype=np.float32)
@@ -240,9 +263,17 @@ def _run_block(w: BlockWork, models: TileModels, P: int, scene_ids: Sequence[str
     d_li, d_lj, m, prow, pcol, paoi = w.keep
     cloud = w.cloud[d_li, d_lj][m] if w.cloud is not None else np.zeros(int(m.sum()), dtype=np.uint8)
     return BlockResult(
-        prow[m].astype(np.int64, copy=False), pcol[m].astype(np.int64, copy=False), t_prob[d_li, d_lj][m],
-        t_cls[d_li, d_lj][m], t_conf[d_li, d_lj][m], paoi[m].astype(np.int32, copy=False), cloud,
-        total=w.total, outside=w.outside, nodata=w.nodata, by_scene=by_scene,
+        prow[m].astype(np.int64, copy=False),
+        pcol[m].astype(np.int64, copy=False),
+        t_prob[d_li, d_lj][m],
+        t_cls[d_li, d_lj][m],
+        t_conf[d_li, d_lj][m],
+        paoi[m].astype(np.int32, copy=False),
+        cloud,
+        total=w.total,
+        outside=w.outside,
+        nodata=w.nodata,
+        by_scene=by_scene,
     )
 
 
@@ -333,10 +364,17 @@ def merge_inferences(parts: Sequence[Inference]) -> Inference:
     col = np.concatenate([p.table.col for p in parts])
     order = np.lexsort((col, row))
     table = PatchTable(
-        crs=t0.crs, patch_m=t0.patch_m, patch_grid=t0.patch_grid, row=row[order], col=col[order],
-        prob=np.concatenate([p.table.prob for p in parts])[order], tile_class=np.concatenate([p.table.tile_class for p in parts])[order],
-        tile_conf=np.concatenate([p.table.tile_conf for p in parts])[order], aoi_index=np.concatenate([p.table.aoi_index for p in parts])[order],
-        class_names=t0.class_names, cloud=None if t0.cloud is None else np.concatenate([p.table.cloud for p in parts])[order],
+        crs=t0.crs,
+        patch_m=t0.patch_m,
+        patch_grid=t0.patch_grid,
+        row=row[order],
+        col=col[order],
+        prob=np.concatenate([p.table.prob for p in parts])[order],
+        tile_class=np.concatenate([p.table.tile_class for p in parts])[order],
+        tile_conf=np.concatenate([p.table.tile_conf for p in parts])[order],
+        aoi_index=np.concatenate([p.table.aoi_index for p in parts])[order],
+        class_names=t0.class_names,
+        cloud=None if t0.cloud is None else np.concatenate([p.table.cloud for p in parts])[order],
     )
     by_scene: dict[str, int] = {}
     for p in parts:
@@ -344,10 +382,12 @@ def merge_inferences(parts: Sequence[Inference]) -> Inference:
             by_scene[k] = by_scene.get(k, 0) + v
     resampled = {r for p in parts for r in p.stats.resampled_scenes}
     stats = InferenceStats(
-        tiles_total=sum(p.stats.tiles_total for p in parts), tiles_planned=sum(p.stats.tiles_planned for p in parts),
-        tiles_nodata=sum(p.stats.tiles_nodata for p in parts), tiles_outside=sum(p.stats.tiles_outside for p in parts),
-        tiles_by_scene=by_scene, resampled_scenes=tuple(k for k in by_scene if k in resampled), device=parts[0].stats.device,
+        tiles_total=sum(p.stats.tiles_total for p in parts),
+        tiles_planned=sum(p.stats.tiles_planned for p in parts),
+        tiles_nodata=sum(p.stats.tiles_nodata for p in parts),
+        tiles_outside=sum(p.stats.tiles_outside for p in parts),
+        tiles_by_scene=by_scene,
+        resampled_scenes=tuple(k for k in by_scene if k in resampled),
+        device=parts[0].stats.device,
     )
     return Inference(table=table, stats=stats)
-
-

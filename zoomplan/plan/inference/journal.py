@@ -79,8 +79,19 @@ def default_folder(out: Path) -> Path:
 
 
 def journal_meta(
-    *, version: str, model_sha256: str, aoi_wkb: Sequence[bytes], aoi_ids: Sequence[str], scenes: Sequence[Any],
-    grid: dict[str, Any], block_tiles: int, n_blocks: int, batch_size: int, device: str, threads: int | None, min_valid: float,
+    *,
+    version: str,
+    model_sha256: str,
+    aoi_wkb: Sequence[bytes],
+    aoi_ids: Sequence[str],
+    scenes: Sequence[Any],
+    grid: dict[str, Any],
+    block_tiles: int,
+    n_blocks: int,
+    batch_size: int,
+    device: str,
+    threads: int | None,
+    min_valid: float,
     cloudy_share: float | None = None,
 ) -> dict[str, Any]:
     """The record a journal is keyed on (JSON-ready). ``scenes``: opened :class:`~zoomplan.geo.scene.Scene`
@@ -94,17 +105,37 @@ def journal_meta(
     for s in scenes:
         p = Path(s.path).resolve()
         st = p.stat()
-        rec = {"path": str(p), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "bands": list(map(int, s.band_indexes)), "sensor": s.sensor.name}
+        rec = {
+            "path": str(p),
+            "bytes": st.st_size,
+            "mtime_ns": st.st_mtime_ns,
+            "bands": list(map(int, s.band_indexes)),
+            "sensor": s.sensor.name,
+        }
         cm = getattr(s, "cloud_mask", None)
         if cm is not None:
             mst = Path(cm.path).resolve().stat()
-            rec["cloud_mask"] = {"path": str(Path(cm.path).resolve()), "bytes": mst.st_size, "mtime_ns": mst.st_mtime_ns, "kind": cm.kind,
-                                 "bands": list(cm.bands)}
+            rec["cloud_mask"] = {
+                "path": str(Path(cm.path).resolve()),
+                "bytes": mst.st_size,
+                "mtime_ns": mst.st_mtime_ns,
+                "kind": cm.kind,
+                "bands": list(cm.bands),
+            }
         scene_rec.append(rec)
     return {
-        "format": FORMAT, "zoomplan_version": version, "model_sha256": model_sha256, "aoi_sha256": h.hexdigest(),
-        "scenes": scene_rec, "grid": grid, "block_tiles": int(block_tiles), "n_blocks": int(n_blocks),
-        "batch_size": int(batch_size), "device": device, "threads": threads, "min_valid": float(min_valid),
+        "format": FORMAT,
+        "zoomplan_version": version,
+        "model_sha256": model_sha256,
+        "aoi_sha256": h.hexdigest(),
+        "scenes": scene_rec,
+        "grid": grid,
+        "block_tiles": int(block_tiles),
+        "n_blocks": int(n_blocks),
+        "batch_size": int(batch_size),
+        "device": device,
+        "threads": threads,
+        "min_valid": float(min_valid),
         "cloudy_share": cloudy_share,
     }
 
@@ -116,8 +147,16 @@ def meta_key(meta: dict[str, Any]) -> str:
 
 def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """Readable names of what differs between two journal records."""
-    names = {"model_sha256": "the model", "aoi_sha256": "the AOI", "zoomplan_version": "the zoomplan version", "grid": "the planning grid",
-             "block_tiles": "the block size", "batch_size": "--batch-size", "device": "the device", "threads": "the torch thread count"}
+    names = {
+        "model_sha256": "the model",
+        "aoi_sha256": "the AOI",
+        "zoomplan_version": "the zoomplan version",
+        "grid": "the planning grid",
+        "block_tiles": "the block size",
+        "batch_size": "--batch-size",
+        "device": "the device",
+        "threads": "the torch thread count",
+    }
     out = []
     for k in sorted(set(old) | set(new)):
         if old.get(k) == new.get(k):
@@ -127,7 +166,9 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
             if [s.get("path") for s in a] != [s.get("path") for s in b]:
                 out.append("the scene list")
             else:
-                out.extend(f"scene {Path(s['path']).name} (changed on disk, or other bands)" for s, t in zip(a, b) if s != t)
+                out.extend(
+                    f"scene {Path(s['path']).name} (changed on disk, or other bands)" for s, t in zip(a, b) if s != t
+                )
         else:
             out.append(names.get(k, k))
     return out
@@ -173,8 +214,12 @@ class BlockJournal:
                 )
             log.warning("replacing the stale journal in %s (written for other inputs: %s differ)", folder, what)
         elif folder.exists() and any(folder.iterdir()):
-            if not (folder / MANIFEST).exists() and not all(_BLOCK_RE.match(p.name) or p.name.endswith(".tmp") for p in folder.iterdir()):
-                raise ConfigError(f"{folder} exists and is not a zoomplan journal: pass another --journal folder, or remove it")
+            if not (folder / MANIFEST).exists() and not all(
+                _BLOCK_RE.match(p.name) or p.name.endswith(".tmp") for p in folder.iterdir()
+            ):
+                raise ConfigError(
+                    f"{folder} exists and is not a zoomplan journal: pass another --journal folder, or remove it"
+                )
         elif resume:
             log.warning("--resume: no journal in %s, planning from the start", folder)
         if folder.exists():
@@ -212,14 +257,21 @@ class BlockJournal:
 
     def save(self, index: int, r: BlockResult) -> None:
         """Write block ``index`` atomically (temporary file, fsync, rename)."""
-        arrays = {k: np.ascontiguousarray(getattr(r, k), dtype=d) for k, d in zip(BlockResult._ARRAYS, BlockResult._DTYPES)}
+        arrays = {
+            k: np.ascontiguousarray(getattr(r, k), dtype=d) for k, d in zip(BlockResult._ARRAYS, BlockResult._DTYPES)
+        }
         ids = sorted(r.by_scene)
         fd, tmp = tempfile.mkstemp(prefix=f".block-{index:06d}.", suffix=".tmp", dir=self.folder)
         try:
             with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, counts=np.asarray([r.total, r.outside, r.nodata], dtype=np.int64),
-                         scene_ids=np.asarray(ids, dtype=str), scene_tiles=np.asarray([r.by_scene[i] for i in ids], dtype=np.int64),
-                         key=np.asarray(self.key), **arrays)
+                np.savez(
+                    fh,
+                    counts=np.asarray([r.total, r.outside, r.nodata], dtype=np.int64),
+                    scene_ids=np.asarray(ids, dtype=str),
+                    scene_tiles=np.asarray([r.by_scene[i] for i in ids], dtype=np.int64),
+                    key=np.asarray(self.key),
+                    **arrays,
+                )
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, self._path(index))
@@ -247,7 +299,9 @@ class BlockJournal:
             log.warning("journal block %d malformed; planning it again", index)
             self._done.discard(index)
             return None
-        return BlockResult(*arrays, total=int(counts[0]), outside=int(counts[1]), nodata=int(counts[2]), by_scene=by_scene)
+        return BlockResult(
+            *arrays, total=int(counts[0]), outside=int(counts[1]), nodata=int(counts[2]), by_scene=by_scene
+        )
 
     def remove(self) -> None:
         """Delete the journal (after the plan's outputs are written), and the folders made for it if now empty."""

@@ -31,7 +31,22 @@ from zoomplan.plan.orders.pricing import (
 )
 
 __all__ = [
-    "DEFAULT_VENDOR", "Bill", "Measure", "Order", "OrderPlan", "VendorProfile", "baseline_cost", "bill", "billed_km2",
-    "build_orders", "component_orders", "cost_summary", "default_catalogue", "get_vendor", "load_vendors",
-    "orders_with_references", "plan_orders", "whole_aoi_orders",
+    "DEFAULT_VENDOR",
+    "Bill",
+    "Measure",
+    "Order",
+    "OrderPlan",
+    "VendorProfile",
+    "baseline_cost",
+    "bill",
+    "billed_km2",
+    "build_orders",
+    "component_orders",
+    "cost_summary",
+    "default_catalogue",
+    "get_vendor",
+    "load_vendors",
+    "orders_with_references",
+    "plan_orders",
+    "whole_aoi_orders",
 ]

@@ -41,6 +41,7 @@ profile) where such squares lie inside F, that bound is (a)'s orderable bill. Th
 that bound, not an optimum: the cheapest cover of a selection by orderable polygons under minimum
 charges (a set-cover problem) is not searched for, and no ratio to it is claimed.
 """
+
 from __future__ import annotations
 
 import math
@@ -74,8 +75,14 @@ class Search:
     slivers: int = 0
 
 
-def components(table: PatchTable, sel: np.ndarray, filled: BaseGeometry, vendor: VendorProfile, *,
-               drawn: BaseGeometry | None = None) -> Candidate | None:
+def components(
+    table: PatchTable,
+    sel: np.ndarray,
+    filled: BaseGeometry,
+    vendor: VendorProfile,
+    *,
+    drawn: BaseGeometry | None = None,
+) -> Candidate | None:
     """(b) unpacked: each polygon of the union of the selected patches (holes filled, grown to the
     minimum width, clipped to F, fitted to the vertex limit) an order of its own; None when no
     selected patch has area inside F. Arguments as :func:`search`."""
@@ -88,8 +95,15 @@ def components(table: PatchTable, sel: np.ndarray, filled: BaseGeometry, vendor:
     return c.drawn() if c is not None else None
 
 
-def search(table: PatchTable, sel: np.ndarray, filled: BaseGeometry, vendor: VendorProfile, *, bound: float = math.inf,
-           drawn: BaseGeometry | None = None) -> Search:
+def search(
+    table: PatchTable,
+    sel: np.ndarray,
+    filled: BaseGeometry,
+    vendor: VendorProfile,
+    *,
+    bound: float = math.inf,
+    drawn: BaseGeometry | None = None,
+) -> Search:
     """The cheapest candidate plan of one feature's selected patches (table indices ``sel``).
 
     ``filled``: the feature, holes filled, in ``table.crs`` (metres); ``bound``: the bill of another
@@ -107,8 +121,13 @@ def search(table: PatchTable, sel: np.ndarray, filled: BaseGeometry, vendor: Ven
     def grow(mask: np.ndarray) -> np.ndarray:
         return widen(mask, w.d, kw, core=w.core()) if kw else mask
 
-    def add(mask: np.ndarray, kind: str, width: float = 0.0, labelled: tuple[np.ndarray, int] | None = None,
-            bound: float = math.inf) -> None:
+    def add(
+        mask: np.ndarray,
+        kind: str,
+        width: float = 0.0,
+        labelled: tuple[np.ndarray, int] | None = None,
+        bound: float = math.inf,
+    ) -> None:
         c = finish_mask(w, mask, vendor, kind, width=width, labelled=labelled, bound=bound)
         if c is not None:
             cands.append(c)
@@ -126,7 +145,7 @@ def search(table: PatchTable, sel: np.ndarray, filled: BaseGeometry, vendor: Ven
 
     rr, cc = w.rows[w.pos], w.cols[w.pos]
     box = np.zeros(w.shape, bool)
-    box[rr.min():rr.max() + 1, cc.min():cc.max() + 1] = True
+    box[rr.min() : rr.max() + 1, cc.min() : cc.max() + 1] = True
     plain = {"union": fill_mask(w.a), "bbox": fill_mask(box & w.d)} if kw else {}
     base = add_filled(w.a, "union", plain.get("union"))
     if ks:
@@ -136,7 +155,9 @@ def search(table: PatchTable, sel: np.ndarray, filled: BaseGeometry, vendor: Ven
         for window in ((1, 1), (1, 0), (0, 1)):  # K x K squares, K-row and K-column windows
             for k in ks:
                 cy, cx = max(k * window[0], 1), max(k * window[1], 1)
-                cost, n = mask_cost(grow(closing(base, cy, cx) & w.d), vendor, cell_m2)  # exteriors: holes need no filling
+                cost, n = mask_cost(
+                    grow(closing(base, cy, cx) & w.d), vendor, cell_m2
+                )  # exteriors: holes need no filling
                 tried.append((cost, len(tried), cy, cx))
                 if n <= 1:  # larger windows only add area to a single component
                     break
@@ -154,7 +175,12 @@ def search(table: PatchTable, sel: np.ndarray, filled: BaseGeometry, vendor: Ven
             if len(cands) > before:
                 cands.insert(slot, cands.pop())
     add_filled(box & w.d, "bbox", plain.get("bbox"))
-    for kind, mask in plain.items():  # the union and the box as they are, where they already hold the minimum width once clipped to F
+    for (
+        kind,
+        mask,
+    ) in (
+        plain.items()
+    ):  # the union and the box as they are, where they already hold the minimum width once clipped to F
         add(mask, kind, vendor.min_width_m)
     parts = sorted(polygons(filled), key=lambda p: (-p.bounds[3], p.bounds[0]))
     if len(parts) > 1:  # a MultiPolygon feature: its parts that hold selected patches, each whole
@@ -163,7 +189,17 @@ def search(table: PatchTable, sel: np.ndarray, filled: BaseGeometry, vendor: Ven
         held = [(p, w.sel[at[overlap(p, cells, 1e-6 * pm * pm)]]) for p in parts]
         held = [h for h in held if h[1].size]
         if len(held) < len(parts):
-            cands.append(orderable([h[0] for h in held], [h[1] for h in held], filled, vendor, pm / 4, "feature parts", measure=w.measure))
+            cands.append(
+                orderable(
+                    [h[0] for h in held],
+                    [h[1] for h in held],
+                    filled,
+                    vendor,
+                    pm / 4,
+                    "feature parts",
+                    measure=w.measure,
+                )
+            )
     costs: dict[str, float] = {}
     for cd in cands:
         costs[cd.kind] = min(costs.get(cd.kind, math.inf), cd.cost_usd)

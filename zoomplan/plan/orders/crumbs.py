@@ -25,8 +25,10 @@ from shapely.geometry.base import BaseGeometry
 CRUMB_SHARE = 0.1
 """A piece of a selected patch inside its AOI feature under this share of the patch's area is a crumb."""
 
-REASON = (f"a piece of a selected patch inside its AOI feature smaller than {CRUMB_SHARE:.0%} of the patch (where the AOI's "
-          "outline cuts it) is not ordered for itself: it would pay an order, or the vendor's minimum, for a crumb")
+REASON = (
+    f"a piece of a selected patch inside its AOI feature smaller than {CRUMB_SHARE:.0%} of the patch (where the AOI's "
+    "outline cuts it) is not ordered for itself: it would pay an order, or the vendor's minimum, for a crumb"
+)
 
 
 def pieces_inside(boxes: np.ndarray, feature: BaseGeometry, patch_m: float) -> tuple[np.ndarray, np.ndarray, int]:

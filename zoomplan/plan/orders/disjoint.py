@@ -146,9 +146,18 @@ def _largest(m: np.ndarray, parts: Sequence[BaseGeometry]) -> list[np.ndarray]:
     return [m if j == k else m[:0] for j in range(len(parts))]
 
 
-def resolve(geoms: Sequence[BaseGeometry], members: Sequence[np.ndarray], inside: Sequence[bool], within: BaseGeometry,
-            vendor: VendorProfile, measure: Measure, t0: float, *, share: Share | None = None,
-            owner: Sequence[int] | None = None) -> tuple[list[BaseGeometry], list[np.ndarray], list[bool], list[int], int]:
+def resolve(
+    geoms: Sequence[BaseGeometry],
+    members: Sequence[np.ndarray],
+    inside: Sequence[bool],
+    within: BaseGeometry,
+    vendor: VendorProfile,
+    measure: Measure,
+    t0: float,
+    *,
+    share: Share | None = None,
+    owner: Sequence[int] | None = None,
+) -> tuple[list[BaseGeometry], list[np.ndarray], list[bool], list[int], int]:
     """Orders (planning CRS, metres) made pairwise disjoint (module docstring), in their order.
 
     ``within``: where fitting may grow an order (the AOI, holes filled); ``t0``: the first fitting
@@ -157,7 +166,10 @@ def resolve(geoms: Sequence[BaseGeometry], members: Sequence[np.ndarray], inside
     merged orders'. Returns (geometries, patch table indices each serves, inside ``within``, owners,
     number of overlapping pairs settled)."""
     rules = _Rules(vendor, measure)
-    items = [(g, np.asarray(m), bool(i), int(o)) for g, m, i, o in zip(geoms, members, inside, owner if owner is not None else [0] * len(geoms))]
+    items = [
+        (g, np.asarray(m), bool(i), int(o))
+        for g, m, i, o in zip(geoms, members, inside, owner if owner is not None else [0] * len(geoms))
+    ]
     kept: set[frozenset[int]] = set()  # pairs (by geometry) whose overlap costs less billed twice than settled
     settled = 0
     for _ in range(4 * len(items) + 4):
@@ -186,7 +198,11 @@ _Item = tuple[BaseGeometry, np.ndarray, bool, int]
 
 def _open_pairs(items: list[_Item], kept: set[frozenset[int]]) -> list[tuple[int, int]]:
     """Overlapping pairs of ``items`` not already kept overlapping."""
-    return [(i, j) for i, j in overlapping_pairs([it[0] for it in items]) if frozenset((id(items[i][0]), id(items[j][0]))) not in kept]
+    return [
+        (i, j)
+        for i, j in overlapping_pairs([it[0] for it in items])
+        if frozenset((id(items[i][0]), id(items[j][0]))) not in kept
+    ]
 
 
 def _clusters(n: int, pairs: list[tuple[int, int]]) -> list[list[int]]:
@@ -209,14 +225,21 @@ def _clusters(n: int, pairs: list[tuple[int, int]]) -> list[list[int]]:
     return sorted(groups.values())
 
 
-def _settle(items: list[_Item], rules: _Rules, within: BaseGeometry, t0: float, share: Share,
-            kept: set[frozenset[int]]) -> tuple[list[_Item], int]:
+def _settle(
+    items: list[_Item], rules: _Rules, within: BaseGeometry, t0: float, share: Share, kept: set[frozenset[int]]
+) -> tuple[list[_Item], int]:
     """One cluster of overlapping orders made disjoint: one merged order if orderable and no dearer,
     else pair by pair (module docstring). Returns the orders and the pairs settled."""
     u = _union([it[0] for it in items])
-    if u is not None and rules.fits(u) and (rules.wide(u) or not all(rules.wide(it[0]) for it in items)) \
-            and rules.bill([u]) <= rules.bill([it[0] for it in items]) * (1 + 1e-12):
-        return [(u, np.concatenate([it[1] for it in items]), all(it[2] for it in items), min(it[3] for it in items))], len(items) - 1
+    if (
+        u is not None
+        and rules.fits(u)
+        and (rules.wide(u) or not all(rules.wide(it[0]) for it in items))
+        and rules.bill([u]) <= rules.bill([it[0] for it in items]) * (1 + 1e-12)
+    ):
+        return [
+            (u, np.concatenate([it[1] for it in items]), all(it[2] for it in items), min(it[3] for it in items))
+        ], len(items) - 1
     settled = 0
     for _ in range(4 * len(items) + 4):
         pairs = _open_pairs(items, kept)
@@ -256,11 +279,25 @@ def _pair(a: _Item, b: _Item, rules: _Rules, within: BaseGeometry, t0: float, sh
             out = [kept, *pieces] if keep is a else [*pieces, kept]
             options.append((rules.bill([keep[0], *parts]), rank, out))
     if not options:
-        g, ins = fit_vertices(shapely.simplify(u if u is not None else a[0].union(b[0]), 0.0), within, rules.vendor.max_vertices, t0,
-                              not rules.vendor.allows_multipolygon)
+        g, ins = fit_vertices(
+            shapely.simplify(u if u is not None else a[0].union(b[0]), 0.0),
+            within,
+            rules.vendor.max_vertices,
+            t0,
+            not rules.vendor.allows_multipolygon,
+        )
         options.append((rules.bill([g]), 3, [(g, merged, ins and a[2] and b[2], min(a[3], b[3]))]))
     cost, _, out = min(options, key=lambda o: (o[0], o[1]))
     return None if cost > rules.bill([a[0], b[0]]) * (1 + 1e-9) else out
 
 
-__all__ = ["MIN_PART_M2", "OVERLAP_M2", "as_geometry", "clean", "disjoint_area_gap", "overlapping_pairs", "resolve", "split_holes"]
+__all__ = [
+    "MIN_PART_M2",
+    "OVERLAP_M2",
+    "as_geometry",
+    "clean",
+    "disjoint_area_gap",
+    "overlapping_pairs",
+    "resolve",
+    "split_holes",
+]

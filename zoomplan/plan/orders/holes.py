@@ -54,8 +54,9 @@ def has_holes(feature: BaseGeometry) -> bool:
     return any(p.interiors for p in polygons(feature))
 
 
-def respect_holes(c: Candidate, feature: BaseGeometry, vendor: VendorProfile, measure: Measure,
-                  share: Share | None = None) -> tuple[Candidate, list[dict[str, Any]]]:
+def respect_holes(
+    c: Candidate, feature: BaseGeometry, vendor: VendorProfile, measure: Measure, share: Share | None = None
+) -> tuple[Candidate, list[dict[str, Any]]]:
     """``c`` (one feature's orders, planning CRS, drawn) with each order around a hole of ``feature``
     (the feature as drawn, holes kept) filled or split, the cheaper (module docstring). ``measure``:
     billed m^2 of geometries; ``share(m, parts)`` splits an order's patch indices ``m`` among its pieces
@@ -78,12 +79,21 @@ def respect_holes(c: Candidate, feature: BaseGeometry, vendor: VendorProfile, me
         fill_usd = bill_usd(measure([g]), vendor)
         split_usd = bill_usd(measure(split), vendor) if split is not None else float("inf")
         take = split is not None and split_usd < fill_usd
-        rows.append({"hole_km2": round(hole * 1e-6, 6), "filled_usd": round(fill_usd, 2),
-                     "split_usd": round(split_usd, 2) if split is not None else None,
-                     "choice": "split" if take else "filled",
-                     "why": ("split around the hole: cheaper than filling it" if take else
-                             "filled: splitting around the hole would cost no less" if split is not None else
-                             "filled: the pieces around the hole would break the vendor's vertex or width rule")})
+        rows.append(
+            {
+                "hole_km2": round(hole * 1e-6, 6),
+                "filled_usd": round(fill_usd, 2),
+                "split_usd": round(split_usd, 2) if split is not None else None,
+                "choice": "split" if take else "filled",
+                "why": (
+                    "split around the hole: cheaper than filling it"
+                    if take
+                    else "filled: splitting around the hole would cost no less"
+                    if split is not None
+                    else "filled: the pieces around the hole would break the vendor's vertex or width rule"
+                ),
+            }
+        )
         if take:
             assert split is not None
             geoms.extend(split)
@@ -102,7 +112,7 @@ def report(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The summary's ``holes`` member: orders around a hole, how many were split or filled, and each choice."""
     return {
         "rule": "an order around a hole of its AOI feature is split into hole-free pieces (one MultiPolygon order where "
-                "the vendor accepts them) or bought with the hole filled, whichever bills less",
+        "the vendor accepts them) or bought with the hole filled, whichever bills less",
         "orders_split": sum(r["choice"] == "split" for r in rows),
         "orders_filled": sum(r["choice"] == "filled" for r in rows),
         "hole_km2_not_bought": round(sum(r["hole_km2"] for r in rows if r["choice"] == "split"), 6),

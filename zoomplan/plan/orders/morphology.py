@@ -56,8 +56,10 @@ def exteriors(a: np.ndarray, transform: Affine) -> list[dict]:
     if not a.any():
         return []
     src = np.ascontiguousarray(a, dtype=np.uint8)
-    return [{"type": "Polygon", "coordinates": [g["coordinates"][0]]}
-            for g, _ in rasterio.features.shapes(src, mask=a, connectivity=4, transform=transform)]
+    return [
+        {"type": "Polygon", "coordinates": [g["coordinates"][0]]}
+        for g, _ in rasterio.features.shapes(src, mask=a, connectivity=4, transform=transform)
+    ]
 
 
 def _polygons(ext: list[dict]) -> list[Polygon]:
@@ -147,7 +149,10 @@ def label_polygons(labels: np.ndarray, ids: np.ndarray, transform: Affine) -> li
         return []
     keep = np.zeros(int(labels.max()) + 1, bool)
     keep[ids] = True
-    got = {int(v): g["coordinates"][0] for g, v in rasterio.features.shapes(labels, mask=keep[labels], connectivity=4, transform=transform)}
+    got = {
+        int(v): g["coordinates"][0]
+        for g, v in rasterio.features.shapes(labels, mask=keep[labels], connectivity=4, transform=transform)
+    }
     return _polygons([{"coordinates": [got[i]]} for i in ids.tolist()])
 
 

@@ -26,7 +26,6 @@ from zoomplan.plan.orders import disjoint
 from zoomplan.plan.orders.polygons import fit_vertices
 from zoomplan.plan.orders.pricing import VendorProfile
 
-
 FIT_THREADS = os.cpu_count() or 1
 """Threads for consolidation's GEOS work: fitting pieces to the vertex limit side by side, and clipping
 and simplifying arrays of pieces in chunks (:func:`threaded`). GEOS releases the GIL, and the results
@@ -101,7 +100,12 @@ class Candidate:
         """This plan with every order a geometry (pieces known by their cells drawn in one go)."""
         if self.resolve is None:
             return self
-        cells = [c for g in self.geoms for c in ((g,) if isinstance(g, Cells) else g.parts if isinstance(g, _Pack) else ()) if isinstance(c, Cells)]
+        cells = [
+            c
+            for g in self.geoms
+            for c in ((g,) if isinstance(g, Cells) else g.parts if isinstance(g, _Pack) else ())
+            if isinstance(c, Cells)
+        ]
         got = dict(zip((c.key for c in cells), self.resolve([c.key for c in cells])))
 
         def draw(g: BaseGeometry | Cells) -> BaseGeometry:
@@ -146,9 +150,19 @@ def _planar(geoms: Sequence[BaseGeometry]) -> np.ndarray:
     return shapely.area(np.asarray(list(geoms), dtype=object)) if len(geoms) else np.zeros(0)
 
 
-def orderable(pieces: Sequence[Polygon | Cells], members: list[np.ndarray], within: BaseGeometry, vendor: VendorProfile, t0: float,
-              kind: str, *, pack: bool = True, bound: float = math.inf, resolve: Resolve | None = None,
-              measure: Measure | None = None) -> Candidate | None:
+def orderable(
+    pieces: Sequence[Polygon | Cells],
+    members: list[np.ndarray],
+    within: BaseGeometry,
+    vendor: VendorProfile,
+    t0: float,
+    kind: str,
+    *,
+    pack: bool = True,
+    bound: float = math.inf,
+    resolve: Resolve | None = None,
+    measure: Measure | None = None,
+) -> Candidate | None:
     """Hole-free pieces (in this order) as orders under ``vendor``'s vertex and MultiPolygon rules,
     pairwise disjoint (no area billed twice).
 
@@ -201,7 +215,9 @@ def orderable(pieces: Sequence[Polygon | Cells], members: list[np.ndarray], with
     todo = np.nonzero(over)[0].tolist()
     if todo:
         with ThreadPoolExecutor(max_workers=max(1, min(FIT_THREADS, len(todo)))) as pool:
-            fitted = pool.map(lambda j: fit_vertices(geoms[j], within, limit, t0, True), todo)  # results in submission order
+            fitted = pool.map(
+                lambda j: fit_vertices(geoms[j], within, limit, t0, True), todo
+            )  # results in submission order
             for j, (g, ins) in zip(todo, fitted):
                 geoms[j], inside[j] = g, ins
                 if areas is not None and not packs:
@@ -248,16 +264,27 @@ def orderable(pieces: Sequence[Polygon | Cells], members: list[np.ndarray], with
         if at:
             for j, g in zip(at, resolve([base[j].key for j in at])):  # type: ignore[misc, union-attr]
                 base[j] = g
-        g, ins = fit_vertices(shapely.simplify(shapely.union_all(np.asarray(base, dtype=object)), 0.0), within, limit, t0, False)
+        g, ins = fit_vertices(
+            shapely.simplify(shapely.union_all(np.asarray(base, dtype=object)), 0.0), within, limit, t0, False
+        )
         one = bill_usd(meter([g]), vendor)
         if one < cost:
             return Candidate(kind, [g], [np.concatenate(list(members))], [ins], one)
     return Candidate(kind, out_g, out_m, out_i, cost, resolve=later)
 
 
-def _disjoint(geoms: list[BaseGeometry | Cells], members: list[np.ndarray], inside: list[bool], lazy: np.ndarray, fitted: np.ndarray,
-              within: BaseGeometry, vendor: VendorProfile, meter: Measure, t0: float,
-              resolve: Resolve | None) -> tuple[list[BaseGeometry | Cells], list[np.ndarray], list[bool], np.ndarray]:
+def _disjoint(
+    geoms: list[BaseGeometry | Cells],
+    members: list[np.ndarray],
+    inside: list[bool],
+    lazy: np.ndarray,
+    fitted: np.ndarray,
+    within: BaseGeometry,
+    vendor: VendorProfile,
+    meter: Measure,
+    t0: float,
+    resolve: Resolve | None,
+) -> tuple[list[BaseGeometry | Cells], list[np.ndarray], list[bool], np.ndarray]:
     """The pieces with overlaps settled (:func:`zoomplan.plan.orders.disjoint.resolve`), in their order.
 
     Pieces known by their cells never overlap one another (components of one mask); one is drawn
@@ -276,8 +303,16 @@ def _disjoint(geoms: list[BaseGeometry | Cells], members: list[np.ndarray], insi
     real = np.nonzero(~lazy)[0].tolist()
     if len(real) < 2:
         return geoms, members, inside, lazy
-    g, m, ins, at, n = disjoint.resolve([geoms[j] for j in real], [members[j] for j in real], [inside[j] for j in real], within, vendor,
-                                        meter, t0, owner=real)
+    g, m, ins, at, n = disjoint.resolve(
+        [geoms[j] for j in real],
+        [members[j] for j in real],
+        [inside[j] for j in real],
+        within,
+        vendor,
+        meter,
+        t0,
+        owner=real,
+    )
     if not n:
         return geoms, members, inside, lazy  # (pieces drawn above stay drawn: lazy says so)
     rows = [(j, geoms[j], members[j], inside[j], True) for j in np.nonzero(lazy)[0].tolist()]

@@ -46,7 +46,18 @@ from zoomplan.plan.orders.polygons import assign, fill_holes, is_wide, n_vertice
 from zoomplan.plan.orders.pricing import Bill, VendorProfile, bill, billed_km2
 from zoomplan.plan.types import PatchTable
 
-__all__ = ["Order", "baseline_cost", "build_orders", "component_orders", "fill_holes", "is_wide", "n_vertices", "orders_with_references", "patch_mask_polygons", "whole_aoi_orders"]
+__all__ = [
+    "Order",
+    "baseline_cost",
+    "build_orders",
+    "component_orders",
+    "fill_holes",
+    "is_wide",
+    "n_vertices",
+    "orders_with_references",
+    "patch_mask_polygons",
+    "whole_aoi_orders",
+]
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +96,14 @@ class Order:
 def _check_metres(crs: CRS) -> None:
     """Orders are built and measured in a projected CRS with metre units (the planning CRS, UTM)."""
     if not crs.is_projected:
-        raise GeometryError(f"orders need a projected CRS in metres; found {crs.name!r}; reproject the AOI and table to UTM")
+        raise GeometryError(
+            f"orders need a projected CRS in metres; found {crs.name!r}; reproject the AOI and table to UTM"
+        )
     f = crs.axis_info[0].unit_conversion_factor if crs.axis_info else 1.0
     if abs(f - 1.0) > 1e-9:
-        raise GeometryError(f"orders need a CRS in metres; {crs.name!r} uses {crs.axis_info[0].unit_name}; reproject to UTM")
+        raise GeometryError(
+            f"orders need a CRS in metres; {crs.name!r} uses {crs.axis_info[0].unit_name}; reproject to UTM"
+        )
 
 
 def _classes(table: PatchTable, idx: np.ndarray, top: int = 3) -> tuple[str, ...]:
@@ -99,8 +114,14 @@ def _classes(table: PatchTable, idx: np.ndarray, top: int = 3) -> tuple[str, ...
 
 
 def _make_orders(
-    geoms: list[BaseGeometry], members: list[np.ndarray], inside: list[bool], aoi_index: int, vendor: VendorProfile,
-    table: PatchTable | None, whole: bool, measure: Measure,
+    geoms: list[BaseGeometry],
+    members: list[np.ndarray],
+    inside: list[bool],
+    aoi_index: int,
+    vendor: VendorProfile,
+    table: PatchTable | None,
+    whole: bool,
+    measure: Measure,
 ) -> list[Order]:
     out: list[Order] = []
     seen: Counter[str] = Counter()
@@ -110,7 +131,11 @@ def _make_orders(
         if table is not None and m.size:
             r = int(table.row[m].min())
             where = f"r{r}_c{int(table.col[m][table.row[m] == r].min())}"
-            mean_p = float(np.nanmean(table.prob[m].astype(np.float64))) if np.isfinite(table.prob[m]).any() else float("nan")
+            mean_p = (
+                float(np.nanmean(table.prob[m].astype(np.float64)))
+                if np.isfinite(table.prob[m]).any()
+                else float("nan")
+            )
             classes = _classes(table, m)
         else:
             where, mean_p, classes = f"x{int(round(g.bounds[0]))}_y{int(round(g.bounds[3]))}", float("nan"), ()
@@ -118,12 +143,26 @@ def _make_orders(
         seen[oid] += 1
         if seen[oid] > 1:
             oid = f"{oid}_{seen[oid]}"
-        out.append(Order(
-            order_id=oid, geometry=g, area_km2=area, billed_km2=billed, cost_usd=billed * vendor.price_per_km2,
-            n_patches=int(m.size), mean_probability=mean_p, aoi_index=aoi_index, dominant_classes=classes,
-            vendor=vendor.name, product=vendor.product, price_per_km2=vendor.price_per_km2, whole_aoi=whole,
-            width_ok=is_wide(g, vendor.min_width_m), inside_aoi=ins, patches=np.asarray(m, np.int64),
-        ))
+        out.append(
+            Order(
+                order_id=oid,
+                geometry=g,
+                area_km2=area,
+                billed_km2=billed,
+                cost_usd=billed * vendor.price_per_km2,
+                n_patches=int(m.size),
+                mean_probability=mean_p,
+                aoi_index=aoi_index,
+                dominant_classes=classes,
+                vendor=vendor.name,
+                product=vendor.product,
+                price_per_km2=vendor.price_per_km2,
+                whole_aoi=whole,
+                width_ok=is_wide(g, vendor.min_width_m),
+                inside_aoi=ins,
+                patches=np.asarray(m, np.int64),
+            )
+        )
     return out
 
 
@@ -131,12 +170,20 @@ def _check_aoi(g: BaseGeometry, i: int) -> BaseGeometry:
     if g is None or g.is_empty or not polygons(g):
         raise GeometryError(f"AOI feature {i} is empty or not polygonal; give Polygon or MultiPolygon features")
     if not g.is_valid:
-        raise GeometryError(f"AOI feature {i} is not a valid polygon ({shapely.is_valid_reason(g)}); repair it (zoomplan.geo.aoi reads and repairs AOIs)")
+        raise GeometryError(
+            f"AOI feature {i} is not a valid polygon ({shapely.is_valid_reason(g)}); repair it (zoomplan.geo.aoi reads and repairs AOIs)"
+        )
     return fill_holes(g)
 
 
-def _whole(aoi_geom: BaseGeometry, aoi_index: int, vendor: VendorProfile, measure: Measure, table: PatchTable | None = None,
-           patches: np.ndarray | None = None) -> tuple[Candidate, list[dict[str, Any]]]:
+def _whole(
+    aoi_geom: BaseGeometry,
+    aoi_index: int,
+    vendor: VendorProfile,
+    measure: Measure,
+    table: PatchTable | None = None,
+    patches: np.ndarray | None = None,
+) -> tuple[Candidate, list[dict[str, Any]]]:
     """AOI feature ``aoi_index`` bought whole, orderable (vertex limit, packing, no overlaps), with its
     holes respected (:mod:`zoomplan.plan.orders.holes`); and the holes report rows. The geometry never
     depends on ``table`` and ``patches``, which only share the feature's patches among its orders."""
@@ -160,8 +207,15 @@ def _t0(g: BaseGeometry) -> float:
     return max(1e-5 * math.hypot(x1 - x0, y1 - y0), 0.01)
 
 
-def whole_aoi_orders(aoi_geom: BaseGeometry, aoi_index: int, vendor: VendorProfile, crs: CRS, *,
-                     table: PatchTable | None = None, patches: np.ndarray | None = None) -> list[Order]:
+def whole_aoi_orders(
+    aoi_geom: BaseGeometry,
+    aoi_index: int,
+    vendor: VendorProfile,
+    crs: CRS,
+    *,
+    table: PatchTable | None = None,
+    patches: np.ndarray | None = None,
+) -> list[Order]:
     """Orders that buy AOI feature ``aoi_index`` whole (the baseline): vertex limit, one order per
     polygon, or MultiPolygon orders of at most ``max_vertices`` vertices where the vendor accepts them
     (:func:`zoomplan.plan.orders.orderable.orderable`), holes filled or split around, whichever bills less
@@ -179,13 +233,19 @@ def _check_inputs(table: PatchTable, selected: np.ndarray, aoi_geoms: Sequence[B
     _check_metres(table.crs)
     selected = np.asarray(selected)
     if selected.shape != (len(table),) or selected.dtype != bool:
-        raise InputError(f"selection must be a boolean array of length {len(table)}; found {selected.dtype} {selected.shape}; pass select_patches(...)'s result")
+        raise InputError(
+            f"selection must be a boolean array of length {len(table)}; found {selected.dtype} {selected.shape}; pass select_patches(...)'s result"
+        )
     if len(table) and (table.aoi_index.min() < 0 or table.aoi_index.max() >= len(aoi_geoms)):
-        raise InputError(f"patch table refers to AOI features 0..{int(table.aoi_index.max())} but {len(aoi_geoms)} were given; pass the AOI the table was built from")
+        raise InputError(
+            f"patch table refers to AOI features 0..{int(table.aoi_index.max())} but {len(aoi_geoms)} were given; pass the AOI the table was built from"
+        )
     return selected
 
 
-def build_orders(table: PatchTable, selected: np.ndarray, aoi_geoms: Sequence[BaseGeometry], vendor: VendorProfile) -> list[Order]:
+def build_orders(
+    table: PatchTable, selected: np.ndarray, aoi_geoms: Sequence[BaseGeometry], vendor: VendorProfile
+) -> list[Order]:
     """Consolidate the selected patches into orderable polygons under ``vendor``'s rules.
 
     ``selected`` is a boolean array of ``len(table)``; ``aoi_geoms`` are the AOI features in
@@ -212,8 +272,9 @@ class OrderPlan:
     rules: dict[str, Any]
 
 
-def orders_with_references(table: PatchTable, selected: np.ndarray, aoi_geoms: Sequence[BaseGeometry],
-                           vendor: VendorProfile) -> tuple[list[Order], dict[str, float]]:
+def orders_with_references(
+    table: PatchTable, selected: np.ndarray, aoi_geoms: Sequence[BaseGeometry], vendor: VendorProfile
+) -> tuple[list[Order], dict[str, float]]:
     """:func:`build_orders`'s orders, and the USD bills of the reference plans of the same selection,
     summed over AOI features (each at least the orders' bill, ``zoomplan``).
 
@@ -238,7 +299,9 @@ def _members_of(table: PatchTable, m: np.ndarray, parts: Sequence[BaseGeometry])
     if not m.size:
         return [m[:0] for _ in parts]
     b = table.bounds(m)
-    where = assign(rep_points(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]), shapely.union_all(list(parts))), list(parts))
+    where = assign(
+        rep_points(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]), shapely.union_all(list(parts))), list(parts)
+    )
     where[where < 0] = int(np.argmax([p.area for p in parts]))
     return [m[where == k] for k in range(len(parts))]
 
@@ -253,7 +316,9 @@ class _Chosen:
     holes: list[dict[str, Any]]
 
 
-def plan_orders(table: PatchTable, selected: np.ndarray, aoi_geoms: Sequence[BaseGeometry], vendor: VendorProfile) -> OrderPlan:
+def plan_orders(
+    table: PatchTable, selected: np.ndarray, aoi_geoms: Sequence[BaseGeometry], vendor: VendorProfile
+) -> OrderPlan:
     """Orders as :func:`build_orders` makes them, the reference bills (:func:`orders_with_references`)
     and what the buyer's rules did (``rules``, for the summary's ``order_rules``):
 
@@ -279,7 +344,11 @@ def plan_orders(table: PatchTable, selected: np.ndarray, aoi_geoms: Sequence[Bas
         if not sel.size:
             continue
         whole, whole_rows = _whole(g, i, vendor, measure, table, feat)
-        found = consolidate.search(table, sel, _check_aoi(g, i), vendor, bound=whole.cost_usd, drawn=g) if sel.size < feat.size else None
+        found = (
+            consolidate.search(table, sel, _check_aoi(g, i), vendor, bound=whole.cost_usd, drawn=g)
+            if sel.size < feat.size
+            else None
+        )
         if found is not None:
             crumbs.append(found.crumbs)
             slivers += found.slivers
@@ -287,14 +356,25 @@ def plan_orders(table: PatchTable, selected: np.ndarray, aoi_geoms: Sequence[Bas
                 continue  # no selected patch has area inside the feature, crumbs aside: nothing to buy
         for name, kind in zip(REFERENCES, ("per-patch", "union", "bbox", "whole")):
             refs[name] += found.costs.get(kind, whole.cost_usd) if found is not None else whole.cost_usd
-        best, rows = (holes.respect_holes(found.best, g, vendor, measure, lambda m, parts: _members_of(table, m, parts))
-                      if found is not None and found.best is not None else (None, []))
+        best, rows = (
+            holes.respect_holes(found.best, g, vendor, measure, lambda m, parts: _members_of(table, m, parts))
+            if found is not None and found.best is not None
+            else (None, [])
+        )
         if best is not None and best.cost_usd < whole.cost_usd:
-            log.debug("AOI feature %d: %s plan, USD %.2f (whole feature USD %.2f)", i, best.kind, best.cost_usd, whole.cost_usd)
+            log.debug(
+                "AOI feature %d: %s plan, USD %.2f (whole feature USD %.2f)",
+                i,
+                best.kind,
+                best.cost_usd,
+                whole.cost_usd,
+            )
             chosen.append(_Chosen(i, best, False, rows))
         else:
             if found is not None:
-                log.info("AOI feature %d: consolidated orders cost no less than the whole feature; ordering it whole", i)
+                log.info(
+                    "AOI feature %d: consolidated orders cost no less than the whole feature; ordering it whole", i
+                )
             chosen.append(_Chosen(i, whole, True, whole_rows))
     orders, shared, settled = _across(chosen, table, aoi_geoms, vendor, measure)
     refs["zoomplan"] = sum(o.cost_usd for o in orders)
@@ -302,25 +382,41 @@ def plan_orders(table: PatchTable, selected: np.ndarray, aoi_geoms: Sequence[Bas
     twice = twice if twice > 1e-6 * max(sum(o.geometry.area for o in orders), 1.0) else 0.0
     narrow = [o.order_id for o in orders if not o.width_ok]
     rules = {
-        "overlaps": {"rule": "no area is billed twice: orders that overlap are merged where the union is orderable and no dearer, "
-                             "else cut, else fitted together; orders of AOI features that overlap are settled the same way",
-                     "pairs_across_features": settled, "shared_area_km2": round(shared * 1e-6, 6),
-                     "billed_twice_km2": round(twice * 1e-6, 6),
-                     "why": ("none: no two orders overlap" if twice <= 0 else
-                             "the vendor's vertex limit leaves no orderable way to settle some overlaps that costs less than "
-                             "billing the shared area twice, so those orders are kept as they are")},
-        "crumbs": report_crumbs(np.concatenate(crumbs) if crumbs else np.zeros(0, dtype=object), slivers, [o.geometry for o in orders]),
+        "overlaps": {
+            "rule": "no area is billed twice: orders that overlap are merged where the union is orderable and no dearer, "
+            "else cut, else fitted together; orders of AOI features that overlap are settled the same way",
+            "pairs_across_features": settled,
+            "shared_area_km2": round(shared * 1e-6, 6),
+            "billed_twice_km2": round(twice * 1e-6, 6),
+            "why": (
+                "none: no two orders overlap"
+                if twice <= 0
+                else "the vendor's vertex limit leaves no orderable way to settle some overlaps that costs less than "
+                "billing the shared area twice, so those orders are kept as they are"
+            ),
+        },
+        "crumbs": report_crumbs(
+            np.concatenate(crumbs) if crumbs else np.zeros(0, dtype=object), slivers, [o.geometry for o in orders]
+        ),
         "holes": holes.report([{"aoi_index": c.aoi_index, **r} for c in chosen for r in c.holes]),
-        "width": {"min_width_m": vendor.min_width_m, "orders_narrower": len(narrow), "order_ids": narrow[:20],
-                  "why": ("none: every order is at least the minimum width" if not narrow else
-                          "the AOI itself is narrower than the vendor's minimum width along its outline there (or a vertex limit "
-                          "forced the shape): such an order is what can be bought of that part; check it with the vendor")},
+        "width": {
+            "min_width_m": vendor.min_width_m,
+            "orders_narrower": len(narrow),
+            "order_ids": narrow[:20],
+            "why": (
+                "none: every order is at least the minimum width"
+                if not narrow
+                else "the AOI itself is narrower than the vendor's minimum width along its outline there (or a vertex limit "
+                "forced the shape): such an order is what can be bought of that part; check it with the vendor"
+            ),
+        },
     }
     return OrderPlan(orders, refs, rules)
 
 
-def _across(chosen: list[_Chosen], table: PatchTable, aoi_geoms: Sequence[BaseGeometry], vendor: VendorProfile,
-            measure: Measure) -> tuple[list[Order], float, int]:
+def _across(
+    chosen: list[_Chosen], table: PatchTable, aoi_geoms: Sequence[BaseGeometry], vendor: VendorProfile, measure: Measure
+) -> tuple[list[Order], float, int]:
     """The features' plans as orders, those of different features that overlap settled
     (:func:`zoomplan.plan.orders.disjoint.resolve`: merged, else cut, else fitted); an order merged from
     several features' is the first feature's. Returns (orders, area the features' orders shared in
@@ -333,22 +429,42 @@ def _across(chosen: list[_Chosen], table: PatchTable, aoi_geoms: Sequence[BaseGe
         within = shapely.union_all([_check_aoi(aoi_geoms[c.aoi_index], c.aoi_index) for c in chosen])
         members = [m for c in chosen for m in c.plan.members]
         inside = [b for c in chosen for b in c.plan.inside]
-        geoms, members, inside, owner, settled = disjoint.resolve(geoms, members, inside, within, vendor, measure, _t0(within),
-                                                                  share=lambda m, parts: _members_of(table, m, parts),
-                                                                  owner=list(range(len(flat))))
+        geoms, members, inside, owner, settled = disjoint.resolve(
+            geoms,
+            members,
+            inside,
+            within,
+            vendor,
+            measure,
+            _t0(within),
+            share=lambda m, parts: _members_of(table, m, parts),
+            owner=list(range(len(flat))),
+        )
         groups: dict[int, list[int]] = {}
         for j, o in enumerate(owner):
             groups.setdefault(flat[o][0], []).append(j)
-        chosen = [_Chosen(chosen[k].aoi_index, Candidate(chosen[k].plan.kind, [geoms[j] for j in js], [members[j] for j in js],
-                                                        [inside[j] for j in js], 0.0), chosen[k].whole, chosen[k].holes)
-                  for k, js in sorted(groups.items())]
+        chosen = [
+            _Chosen(
+                chosen[k].aoi_index,
+                Candidate(
+                    chosen[k].plan.kind, [geoms[j] for j in js], [members[j] for j in js], [inside[j] for j in js], 0.0
+                ),
+                chosen[k].whole,
+                chosen[k].holes,
+            )
+            for k, js in sorted(groups.items())
+        ]
     orders: list[Order] = []
     for c in chosen:
-        orders.extend(_make_orders(c.plan.geoms, c.plan.members, c.plan.inside, c.aoi_index, vendor, table, c.whole, measure))
+        orders.extend(
+            _make_orders(c.plan.geoms, c.plan.members, c.plan.inside, c.aoi_index, vendor, table, c.whole, measure)
+        )
     return orders, shared, settled
 
 
-def component_orders(table: PatchTable, selected: np.ndarray, aoi_geoms: Sequence[BaseGeometry], vendor: VendorProfile) -> list[Order]:
+def component_orders(
+    table: PatchTable, selected: np.ndarray, aoi_geoms: Sequence[BaseGeometry], vendor: VendorProfile
+) -> list[Order]:
     """The finest orderable plan: each polygon of the union of the selected patches of each feature
     (holes filled, grown to the minimum width, clipped to the feature, fitted to the vertex limit) an
     order of its own, never consolidated or packed (:func:`zoomplan.plan.orders.consolidate.components`);
@@ -392,5 +508,7 @@ def baseline_cost(aoi_geoms: Sequence[BaseGeometry], vendor: VendorProfile, crs:
     whole, so their shared area is in the baseline twice (a plan buys it once). An empty
     feature (one wholly outside the scenes, cut by :func:`zoomplan.plan.inputs.inside_scenes`) buys nothing.
     """
-    orders = [o for i, g in enumerate(aoi_geoms) if g is None or not g.is_empty for o in whole_aoi_orders(g, i, vendor, crs)]
+    orders = [
+        o for i, g in enumerate(aoi_geoms) if g is None or not g.is_empty for o in whole_aoi_orders(g, i, vendor, crs)
+    ]
     return bill(orders, vendor)

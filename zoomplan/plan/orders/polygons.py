@@ -61,7 +61,9 @@ def is_wide(g: BaseGeometry, width: float, tol: float = WIDTH_TOL) -> bool:
     return g.difference(opened).area <= tol * g.area
 
 
-def fit_vertices(g: BaseGeometry, within: BaseGeometry, limit: int, t0: float, single: bool) -> tuple[BaseGeometry, bool]:
+def fit_vertices(
+    g: BaseGeometry, within: BaseGeometry, limit: int, t0: float, single: bool
+) -> tuple[BaseGeometry, bool]:
     """A hole-free superset of ``g`` with at most ``limit`` vertices; (geometry, inside ``within``).
 
     ``g`` comes without collinear vertices (``shapely.simplify(g, 0.0)``, which the caller has done:
@@ -77,7 +79,13 @@ def fit_vertices(g: BaseGeometry, within: BaseGeometry, limit: int, t0: float, s
     ts = [t0 * 2.0**i for i in range(64) if t0 * 2.0**i <= diag] or [t0]
 
     def ok(s: BaseGeometry) -> bool:
-        return s.is_valid and not s.is_empty and n_vertices(s) <= limit and (not single or isinstance(s, Polygon)) and covers(s, g)
+        return (
+            s.is_valid
+            and not s.is_empty
+            and n_vertices(s) <= limit
+            and (not single or isinstance(s, Polygon))
+            and covers(s, g)
+        )
 
     for clip in (True, False):
         for t in ts:
@@ -86,14 +94,23 @@ def fit_vertices(g: BaseGeometry, within: BaseGeometry, limit: int, t0: float, s
                 s = fill_holes(shapely.union_all(polygons(s.intersection(within))))
             if ok(s):
                 if not clip:
-                    log.warning("an order needed %d vertices (limit %d): simplified with %.1f m beyond the AOI", n_vertices(g), limit, t)
+                    log.warning(
+                        "an order needed %d vertices (limit %d): simplified with %.1f m beyond the AOI",
+                        n_vertices(g),
+                        limit,
+                        t,
+                    )
                 return s, clip
         if clip:
             for box in (g.convex_hull, g.minimum_rotated_rectangle, g.envelope):
                 s = fill_holes(shapely.union_all(polygons(box.intersection(within))))
                 if ok(s):
                     return s, True
-    log.warning("an order needed %d vertices (limit %d): ordered as its minimum rotated rectangle, beyond the AOI", n_vertices(g), limit)
+    log.warning(
+        "an order needed %d vertices (limit %d): ordered as its minimum rotated rectangle, beyond the AOI",
+        n_vertices(g),
+        limit,
+    )
     return g.minimum_rotated_rectangle, False
 
 

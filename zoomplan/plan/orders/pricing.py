@@ -18,7 +18,6 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Protocol
 
-
 from zoomplan.errors import ConfigError, InputError
 
 log = logging.getLogger(__name__)
@@ -50,22 +49,37 @@ class VendorProfile:
 
     def __post_init__(self) -> None:
         where = f"vendor profile {self.name!r}"
-        for f in ("price_per_km2", "min_order_km2", "min_width_m", "resolution_m", "cloud_max_pct", "off_nadir_max_deg"):
+        for f in (
+            "price_per_km2",
+            "min_order_km2",
+            "min_width_m",
+            "resolution_m",
+            "cloud_max_pct",
+            "off_nadir_max_deg",
+        ):
             v = getattr(self, f)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                 raise ConfigError(f"{where}: field {f!r} is {v!r}; set a finite number >= 0")
         if self.resolution_m <= 0:
-            raise ConfigError(f"{where}: field 'resolution_m' is {self.resolution_m!r}; set the product's pixel size in metres (> 0)")
+            raise ConfigError(
+                f"{where}: field 'resolution_m' is {self.resolution_m!r}; set the product's pixel size in metres (> 0)"
+            )
         if self.cloud_max_pct > 100 or self.off_nadir_max_deg > 90:
-            raise ConfigError(f"{where}: cloud_max_pct must be <= 100 and off_nadir_max_deg <= 90; found {self.cloud_max_pct}, {self.off_nadir_max_deg}")
+            raise ConfigError(
+                f"{where}: cloud_max_pct must be <= 100 and off_nadir_max_deg <= 90; found {self.cloud_max_pct}, {self.off_nadir_max_deg}"
+            )
         if isinstance(self.max_vertices, bool) or not isinstance(self.max_vertices, int) or self.max_vertices < 4:
             raise ConfigError(f"{where}: field 'max_vertices' is {self.max_vertices!r}; set an integer >= 4")
         if self.kind not in KINDS:
             raise ConfigError(f"{where}: field 'kind' is {self.kind!r}; use one of {', '.join(KINDS)}")
         if self.currency != "USD":
-            raise ConfigError(f"{where}: field 'currency' is {self.currency!r}; zoomplan bills in USD, convert the prices and set currency = \"USD\"")
+            raise ConfigError(
+                f"{where}: field 'currency' is {self.currency!r}; zoomplan bills in USD, convert the prices and set currency = \"USD\""
+            )
         if not isinstance(self.allows_multipolygon, bool):
-            raise ConfigError(f"{where}: field 'allows_multipolygon' is {self.allows_multipolygon!r}; set true or false")
+            raise ConfigError(
+                f"{where}: field 'allows_multipolygon' is {self.allows_multipolygon!r}; set true or false"
+            )
 
 
 _FIELDS = {f.name: f for f in fields(VendorProfile)}
@@ -90,7 +104,9 @@ def _profile(raw: Any, where: str) -> VendorProfile:
         raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}; known fields are {', '.join(_FIELDS)}")
     missing = [f for f in _FIELDS if f not in raw]
     if missing:
-        raise ConfigError(f"{where}: missing field(s) {', '.join(missing)}; every profile needs all of {', '.join(_FIELDS)}")
+        raise ConfigError(
+            f"{where}: missing field(s) {', '.join(missing)}; every profile needs all of {', '.join(_FIELDS)}"
+        )
     kw = dict(raw)
     for f in _NUMBERS:
         v = kw[f]
@@ -121,19 +137,25 @@ def load_vendors(path: Path | None = None) -> dict[str, VendorProfile]:
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"vendors file {p}: cannot be read ({exc.strerror or exc}); pass an existing TOML file to --vendors") from None
+        raise ConfigError(
+            f"vendors file {p}: cannot be read ({exc.strerror or exc}); pass an existing TOML file to --vendors"
+        ) from None
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"vendors file {p}: not valid TOML ({exc}); fix the syntax") from None
     raws = doc.get("vendor")
     if not isinstance(raws, list) or not raws:
-        raise ConfigError(f"vendors file {p}: no [[vendor]] tables found; add at least one profile (see the packaged configs/vendors.toml)")
+        raise ConfigError(
+            f"vendors file {p}: no [[vendor]] tables found; add at least one profile (see the packaged configs/vendors.toml)"
+        )
     out: dict[str, VendorProfile] = {}
     for raw in raws:
         v = _profile(raw, f"vendors file {p}")
         if v.name in out:
-            raise ConfigError(f"vendors file {p}: profile {v.name!r} is defined twice; give each [[vendor]] a unique name")
+            raise ConfigError(
+                f"vendors file {p}: profile {v.name!r} is defined twice; give each [[vendor]] a unique name"
+            )
         out[v.name] = v
     return out
 
@@ -143,7 +165,9 @@ def get_vendor(name: str, vendors: Mapping[str, VendorProfile]) -> VendorProfile
     try:
         return vendors[name]
     except KeyError:
-        raise InputError(f"unknown vendor {name!r}; choose one of: {', '.join(sorted(vendors)) or '(none loaded)'}") from None
+        raise InputError(
+            f"unknown vendor {name!r}; choose one of: {', '.join(sorted(vendors)) or '(none loaded)'}"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -180,7 +204,9 @@ def bill(orders: Iterable[_HasArea], vendor: VendorProfile) -> Bill:
     return Bill(area_km2=area, billed_km2=billed, cost_usd=cost, n_orders=n)
 
 
-def cost_summary(plan: Bill, baseline: Bill, vendor: VendorProfile, *, orders: Iterable[Any] | None = None) -> dict[str, Any]:
+def cost_summary(
+    plan: Bill, baseline: Bill, vendor: VendorProfile, *, orders: Iterable[Any] | None = None
+) -> dict[str, Any]:
     """Plan against baseline, JSON-ready: areas km^2, money USD, savings in USD and percent of baseline.
 
     With ``orders`` (:class:`~zoomplan.plan.orders.orders.Order`), ``whole_aoi_features`` lists the AOI

@@ -23,7 +23,15 @@ from shapely.geometry.base import BaseGeometry
 from zoomplan.plan.orders.area import Measure
 from zoomplan.plan.orders.crumbs import CRUMB_SHARE as _CRUMB
 from zoomplan.plan.orders.crumbs import pieces_inside
-from zoomplan.plan.orders.morphology import box_sum, fill_and_label, label_polygons, opening, paint, shapes, vertex_counts
+from zoomplan.plan.orders.morphology import (
+    box_sum,
+    fill_and_label,
+    label_polygons,
+    opening,
+    paint,
+    shapes,
+    vertex_counts,
+)
 from zoomplan.plan.orders.orderable import Candidate, Cells, bill_usd, orderable, threaded
 from zoomplan.plan.orders.polygons import fill_holes, is_wide, polygons
 from zoomplan.plan.orders.pricing import VendorProfile
@@ -42,9 +50,13 @@ class Window:
     ``slivers``, how many patches are only crumbs.
     """
 
-    def __init__(self, table: PatchTable, sel: np.ndarray, filled: BaseGeometry, margin: int, drawn: BaseGeometry | None = None) -> None:
+    def __init__(
+        self, table: PatchTable, sel: np.ndarray, filled: BaseGeometry, margin: int, drawn: BaseGeometry | None = None
+    ) -> None:
         pm = self.pm = float(table.patch_m)
-        self.holes = filled.difference(drawn) if drawn is not None and any(p.interiors for p in polygons(drawn)) else None
+        self.holes = (
+            filled.difference(drawn) if drawn is not None and any(p.interiors for p in polygons(drawn)) else None
+        )
         self.measure = Measure(table.crs)
         rows, cols = table.row[sel], table.col[sel]
         x0, y0, x1, y1 = filled.bounds
@@ -57,9 +69,13 @@ class Window:
         self.filled, self.sel, self.rows, self.cols = filled, sel, rows - r0, cols - c0
         picked = np.zeros(self.shape, bool)
         picked[self.rows, self.cols] = True
-        raster = rasterio.features.rasterize([filled], out_shape=self.shape, transform=self.transform, all_touched=True, dtype=np.uint8)
+        raster = rasterio.features.rasterize(
+            [filled], out_shape=self.shape, transform=self.transform, all_touched=True, dtype=np.uint8
+        )
         self.d = raster.astype(bool) | picked
-        line = rasterio.features.rasterize([filled.boundary], out_shape=self.shape, transform=self.transform, all_touched=True, dtype=np.uint8)
+        line = rasterio.features.rasterize(
+            [filled.boundary], out_shape=self.shape, transform=self.transform, all_touched=True, dtype=np.uint8
+        )
         edge = line.astype(bool) | ~raster.astype(bool)
         edge[1:] |= edge[:-1].copy()  # and their 8 neighbours: a cell that only touches F at a corner is not missed
         edge[:-1] |= edge[1:].copy()
@@ -69,9 +85,13 @@ class Window:
         b = table.bounds(sel)
         self.area = pm * pm / self.measure.scale(0.5 * (b[:, 0] + b[:, 2]), 0.5 * (b[:, 1] + b[:, 3]))
         self.crumbs, self.slivers = np.zeros(0, dtype=object), 0
-        self.kept: dict[int, BaseGeometry] = {}  # index into sel -> its pieces inside F that are not crumbs, where F cuts it
+        self.kept: dict[
+            int, BaseGeometry
+        ] = {}  # index into sel -> its pieces inside F that are not crumbs, where F cuts it
         cut = np.nonzero(self.edge[self.rows, self.cols])[0]
-        if cut.size:  # near F's outline: a cell F covers keeps its area; the others keep their pieces that are not crumbs
+        if (
+            cut.size
+        ):  # near F's outline: a cell F covers keeps its area; the others keep their pieces that are not crumbs
             boxes = shapely.box(b[cut, 0], b[cut, 1], b[cut, 2], b[cut, 3])
             shapely.prepare(filled)
             part = ~shapely.covers(filled, boxes)
@@ -91,11 +111,17 @@ class Window:
         if self._core is None:
             core = self.d & ~self.edge
             er, ec = np.nonzero(self.edge)
-            full = shapely.area(shapely.intersection(self.box(er, ec, 1, 1), self.filled)) >= self.pm * self.pm * (1 - 1e-9)
+            full = shapely.area(shapely.intersection(self.box(er, ec, 1, 1), self.filled)) >= self.pm * self.pm * (
+                1 - 1e-9
+            )
             core[er[full], ec[full]] = True
             if self.holes is not None and not self.holes.is_empty:
-                near = rasterio.features.rasterize([self.holes], out_shape=self.shape, transform=self.transform, all_touched=True,
-                                                   dtype=np.uint8).astype(bool) & core
+                near = (
+                    rasterio.features.rasterize(
+                        [self.holes], out_shape=self.shape, transform=self.transform, all_touched=True, dtype=np.uint8
+                    ).astype(bool)
+                    & core
+                )
                 hr, hc = np.nonzero(near)
                 hit = shapely.area(shapely.intersection(self.box(hr, hc, 1, 1), self.holes)) > 0
                 core[hr[hit], hc[hit]] = False
@@ -142,7 +168,9 @@ def _opening(g: BaseGeometry, width: float) -> BaseGeometry:
     return g.buffer(-r, join_style="mitre").buffer(r, join_style="mitre").intersection(g)
 
 
-def _trim(w: Window, found: list[tuple[Polygon, np.ndarray]], width: float, blocks: BaseGeometry) -> list[tuple[Polygon, np.ndarray]]:
+def _trim(
+    w: Window, found: list[tuple[Polygon, np.ndarray]], width: float, blocks: BaseGeometry
+) -> list[tuple[Polygon, np.ndarray]]:
     """Pieces made at least ``width`` metres wide around every patch they serve, where F's outline cut
     their squares: a piece whose patches lie in its wide parts is kept if it is wide, else cut to those
     parts and the squares of whole cells of the minimum width it holds (``blocks``); else it is grown
@@ -152,7 +180,9 @@ def _trim(w: Window, found: list[tuple[Polygon, np.ndarray]], width: float, bloc
     for q, m in found:
         at = np.nonzero(np.isin(w.sel, m))[0]
         cells = w.box(w.rows[at], w.cols[at], 1, 1)
-        for k, j in enumerate(at.tolist()):  # where F's outline cuts a patch, what needs the width is its part that is not crumbs
+        for k, j in enumerate(
+            at.tolist()
+        ):  # where F's outline cuts a patch, what needs the width is its part that is not crumbs
             if j in w.kept:
                 cells[k] = w.kept[j] if not w.kept[j].is_empty else cells[k].intersection(w.filled)
         g = q
@@ -179,8 +209,17 @@ def _trim(w: Window, found: list[tuple[Polygon, np.ndarray]], width: float, bloc
     return out
 
 
-def finish_mask(w: Window, mask: np.ndarray, vendor: VendorProfile, kind: str, *, width: float = 0.0, pack: bool = True,
-                 labelled: tuple[np.ndarray, int] | None = None, bound: float = math.inf) -> Candidate | None:
+def finish_mask(
+    w: Window,
+    mask: np.ndarray,
+    vendor: VendorProfile,
+    kind: str,
+    *,
+    width: float = 0.0,
+    pack: bool = True,
+    labelled: tuple[np.ndarray, int] | None = None,
+    bound: float = math.inf,
+) -> Candidate | None:
     """The components of ``mask`` made orderable: clipped to F, each part serving selected patches.
     With ``width`` (metres), None unless every order is at least that wide (:func:`is_wide`); ``pack``
     and ``bound`` (None when it is sure to bill more) as :func:`orderable`. ``labelled``: ``(labels, n)``
@@ -210,11 +249,13 @@ def finish_mask(w: Window, mask: np.ndarray, vendor: VendorProfile, kind: str, *
         if (np.minimum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]) < width * (1 - 1e-3)).any():
             return None
     todo = np.nonzero(has & cut)[0].tolist()
-    clipped = dict(zip(todo, threaded(shapely.intersection, np.asarray([comps[j] for j in todo], dtype=object), w.filled)))
+    clipped = dict(
+        zip(todo, threaded(shapely.intersection, np.asarray([comps[j] for j in todo], dtype=object), w.filled))
+    )
     cells = _cells(w, labels, nv, simple)
     found: list[tuple[Polygon | Cells, np.ndarray]] = []
     for j in np.nonzero(has)[0].tolist():
-        at = order[start[j]:start[j + 1]]
+        at = order[start[j] : start[j + 1]]
         m = w.sel[at]
         if simple[j]:
             found.append((cells[j], m))
@@ -225,10 +266,14 @@ def finish_mask(w: Window, mask: np.ndarray, vendor: VendorProfile, kind: str, *
         parts = [Polygon(q.exterior) for q in polygons(clipped[j], 1e-6 * w.pm * w.pm)]
         if len(parts) == 1:
             found.append((parts[0], m))
-        elif parts:  # F's outline cut the component: each part serves the patches with area in it (a patch may span two)
+        elif (
+            parts
+        ):  # F's outline cut the component: each part serves the patches with area in it (a patch may span two)
             src, dst = shapely.STRtree(parts).query(w.box(w.rows[at], w.cols[at], 1, 1), predicate="intersects")
             boxes = w.box(w.rows[at][src], w.cols[at][src], 1, 1)
-            hit = shapely.area(shapely.intersection(boxes, np.asarray(parts, dtype=object)[dst])) >= _CRUMB * w.pm * w.pm
+            hit = (
+                shapely.area(shapely.intersection(boxes, np.asarray(parts, dtype=object)[dst])) >= _CRUMB * w.pm * w.pm
+            )
             found.extend((q, m[np.unique(src[hit & (dst == k)])]) for k, q in enumerate(parts))
     found = [f for f in found if f[1].size]
     if k:  # every selected patch that a square of k x k whole cells can hold keeps one in its order
@@ -239,9 +284,21 @@ def finish_mask(w: Window, mask: np.ndarray, vendor: VendorProfile, kind: str, *
                 return None
         else:
             found = _trim(w, found, vendor.min_width_m, shapely.union_all(shapes(held, w.transform)))
-    found.sort(key=lambda f: (-f[0].bounds[3], f[0].bounds[0], int(f[1].min())))  # north to south, west to east; then the first patch
-    return orderable([f[0] for f in found], [f[1] for f in found], w.filled, vendor, w.pm / 4, kind, pack=pack, bound=bound,
-                     resolve=lambda keys: label_polygons(labels, np.asarray(keys, np.int64) + 1, w.transform), measure=w.measure)
+    found.sort(
+        key=lambda f: (-f[0].bounds[3], f[0].bounds[0], int(f[1].min()))
+    )  # north to south, west to east; then the first patch
+    return orderable(
+        [f[0] for f in found],
+        [f[1] for f in found],
+        w.filled,
+        vendor,
+        w.pm / 4,
+        kind,
+        pack=pack,
+        bound=bound,
+        resolve=lambda keys: label_polygons(labels, np.asarray(keys, np.int64) + 1, w.transform),
+        measure=w.measure,
+    )
 
 
 def _cells(w: Window, labels: np.ndarray, nv: np.ndarray, which: np.ndarray) -> dict[int, Cells]:
@@ -263,7 +320,9 @@ def _cells(w: Window, labels: np.ndarray, nv: np.ndarray, which: np.ndarray) -> 
     out: dict[int, Cells] = {}
     for a, j in zip(area.tolist(), ids.tolist()):
         rs, cs = slices[j]
-        out[j] = Cells(a, int(nv[j]), (t.c + cs.start * t.a, t.f + rs.stop * t.e, t.c + cs.stop * t.a, t.f + rs.start * t.e), j)
+        out[j] = Cells(
+            a, int(nv[j]), (t.c + cs.start * t.a, t.f + rs.stop * t.e, t.c + cs.stop * t.a, t.f + rs.start * t.e), j
+        )
     return out
 
 
@@ -281,7 +340,7 @@ def _squares(w: Window, r: np.ndarray, c: np.ndarray, k: int) -> tuple[np.ndarra
         for i in np.nonzero(todo)[0]:
             if not valid[py[i], px[i]]:  # near F's outline: the nearest valid square holding the cell
                 y0, x0 = max(r[i] - ky + 1, 0), max(c[i] - kx + 1, 0)
-                vy, vx = np.nonzero(valid[y0:min(r[i], h - ky) + 1, x0:min(c[i], wd - kx) + 1])
+                vy, vx = np.nonzero(valid[y0 : min(r[i], h - ky) + 1, x0 : min(c[i], wd - kx) + 1])
                 if not vy.size:
                     continue
                 j = int(np.argmin((vy + y0 - py[i]) ** 2 + (vx + x0 - px[i]) ** 2))
@@ -300,11 +359,17 @@ def per_patch(w: Window, vendor: VendorProfile, k: int) -> Candidate:
     cells = w.box(r, c, 1, 1)
     shapely.prepare(w.filled)
     tiny = 1e-6 * w.pm * w.pm
-    own = {i: [Polygon(q.exterior) for q in polygons(w.kept[int(idx[i])])] for i in np.nonzero(~shapely.covers(w.filled, cells))[0].tolist()}
+    own = {
+        i: [Polygon(q.exterior) for q in polygons(w.kept[int(idx[i])])]
+        for i in np.nonzero(~shapely.covers(w.filled, cells))[0].tolist()
+    }
     as_is = np.full(idx.size, k <= 1)
     if k == 1:  # the patch is as wide as the rule; where F's outline cuts it, its part must stay wide around it
         for i, parts in own.items():
-            as_is[i] = all(is_wide(q, vendor.min_width_m) and _holds(_opening(q, vendor.min_width_m), cells[i:i + 1], q) for q in parts)
+            as_is[i] = all(
+                is_wide(q, vendor.min_width_m) and _holds(_opening(q, vendor.min_width_m), cells[i : i + 1], q)
+                for q in parts
+            )
     boxes = cells.copy()
     if (~as_is).any():
         boxes[~as_is] = w.box(*_squares(w, r[~as_is], c[~as_is], k))
@@ -312,16 +377,29 @@ def per_patch(w: Window, vendor: VendorProfile, k: int) -> Candidate:
     clipped = dict(zip(np.nonzero(~whole & ~as_is)[0].tolist(), shapely.intersection(boxes[~whole & ~as_is], w.filled)))
     found: list[tuple[Polygon, np.ndarray]] = []
     for i in range(idx.size):
-        m = w.sel[idx[i:i + 1]]
+        m = w.sel[idx[i : i + 1]]
         if whole[i]:
             found.append((boxes[i], m))
         elif as_is[i]:
             found.extend((q, m) for q in own[i])
         else:
-            found.extend((Polygon(q.exterior), m) for q in polygons(clipped[i], tiny) if q.intersection(cells[i]).area >= _CRUMB * w.pm * w.pm)
+            found.extend(
+                (Polygon(q.exterior), m)
+                for q in polygons(clipped[i], tiny)
+                if q.intersection(cells[i]).area >= _CRUMB * w.pm * w.pm
+            )
     if vendor.min_width_m > 0:
         found = _trim(w, found, vendor.min_width_m, shapely.union_all(boxes[whole]) if whole.any() else Polygon())
-    return orderable([f[0] for f in found], [f[1] for f in found], w.filled, vendor, w.pm / 4, "per-patch", pack=False, measure=w.measure)
+    return orderable(
+        [f[0] for f in found],
+        [f[1] for f in found],
+        w.filled,
+        vendor,
+        w.pm / 4,
+        "per-patch",
+        pack=False,
+        measure=w.measure,
+    )
 
 
 def width_cells(vendor: VendorProfile, pm: float) -> int:

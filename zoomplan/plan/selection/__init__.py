@@ -10,4 +10,14 @@ from zoomplan.plan.selection.clouds import check_mode, selection_table
 from zoomplan.plan.selection.knapsack import Dropped, greedy, spend
 from zoomplan.plan.selection.select import Selection, plan_cost, rank, select_patches
 
-__all__ = ["Dropped", "Selection", "check_mode", "greedy", "plan_cost", "rank", "select_patches", "selection_table", "spend"]
+__all__ = [
+    "Dropped",
+    "Selection",
+    "check_mode",
+    "greedy",
+    "plan_cost",
+    "rank",
+    "select_patches",
+    "selection_table",
+    "spend",
+]

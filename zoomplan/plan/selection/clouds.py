@@ -33,10 +33,14 @@ from zoomplan.plan.types import FILLED, PatchTable
 
 MODES = ("skip", "buy", "ask")
 DEFAULT = "buy"
-RULE = (f"a patch is cloudy when more than {CLOUDY_SHARE:.0%} of its LR pixels are cloud or cloud shadow in every scene with data over "
-        "its tile; a patch cloudy in one scene is decided by the next scene (in the scene order) where it is clear")
-OPTIONS = ("--cloudy buy (buy them all: the LR under a cloud cannot rule them out) or --cloudy skip (buy none of them: cheaper, "
-           "leaves holes), or add a clearer scene of another date with --lr")
+RULE = (
+    f"a patch is cloudy when more than {CLOUDY_SHARE:.0%} of its LR pixels are cloud or cloud shadow in every scene with data over "
+    "its tile; a patch cloudy in one scene is decided by the next scene (in the scene order) where it is clear"
+)
+OPTIONS = (
+    "--cloudy buy (buy them all: the LR under a cloud cannot rule them out) or --cloudy skip (buy none of them: cheaper, "
+    "leaves holes), or add a clearer scene of another date with --lr"
+)
 
 
 def check_mode(mode: str) -> str:
@@ -75,14 +79,19 @@ def selection_table(table: PatchTable, mode: str) -> tuple[PatchTable, np.ndarra
     return dataclasses.replace(table, prob=np.where(cloudy, np.float32(1.0), table.prob).astype(np.float32)), None
 
 
-def report(table: PatchTable, selected: np.ndarray, masks: Mapping[str, str | None], mode: str, chosen_by: str) -> dict[str, Any]:
+def report(
+    table: PatchTable, selected: np.ndarray, masks: Mapping[str, str | None], mode: str, chosen_by: str
+) -> dict[str, Any]:
     """The summary's ``clouds`` section (JSON-ready; areas km^2 of whole patches)."""
     cloudy = table.cloudy
     n = int(cloudy.sum())
     filled = int((table.cloud == FILLED).sum()) if table.cloud is not None else 0
     sel = int((cloudy & np.asarray(selected, bool)).sum())
-    done = (f"bought: {sel} of the {n} cloudy patches are selected whatever their probability" if mode == "buy"
-            else f"skipped: none of the {n} cloudy patches is bought, whatever its probability")
+    done = (
+        f"bought: {sel} of the {n} cloudy patches are selected whatever their probability"
+        if mode == "buy"
+        else f"skipped: none of the {n} cloudy patches is bought, whatever its probability"
+    )
     return {
         "masks": dict(masks),
         "rule": RULE,

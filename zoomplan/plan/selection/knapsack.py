@@ -71,15 +71,26 @@ class Dropped:
         cost = sum(o["cost_usd"] for o in self.orders)
         n = int(self.patches.size)
         marg = self.marginal_value_per_usd
-        reason = "" if not n else (
-            f"their orders' value (sum of probabilities) per USD is below the plan's marginal {marg:.3g} per USD, "
-            "or they did not fit in what was left of the budget" if math.isfinite(marg) else
-            f"no order of them fits in the budget (USD {self.budget_usd:,.2f})")
+        reason = (
+            ""
+            if not n
+            else (
+                f"their orders' value (sum of probabilities) per USD is below the plan's marginal {marg:.3g} per USD, "
+                "or they did not fit in what was left of the budget"
+                if math.isfinite(marg)
+                else f"no order of them fits in the budget (USD {self.budget_usd:,.2f})"
+            )
+        )
         return {
-            "n_patches": n, "n_orders": len(self.orders), "value": round(value, 4), "cost_usd": round(cost, 2),
+            "n_patches": n,
+            "n_orders": len(self.orders),
+            "value": round(value, 4),
+            "cost_usd": round(cost, 2),
             "considered_patches": self.considered,
             "marginal_value_per_usd": round(marg, 6) if math.isfinite(marg) else None,
-            "reason": reason, "orders": self.orders[:LISTED], "orders_listed": min(len(self.orders), LISTED),
+            "reason": reason,
+            "orders": self.orders[:LISTED],
+            "orders_listed": min(len(self.orders), LISTED),
         }
 
 
@@ -110,7 +121,9 @@ def greedy(values: np.ndarray, costs: np.ndarray, budget: float) -> np.ndarray:
     return best
 
 
-def _items(orders: list[Order], prob: np.ndarray, member: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+def _items(
+    orders: list[Order], prob: np.ndarray, member: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """(values, costs USD, served patches) of orders; only patches flagged in ``member`` count."""
     served = [o.patches[member[o.patches]] for o in orders]
     return np.array([prob[s].sum() for s in served]), np.array([o.cost_usd for o in orders]), served
@@ -119,12 +132,24 @@ def _items(orders: list[Order], prob: np.ndarray, member: np.ndarray) -> tuple[n
 def _reason(o: Order, n: int, v: float, c: float, why: str) -> dict[str, Any]:
     """A dropped order's report entry: ``n`` patches worth ``v`` (sum of probabilities) for ``c`` USD."""
     minimum = " minimum charge" if o.billed_km2 > o.area_km2 else ""
-    return {"order_id": o.order_id, "n_patches": n, "value": round(v, 4), "cost_usd": round(c, 2),
-            "value_per_usd": round(v / c, 6) if c > 0 else None, "reason": f"value {v:.2f} for USD {c:,.2f}{minimum}; {why}"}
+    return {
+        "order_id": o.order_id,
+        "n_patches": n,
+        "value": round(v, 4),
+        "cost_usd": round(c, 2),
+        "value_per_usd": round(v / c, 6) if c > 0 else None,
+        "reason": f"value {v:.2f} for USD {c:,.2f}{minimum}; {why}",
+    }
 
 
-def spend(table: PatchTable, order: np.ndarray, k0: int, aoi_geoms: Sequence[BaseGeometry], vendor: VendorProfile,
-          budget: float) -> tuple[np.ndarray, Dropped]:
+def spend(
+    table: PatchTable,
+    order: np.ndarray,
+    k0: int,
+    aoi_geoms: Sequence[BaseGeometry],
+    vendor: VendorProfile,
+    budget: float,
+) -> tuple[np.ndarray, Dropped]:
     """Patches to buy within ``budget`` USD from the best-first candidates ``order`` (table indices).
 
     ``k0``: the largest prefix of ``order`` whose orders cost at most ``budget`` (found by the caller);
@@ -142,7 +167,10 @@ def spend(table: PatchTable, order: np.ndarray, k0: int, aoi_geoms: Sequence[Bas
     for k in ks:
         member = np.zeros(n, bool)
         member[order[:k]] = True
-        for orders in (build_orders(table, member, aoi_geoms, vendor), component_orders(table, member, aoi_geoms, vendor)):
+        for orders in (
+            build_orders(table, member, aoi_geoms, vendor),
+            component_orders(table, member, aoi_geoms, vendor),
+        ):
             values, costs, _ = _items(orders, prob, member)
             take = greedy(values, costs, budget)
             v = float(values[take].sum())
@@ -170,12 +198,24 @@ def spend(table: PatchTable, order: np.ndarray, k0: int, aoi_geoms: Sequence[Bas
             if not serving.any():
                 break
             j = int(np.argmin(np.where(serving, pv / np.maximum(pc, 1e-12), np.inf)))
-            rows.append(_reason(plan[j], int(ps[j].size), float(pv[j]), float(pc[j]), "dropped so that the re-consolidated plan fits in the budget"))
+            rows.append(
+                _reason(
+                    plan[j],
+                    int(ps[j].size),
+                    float(pv[j]),
+                    float(pc[j]),
+                    "dropped so that the re-consolidated plan fits in the budget",
+                )
+            )
             chosen = np.setdiff1d(chosen, ps[j])
         return chosen[idle[chosen]], 0.0, rows
 
-    chosen, spent, rows = fit(np.unique(np.concatenate([served[j] for j in np.nonzero(take)[0]] + [np.nonzero(idle)[0]])))
-    for _ in range(TOP_UPS):  # what consolidating the chosen orders saved, for the orders left out, best value per USD first
+    chosen, spent, rows = fit(
+        np.unique(np.concatenate([served[j] for j in np.nonzero(take)[0]] + [np.nonzero(idle)[0]]))
+    )
+    for _ in range(
+        TOP_UPS
+    ):  # what consolidating the chosen orders saved, for the orders left out, best value per USD first
         left, extra = budget - spent, []
         for j in np.lexsort((-values, -values / np.maximum(costs, 1e-12))).tolist():
             if not take[j] and costs[j] <= left:
@@ -195,9 +235,13 @@ def spend(table: PatchTable, order: np.ndarray, k0: int, aoi_geoms: Sequence[Bas
     left = budget - spent
     for j in np.nonzero(~take)[0]:
         d = values[j] / costs[j] if costs[j] > 0 else math.inf
-        why = (f"{d:.3g} per USD, below the plan's marginal value per USD ({marg:.3g})" if math.isfinite(marg) and d < marg
-               else f"more than the USD {max(left, 0.0):,.2f} left in the budget" if costs[j] > left
-               else f"not reached in {TOP_UPS} rounds of spending what consolidation saved (USD {left:,.2f} unspent)")
+        why = (
+            f"{d:.3g} per USD, below the plan's marginal value per USD ({marg:.3g})"
+            if math.isfinite(marg) and d < marg
+            else f"more than the USD {max(left, 0.0):,.2f} left in the budget"
+            if costs[j] > left
+            else f"not reached in {TOP_UPS} rounds of spending what consolidation saved (USD {left:,.2f} unspent)"
+        )
         rows.append(_reason(orders[j], int(served[j].size), float(values[j]), float(costs[j]), why))
     rows.sort(key=lambda r: -r["value"])
     out = np.setdiff1d(order[:k], chosen)

@@ -20,6 +20,7 @@ by (row, col) so that it is stable. Minimum orders, widths and consolidation are
 enter through the orders of each prefix, valued at the sum of the probabilities they serve. To rank
 the whole AOI by budget alone, pass ``threshold=0``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -45,7 +46,9 @@ def rank(table: PatchTable) -> np.ndarray:
     return np.lexsort((table.col, table.row, -p))
 
 
-def plan_cost(table: PatchTable, selected: np.ndarray, aoi_geoms: Sequence[BaseGeometry], vendor: VendorProfile) -> float:
+def plan_cost(
+    table: PatchTable, selected: np.ndarray, aoi_geoms: Sequence[BaseGeometry], vendor: VendorProfile
+) -> float:
     """USD cost of the orders that buy ``selected`` from ``vendor`` (0 for an empty selection)."""
     if not selected.any():
         return 0.0
@@ -80,7 +83,9 @@ def select_patches(
     ``budget_usd`` in USD; ``max_fraction`` in [0, 1] of all the table's patches. :func:`select`
     also returns the patches a budget left out.
     """
-    return select(table, aoi_geoms, vendor, threshold=threshold, budget_usd=budget_usd, max_fraction=max_fraction).selected
+    return select(
+        table, aoi_geoms, vendor, threshold=threshold, budget_usd=budget_usd, max_fraction=max_fraction
+    ).selected
 
 
 def select(
@@ -126,14 +131,26 @@ def select(
         order, dropped = _budget(table, order, aoi_geoms, vendor, budget_usd)
     out = np.zeros(n, bool)
     out[order] = True
-    log.info("selected %d of %d patches (threshold %s, budget %s USD, max fraction %s)", out.sum(), n, threshold, budget_usd, max_fraction)
+    log.info(
+        "selected %d of %d patches (threshold %s, budget %s USD, max fraction %s)",
+        out.sum(),
+        n,
+        threshold,
+        budget_usd,
+        max_fraction,
+    )
     if dropped is not None and dropped.patches.size:
-        log.info("budget: %d patch(es) of the %d most probable left out for their value per USD", dropped.patches.size, dropped.considered)
+        log.info(
+            "budget: %d patch(es) of the %d most probable left out for their value per USD",
+            dropped.patches.size,
+            dropped.considered,
+        )
     return Selection(out, dropped)
 
 
-def _budget(table: PatchTable, order: np.ndarray, aoi_geoms: Sequence[BaseGeometry], vendor: VendorProfile,
-            budget: float) -> tuple[np.ndarray, Dropped]:
+def _budget(
+    table: PatchTable, order: np.ndarray, aoi_geoms: Sequence[BaseGeometry], vendor: VendorProfile, budget: float
+) -> tuple[np.ndarray, Dropped]:
     """(the candidates to buy within ``budget`` USD, those left out): all when they fit, else
     :func:`zoomplan.plan.selection.knapsack.spend` from the largest best-first prefix that fits."""
     if not order.size:
@@ -144,7 +161,9 @@ def _budget(table: PatchTable, order: np.ndarray, aoi_geoms: Sequence[BaseGeomet
     return spend(table, order, k0, aoi_geoms, vendor, budget)
 
 
-def _budget_prefix(table: PatchTable, order: np.ndarray, aoi_geoms: Sequence[BaseGeometry], vendor: VendorProfile, budget: float) -> int:
+def _budget_prefix(
+    table: PatchTable, order: np.ndarray, aoi_geoms: Sequence[BaseGeometry], vendor: VendorProfile, budget: float
+) -> int:
     """Largest k found by bisection with cost(order[:k]) <= budget; cost(order[:0]) = 0 always fits.
 
     The bill is not strictly monotone in k (consolidation can make a larger selection cheaper), so
