@@ -33,10 +33,8 @@ from zoomplan import __version__
 from zoomplan.device import resolve_device
 from zoomplan.errors import ConfigError, InputError, ZoomplanError
 from zoomplan.geo.aoi import AOI
-from zoomplan.geo.grid import PlanGrid
 from zoomplan.geo.products.clouds import CLOUDY_SHARE
-from zoomplan.geo.scene import Scene
-from zoomplan.models.checkpoint import Checkpoint, load_checkpoint
+from zoomplan.models.checkpoint import load_checkpoint
 from zoomplan.plan.export import geojson as export
 from zoomplan.plan.export import quicklook as quicklook_mod
 from zoomplan.plan.inference.blocks import MIN_VALID, count_blocks, count_cloudy
@@ -46,7 +44,6 @@ from zoomplan.plan.inputs import (
     Staging,
     check_outputs,
     check_params,
-    crs_tag,
     file_sha256,
     inside_scenes,
     open_plan_inputs,
@@ -56,6 +53,7 @@ from zoomplan.plan.orders import orders as orders_mod
 from zoomplan.plan.orders import pricing
 from zoomplan.plan.selection import clouds as clouds_mod
 from zoomplan.plan.selection import select
+from zoomplan.plan.summary import plan_summary
 from zoomplan.plan.types import PatchTable
 
 log = logging.getLogger(__name__)
@@ -144,8 +142,8 @@ def plan(
     and catalogue (default: :data:`zoomplan.plan.orders.pricing.DEFAULT_VENDOR`, packaged catalogue).
     Selection: ``threshold`` on the policy probability (default 0.5, or 0 when ``budget_usd`` or
     ``max_fraction`` is given, so that those rank every AOI patch), optionally capped by
-    ``budget_usd`` (USD) or ``max_fraction`` (share of the AOI's patches). ``bands``: the scene bands for the model's inputs
-    (indexes or names, e.g. ``"B04,B03,B02"``; default: from band descriptions); ``sensor``: the
+    ``budget_usd`` (USD) or ``max_fraction`` (share of the AOI's patches). ``bands``: the scene bands for
+    the model's inputs (indexes or names, e.g. ``"B04,B03,B02"``; default: from band descriptions); ``sensor``: the
     card's sensor mapping (default: by data type). ``scenes`` are used in the order given: each tile
     comes from the first with valid data; ``scene_rule`` (how that order was chosen, e.g.
     :data:`zoomplan.geo.scenelist.RULE`) is recorded in the summary's parameters. ``cluster``: run inference on
@@ -163,9 +161,10 @@ def plan(
     is recorded in the summary (``value_checks_overridden``).
     Clouds (:mod:`zoomplan.plan.selection.clouds`): ``cloud_masks``, the k-th for the k-th scene (as grouped: the
     band files of one product are one scene), win over the masks the products carry
-    (:func:`zoomplan.geo.products.clouds.find_cloud_mask`); ``cloudy`` ``"buy"`` (``None``: the default, buy), ``"skip"`` or ``"ask"``:
-    then ``ask_cloudy(counts)`` (counts of :func:`~zoomplan.plan.inference.blocks.count_cloudy`, read before inference)
-    returns ``"buy"`` or ``"skip"``, or raises; without it ``"ask"`` raises a one-line ConfigError with the counts.
+    (:func:`zoomplan.geo.products.clouds.find_cloud_mask`); ``cloudy`` ``"buy"`` (``None``: the default, buy),
+    ``"skip"`` or ``"ask"``: then ``ask_cloudy(counts)`` (counts of
+    :func:`~zoomplan.plan.inference.blocks.count_cloudy`, read before inference) returns ``"buy"`` or
+    ``"skip"``, or raises; without it ``"ask"`` raises a one-line ConfigError with the counts.
     Raises :class:`~zoomplan.errors.ZoomplanError` subclasses with one-line messages.
     """
     # 1. Cheap checks first: nothing is read or computed before these pass.
@@ -281,7 +280,8 @@ def plan(
         clock.append(time.perf_counter())
         if stats.tiles_planned == 0:
             raise InputError(
-                f"no AOI tile has valid data in the scenes ({stats.tiles_nodata} mostly nodata, {stats.tiles_outside} outside): pass a scene with data over the AOI"
+                f"no AOI tile has valid data in the scenes ({stats.tiles_nodata} mostly nodata, "
+                f"{stats.tiles_outside} outside): pass a scene with data over the AOI"
             )
 
         # 5. Selection, orders, pricing, over the AOI's part inside the scenes (baseline: that part bought whole).
@@ -297,7 +297,7 @@ def plan(
         order_list = list(planned.orders)
         plan_bill = pricing.bill(order_list, vp)
         base_bill = orders_mod.baseline_cost(geoms, vp, crs)
-        summary = _summary(
+        summary = plan_summary(
             aoi=aoi,
             aoi_path=aoi_path,
             table=table,
@@ -397,75 +397,3 @@ def plan(
         blocks_resumed=inf.blocks_resumed,
         timings=timings,
     )
-
-
-def _summary(
-    *,
-    aoi: AOI,
-    aoi_path: PathLike,
-    table: PatchTable,
-    selected: np.ndarray,
-    stats: InferenceStats,
-    covered: float,
-    ckpt: Checkpoint,
-    scenes: Sequence[Scene],
-    crs: Any,
-    crs_why: str,
-    grid: PlanGrid,
-    costs: dict[str, Any],
-    version: str,
-    params: dict[str, Any],
-) -> dict[str, Any]:
-    """The order's top-level summary (JSON-ready): areas km^2, money USD, lengths metres."""
-    n = len(table)
-    n_sel = int(selected.sum())
-    per_total = np.bincount(table.aoi_index, minlength=len(aoi)) if n else np.zeros(len(aoi), dtype=int)
-    per_sel = np.bincount(table.aoi_index[selected], minlength=len(aoi)) if n else np.zeros(len(aoi), dtype=int)
-    features = [
-        {"id": fid, "name": name, "area_km2": round(area, 6), "patches_total": int(t), "patches_selected": int(s)}
-        for fid, name, area, t, s in zip(aoi.ids, aoi.names, aoi.area_km2(), per_total, per_sel)
-    ]
-    card = ckpt.card
-    return {
-        "zoomplan_version": version,
-        "aoi_source": Path(aoi_path).name,
-        "aoi_km2": round(float(aoi.union().area) / 1e6, 6),
-        "aoi_covered_fraction": round(covered, 4),
-        "aoi_features": features,
-        "planning_crs": crs_tag(crs),
-        "planning_crs_reason": crs_why,
-        "tile_m": grid.tile_m,
-        "patch_m": grid.patch_m,
-        "tiles": {
-            "total": stats.tiles_total,
-            "planned": stats.tiles_planned,
-            "skipped_nodata": stats.tiles_nodata,
-            "outside_scenes": stats.tiles_outside,
-        },
-        "patches_total": n,
-        "patches_selected": n_sel,
-        "fraction_selected": round(n_sel / n, 6) if n else 0.0,
-        **costs,
-        "model": {
-            "id": f"{ckpt.path.stem}-{file_sha256(ckpt.path)[:12]}",
-            "file": ckpt.path.name,
-            "policy_stage": ckpt.deploy_stage,
-            "card": card.to_dict(),
-        },
-        "scenes": [
-            {
-                "id": s.scene_id,
-                "crs": crs_tag(s.crs),
-                "pixel_size": list(s.res),
-                "bands": list(s.band_labels),
-                "sensor": s.sensor.name,
-                "resampled": s.scene_id in stats.resampled_scenes,
-                "tiles": stats.tiles_by_scene.get(s.scene_id, 0),
-            }
-            for s in scenes
-        ],
-        "parameters": params,
-    }
-
-
-# ---------------------------------------------------------------- steps of plan() shared with other planners (zoomplan.plan.budget.budget)

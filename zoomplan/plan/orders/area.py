@@ -10,7 +10,7 @@ same polygon for orders up to 60 km long, anywhere in a UTM zone (``tests/plan/t
 
 The factor is the CRS's own: the ratio of a planar area element to the WGS84 ellipsoid's (M N cos(lat)
 dlat dlon) under the CRS's inverse projection, by central differences over 50 m, for any projected CRS.
-Pure functions; areas in m^2, coordinates in the CRS's metres.
+Pure functions; areas in m^2, coordinates in the CRS's metres (:func:`check_metres` checks the CRS's units).
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ import numpy as np
 import shapely
 from pyproj import CRS, Transformer
 from shapely.geometry.base import BaseGeometry
+
+from zoomplan.errors import GeometryError
 
 _A = 6378137.0  # WGS84 semi-major axis, metres
 _E2 = 0.00669437999014  # WGS84 first eccentricity squared
@@ -90,3 +92,16 @@ class Measure:
 
     def scale(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return areal_scale(self.crs, x, y)
+
+
+def check_metres(crs: CRS) -> None:
+    """Orders are built and measured in a projected CRS with metre units (the planning CRS, UTM)."""
+    if not crs.is_projected:
+        raise GeometryError(
+            f"orders need a projected CRS in metres; found {crs.name!r}; reproject the AOI and table to UTM"
+        )
+    f = crs.axis_info[0].unit_conversion_factor if crs.axis_info else 1.0
+    if abs(f - 1.0) > 1e-9:
+        raise GeometryError(
+            f"orders need a CRS in metres; {crs.name!r} uses {crs.axis_info[0].unit_name}; reproject to UTM"
+        )

@@ -27,8 +27,8 @@ narrow parts are grown with k x k squares of cells wholly inside F and clear of 
 splitting an order around a hole keeps them, :mod:`zoomplan.plan.orders.holes`), or near its outline with
 (k + 2) x (k + 2) squares of cells touching F (:func:`~zoomplan.plan.orders.morphology.widen`); a piece F's
 outline still leaves narrower than the rule is cut to its wide parts when they hold its patches (their
-pieces that are not crumbs), or grown inside F around its narrow parts (:func:`zoomplan.plan.orders.window._trim`). What stays
-narrow lies where F itself is.
+pieces that are not crumbs), or grown inside F around its narrow parts
+(:func:`zoomplan.plan.orders.window._trim`). What stays narrow lies where F itself is.
 
 Guarantee: the plan kept is the cheapest candidate, so its bill is at most that of (a), (b), (c),
 the whole feature and every closing made orderable. (a) is first billed as each patch's part inside F
@@ -54,11 +54,18 @@ from zoomplan.plan.orders.morphology import closing, fill_and_label, fill_mask, 
 from zoomplan.plan.orders.orderable import Candidate, bill_usd, orderable
 from zoomplan.plan.orders.polygons import polygons
 from zoomplan.plan.orders.pricing import VendorProfile
-from zoomplan.plan.orders.window import Window, finish_mask, mask_cost, overlap, per_patch, width_cells
+from zoomplan.plan.orders.window import Window, finish_mask, overlap, per_patch, width_cells
 from zoomplan.plan.types import PatchTable
 
 N_EXACT_CLOSINGS = 2
 """Closings made orderable and billed exactly (the cheapest by their mask bill)."""
+
+
+def mask_cost(mask: np.ndarray, vendor: VendorProfile, cell_m2: float) -> tuple[float, int]:
+    """(USD bill of the mask's components as orders, holes filled, unclipped and unfitted; number of
+    components), with ``cell_m2`` the billed area of one cell (it ranks closings: no exact bill)."""
+    _, labels, n = fill_and_label(mask)
+    return bill_usd(np.bincount(labels.ravel(), minlength=n + 1)[1:] * cell_m2, vendor), n
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ cluster of overlapping orders (:func:`resolve`) is settled, cheapest first:
   kept as they are. Under the shipped profiles' vertex limits (500, 1000) a merge is orderable wherever
   their orders overlap, and never dearer, so this does not happen there; under a limit of a few
   vertices it can (two AOI features whose orders must both be fitted beyond the AOI, say), and the
-  plan reports the area billed twice (``order_rules.overlaps``).
+  plan reports the area billed twice (``order_rules.overlaps``, :func:`report`).
 
 Every geometry returned is valid, hole-free (a cut that would leave a hole is split into hole-free
 pieces, :func:`split_holes`) and without parts under :data:`MIN_PART_M2`.
@@ -25,7 +25,7 @@ pieces, :func:`split_holes`) and without parts under :data:`MIN_PART_M2`.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import shapely
@@ -112,6 +112,28 @@ def disjoint_area_gap(geoms: Sequence[BaseGeometry]) -> float:
         return 0.0
     arr = np.asarray(list(geoms), dtype=object)
     return float(shapely.area(arr).sum() - shapely.union_all(arr).area)
+
+
+def report(geoms: Sequence[BaseGeometry], shared: float, settled: int) -> dict[str, Any]:
+    """The summary's ``order_rules.overlaps`` (JSON-ready, km^2) for a plan's orders ``geoms``: the pairs
+    of orders of different AOI features settled (``settled``), the area they shared (``shared``, m^2)
+    and the area still billed twice (0 unless a vertex limit left no cheaper way to settle it), and why."""
+    twice = disjoint_area_gap(geoms)
+    twice = twice if twice > 1e-6 * max(sum(g.area for g in geoms), 1.0) else 0.0
+    return {
+        "rule": "no area is billed twice: orders that overlap are merged where the union is orderable "
+        "and no dearer, else cut, else fitted together; orders of AOI features that overlap are settled "
+        "the same way",
+        "pairs_across_features": settled,
+        "shared_area_km2": round(shared * 1e-6, 6),
+        "billed_twice_km2": round(twice * 1e-6, 6),
+        "why": (
+            "none: no two orders overlap"
+            if twice <= 0
+            else "the vendor's vertex limit leaves no orderable way to settle some overlaps that costs less than "
+            "billing the shared area twice, so those orders are kept as they are"
+        ),
+    }
 
 
 class _Rules:

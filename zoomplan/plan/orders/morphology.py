@@ -4,7 +4,8 @@ Used by :mod:`zoomplan.plan.orders.orders` to enforce a vendor's minimum width a
 selections. Masks are indexed (row, col) on the PatchTable's patch grid; a k x k square is k patches.
 Components are 4-connected with holes filled, as GDAL polygonises them: :func:`fill_and_label` labels
 them with ``scipy.ndimage`` (areas, vertex counts and bounds follow from the labels), and
-:func:`label_polygons` draws only the components a caller needs, with GDAL.
+:func:`label_polygons` draws only the components a caller needs, with GDAL; :func:`patch_mask_polygons`
+draws a selection of the table's patches, holes kept.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from affine import Affine
 from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from shapely.geometry import Polygon
+from shapely.geometry import Polygon, shape
+
+from zoomplan.plan.types import PatchTable
 
 log = logging.getLogger(__name__)
 
@@ -231,3 +234,17 @@ def widen(a: np.ndarray, d: np.ndarray, k: int, *, core: np.ndarray | None = Non
         forced[np.clip(sy - ly // 2, 0, h - ly), np.clip(sx - lx // 2, 0, w - lx)] = True
         out |= paint(forced, ly, lx) & d
     return out
+
+
+def patch_mask_polygons(table: PatchTable, selected: np.ndarray) -> list[Polygon]:
+    """The selected patches merged into polygons (4-connected, holes kept), in ``table.crs`` metres."""
+    sel = np.nonzero(np.asarray(selected, bool))[0]
+    if not sel.size:
+        return []
+    pm = float(table.patch_m)
+    rows, cols = table.row[sel], table.col[sel]
+    r0, c0 = int(rows.min()), int(cols.min())
+    a = np.zeros((int(rows.max()) - r0 + 1, int(cols.max()) - c0 + 1), np.uint8)
+    a[rows - r0, cols - c0] = 1
+    transform = Affine(pm, 0.0, c0 * pm, 0.0, -pm, -r0 * pm)
+    return [shape(g) for g, _ in rasterio.features.shapes(a, mask=a.astype(bool), connectivity=4, transform=transform)]

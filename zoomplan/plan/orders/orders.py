@@ -18,32 +18,30 @@ orders lie inside the feature (holes filled) unless ``inside_aoi`` is False; and
 is at most that of (a), (b), (c) and of ordering the feature whole, each made orderable the same way
 (:func:`orders_with_references` prices them), so plan <= baseline. It is not a global optimum.
 Areas are km^2 on the WGS84 ellipsoid (:mod:`zoomplan.plan.orders.area`), what a vendor measures of the
-polygon written in lon/lat; money USD. :func:`plan_orders` also reports what each rule did.
+polygon written in lon/lat; money USD. :func:`plan_orders` also reports what each rule did. Each order
+is a :class:`~zoomplan.plan.orders.pricing.Order`, made by :func:`~zoomplan.plan.orders.pricing.make_orders`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
-import rasterio.features
 import shapely
-from affine import Affine
 from pyproj import CRS
-from shapely.geometry import Polygon, shape
 from shapely.geometry.base import BaseGeometry
 
 from zoomplan.errors import GeometryError, InputError
 from zoomplan.plan.orders import consolidate, disjoint, holes
-from zoomplan.plan.orders.area import Measure
+from zoomplan.plan.orders.area import Measure, check_metres
 from zoomplan.plan.orders.crumbs import report as report_crumbs
+from zoomplan.plan.orders.morphology import patch_mask_polygons
 from zoomplan.plan.orders.orderable import Candidate, orderable
 from zoomplan.plan.orders.polygons import assign, fill_holes, is_wide, n_vertices, polygons, rep_points
-from zoomplan.plan.orders.pricing import Bill, VendorProfile, bill, billed_km2
+from zoomplan.plan.orders.pricing import Bill, Order, VendorProfile, bill, make_orders
 from zoomplan.plan.types import PatchTable
 
 __all__ = [
@@ -62,116 +60,13 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Order:
-    """One polygon (or MultiPolygon, where the vendor allows it) bought from one vendor.
-
-    ``geometry`` is in the planning CRS (metres); areas km^2; money USD. ``n_patches`` and
-    ``mean_probability`` describe the table patches the order serves (NaN without patches), whose
-    table indices are ``patches``.
-    """
-
-    order_id: str
-    geometry: BaseGeometry
-    area_km2: float
-    billed_km2: float
-    cost_usd: float
-    n_patches: int
-    mean_probability: float
-    aoi_index: int
-    dominant_classes: tuple[str, ...]
-    vendor: str
-    product: str
-    price_per_km2: float
-    whole_aoi: bool = False  # the whole AOI feature is bought (threshold 0, or cheaper than a partial order)
-    width_ok: bool = True  # at least min_width_m wide everywhere (False: the AOI is narrower than the rule)
-    inside_aoi: bool = True  # False only when the vertex limit forced a shape beyond the AOI
-    patches: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), compare=False, repr=False)
-    """Table indices of the patches the order serves (``n_patches`` of them)."""
-
-
-# ---------------------------------------------------------------- orders from pieces
-
-
-def _check_metres(crs: CRS) -> None:
-    """Orders are built and measured in a projected CRS with metre units (the planning CRS, UTM)."""
-    if not crs.is_projected:
-        raise GeometryError(
-            f"orders need a projected CRS in metres; found {crs.name!r}; reproject the AOI and table to UTM"
-        )
-    f = crs.axis_info[0].unit_conversion_factor if crs.axis_info else 1.0
-    if abs(f - 1.0) > 1e-9:
-        raise GeometryError(
-            f"orders need a CRS in metres; {crs.name!r} uses {crs.axis_info[0].unit_name}; reproject to UTM"
-        )
-
-
-def _classes(table: PatchTable, idx: np.ndarray, top: int = 3) -> tuple[str, ...]:
-    counts = Counter(table.tile_class[idx].tolist())
-    names = table.class_names
-    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
-    return tuple(names[c] if 0 <= c < len(names) else str(c) for c, _ in ranked)
-
-
-def _make_orders(
-    geoms: list[BaseGeometry],
-    members: list[np.ndarray],
-    inside: list[bool],
-    aoi_index: int,
-    vendor: VendorProfile,
-    table: PatchTable | None,
-    whole: bool,
-    measure: Measure,
-) -> list[Order]:
-    out: list[Order] = []
-    seen: Counter[str] = Counter()
-    for g, m, ins, a in zip(geoms, members, inside, measure(geoms) if geoms else []):
-        area = float(a) * 1e-6
-        billed = billed_km2(area, vendor)
-        if table is not None and m.size:
-            r = int(table.row[m].min())
-            where = f"r{r}_c{int(table.col[m][table.row[m] == r].min())}"
-            mean_p = (
-                float(np.nanmean(table.prob[m].astype(np.float64)))
-                if np.isfinite(table.prob[m]).any()
-                else float("nan")
-            )
-            classes = _classes(table, m)
-        else:
-            where, mean_p, classes = f"x{int(round(g.bounds[0]))}_y{int(round(g.bounds[3]))}", float("nan"), ()
-        oid = f"a{aoi_index}_{'aoi_' if whole else ''}{where}"
-        seen[oid] += 1
-        if seen[oid] > 1:
-            oid = f"{oid}_{seen[oid]}"
-        out.append(
-            Order(
-                order_id=oid,
-                geometry=g,
-                area_km2=area,
-                billed_km2=billed,
-                cost_usd=billed * vendor.price_per_km2,
-                n_patches=int(m.size),
-                mean_probability=mean_p,
-                aoi_index=aoi_index,
-                dominant_classes=classes,
-                vendor=vendor.name,
-                product=vendor.product,
-                price_per_km2=vendor.price_per_km2,
-                whole_aoi=whole,
-                width_ok=is_wide(g, vendor.min_width_m),
-                inside_aoi=ins,
-                patches=np.asarray(m, np.int64),
-            )
-        )
-    return out
-
-
 def _check_aoi(g: BaseGeometry, i: int) -> BaseGeometry:
     if g is None or g.is_empty or not polygons(g):
         raise GeometryError(f"AOI feature {i} is empty or not polygonal; give Polygon or MultiPolygon features")
     if not g.is_valid:
         raise GeometryError(
-            f"AOI feature {i} is not a valid polygon ({shapely.is_valid_reason(g)}); repair it (zoomplan.geo.aoi reads and repairs AOIs)"
+            f"AOI feature {i} is not a valid polygon ({shapely.is_valid_reason(g)}); "
+            "repair it (zoomplan.geo.aoi reads and repairs AOIs)"
         )
     return fill_holes(g)
 
@@ -223,22 +118,24 @@ def whole_aoi_orders(
     (:mod:`zoomplan.plan.orders.area`). ``table`` and ``patches`` (indices of the feature's patches) only
     fill in ``n_patches``, ``mean_probability``, classes and ids; the geometry and bill never depend on them.
     """
-    _check_metres(crs)
+    check_metres(crs)
     measure = Measure(crs)
     c, _ = _whole(aoi_geom, aoi_index, vendor, measure, table, patches)
-    return _make_orders(c.geoms, c.members, c.inside, aoi_index, vendor, table, True, measure)
+    return make_orders(c.geoms, c.members, c.inside, aoi_index, vendor, table, True, measure)
 
 
 def _check_inputs(table: PatchTable, selected: np.ndarray, aoi_geoms: Sequence[BaseGeometry]) -> np.ndarray:
-    _check_metres(table.crs)
+    check_metres(table.crs)
     selected = np.asarray(selected)
     if selected.shape != (len(table),) or selected.dtype != bool:
         raise InputError(
-            f"selection must be a boolean array of length {len(table)}; found {selected.dtype} {selected.shape}; pass select_patches(...)'s result"
+            f"selection must be a boolean array of length {len(table)}; found {selected.dtype} {selected.shape}; "
+            "pass select_patches(...)'s result"
         )
     if len(table) and (table.aoi_index.min() < 0 or table.aoi_index.max() >= len(aoi_geoms)):
         raise InputError(
-            f"patch table refers to AOI features 0..{int(table.aoi_index.max())} but {len(aoi_geoms)} were given; pass the AOI the table was built from"
+            f"patch table refers to AOI features 0..{int(table.aoi_index.max())} but {len(aoi_geoms)} were given; "
+            "pass the AOI the table was built from"
         )
     return selected
 
@@ -326,7 +223,7 @@ def plan_orders(
       (:func:`zoomplan.plan.orders.orderable.orderable`); orders of AOI features that overlap are settled the
       same way (merged where orderable, else cut), here, with the area the features' orders shared
       (bought twice before, ``shared_area_km2``); ``billed_twice_km2`` is what is still bought twice
-      (0 but under a vertex limit far below the shipped profiles': :mod:`zoomplan.plan.orders.disjoint`);
+      (0 but under a vertex limit far below the shipped profiles': :func:`zoomplan.plan.orders.disjoint.report`);
     - ``crumbs``: :func:`zoomplan.plan.orders.crumbs.report`;
     - ``holes``: :func:`zoomplan.plan.orders.holes.report`;
     - ``width``: the vendor's minimum width, and the orders narrower than it (where the AOI itself is
@@ -378,23 +275,9 @@ def plan_orders(
             chosen.append(_Chosen(i, whole, True, whole_rows))
     orders, shared, settled = _across(chosen, table, aoi_geoms, vendor, measure)
     refs["zoomplan"] = sum(o.cost_usd for o in orders)
-    twice = disjoint.disjoint_area_gap([o.geometry for o in orders])
-    twice = twice if twice > 1e-6 * max(sum(o.geometry.area for o in orders), 1.0) else 0.0
     narrow = [o.order_id for o in orders if not o.width_ok]
     rules = {
-        "overlaps": {
-            "rule": "no area is billed twice: orders that overlap are merged where the union is orderable and no dearer, "
-            "else cut, else fitted together; orders of AOI features that overlap are settled the same way",
-            "pairs_across_features": settled,
-            "shared_area_km2": round(shared * 1e-6, 6),
-            "billed_twice_km2": round(twice * 1e-6, 6),
-            "why": (
-                "none: no two orders overlap"
-                if twice <= 0
-                else "the vendor's vertex limit leaves no orderable way to settle some overlaps that costs less than "
-                "billing the shared area twice, so those orders are kept as they are"
-            ),
-        },
+        "overlaps": disjoint.report([o.geometry for o in orders], shared, settled),
         "crumbs": report_crumbs(
             np.concatenate(crumbs) if crumbs else np.zeros(0, dtype=object), slivers, [o.geometry for o in orders]
         ),
@@ -406,8 +289,9 @@ def plan_orders(
             "why": (
                 "none: every order is at least the minimum width"
                 if not narrow
-                else "the AOI itself is narrower than the vendor's minimum width along its outline there (or a vertex limit "
-                "forced the shape): such an order is what can be bought of that part; check it with the vendor"
+                else "the AOI itself is narrower than the vendor's minimum width along its outline there "
+                "(or a vertex limit forced the shape): such an order is what can be bought of that part; "
+                "check it with the vendor"
             ),
         },
     }
@@ -457,7 +341,7 @@ def _across(
     orders: list[Order] = []
     for c in chosen:
         orders.extend(
-            _make_orders(c.plan.geoms, c.plan.members, c.plan.inside, c.aoi_index, vendor, table, c.whole, measure)
+            make_orders(c.plan.geoms, c.plan.members, c.plan.inside, c.aoi_index, vendor, table, c.whole, measure)
         )
     return orders, shared, settled
 
@@ -480,22 +364,8 @@ def component_orders(
         elif sel.size:
             c = consolidate.components(table, sel, _check_aoi(g, i), vendor, drawn=g)
             if c is not None:
-                orders.extend(_make_orders(c.geoms, c.members, c.inside, i, vendor, table, False, measure))
+                orders.extend(make_orders(c.geoms, c.members, c.inside, i, vendor, table, False, measure))
     return orders
-
-
-def patch_mask_polygons(table: PatchTable, selected: np.ndarray) -> list[Polygon]:
-    """The selected patches merged into polygons (4-connected, holes kept), in ``table.crs`` metres."""
-    sel = np.nonzero(np.asarray(selected, bool))[0]
-    if not sel.size:
-        return []
-    pm = float(table.patch_m)
-    rows, cols = table.row[sel], table.col[sel]
-    r0, c0 = int(rows.min()), int(cols.min())
-    a = np.zeros((int(rows.max()) - r0 + 1, int(cols.max()) - c0 + 1), np.uint8)
-    a[rows - r0, cols - c0] = 1
-    transform = Affine(pm, 0.0, c0 * pm, 0.0, -pm, -r0 * pm)
-    return [shape(g) for g, _ in rasterio.features.shapes(a, mask=a.astype(bool), connectivity=4, transform=transform)]
 
 
 def baseline_cost(aoi_geoms: Sequence[BaseGeometry], vendor: VendorProfile, crs: CRS) -> Bill:

@@ -4,7 +4,8 @@ A vendor bills each order polygon as ``billed_km2 = max(area_km2, min_order_km2)
 ``price_per_km2`` (USD per km^2); geometric rules (minimum width, vertex limit, single polygons) are
 applied when orders are built (:mod:`zoomplan.plan.orders.orders`). The baseline is the whole AOI ordered
 from the same vendor under the same rules (:func:`zoomplan.plan.orders.orders.baseline_cost`, beside the orders
-it is made of). Everything here is pure; areas are km^2, money USD.
+it is made of). :class:`Order` is one order as billed; :func:`make_orders` turns the pieces a plan drew into
+orders (ids, billed areas, costs, the patches they serve). Everything here is pure; areas are km^2, money USD.
 """
 
 from __future__ import annotations
@@ -13,12 +14,19 @@ import datetime as _dt
 import logging
 import math
 import tomllib
-from dataclasses import dataclass, fields
+from collections import Counter
+from dataclasses import dataclass, field, fields
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Protocol
 
+import numpy as np
+from shapely.geometry.base import BaseGeometry
+
 from zoomplan.errors import ConfigError, InputError
+from zoomplan.plan.orders.area import Measure
+from zoomplan.plan.orders.polygons import is_wide
+from zoomplan.plan.types import PatchTable
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +74,8 @@ class VendorProfile:
             )
         if self.cloud_max_pct > 100 or self.off_nadir_max_deg > 90:
             raise ConfigError(
-                f"{where}: cloud_max_pct must be <= 100 and off_nadir_max_deg <= 90; found {self.cloud_max_pct}, {self.off_nadir_max_deg}"
+                f"{where}: cloud_max_pct must be <= 100 and off_nadir_max_deg <= 90; "
+                f"found {self.cloud_max_pct}, {self.off_nadir_max_deg}"
             )
         if isinstance(self.max_vertices, bool) or not isinstance(self.max_vertices, int) or self.max_vertices < 4:
             raise ConfigError(f"{where}: field 'max_vertices' is {self.max_vertices!r}; set an integer >= 4")
@@ -74,7 +83,8 @@ class VendorProfile:
             raise ConfigError(f"{where}: field 'kind' is {self.kind!r}; use one of {', '.join(KINDS)}")
         if self.currency != "USD":
             raise ConfigError(
-                f"{where}: field 'currency' is {self.currency!r}; zoomplan bills in USD, convert the prices and set currency = \"USD\""
+                f"{where}: field 'currency' is {self.currency!r}; "
+                'zoomplan bills in USD, convert the prices and set currency = "USD"'
             )
         if not isinstance(self.allows_multipolygon, bool):
             raise ConfigError(
@@ -147,7 +157,8 @@ def load_vendors(path: Path | None = None) -> dict[str, VendorProfile]:
     raws = doc.get("vendor")
     if not isinstance(raws, list) or not raws:
         raise ConfigError(
-            f"vendors file {p}: no [[vendor]] tables found; add at least one profile (see the packaged configs/vendors.toml)"
+            f"vendors file {p}: no [[vendor]] tables found; "
+            "add at least one profile (see the packaged configs/vendors.toml)"
         )
     out: dict[str, VendorProfile] = {}
     for raw in raws:
@@ -209,7 +220,7 @@ def cost_summary(
 ) -> dict[str, Any]:
     """Plan against baseline, JSON-ready: areas km^2, money USD, savings in USD and percent of baseline.
 
-    With ``orders`` (:class:`~zoomplan.plan.orders.orders.Order`), ``whole_aoi_features`` lists the AOI
+    With ``orders`` (:class:`Order`), ``whole_aoi_features`` lists the AOI
     features bought whole and ``note`` says so when the whole AOI is bought (the plan is the baseline).
     """
     saving = baseline.cost_usd - plan.cost_usd
@@ -236,6 +247,98 @@ def cost_summary(
         if orders and all(o.whole_aoi for o in orders):
             out["note"] = (
                 "the plan buys the whole AOI: every patch is selected, or consolidated orders would cost no less than "
-                f"the baseline under {vendor.name}'s minimum order ({vendor.min_order_km2:g} km^2) and width ({vendor.min_width_m:g} m)"
+                f"the baseline under {vendor.name}'s minimum order ({vendor.min_order_km2:g} km^2) "
+                f"and width ({vendor.min_width_m:g} m)"
             )
+    return out
+
+
+# ---------------------------------------------------------------- orders as billed
+
+
+@dataclass(frozen=True)
+class Order:
+    """One polygon (or MultiPolygon, where the vendor allows it) bought from one vendor.
+
+    ``geometry`` is in the planning CRS (metres); areas km^2; money USD. ``n_patches`` and
+    ``mean_probability`` describe the table patches the order serves (NaN without patches), whose
+    table indices are ``patches``.
+    """
+
+    order_id: str
+    geometry: BaseGeometry
+    area_km2: float
+    billed_km2: float
+    cost_usd: float
+    n_patches: int
+    mean_probability: float
+    aoi_index: int
+    dominant_classes: tuple[str, ...]
+    vendor: str
+    product: str
+    price_per_km2: float
+    whole_aoi: bool = False  # the whole AOI feature is bought (threshold 0, or cheaper than a partial order)
+    width_ok: bool = True  # at least min_width_m wide everywhere (False: the AOI is narrower than the rule)
+    inside_aoi: bool = True  # False only when the vertex limit forced a shape beyond the AOI
+    patches: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), compare=False, repr=False)
+    """Table indices of the patches the order serves (``n_patches`` of them)."""
+
+
+def _classes(table: PatchTable, idx: np.ndarray, top: int = 3) -> tuple[str, ...]:
+    counts = Counter(table.tile_class[idx].tolist())
+    names = table.class_names
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    return tuple(names[c] if 0 <= c < len(names) else str(c) for c, _ in ranked)
+
+
+def make_orders(
+    geoms: list[BaseGeometry],
+    members: list[np.ndarray],
+    inside: list[bool],
+    aoi_index: int,
+    vendor: VendorProfile,
+    table: PatchTable | None,
+    whole: bool,
+    measure: Measure,
+) -> list[Order]:
+    out: list[Order] = []
+    seen: Counter[str] = Counter()
+    for g, m, ins, a in zip(geoms, members, inside, measure(geoms) if geoms else []):
+        area = float(a) * 1e-6
+        billed = billed_km2(area, vendor)
+        if table is not None and m.size:
+            r = int(table.row[m].min())
+            where = f"r{r}_c{int(table.col[m][table.row[m] == r].min())}"
+            mean_p = (
+                float(np.nanmean(table.prob[m].astype(np.float64)))
+                if np.isfinite(table.prob[m]).any()
+                else float("nan")
+            )
+            classes = _classes(table, m)
+        else:
+            where, mean_p, classes = f"x{int(round(g.bounds[0]))}_y{int(round(g.bounds[3]))}", float("nan"), ()
+        oid = f"a{aoi_index}_{'aoi_' if whole else ''}{where}"
+        seen[oid] += 1
+        if seen[oid] > 1:
+            oid = f"{oid}_{seen[oid]}"
+        out.append(
+            Order(
+                order_id=oid,
+                geometry=g,
+                area_km2=area,
+                billed_km2=billed,
+                cost_usd=billed * vendor.price_per_km2,
+                n_patches=int(m.size),
+                mean_probability=mean_p,
+                aoi_index=aoi_index,
+                dominant_classes=classes,
+                vendor=vendor.name,
+                product=vendor.product,
+                price_per_km2=vendor.price_per_km2,
+                whole_aoi=whole,
+                width_ok=is_wide(g, vendor.min_width_m),
+                inside_aoi=ins,
+                patches=np.asarray(m, np.int64),
+            )
+        )
     return out

@@ -32,7 +32,7 @@ from zoomplan.plan.orders.morphology import (
     shapes,
     vertex_counts,
 )
-from zoomplan.plan.orders.orderable import Candidate, Cells, bill_usd, orderable, threaded
+from zoomplan.plan.orders.orderable import Candidate, Cells, orderable, threaded
 from zoomplan.plan.orders.polygons import fill_holes, is_wide, polygons
 from zoomplan.plan.orders.pricing import VendorProfile
 from zoomplan.plan.types import PatchTable
@@ -85,13 +85,11 @@ class Window:
         b = table.bounds(sel)
         self.area = pm * pm / self.measure.scale(0.5 * (b[:, 0] + b[:, 2]), 0.5 * (b[:, 1] + b[:, 3]))
         self.crumbs, self.slivers = np.zeros(0, dtype=object), 0
-        self.kept: dict[
-            int, BaseGeometry
-        ] = {}  # index into sel -> its pieces inside F that are not crumbs, where F cuts it
+        # index into sel -> its pieces inside F that are not crumbs, where F cuts it
+        self.kept: dict[int, BaseGeometry] = {}
         cut = np.nonzero(self.edge[self.rows, self.cols])[0]
-        if (
-            cut.size
-        ):  # near F's outline: a cell F covers keeps its area; the others keep their pieces that are not crumbs
+        # near F's outline: a cell F covers keeps its area; the others keep their pieces that are not crumbs
+        if cut.size:
             boxes = shapely.box(b[cut, 0], b[cut, 1], b[cut, 2], b[cut, 3])
             shapely.prepare(filled)
             part = ~shapely.covers(filled, boxes)
@@ -135,13 +133,6 @@ class Window:
         return shapely.box(x0, y1 - ky * self.pm, x0 + kx * self.pm, y1)
 
 
-def mask_cost(mask: np.ndarray, vendor: VendorProfile, cell_m2: float) -> tuple[float, int]:
-    """(USD bill of the mask's components as orders, holes filled, unclipped and unfitted; number of
-    components), with ``cell_m2`` the billed area of one cell (it ranks closings: no exact bill)."""
-    _, labels, n = fill_and_label(mask)
-    return bill_usd(np.bincount(labels.ravel(), minlength=n + 1)[1:] * cell_m2, vendor), n
-
-
 def overlap(region: BaseGeometry, cells: np.ndarray, tiny: float) -> np.ndarray:
     """Which ``cells`` (boxes) overlap ``region`` by more than ``tiny`` m^2 (exact areas only along its outline)."""
     shapely.prepare(region)
@@ -180,9 +171,8 @@ def _trim(
     for q, m in found:
         at = np.nonzero(np.isin(w.sel, m))[0]
         cells = w.box(w.rows[at], w.cols[at], 1, 1)
-        for k, j in enumerate(
-            at.tolist()
-        ):  # where F's outline cuts a patch, what needs the width is its part that is not crumbs
+        # where F's outline cuts a patch, what needs the width is its part that is not crumbs
+        for k, j in enumerate(at.tolist()):
             if j in w.kept:
                 cells[k] = w.kept[j] if not w.kept[j].is_empty else cells[k].intersection(w.filled)
         g = q
@@ -266,9 +256,8 @@ def finish_mask(
         parts = [Polygon(q.exterior) for q in polygons(clipped[j], 1e-6 * w.pm * w.pm)]
         if len(parts) == 1:
             found.append((parts[0], m))
-        elif (
-            parts
-        ):  # F's outline cut the component: each part serves the patches with area in it (a patch may span two)
+        # F's outline cut the component: each part serves the patches with area in it (a patch may span two)
+        elif parts:
             src, dst = shapely.STRtree(parts).query(w.box(w.rows[at], w.cols[at], 1, 1), predicate="intersects")
             boxes = w.box(w.rows[at][src], w.cols[at][src], 1, 1)
             hit = (
@@ -284,9 +273,8 @@ def finish_mask(
                 return None
         else:
             found = _trim(w, found, vendor.min_width_m, shapely.union_all(shapes(held, w.transform)))
-    found.sort(
-        key=lambda f: (-f[0].bounds[3], f[0].bounds[0], int(f[1].min()))
-    )  # north to south, west to east; then the first patch
+    # north to south, west to east; then the first patch
+    found.sort(key=lambda f: (-f[0].bounds[3], f[0].bounds[0], int(f[1].min())))
     return orderable(
         [f[0] for f in found],
         [f[1] for f in found],
@@ -302,10 +290,10 @@ def finish_mask(
 
 
 def _cells(w: Window, labels: np.ndarray, nv: np.ndarray, which: np.ndarray) -> dict[int, Cells]:
-    """:class:`Cells` of the components ``which`` (bool, n) of ``labels`` with ``nv`` vertices, keyed by component (0..n-1):
-    area = cells x cell area over the areal scale at the cells' centroid (``w.measure``, as the drawn
-    polygon is billed); bounds mapped as GDAL maps pixel corners (x = c + col a, y = f + row e), so
-    they equal the drawn ring's on a grid of whole metres."""
+    """:class:`Cells` of the components ``which`` (bool, n) of ``labels`` with ``nv`` vertices, keyed by
+    component (0..n-1): area = cells x cell area over the areal scale at the cells' centroid
+    (``w.measure``, as the drawn polygon is billed); bounds mapped as GDAL maps pixel corners
+    (x = c + col a, y = f + row e), so they equal the drawn ring's on a grid of whole metres."""
     ids = np.nonzero(which)[0]
     if not ids.size:
         return {}
