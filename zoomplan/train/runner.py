@@ -1,7 +1,8 @@
 """The training driver: runs the stages of a recipe, keeps the best checkpoint, resumes, scales out.
 
 What a run directory holds, and how a run starts or continues one: :mod:`zoomplan.train.rundir`;
-Ft-2's out-of-fold LR classifiers: :mod:`zoomplan.train.folds`; the baselines: :mod:`zoomplan.train.baselines`.
+Ft-2's out-of-fold LR classifiers: :mod:`zoomplan.train.folds`; the baselines: :mod:`zoomplan.train.baselines`;
+what each stage needs and produces, and building its models: :mod:`zoomplan.train.stages`.
 
 Randomness: every epoch re-seeds its shuffling, augmentation and policy sampling from
 (seed, stage, epoch), so a resumed run repeats exactly the epochs an uninterrupted one would.
@@ -28,47 +29,29 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSamp
 
 from zoomplan.data.lowres import Radiometry, Streams
 from zoomplan.device import autocast, eval_mode, grad_scaler
-from zoomplan.errors import CheckpointError, ConfigError
 from zoomplan.train.baselines import FILENAME, finetune_baselines
-from zoomplan.train.checkpoint import build_component, load_state, save_checkpoint, save_state
-from zoomplan.train.config import EXTRA_STAGES, STAGES, TrainConfig
+from zoomplan.train.checkpoint import load_state, save_checkpoint, save_state
+from zoomplan.train.config import STAGES, TrainConfig
 from zoomplan.train.folds import Indexed, stage_seed, train_lr_folds
 from zoomplan.train.reward import alpha_at
 from zoomplan.train.reward import reward as reward_fn
 from zoomplan.train.rundir import DistInfo, append_metrics, start_card, trim_metrics
+from zoomplan.train.stages import (
+    POLICY_COMPONENT,
+    STAGE_NEEDS,
+    build_stage,
+    expand_stages,
+    load_component,
+    require_components,
+    stage_components,
+)
 from zoomplan.train.steps import PolicyModels, Tally, classifier_loss, cosine_lr, policy_predict, policy_step
+
+__all__ = ["POLICY_COMPONENT", "STAGE_NEEDS", "Progress", "Trainer", "expand_stages", "stage_components", "train"]
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, dict[str, Any]], None]
-POLICY_COMPONENT = {"policy": "pt", "ft1": "ft1", "ft2": "ft2"}
-STAGE_NEEDS = {
-    "hr": (),
-    "lr": (),
-    "policy": ("hr",),
-    "ft1": ("policy_pt", "hr"),
-    "ft2": ("policy_ft1", "hr_ft1", "lr"),
-    "baselines": ("hr", "policy_ft1"),
-}
-
-
-def stage_components(stage: str) -> tuple[str, ...]:
-    """Checkpoint components a stage produces (``baselines`` writes its own file, none here)."""
-    if stage in EXTRA_STAGES:
-        return ()
-    if stage in ("hr", "lr"):
-        return (stage,)
-    s = POLICY_COMPONENT[stage]
-    return (f"policy_{s}",) if stage == "policy" else (f"policy_{s}", f"hr_{s}")
-
-
-def expand_stages(stage: str) -> tuple[str, ...]:
-    """``all`` -> every stage in order; otherwise the one stage (validated)."""
-    if stage == "all":
-        return STAGES
-    if stage not in STAGES + EXTRA_STAGES:
-        raise ConfigError(f"unknown stage {stage!r}: use one of hr, lr, policy, ft1, ft2, all, baselines")
-    return (stage,)
 
 
 class Trainer:
@@ -108,60 +91,6 @@ class Trainer:
     def _trim_metrics(self, stage: str, done: int) -> None:
         if self.dist.main:
             trim_metrics(self.out / "metrics.jsonl", stage, done)
-
-    # ---------------------------------------------------------------- models
-    def _component(self, name: str, *, required_by: str) -> nn.Module:
-        model = build_component(self.card, name)
-        if name not in self.weights:  # check_prerequisites() makes this unreachable from run()
-            raise CheckpointError(f"stage {required_by} needs {name!r} in {self.ckpt_path}")
-        model.load_state_dict(self.weights[name])
-        return model.to(self.device)
-
-    def _policy_from_lr(self, component: str, *, required_by: str) -> nn.Module:
-        """A new policy whose body (every tensor but the output layer) is the trained LR classifier's."""
-        policy = build_component(self.card, component)
-        if "lr" not in self.weights:
-            raise CheckpointError(
-                f"stage {required_by}: policy_init = 'lr' needs the trained 'lr' classifier in {self.ckpt_path}: run --stage lr first"
-            )
-        own, src = policy.state_dict(), self.weights["lr"]
-        body = [k for k in own if not k.startswith("fc.")]
-        bad = [k for k in body if k not in src or tuple(src[k].shape) != tuple(own[k].shape)]
-        if bad:
-            raise ConfigError(
-                f"[stage.{required_by}] policy_init = 'lr' needs [model].policy to be the same network as [model].lr_classifier "
-                f"(they differ at {bad[0]}): give both the same name, width and stem"
-            )
-        policy.load_state_dict({**own, **{k: src[k] for k in body}})
-        return policy.to(self.device)
-
-    def _build(self, stage: str) -> tuple[dict[str, nn.Module], list[dict[str, Any]], PolicyModels | None]:
-        """Trainable modules by component name, optimiser parameter groups, and policy wiring."""
-        sc = self.cfg.stage(stage)
-        if stage in ("hr", "lr"):
-            model = build_component(self.card, stage).to(self.device)
-            return {stage: model}, [{"params": model.parameters(), "lr": sc.lr, "base_lr": sc.lr}], None
-        if stage == "policy":
-            policy = build_component(self.card, "policy_pt").to(self.device)
-            hr = self._component("hr", required_by=stage).eval().requires_grad_(False)
-            pm = PolicyModels(policy, hr, None, False, self.card.combine, self.card.patch_grid)
-            return {"policy_pt": policy}, [{"params": policy.parameters(), "lr": sc.lr, "base_lr": sc.lr}], pm
-        src = "pt" if stage == "ft1" else "ft1"
-        dst = POLICY_COMPONENT[stage]
-        if sc.policy_init == "fresh":
-            policy = build_component(self.card, f"policy_{dst}").to(self.device)
-        elif sc.policy_init == "lr":
-            policy = self._policy_from_lr(f"policy_{dst}", required_by=stage)
-        else:
-            policy = self._component(f"policy_{src}", required_by=stage)
-        hr = self._component("hr" if stage == "ft1" else "hr_ft1", required_by=stage)
-        lr_model = self._component("lr", required_by=stage).eval().requires_grad_(False) if stage == "ft2" else None
-        pm = PolicyModels(policy, hr, lr_model, True, self.card.combine, self.card.patch_grid)
-        groups = [
-            {"params": policy.parameters(), "lr": sc.lr, "base_lr": sc.lr},
-            {"params": hr.parameters(), "lr": sc.lr_classifier, "base_lr": sc.lr_classifier},
-        ]
-        return {f"policy_{dst}": policy, f"hr_{dst}": hr}, groups, pm
 
     def _wrap(self, module: nn.Module) -> nn.Module:
         if self.dist.world == 1:
@@ -215,7 +144,7 @@ class Trainer:
     def run_stage(self, stage: str, resume_state: dict[str, Any] | None, resume: bool = False) -> None:
         sc = self.cfg.stage(stage)
         torch.manual_seed(stage_seed(self.cfg.seed, stage, 10_000))  # initial weights depend on the seed alone
-        trained, groups, pm = self._build(stage)
+        trained, groups, pm = build_stage(self, stage)
         opt = torch.optim.Adam(groups, weight_decay=sc.weight_decay)
         scaler = grad_scaler(self.device)
         start, best = 0, -float("inf")
@@ -356,15 +285,7 @@ class Trainer:
     def check_prerequisites(self, stages: tuple[str, ...]) -> None:
         """Fail before any file is written if a stage needs weights that neither the run directory
         holds nor an earlier stage of this call will produce."""
-        have = set(self.weights)
-        for stage in stages:
-            for need in STAGE_NEEDS[stage]:
-                if need not in have:
-                    prev = next(s for s in STAGES if need in stage_components(s))
-                    raise CheckpointError(
-                        f"stage {stage} needs {need!r} in {self.ckpt_path}: run --stage {prev} first (same --out)"
-                    )
-            have |= set(stage_components(stage))
+        require_components(self, stages)
 
     def run(self, stages: tuple[str, ...], resume: bool = False) -> Path:
         """Run ``stages`` in order; with ``resume``, skip finished ones and continue the interrupted one."""
@@ -403,9 +324,9 @@ class Trainer:
             if f"policy_{tag}" not in self.weights:
                 continue
             pm = PolicyModels(
-                self._component(f"policy_{tag}", required_by="deploy"),
-                self._component(f"hr_{tag}" if tag != "pt" else "hr", required_by="deploy"),
-                self._component("lr", required_by="deploy") if tag == "ft2" else None,
+                load_component(self, f"policy_{tag}", required_by="deploy"),
+                load_component(self, f"hr_{tag}" if tag != "pt" else "hr", required_by="deploy"),
+                load_component(self, "lr", required_by="deploy") if tag == "ft2" else None,
                 False,
                 self.card.combine,
                 self.card.patch_grid,
