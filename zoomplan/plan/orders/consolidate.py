@@ -27,7 +27,8 @@ narrow parts are grown with k x k squares of cells wholly inside F and clear of 
 splitting an order around a hole keeps them, :mod:`zoomplan.plan.orders.holes`), or near its outline with
 (k + 2) x (k + 2) squares of cells touching F (:func:`~zoomplan.plan.orders.morphology.widen`); a piece F's
 outline still leaves narrower than the rule is cut to its wide parts when they hold its patches (their
-pieces that are not crumbs), or grown inside F around its narrow parts (:func:`zoomplan.plan.orders.window._trim`). What stays
+pieces that are not crumbs), or grown inside F around its narrow parts (:func:`zoomplan.plan.orders.window._trim`).
+What stays
 narrow lies where F itself is.
 
 Guarantee: the plan kept is the cheapest candidate, so its bill is at most that of (a), (b), (c),

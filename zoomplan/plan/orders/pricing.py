@@ -66,7 +66,8 @@ class VendorProfile:
             )
         if self.cloud_max_pct > 100 or self.off_nadir_max_deg > 90:
             raise ConfigError(
-                f"{where}: cloud_max_pct must be <= 100 and off_nadir_max_deg <= 90; found {self.cloud_max_pct}, {self.off_nadir_max_deg}"
+                f"{where}: cloud_max_pct must be <= 100 and off_nadir_max_deg <= 90; found {self.cloud_max_pct}, "
+                f"{self.off_nadir_max_deg}"
             )
         if isinstance(self.max_vertices, bool) or not isinstance(self.max_vertices, int) or self.max_vertices < 4:
             raise ConfigError(f"{where}: field 'max_vertices' is {self.max_vertices!r}; set an integer >= 4")
@@ -74,7 +75,8 @@ class VendorProfile:
             raise ConfigError(f"{where}: field 'kind' is {self.kind!r}; use one of {', '.join(KINDS)}")
         if self.currency != "USD":
             raise ConfigError(
-                f"{where}: field 'currency' is {self.currency!r}; zoomplan bills in USD, convert the prices and set currency = \"USD\""
+                f"{where}: field 'currency' is {self.currency!r}; zoomplan bills in USD, convert the prices and set "
+                f'currency = "USD"'
             )
         if not isinstance(self.allows_multipolygon, bool):
             raise ConfigError(
@@ -147,7 +149,8 @@ def load_vendors(path: Path | None = None) -> dict[str, VendorProfile]:
     raws = doc.get("vendor")
     if not isinstance(raws, list) or not raws:
         raise ConfigError(
-            f"vendors file {p}: no [[vendor]] tables found; add at least one profile (see the packaged configs/vendors.toml)"
+            f"vendors file {p}: no [[vendor]] tables found; add at least one profile (see the packaged "
+            f"configs/vendors.toml)"
         )
     out: dict[str, VendorProfile] = {}
     for raw in raws:
@@ -236,6 +239,7 @@ def cost_summary(
         if orders and all(o.whole_aoi for o in orders):
             out["note"] = (
                 "the plan buys the whole AOI: every patch is selected, or consolidated orders would cost no less than "
-                f"the baseline under {vendor.name}'s minimum order ({vendor.min_order_km2:g} km^2) and width ({vendor.min_width_m:g} m)"
+                f"the baseline under {vendor.name}'s minimum order ({vendor.min_order_km2:g} km^2) and width "
+                f"({vendor.min_width_m:g} m)"
             )
     return out
