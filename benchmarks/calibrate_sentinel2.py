@@ -65,7 +65,8 @@ def main() -> None:
     for k, name in enumerate(ds.class_names):
         m = (ds.labels == k).numpy()
         print(
-            f"   training {name:12s} {np.median(lr[m].permute(1, 0, 2, 3).reshape(3, -1).numpy(), axis=1).round(3)}  ({m.sum()} images)"
+            f"   training {name:12s} {np.median(lr[m].permute(1, 0, 2, 3).reshape(3, -1).numpy(), axis=1).round(3)}  "
+            f"({m.sum()} images)"
         )
 
 

@@ -128,11 +128,13 @@ def main() -> None:
     settled = torch.tensor([names.index(c) for c in SETTLED if c in names])
     iw = names.index("water")
     print(
-        f"LR classifier ({m.lr_classifier.name}), {cfg.stage('lr').epochs} epochs, seed {args.seed}; joint train {len(tr)}, val {len(va)}; "
+        f"LR classifier ({m.lr_classifier.name}), {cfg.stage('lr').epochs} epochs, seed {args.seed}; joint train "
+        f"{len(tr)}, val {len(va)}; "
         f"scene {SCENE.name}: {water.sum()} open-water tiles, {land.sum()} land tiles (80 m)"
     )
     print(
-        "| variant | val acc % | water tiles called water % | water tiles called a settled class % | land tiles called water % | train s |"
+        "| variant | val acc % | water tiles called water % | water tiles called a settled class % | land tiles "
+        "called water % | train s |"
     )
     print("|---|---|---|---|---|---|")
     for name, psf, sensor, radiometry in variants:
@@ -164,7 +166,8 @@ def main() -> None:
         pred = predict(model, x.float())
         pw, pl = pred[torch.from_numpy(water)], pred[torch.from_numpy(land)]
         print(
-            f"| {name} | {100 * acc:.1f} | {100 * float((pw == iw).float().mean()):.1f} | {100 * float(torch.isin(pw, settled).float().mean()):.1f} "
+            f"| {name} | {100 * acc:.1f} | {100 * float((pw == iw).float().mean()):.1f} | "
+            f"{100 * float(torch.isin(pw, settled).float().mean()):.1f} "
             f"| {100 * float((pl == iw).float().mean()):.1f} | {secs:.0f} |"
         )
 

@@ -32,11 +32,13 @@ def main() -> None:
     spec = next(s for s in sources_from_recipe(cfg.raw) if s.name == "rsscn7")
     sensor = next(s for s in cfg.sensors if s.name == "sentinel2_toa")
     print(
-        f"LR classifier ({m.lr_classifier.name}), {cfg.stage('lr').epochs} epochs, seed {args.seed}; RSSCN7 levels 2-4; "
+        f"LR classifier ({m.lr_classifier.name}), {cfg.stage('lr').epochs} epochs, seed {args.seed}; RSSCN7 levels "
+        f"2-4; "
         f"PSF {m.lr_psf_sigma} px, recipe radiometry; scene {SCENE.name}"
     )
     print(
-        "| tile | LR px | train / val images | val acc % | water tiles called water % | water tiles called a settled class % "
+        "| tile | LR px | train / val images | val acc % | water tiles called water % | water tiles called a settled "
+        "class % "
         "| land tiles called water % | scene tiles water / land | train s |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
@@ -77,8 +79,10 @@ def main() -> None:
         iw = names.index("water")
         settled = torch.tensor([names.index(c) for c in SETTLED])
         print(
-            f"| {tile_m:g} m | {L} x {L} | {len(tr)} / {len(va)} | {100 * acc:.1f} | {100 * float((pw == iw).float().mean()):.1f} "
-            f"| {100 * float(torch.isin(pw, settled).float().mean()):.1f} | {100 * float((pl == iw).float().mean()):.1f} "
+            f"| {tile_m:g} m | {L} x {L} | {len(tr)} / {len(va)} | {100 * acc:.1f} | "
+            f"{100 * float((pw == iw).float().mean()):.1f} "
+            f"| {100 * float(torch.isin(pw, settled).float().mean()):.1f} | "
+            f"{100 * float((pl == iw).float().mean()):.1f} "
             f"| {int(water.sum())} / {int(land.sum())} | {secs:.0f} |"
         )
 

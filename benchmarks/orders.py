@@ -65,7 +65,8 @@ def real_selections(whole_scene: bool) -> list[tuple[str, PatchTable, list, np.n
             r = plan(aoi, [scene], device="cpu", threshold=1.01)  # inference only: nothing selected, no orders built
             sel = r.table.prob > 0.5
             print(
-                f"# {name}: {len(r.table):,} patches, {sel.sum():,} selected (p > 0.5), inference {time.perf_counter() - t:.0f} s",
+                f"# {name}: {len(r.table):,} patches, {sel.sum():,} selected (p > 0.5), inference "
+                f"{time.perf_counter() - t:.0f} s",
                 flush=True,
             )
             out.append((name, r.table, list(r.aoi.geoms), sel))
@@ -181,7 +182,8 @@ def main() -> None:
         selections += real_selections(SCENE.is_file())
     selections += generated_selections(args.seed)
     head = (
-        f"{'selection':<27} {'vendor':<13} {'(a) per patch':>14} {'(b) union':>11} {'(c) bbox':>10} {'(d) zoomplan':>13} "
+        f"{'selection':<27} {'vendor':<13} {'(a) per patch':>14} {'(b) union':>11} {'(c) bbox':>10} "
+        f"{'(d) zoomplan':>13} "
         f"{'d/min':>6} {'covered':>9} {'dropped':>7} {'billed km2':>11} {'overlap m2':>10} {'crumbs':>6}"
     )
     print(head)
@@ -199,9 +201,12 @@ def main() -> None:
             ok &= good
             n = covered(t, sel, orders)
             print(
-                f"{name:<27} {v.name:<13} {refs['per_patch']:>14,.0f} {refs['union']:>11,.0f} {refs['bbox']:>10,.0f} {d:>13,.0f} "
-                f"{d / best if best else 1.0:>6.3f} {n:>9,} {int(sel.sum()) - n:>7} {sum(o.billed_km2 for o in orders):>11,.3f} "
-                f"{max(overlap, 0.0):>10,.1f} {p.rules['crumbs']['dropped']:>6}{'' if good else '  <-- ABOVE min(a,b,c) or overlapping'}",
+                f"{name:<27} {v.name:<13} {refs['per_patch']:>14,.0f} {refs['union']:>11,.0f} {refs['bbox']:>10,.0f} "
+                f"{d:>13,.0f} "
+                f"{d / best if best else 1.0:>6.3f} {n:>9,} {int(sel.sum()) - n:>7} "
+                f"{sum(o.billed_km2 for o in orders):>11,.3f} "
+                f"{max(overlap, 0.0):>10,.1f} "
+                f"{p.rules['crumbs']['dropped']:>6}{'' if good else '  <-- ABOVE min(a,b,c) or overlapping'}",
                 flush=True,
             )
     print(f"(d) <= min(a, b, c) and no area billed twice, for every selection and vendor: {'yes' if ok else 'NO'}")
@@ -233,7 +238,10 @@ def main() -> None:
     print(
         f"\nbudgets ({v.name}, every patch a candidate): the plain best-first prefix against zoomplan's value per USD"
     )
-    head = f"{'selection':<40} {'budget':>8} {'prefix: patches':>16} {'value':>8} {'zoomplan: patches':>18} {'value':>8} {'USD':>8} {'dropped':>8}"
+    head = (
+        f"{'selection':<40} {'budget':>8} {'prefix: patches':>16} {'value':>8} {'zoomplan: patches':>18} "
+        f"{'value':>8} {'USD':>8} {'dropped':>8}"
+    )
     print(head)
     print("-" * len(head))
     example = ""

@@ -119,7 +119,8 @@ def bench(scene: Path, aoi: Path) -> None:
     read_masks = _reader_seconds(inp, ckpt, nodata_rule=False)
     rule = _reader_seconds(inp, ckpt, nodata_rule=True)
     print(
-        f"  reader (no networks): nodata rule on read pixels {rule:.2f} s, read_masks {read_masks:.2f} s (x{read_masks / rule:.2f})"
+        f"  reader (no networks): nodata rule on read pixels {rule:.2f} s, read_masks {read_masks:.2f} s "
+        f"(x{read_masks / rule:.2f})"
     )
 
     table = infer_patches(ckpt, inp.used, inp.aoi.geoms, inp.grid, torch.device("cpu")).table
@@ -138,7 +139,8 @@ def bench(scene: Path, aoi: Path) -> None:
     many, on = timed_orders(default)
     same = [o.geometry.wkb for o in o1] == [o.geometry.wkb for o in on]
     print(
-        f"  consolidation ({len(on)} orders, {vendor.name}): {default} fitting threads {many:.2f} s, 1 thread {one:.2f} s "
+        f"  consolidation ({len(on)} orders, {vendor.name}): {default} fitting threads {many:.2f} s, 1 thread "
+        f"{one:.2f} s "
         f"(x{one / many:.2f}); same orders: {same}"
     )
 
@@ -160,10 +162,12 @@ def bench(scene: Path, aoi: Path) -> None:
         return sum(v[3] for (f, _, fn), v in st.items() if f.endswith(module) and fn == name)
 
     print(
-        f"  consolidation profile (cProfile, {total:.2f} s): labelling masks (scipy) {cum('morphology.py', 'fill_and_label'):.2f} s, "
+        f"  consolidation profile (cProfile, {total:.2f} s): labelling masks (scipy) "
+        f"{cum('morphology.py', 'fill_and_label'):.2f} s, "
         f"drawing components (GDAL) {cum('morphology.py', 'label_polygons'):.2f} s, "
         f"clipping to the AOI and simplifying, in threads (wall) {cum('orderable.py', 'threaded'):.2f} s, "
-        f"making pieces orderable (its simplifying, vertex fitting in threads) {cum('orderable.py', 'orderable'):.2f} s "
+        f"making pieces orderable (its simplifying, vertex fitting in threads) {cum('orderable.py', 'orderable'):.2f} "
+        f"s "
         f"(cProfile sees only the main thread: threaded work counts as waiting)"
     )
 

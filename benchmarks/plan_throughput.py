@@ -458,7 +458,8 @@ def main() -> None:
 
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
-        f"({torch.get_num_threads()} threads), device {args.device}, batch {args.batch_size}; load average {os.getloadavg()[0]:.1f}"
+        f"({torch.get_num_threads()} threads), device {args.device}, batch {args.batch_size}; load average "
+        f"{os.getloadavg()[0]:.1f}"
     )
     results = {}
     for scale in args.scale:
@@ -468,7 +469,8 @@ def main() -> None:
         built = time.perf_counter() - t
         aoi, _ = write_aoi(scene, args.workdir / f"aoi_{side}_{args.aoi_fraction:g}.geojson", args.aoi_fraction)
         print(
-            f"scene {scene} ({scene.stat().st_size / 1e6:,.0f} MB on disk, {4 * 2 * side * side / 1e6:,.0f} MB decoded; ready in {built:.0f} s)",
+            f"scene {scene} ({scene.stat().st_size / 1e6:,.0f} MB on disk, {4 * 2 * side * side / 1e6:,.0f} MB "
+            f"decoded; ready in {built:.0f} s)",
             flush=True,
         )
         r = bench_scale(scene, aoi, args.workdir, args)
@@ -481,7 +483,8 @@ def main() -> None:
         print(
             f"scaling {ks[0]:g}x -> {ks[-1]:g}x (area x{k:g}, tiles x{hi['tiles'] / lo['tiles']:.2f}): "
             f"(d) time x{hi['d']['seconds'] / lo['d']['seconds']:.2f} (linear = x{hi['tiles'] / lo['tiles']:.2f}), "
-            f"(d) peak RSS {lo['d']['peak_rss_mb']:.0f} -> {hi['d']['peak_rss_mb']:.0f} MB (x{hi['d']['peak_rss_mb'] / lo['d']['peak_rss_mb']:.2f})"
+            f"(d) peak RSS {lo['d']['peak_rss_mb']:.0f} -> {hi['d']['peak_rss_mb']:.0f} MB "
+            f"(x{hi['d']['peak_rss_mb'] / lo['d']['peak_rss_mb']:.2f})"
         )
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=str))

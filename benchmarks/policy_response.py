@@ -68,13 +68,15 @@ def main() -> None:
     S, Y, LRok, LRtop, OK = (torch.cat(t).numpy() for t in (s, y_all, lr_ok, lr_top, ok))
     p5, p50, p95 = np.percentile(S, [5, 50, 95])
     print(
-        f"{args.model} ({stage} policy), split {args.split}: {len(S)} images, PatchDrop acc {OK.mean():.3f} at S {S.mean():.2f} "
+        f"{args.model} ({stage} policy), split {args.split}: {len(S)} images, PatchDrop acc {OK.mean():.3f} at S "
+        f"{S.mean():.2f} "
         f"(p5/p50/p95 {p5:g}/{p50:g}/{p95:g} of {card.num_patches}), LR-CNN acc {LRok.mean():.3f}"
     )
     for k, c in enumerate(ds.class_names):
         m = Y == k
         print(
-            f"  {c:<14} {int(m.sum()):>4} images  S {S[m].mean():5.2f}  LR acc {LRok[m].mean():.2f}  PatchDrop acc {OK[m].mean():.2f}"
+            f"  {c:<14} {int(m.sum()):>4} images  S {S[m].mean():5.2f}  LR acc {LRok[m].mean():.2f}  PatchDrop acc "
+            f"{OK[m].mean():.2f}"
         )
     print(
         f"S when LR is right {S[LRok].mean():.2f}, when LR is wrong {S[~LRok].mean():.2f}; "

@@ -176,7 +176,8 @@ def main() -> None:
         one = ddp_rate(1, "ucmerced", 32, 20, 3)
         two = ddp_rate(2, "ucmerced", 32, 20, 3)
         print(
-            f"DDP on CPU (gloo, ucmerced LR classifier, batch 32 per process, 1 thread each): 1 process {one:.0f} images/s, "
+            f"DDP on CPU (gloo, ucmerced LR classifier, batch 32 per process, 1 thread each): 1 process {one:.0f} "
+            f"images/s, "
             f"2 processes {two:.0f} images/s: x{two / one:.2f}"
         )
 

@@ -136,7 +136,7 @@ def _crowded_folders(scope: str) -> list[str]:
 def _training_importers(scope: str) -> list[str]:
     allowed = ("zoomplan.train", "zoomplan.cli")
     return [
-        f"{m} imports {', '.join(sorted(t for t in GRAPH[m] if t == 'zoomplan.train' or t.startswith('zoomplan.train.')))}"
+        f"{m} imports {', '.join(sorted(t for t in GRAPH[m] if t.split('.')[:2] == ['zoomplan', 'train']))}"
         for m in sorted(GRAPH)
         if (m == scope or m.startswith(scope + "."))
         and not any(m == a or m.startswith(a + ".") for a in allowed)

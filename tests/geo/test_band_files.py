@@ -16,7 +16,7 @@ import typer
 from affine import Affine
 
 from tests.hardening.catalogue import assert_refused
-from tests.helpers.realdata import patch_probs, plan_cli, real_pixels, reference, same_plan, window_aoi, write_raster  # noqa: F401 (fixture)
+from tests.helpers.realdata import patch_probs, plan_cli, real_pixels, same_plan, window_aoi, write_raster
 from tests.helpers.synth import write_aoi
 from zoomplan.errors import InputError
 from zoomplan.geo.products.bands import group_scene_inputs
@@ -130,7 +130,8 @@ def patch_layer(out: Path) -> list[dict]:
 def test_a_zipped_l1c_safe_plans_like_its_folder(cli: typer.Typer, tmp_path: Path) -> None:
     """A baseline 04.00 L1C SAFE (DN + 1000, MTD_MSIL1C.xml with RADIO_ADD_OFFSET -1000, QI_DATA/MSK_CLASSI_B00.jp2 at
     60 m with an opaque cloud and a cirrus block), zipped (deflated) and the folder removed: its bands and mask are read
-    through /vsizip/, its MTD from the zip; the same patch layer (probabilities, selection, cloudy patches) and cloud summary as the folder."""
+    through /vsizip/, its MTD from the zip; the same patch layer (probabilities, selection, cloudy patches) and cloud
+    summary as the folder."""
     data, transform, crs = real_pixels()
     aoi = window_aoi(tmp_path / "aoi.gpkg", transform)
     pb04 = np.where(data > 0, data + 1000, 0).astype(np.uint16)
@@ -169,7 +170,8 @@ def test_a_zipped_l1c_safe_plans_like_its_folder(cli: typer.Typer, tmp_path: Pat
 
 
 def test_a_zip_without_a_product_is_refused_with_one_line(cli: typer.Typer, tmp_path: Path) -> None:
-    """A zip holding a SAFE without band files, one holding no SAFE and no bands, two SAFEs, a file that is not a zip."""
+    """A zip holding a SAFE without band files, one holding no SAFE and no bands, two SAFEs, a file that is not a
+    zip."""
     safe = tmp_path / "S2B_MSIL1C_20230112T160652_N0509_R097_T18SVG_20230112T191442.SAFE"
     (safe / "GRANULE").mkdir(parents=True)
     (safe / "MTD_MSIL1C.xml").write_text("<x/>")

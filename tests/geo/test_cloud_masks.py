@@ -61,7 +61,8 @@ def test_scl_classes_qa_bits_classi_and_nonzero() -> None:
         [[[21824, 1 << 1, 1 << 2, 1 << 3, 1 << 4, 1 << 5, 1 << 7, 3 << 8, 1 | (1 << 3), 55052 & ~0b11110, 22280]]],
         dtype=np.uint16,
     )
-    # clear land, dilated cloud, cirrus, cloud, shadow, snow, water, cloud confidence only, fill, a value without bits 1-4, cloud + conf
+    # clear land, dilated cloud, cirrus, cloud, shadow, snow, water, cloud confidence only, fill, a value without bits
+    # 1-4, cloud + conf
     got = cloud_pixels(qa, "qa_pixel")[0].tolist()
     assert got == [False, True, True, True, True, False, False, False, False, False, bool(22280 & 0b11110)]
     classi = np.zeros((3, 1, 4), np.uint8)

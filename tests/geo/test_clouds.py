@@ -72,7 +72,8 @@ def _cells(*blocks: tuple[slice, slice]) -> set[tuple[int, int]]:
 
 
 def _by_policy(v: dict[str, Any]) -> bool:
-    """The patch is selected as the threshold 0.5 says (a probability written as 0.5 was rounded to 4 decimals: either way)."""
+    """The patch is selected as the threshold 0.5 says (a probability written as 0.5 was rounded to 4 decimals: either
+    way)."""
     return v["probability"] == 0.5 or v["selected"] == (v["probability"] > 0.5)
 
 
@@ -292,7 +293,8 @@ def _run_fix(line: str) -> None:
 @pytest.mark.shared_data
 def test_bad_masks_are_refused_with_one_line(cli: typer.Typer, tmp_path: Path, reference) -> None:
     """A mask 5 km away, two masks for one scene, a mask without georeferencing: one line, exit 2, nothing
-    written; the last one's fix (rio edit-info --like the scene), run as printed, plans it like the georeferenced one."""
+    written; the last one's fix (rio edit-info --like the scene), run as printed, plans it like the georeferenced
+    one."""
     aoi, _, data, transform, crs = reference
     stack = tmp_path / "rgbn.tif"
     out = tmp_path / "out" / "order.geojson"

@@ -13,7 +13,7 @@ import pytest
 import typer
 
 from tests.helpers.landsat import ELEV, L1, L2, MTL_L1, MTL_L2, SR_A, SR_M, A, M, landsat_set, to_dn
-from tests.helpers.realdata import patch_probs, plan_cli, reference, same_plan, write_raster  # noqa: F401 (fixture)
+from tests.helpers.realdata import patch_probs, plan_cli, same_plan, write_raster
 from zoomplan.geo.products.bands import group_scene_inputs
 from zoomplan.geo.products.files import BandSet, band_token
 from zoomplan.geo.products.landsat import landsat_reflectance

@@ -17,7 +17,7 @@ import rasterio
 import typer
 
 from tests.hardening.catalogue import assert_refused
-from tests.helpers.realdata import patch_probs, plan_cli, reference, same_plan, write_raster  # noqa: F401 (fixture)
+from tests.helpers.realdata import patch_probs, plan_cli, same_plan, write_raster
 from zoomplan.errors import InputError
 from zoomplan.geo.products.bands import group_scene_inputs
 from zoomplan.geo.products.files import BandSet
@@ -251,7 +251,8 @@ def test_an_scl_asset_is_the_scene_cloud_mask(cli: typer.Typer, tmp_path: Path, 
 def test_item_collection_of_two_is_two_scenes_planned_like_the_stack(
     cli: typer.Typer, tmp_path: Path, reference
 ) -> None:
-    """An ItemCollection of two overlapping halves of the real window (cols 0-64 and 32-96, edges on the 160 m tile grid):
+    """An ItemCollection of two overlapping halves of the real window (cols 0-64 and 32-96, edges on the 160 m tile
+    grid):
     two scenes, least cloud cover first; each tile from the first with data: the same plan as the whole stack."""
     aoi, want, data, transform, crs = reference
     feats = []
@@ -435,9 +436,11 @@ def test_band_identity_from_keys_and_eo_bands(tmp_path: Path) -> None:
 
 
 def test_cloud_mask_assets_by_key_eo_bands_and_roles(tmp_path: Path) -> None:
-    """The cloud mask asset: keyed ``qa_pixel`` (Landsat C2) / ``SCL`` / ``scl``, else named ``SCL`` by eo:bands, else with
+    """The cloud mask asset: keyed ``qa_pixel`` (Landsat C2) / ``SCL`` / ``scl``, else named ``SCL`` by eo:bands, else
+    with
     role cloud and a mask's file name; a local twin before a remote one; a cloud-probability asset (role cloud, not
-    named as a product mask) is not the item's mask (the SCL beside the band files is then found by name); a missing one is refused when the mask is looked for."""
+    named as a product mask) is not the item's mask (the SCL beside the band files is then found by name); a missing
+    one is refused when the mask is looked for."""
     from zoomplan.geo.products.clouds import CloudMask, find_cloud_mask
 
     for b in ("r", "g", "b"):

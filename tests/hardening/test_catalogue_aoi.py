@@ -311,7 +311,8 @@ KML = """<?xml version="1.0" encoding="UTF-8"?>
 
 def _kml_polygon(g: Any) -> str:
     coords = " ".join(f"{x:.8f},{y:.8f},0" for x, y in to_lonlat(g).exterior.coords)
-    return f"<Polygon><outerBoundaryIs><LinearRing><coordinates>{coords}</coordinates></LinearRing></outerBoundaryIs></Polygon>"
+    ring = f"<LinearRing><coordinates>{coords}</coordinates></LinearRing>"
+    return f"<Polygon><outerBoundaryIs>{ring}</outerBoundaryIs></Polygon>"
 
 
 def test_kml_aoi_is_planned(run_plan: Callable, scene: Path, tmp_path: Path) -> None:
@@ -323,7 +324,8 @@ def test_kml_aoi_is_planned(run_plan: Callable, scene: Path, tmp_path: Path) -> 
 
 
 def test_kml_with_a_model_is_refused(run_plan: Callable, scene: Path, tmp_path: Path) -> None:
-    """A <Model> inside a <MultiGeometry> crashes GDAL's LIBKML driver (found by fuzzing): refused before GDAL reads it."""
+    """A <Model> inside a <MultiGeometry> crashes GDAL's LIBKML driver (found by fuzzing): refused before GDAL reads
+    it."""
     aoi = tmp_path / "model.kml"
     aoi.write_text(
         KML.format(

@@ -212,7 +212,8 @@ def test_cloud_mask_band_is_ignored_with_warning(
     _run_fix(hint[hint.index("rio stack") :].replace("cloud_mask.tif", str(tmp_path / "cloud_mask.tif")))
     out.unlink()
     s = planned(*run_plan(aoi, p, "--cloud-mask", str(tmp_path / "cloud_mask.tif")))
-    # AOI y from Y0 - 80 to Y0 - 400 m (patch rows 4..19 of the scene); mask rows 0..23 (y > Y0 - 240 m): patch rows 4..11
+    # AOI y from Y0 - 80 to Y0 - 400 m (patch rows 4..19 of the scene); mask rows 0..23 (y > Y0 - 240 m): patch rows
+    # 4..11
     assert s["clouds"]["patches_cloudy"] == 8 * 16 and s["clouds"]["masks"] == {
         "clm": "--cloud-mask cloud_mask.tif: nonzero = cloud"
     }

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import pytest
 import rasterio
 import shapely
 import typer
@@ -25,7 +24,8 @@ from zoomplan.models.checkpoint import load_checkpoint
 REAL_SCENE = "sentinel2/s2_l1c_18SVG_20160112_rgbn_10m.tif"
 """Sentinel-2A L1C, 18SVG, 2016-01-12: bands red (B04), green (B03), blue (B02), nir (B08), x 10000, nodata 0."""
 WINDOW = Window(491, 402, 96, 96)
-"""The north-west 960 m of the bundled example's crop (pixel edges on the 80 m tile grid and the 40 m patch grid): town, fields, creek."""
+"""The north-west 960 m of the bundled example's crop (pixel edges on the 80 m tile grid and the 40 m patch grid):
+town, fields, creek."""
 
 
 def real_pixels(window: Window = WINDOW) -> tuple[np.ndarray, Any, Any]:
@@ -135,9 +135,3 @@ def plan_reference(
     side = side or 960 // int(load_checkpoint(None).card.patch_ground_m[0])
     assert len(probs) == side * side and len(set(probs.values())) > 100  # real probabilities
     return aoi, probs, data, transform, crs
-
-
-@pytest.fixture
-def reference(cli: typer.Typer, tmp_path: Path) -> tuple[Path, dict[str, tuple[float, bool]], np.ndarray, Any, Any]:
-    """(AOI, patch id -> (probability, selected), pixels, transform, crs) of the plan of the stacked real window."""
-    return plan_reference(cli, tmp_path)

@@ -42,7 +42,8 @@ def lonlat_boxes(epsg: int, boxes: list[tuple[float, float, float, float]]) -> l
 
 @pytest.fixture
 def north(tmp_path: Path) -> tuple[Path, Path]:
-    """A 64 px UTM 18N scene with a nodata block, and a 2-feature EPSG:4326 AOI (one MultiPolygon) crossing tile edges."""
+    """A 64 px UTM 18N scene with a nodata block, and a 2-feature EPSG:4326 AOI (one MultiPolygon) crossing tile
+    edges."""
     scene = utm_scene(tmp_path / "north.tif", size=64, nodata_block=(slice(40, 64), slice(40, 64)))
     a, b1, b2 = lonlat_boxes(
         32618,

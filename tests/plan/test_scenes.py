@@ -19,7 +19,8 @@ from zoomplan.plan.pipeline import plan
 
 @pytest.fixture
 def two(tmp_path: Path) -> tuple[Path, Path, Path]:
-    """Scenes a (440000-440480 m E) and b (440240-440720 m E), overlapping by 240 m, different pixels; an AOI over both."""
+    """Scenes a (440000-440480 m E) and b (440240-440720 m E), overlapping by 240 m, different pixels; an AOI over
+    both."""
     a = utm_scene(tmp_path / "a.tif", x0=440000.0, size=48, seed=1)
     b = utm_scene(tmp_path / "b.tif", x0=440240.0, size=48, seed=2)
     aoi = write_aoi(tmp_path / "aoi.geojson", [shapely.box(440020, 4169620, 440700, 4169940)], "EPSG:32618", ids=["x"])
@@ -77,7 +78,8 @@ def test_order_rule() -> None:
         ("{not json", "invalid JSON"),
         ('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}}]}', "has no assets"),
         (
-            '{"type": "FeatureCollection", "features": [{"assets": {"lr": {"href": "a.tif"}}, "properties": {"eo:cloud_cover": "low"}}]}',
+            '{"type": "FeatureCollection", "features": [{"assets": {"lr": {"href": "a.tif"}}, "properties": '
+            '{"eo:cloud_cover": "low"}}]}',
             "not a number",
         ),
         ('[{"assets": {"lr": {"href": "a.tif"}}, "properties": {"datetime": "yesterday"}}]', "not RFC 3339"),

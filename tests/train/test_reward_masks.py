@@ -95,13 +95,13 @@ def test_stochastic_baseline_mean_and_centre_bias() -> None:
 
 def test_combine_rules() -> None:
     h = torch.tensor([[2.0, 0.0]])
-    l = torch.tensor([[0.0, 2.0]])
+    lr = torch.tensor([[0.0, 2.0]])
     none = torch.zeros(1, 16)
-    torch.testing.assert_close(combine_probs(h, l, none, "paper"), l.softmax(1))  # no patch -> LR alone
-    torch.testing.assert_close(combine_probs(h, l, torch.ones(1, 16), "paper"), h.softmax(1))
+    torch.testing.assert_close(combine_probs(h, lr, none, "paper"), lr.softmax(1))  # no patch -> LR alone
+    torch.testing.assert_close(combine_probs(h, lr, torch.ones(1, 16), "paper"), h.softmax(1))
     half = torch.cat([torch.ones(1, 8), torch.zeros(1, 8)], 1)
-    torch.testing.assert_close(combine_probs(h, l, half, "paper"), 0.5 * h.softmax(1) + 0.5 * l.softmax(1))
-    torch.testing.assert_close(combine_probs(h, l, half, "logit-sum"), torch.tensor([[0.5, 0.5]]))
+    torch.testing.assert_close(combine_probs(h, lr, half, "paper"), 0.5 * h.softmax(1) + 0.5 * lr.softmax(1))
+    torch.testing.assert_close(combine_probs(h, lr, half, "logit-sum"), torch.tensor([[0.5, 0.5]]))
 
 
 def test_cosine_lr() -> None:

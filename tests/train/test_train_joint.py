@@ -167,7 +167,8 @@ def test_a_patch_head_policy_starts_from_the_lr_body_and_trains(tmp_path: Path) 
     p.write_text(
         p.read_text().replace(
             'policy = { name = "resnet8", width = 4, stem = "small" }',
-            'policy = { name = "resnet8", width = 4, stem = "small", head = "patch", grid = [4, 4], padding = "reflect" }',
+            'policy = { name = "resnet8", width = 4, stem = "small", head = "patch", grid = [4, 4], padding = '
+            '"reflect" }',
         )
     )
     res = runner.invoke(

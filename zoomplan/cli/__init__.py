@@ -1,7 +1,8 @@
 """The ``zoomplan`` command line: a thin Typer layer over the library.
 
 This package is the only place that imports typer and rich. :mod:`zoomplan.cli.app` makes the root
-:data:`app`; each command lives in its own module of :mod:`zoomplan.cli.commands`, registers itself on it and takes its shared options
+:data:`app`; each command lives in its own module of :mod:`zoomplan.cli.commands`, registers itself on it and takes its
+shared options
 from :mod:`zoomplan.cli.options`; :func:`register` imports the command modules. Errors derived from
 :class:`zoomplan.errors.ZoomplanError` are printed as one line on stderr with exit code 2
 (:mod:`zoomplan.cli.errors`); nothing is written.

@@ -89,6 +89,7 @@ class TrainProgress:
             stage = info.get("baseline") or info["stage"]
             reward = f" reward {info['val_reward']:.3f}" if "val_reward" in info else ""
             self.progress.console.print(
-                f"  {stage:>6} epoch {info['epoch']:>3} {mark} train acc {info['train_acc']:.3f} S {info['train_S']:.2f} | "
+                f"  {stage:>6} epoch {info['epoch']:>3} {mark} train acc {info['train_acc']:.3f} S "
+                f"{info['train_S']:.2f} | "
                 f"val acc {info['val_acc']:.3f} S {info['val_S']:.2f}{reward} ({info['time_s']:.0f} s)"
             )

@@ -120,7 +120,8 @@ def read_split_csv(csv_path: Path, root: Path) -> list[Sample]:
     if absent:
         more = f" and {len(absent) - 1} more" if len(absent) > 1 else ""
         raise DatasetError(
-            f"split file {csv_path} names {len(absent)} absent file(s) under {root} (e.g. {absent[0]}{more}): fix --root or the CSV"
+            f"split file {csv_path} names {len(absent)} absent file(s) under {root} (e.g. {absent[0]}{more}): fix "
+            f"--root or the CSV"
         )
     return samples
 
@@ -200,7 +201,8 @@ class FolderDataset(Dataset[tuple[torch.Tensor, int]]):
         if bad:
             more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
             raise DatasetError(
-                f"{len(bad)} unreadable image(s) in split {self.split!r}: {bad[0]}{more}: replace them or drop them from the split CSV"
+                f"{len(bad)} unreadable image(s) in split {self.split!r}: {bad[0]}{more}: replace them or drop them "
+                f"from the split CSV"
             )
         return out
 

@@ -72,7 +72,8 @@ class SourceSpec:
         )
         if d:
             raise DatasetError(
-                f"[data.sources.{name}]: unknown key(s) {', '.join(sorted(d))}; allowed: labels, pixel_m, pixel_column, skip_smaller"
+                f"[data.sources.{name}]: unknown key(s) {', '.join(sorted(d))}; allowed: labels, pixel_m, "
+                f"pixel_column, skip_smaller"
             )
         if (spec.pixel_m > 0) == bool(spec.pixel_column):
             raise DatasetError(
@@ -110,7 +111,8 @@ def read_source(root: Path, spec: SourceSpec) -> list[JointSample]:
     unmapped = sorted({r["label"] for r in rows} - set(spec.labels))
     if unmapped:
         raise DatasetError(
-            f"source {spec.name}: classes {', '.join(unmapped)} have no joint class: add them to [data.sources.{spec.name}].labels"
+            f"source {spec.name}: classes {', '.join(unmapped)} have no joint class: add them to "
+            f"[data.sources.{spec.name}].labels"
         )
     out, absent = [], []
     for i, r in enumerate(rows, start=2):
@@ -123,7 +125,8 @@ def read_source(root: Path, spec: SourceSpec) -> list[JointSample]:
         out.append(JointSample(p, spec.labels[r["label"]], r["split"], spec.name, px, r["label"]))
     if absent:
         raise DatasetError(
-            f"source {spec.name}: {len(absent)} file(s) named in {csv_path} are absent (e.g. {absent[0]}): fix the folder or the CSV"
+            f"source {spec.name}: {len(absent)} file(s) named in {csv_path} are absent (e.g. {absent[0]}): fix the "
+            f"folder or the CSV"
         )
     return out
 
@@ -151,7 +154,8 @@ def load_tile(sample: JointSample, tile_ground_m: float, size: int) -> torch.Ten
             box = crop_box(im.width, im.height, sample.pixel_m, tile_ground_m)
             if box is None:
                 raise DatasetError(
-                    f"image {sample.path} covers {min(im.size) * sample.pixel_m:.0f} m, less than the {tile_ground_m:g} m tile: "
+                    f"image {sample.path} covers {min(im.size) * sample.pixel_m:.0f} m, less than the "
+                    f"{tile_ground_m:g} m tile: "
                     f"drop it from the split or use a smaller tile"
                 )
             im = im.crop(box).resize((size, size), Image.Resampling.BILINEAR, reducing_gap=None)
@@ -205,7 +209,8 @@ class JointDataset(Dataset[tuple[torch.Tensor, int]]):
         unknown = sorted(set(roots) - {s.name for s in specs})
         if unknown:
             raise DatasetError(
-                f"--source {', '.join(unknown)}: the recipe has no such source (it has {', '.join(s.name for s in specs)})"
+                f"--source {', '.join(unknown)}: the recipe has no such source (it has "
+                f"{', '.join(s.name for s in specs)})"
             )
         self.source_names = tuple(s.name for s in specs)
         self.class_names: tuple[str, ...] = tuple(sorted({v for s in specs for v in s.labels.values()}))

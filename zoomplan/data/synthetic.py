@@ -99,7 +99,9 @@ def _fmow_view(
         "utm": "17R",
         "country_code": "USA",
         "cloud_cover": int(rng.integers(0, 30)),
-        "timestamp": f"2016-{int(rng.integers(1, 13)):02d}-{int(rng.integers(1, 29)):02d}T15:{int(rng.integers(0, 60)):02d}:00Z",
+        "timestamp": (
+            f"2016-{int(rng.integers(1, 13)):02d}-{int(rng.integers(1, 29)):02d}T15:{int(rng.integers(0, 60)):02d}:00Z"
+        ),
         "img_width": w,
         "img_height": h,
         "raw_location": _wkt_footprint(rng, w, h, gsd),

@@ -130,12 +130,14 @@ class PlanGrid:
         """The grid a model card describes, in ``crs`` (raises CheckpointError for unusable cards)."""
         if card.patch_grid[0] != card.patch_grid[1]:
             raise CheckpointError(
-                f"model card patch grid {tuple(card.patch_grid)} is not square: the planner needs square HR patches; use a model with a square patch grid"
+                f"model card patch grid {tuple(card.patch_grid)} is not square: the planner needs square HR patches; "
+                f"use a model with a square patch grid"
             )
         lr_m = card.tile_ground_m / card.lr_size_px
         if not math.isclose(lr_m, card.lr_pixel_m, rel_tol=1e-3):
             raise CheckpointError(
-                f"model card is inconsistent: {card.lr_size_px} LR px x {card.lr_pixel_m} m != tile {card.tile_ground_m} m: re-export the checkpoint with a matching card"
+                f"model card is inconsistent: {card.lr_size_px} LR px x {card.lr_pixel_m} m != tile "
+                f"{card.tile_ground_m} m: re-export the checkpoint with a matching card"
             )
         return cls(
             crs=crs,

@@ -2,7 +2,8 @@
 sensor mapping of its values (:func:`open_scene`, imported from :mod:`zoomplan.geo.scene`).
 
 Band rules (docs/inputs.md): ``--bands`` wins; else bands are found by their descriptions, then their
-colour interpretation, and their order is never guessed (:func:`resolve_bands`); a band described ``SCL`` or ``QA_PIXEL`` is the
+colour interpretation, and their order is never guessed (:func:`resolve_bands`); a band described ``SCL`` or
+``QA_PIXEL`` is the
 scene's cloud mask (:mod:`zoomplan.geo.products.clouds`), other mask bands are not used (with a warning naming
 the fix). The sensor mapping comes from ``--sensor``, else the product's metadata, else the data type
 (:func:`choose_sensor`).
@@ -82,7 +83,8 @@ def resolve_bands(
     if spec is not None:
         if len(spec) != len(wanted):
             raise InputError(
-                f"--bands for {scene} lists {len(spec)} band(s) but the model needs {len(wanted)} ({', '.join(wanted)}): pass e.g. --bands {','.join(wanted)}"
+                f"--bands for {scene} lists {len(spec)} band(s) but the model needs {len(wanted)} "
+                f"({', '.join(wanted)}): pass e.g. --bands {','.join(wanted)}"
             )
         out = []
         for item in spec:
@@ -91,14 +93,16 @@ def resolve_bands(
                 k = int(item)
                 if not 1 <= k <= count:
                     raise InputError(
-                        f"--bands asks for band {k} of {scene}, which has bands 1..{count}: pick existing bands ({found})"
+                        f"--bands asks for band {k} of {scene}, which has bands 1..{count}: pick existing bands "
+                        f"({found})"
                     )
                 out.append(k)
             else:
                 k2 = by_name(item)
                 if k2 is None:
                     raise InputError(
-                        f"--bands asks for band {item!r} but {scene} has no band described so (bands: {found}): pass band numbers, e.g. --bands 1,2,3"
+                        f"--bands asks for band {item!r} but {scene} has no band described so (bands: {found}): pass "
+                        f"band numbers, e.g. --bands 1,2,3"
                     )
                 out.append(k2)
         return tuple(out)
@@ -117,12 +121,17 @@ def resolve_bands(
         unlabelled and len(wanted) <= count <= len(wanted) + 1
     ):  # never guessed: red-green-blue and blue-green-red look alike
         raise InputError(
-            f"{scene} does not say which band is which (no band descriptions, colour interpretation {', '.join(colorinterp)}): pass --bands "
-            f"with the {','.join(wanted)} band numbers, e.g. --bands 3,2,1 for a blue-green-red file, or record the order in the file: "
-            f"rio edit-info --colorinterp {','.join(w if w in ('red', 'green', 'blue') else 'undefined' for w in wanted)}{',undefined' * (count - len(wanted))} FILE"
+            f"{scene} does not say which band is which (no band descriptions, colour interpretation "
+            f"{', '.join(colorinterp)}): pass --bands "
+            f"with the {','.join(wanted)} band numbers, e.g. --bands 3,2,1 for a blue-green-red file, or record the "
+            f"order in the file: "
+            f"rio edit-info --colorinterp "
+            f"{','.join(w if w in ('red', 'green', 'blue') else 'undefined' for w in wanted)}"
+            f"{',undefined' * (count - len(wanted))} FILE"
         )
     raise InputError(
-        f"{scene} has no band for {', '.join(missing)} (bands: {found}): pass --bands with {len(wanted)} band numbers or names in the order {','.join(wanted)}"
+        f"{scene} has no band for {', '.join(missing)} (bands: {found}): pass --bands with {len(wanted)} band numbers "
+        f"or names in the order {','.join(wanted)}"
     )
 
 
@@ -135,7 +144,8 @@ def choose_sensor(card: ModelCard, dtype: str, name: str | None = None, *, scene
     """
     if not card.lr_sensors:
         raise InputError(
-            f"the model card lists no LR sensor mappings, so {scene} cannot be mapped to its input: use a checkpoint whose card has lr_sensors"
+            f"the model card lists no LR sensor mappings, so {scene} cannot be mapped to its input: use a checkpoint "
+            f"whose card has lr_sensors"
         )
     known = ", ".join(s.name for s in card.lr_sensors)
     if name is not None:
@@ -147,7 +157,8 @@ def choose_sensor(card: ModelCard, dtype: str, name: str | None = None, *, scene
         found = planner_sensor(card, name)
         if found is None:
             raise InputError(
-                f"unknown sensor mapping {name!r} for {scene}: pass --sensor with one of {', '.join(sensor_names(card))}"
+                f"unknown sensor mapping {name!r} for {scene}: pass --sensor with one of "
+                f"{', '.join(sensor_names(card))}"
             )
         return found
     is8 = [s for s in card.lr_sensors if math.isclose(s.scale, 1 / 255, rel_tol=1e-3)]
@@ -157,7 +168,8 @@ def choose_sensor(card: ModelCard, dtype: str, name: str | None = None, *, scene
     if np.issubdtype(np.dtype(dtype), np.integer) and dtype != "uint8" and other:
         return other[0]
     raise InputError(
-        f"{scene} holds {dtype} values and no sensor mapping of the model fits that type by default: pass --sensor with one of {known}"
+        f"{scene} holds {dtype} values and no sensor mapping of the model fits that type by default: pass --sensor "
+        f"with one of {known}"
     )
 
 
@@ -178,8 +190,10 @@ def _warn_mask_bands(descriptions: Sequence[str | None], used: Sequence[int], pa
     if masks:
         k = masks[0][0]
         log.warning(
-            "scene %s has mask band(s) %s that zoomplan does not use: its cloudy pixels count as clear unless the mask is given as "
-            "--cloud-mask FILE (a one-band raster, nonzero = cloud or shadow), e.g. rio stack %s --bidx %d -o cloud_mask.tif",
+            "scene %s has mask band(s) %s that zoomplan does not use: its cloudy pixels count as clear unless the "
+            "mask is given as "
+            "--cloud-mask FILE (a one-band raster, nonzero = cloud or shadow), e.g. rio stack %s --bidx %d -o "
+            "cloud_mask.tif",
             path,
             ", ".join(f"{i}={d!r}" for i, d in masks),
             path,
@@ -224,16 +238,19 @@ def open_scene(
         with rasterio.Env(**GDAL_ENV), rasterio.open(source) as src:
             if src.crs is None:
                 raise InputError(
-                    f"scene {p} has no CRS: assign one (e.g. rio edit-info --crs EPSG:32618 {p}) or use the georeferenced product"
+                    f"scene {p} has no CRS: assign one (e.g. rio edit-info --crs EPSG:32618 {p}) or use the "
+                    f"georeferenced product"
                 )
             if src.transform.is_identity or src.transform.b != 0 or src.transform.d != 0:
                 if src.transform.is_identity:
                     raise InputError(
-                        f"scene {p} has no georeferencing: assign its pixel size and top-left corner (metres in its CRS), "
+                        f"scene {p} has no georeferencing: assign its pixel size and top-left corner (metres in its "
+                        f"CRS), "
                         f"e.g. rio edit-info --transform '[10, 0, 440000, 0, -10, 4170000]' {p}"
                     )
                 raise InputError(
-                    f"scene {p} has a rotated geotransform: warp it to a north-up grid first (rio warp {p} {p.with_name(p.stem + '_north_up.tif')})"
+                    f"scene {p} has a rotated geotransform: warp it to a north-up grid first (rio warp {p} "
+                    f"{p.with_name(p.stem + '_north_up.tif')})"
                 )
             s = meta_mapping or choose_sensor(card, src.dtypes[0], sensor, scene=f"scene {p}")
             try:
@@ -249,13 +266,16 @@ def open_scene(
                 if bset is None:
                     raise
                 raise InputError(
-                    f"band files {', '.join(f.name for f in bset.files)} hold {', '.join(d or '?' for d in src.descriptions)}, not {', '.join(s.bands)}: "
-                    f"pass one file per band (repeat --lr, e.g. --lr B04.jp2 --lr B03.jp2 --lr B02.jp2) or the product's folder"
+                    f"band files {', '.join(f.name for f in bset.files)} hold "
+                    f"{', '.join(d or '?' for d in src.descriptions)}, not {', '.join(s.bands)}: "
+                    f"pass one file per band (repeat --lr, e.g. --lr B04.jp2 --lr B03.jp2 --lr B02.jp2) or the "
+                    f"product's folder"
                 ) from exc
             _warn_mask_bands(list(src.descriptions), idx, p)
             if len(idx) != len(card.lr_norm.mean):
                 raise InputError(
-                    f"scene {p}: the model needs {len(card.lr_norm.mean)} bands, the sensor mapping {s.name!r} names {len(idx)}: fix the model card"
+                    f"scene {p}: the model needs {len(card.lr_norm.mean)} bands, the sensor mapping {s.name!r} names "
+                    f"{len(idx)}: fix the model card"
                 )
             b = src.bounds
             return Scene(

@@ -146,7 +146,8 @@ class GridReader:
         except RasterioError as exc:
             self.__exit__(None, None, None)
             raise InputError(
-                f"scene {s.path} cannot be opened for reading ({first_line(exc)}): the file is truncated or corrupt; re-download it"
+                f"scene {s.path} cannot be opened for reading ({first_line(exc)}): the file is truncated or corrupt; "
+                f"re-download it"
             ) from exc
         except BaseException:
             self.__exit__(None, None, None)
@@ -197,7 +198,8 @@ class GridReader:
         if not why:
             why.append(f"pixel edges are off the {g.tile_m:g} m tile grid")
         log.warning(
-            "scene %s: resampling (%s) from %s %.4g %s pixels to %s %g m pixels aligned to the %g m tile grid, because its %s",
+            "scene %s: resampling (%s) from %s %.4g %s pixels to %s %g m pixels aligned to the %g m tile grid, "
+            "because its %s",
             s.scene_id,
             method.name,
             src_name,
@@ -248,7 +250,8 @@ class GridReader:
                 ok = np.all(ds.read_masks(list(self.scene.band_indexes), window=win) > 0, axis=0)
         except RasterioError as exc:
             raise InputError(
-                f"scene {self.scene.path}: reading pixels failed ({first_line(exc)}): the file is truncated or corrupt; re-download it"
+                f"scene {self.scene.path}: reading pixels failed ({first_line(exc)}): the file is truncated or "
+                f"corrupt; re-download it"
             ) from exc
         ok &= self._data_mask(data, ok)
         if data.dtype.kind == "f":

@@ -48,7 +48,8 @@ class Scene:
     band_labels: tuple[str, ...]
     sensor: SensorMapping
     source: str = ""
-    """What GDAL opens when it is not ``path``: a VRT (XML) stacking one-band files (:mod:`zoomplan.geo.products.bands`)."""
+    """What GDAL opens when it is not ``path``: a VRT (XML) stacking one-band files
+    (:mod:`zoomplan.geo.products.bands`)."""
     cloud_mask: "CloudMask | None" = None
     """The scene's cloud mask (:mod:`zoomplan.geo.products.clouds`): the product's, or the user's ``--cloud-mask``."""
 

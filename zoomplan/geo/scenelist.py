@@ -27,7 +27,10 @@ from typing import Any, Sequence
 
 from zoomplan.errors import InputError
 
-RULE = "least eo:cloud_cover first, then most recent datetime, then the order written; each tile from the first scene with valid data"
+RULE = (
+    "least eo:cloud_cover first, then most recent datetime, then the order written; each tile from the first scene "
+    "with valid data"
+)
 """The overlap rule stated in a plan's summary when a list carries cloud cover or dates."""
 RULE_WRITTEN = "the order written; each tile from the first scene with valid data"
 """The overlap rule when no entry carries cloud cover or a date."""
@@ -37,7 +40,8 @@ _ASSET_KEYS = ("lr", "visual", "data", "image")
 
 @dataclass(frozen=True)
 class SceneEntry:
-    """One scene of a list: its path, cloud cover (percent, ``None`` if unknown) and acquisition time (UTC, or ``None``)."""
+    """One scene of a list: its path, cloud cover (percent, ``None`` if unknown) and acquisition time (UTC, or
+    ``None``)."""
 
     path: Path
     cloud_cover: float | None = None
@@ -46,7 +50,8 @@ class SceneEntry:
 
 def _bad(path: Path, why: str) -> InputError:
     return InputError(
-        f"scene list {path}: {why}: write one scene path per line, a JSON list of paths, or a STAC FeatureCollection of Items with assets[...].href"
+        f"scene list {path}: {why}: write one scene path per line, a JSON list of paths, or a STAC FeatureCollection "
+        f"of Items with assets[...].href"
     )
 
 

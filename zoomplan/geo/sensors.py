@@ -90,7 +90,8 @@ def sensor_names(card: ModelCard) -> list[str]:
 
 
 def landsat_mtl_sensor(card: ModelCard, mtl: Any) -> SensorMapping:
-    """The mapping a Landsat Collection 2 product's MTL file calls for (:func:`zoomplan.geo.products.landsat.landsat_reflectance`,
+    """The mapping a Landsat Collection 2 product's MTL file calls for
+    (:func:`zoomplan.geo.products.landsat.landsat_reflectance`,
     per band) composed with the card's ``sentinel2_toa`` display mapping (TOA reflectance onto the model's input).
 
     Raises :class:`InputError` when the card lacks that mapping or the MTL lacks a key."""

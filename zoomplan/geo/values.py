@@ -131,7 +131,10 @@ def verdict(scene: Scene, chk: ValueCheck, sensors: Sequence[str] = ()) -> str:
     med = chk.median_raw
     tone = "white" if 2 * chk.white >= chk.saturated else "black"
     kind = f"saturated ({tone})" if chk.saturated >= chk.constant else "constant"
-    head = f"scene {scene.path}: {100 * chk.bad_share:.0f}% of the {chk.sampled} tiles sampled are {kind} under the {s.name!r} sensor mapping"
+    head = (
+        f"scene {scene.path}: {100 * chk.bad_share:.0f}% of the {chk.sampled} tiles sampled are {kind} under the "
+        f"{s.name!r} sensor mapping"
+    )
     other = [n for n in sensors if n != s.name]
     reflectance = [n for n in other if n.startswith("sentinel2") or n.startswith("landsat")] or other
     if chk.constant > chk.saturated:

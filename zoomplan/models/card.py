@@ -275,8 +275,10 @@ def check_compatible(
     """Raise :class:`CheckpointError` if ``card`` does not match what the caller needs."""
     if class_names is not None and tuple(class_names) != card.class_names:
         raise CheckpointError(
-            f"checkpoint classes ({len(card.class_names)}: {', '.join(card.class_names[:4])}...) differ from the dataset's "
-            f"({len(class_names)}: {', '.join(list(class_names)[:4])}...): evaluate on the dataset the model was trained on"
+            f"checkpoint classes ({len(card.class_names)}: {', '.join(card.class_names[:4])}...) differ from the "
+            f"dataset's "
+            f"({len(class_names)}: {', '.join(list(class_names)[:4])}...): evaluate on the dataset the model was "
+            f"trained on"
         )
     if hr_size_px is not None and hr_size_px != card.hr_size_px:
         raise CheckpointError(

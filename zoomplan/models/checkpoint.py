@@ -119,7 +119,8 @@ class Checkpoint:
         """Rebuild ``component`` (``hr``, ``lr``, ``policy_ft1``, ``hr_ft1`` ...) in eval mode."""
         if component not in self.weights:
             raise CheckpointError(
-                f"{self.path}: checkpoint has no component {component!r} (has: {', '.join(sorted(self.weights))}): train that stage first"
+                f"{self.path}: checkpoint has no component {component!r} (has: {', '.join(sorted(self.weights))}): "
+                f"train that stage first"
             )
         model = build_component(self.card, component)
         try:
@@ -127,7 +128,8 @@ class Checkpoint:
         except RuntimeError as exc:
             first = str(exc).strip().splitlines()[0]
             raise CheckpointError(
-                f"{self.path}: weights of {component!r} do not fit the architecture on its card ({first}): the file was altered or mixes models"
+                f"{self.path}: weights of {component!r} do not fit the architecture on its card ({first}): the file "
+                f"was altered or mixes models"
             ) from exc
         return model.to(device).eval()
 
@@ -161,7 +163,8 @@ def torch_load(path: Path) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
-            f"{path}: refused to load: it holds objects other than tensors and plain data (possibly code); only load checkpoints written by zoomplan"
+            f"{path}: refused to load: it holds objects other than tensors and plain data (possibly code); only load "
+            f"checkpoints written by zoomplan"
         ) from exc
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -187,14 +190,16 @@ def load_checkpoint(path: str | os.PathLike[str] | None = None) -> Checkpoint:
     version = obj.get("format_version")
     if version != FORMAT_VERSION:
         raise CheckpointError(
-            f"{p}: checkpoint format version {version} is not supported by this zoomplan (expects {FORMAT_VERSION}): retrain or use the matching zoomplan release"
+            f"{p}: checkpoint format version {version} is not supported by this zoomplan (expects {FORMAT_VERSION}): "
+            f"retrain or use the matching zoomplan release"
         )
     card_d, weights = obj.get("card"), obj.get("weights")
     if not isinstance(card_d, dict) or not isinstance(weights, dict):
         raise CheckpointError(f"{p}: checkpoint lacks its card or weights: the file is damaged")
     if obj.get("digest") != _digest(card_d, weights):
         raise CheckpointError(
-            f"{p}: checkpoint content does not match its digest: the file was modified or corrupted; use an unmodified copy"
+            f"{p}: checkpoint content does not match its digest: the file was modified or corrupted; use an "
+            f"unmodified copy"
         )
     card = ModelCard.from_dict(card_d)
     w32 = {c: {k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()} for c, sd in weights.items()}

@@ -147,7 +147,8 @@ def _open_inputs(
     groups = group_scene_inputs(scene_paths)  # band files: one scene
     if len(cloud_masks) > len(groups):
         raise InputError(
-            f"--cloud-mask is given {len(cloud_masks)} times for {len(groups)} scene(s): pass at most one mask per scene, "
+            f"--cloud-mask is given {len(cloud_masks)} times for {len(groups)} scene(s): pass at most one mask per "
+            f"scene, "
             f"in the order of the scenes (the band files of one product are one scene)"
         )
     scenes = []
@@ -168,7 +169,8 @@ def _open_inputs(
 
 
 def _overlap(aoi: AOI, scenes: Sequence[Scene], grid: PlanGrid) -> tuple[list[Scene], float, Any]:
-    """Scenes overlapping the AOI (planning CRS), the fraction of AOI area they cover, and the union of their footprints."""
+    """Scenes overlapping the AOI (planning CRS), the fraction of AOI area they cover, and the union of their
+    footprints."""
     union = aoi.union()
     used: list[Scene] = []
     cover = []
@@ -183,13 +185,15 @@ def _overlap(aoi: AOI, scenes: Sequence[Scene], grid: PlanGrid) -> tuple[list[Sc
         lon, lat = aoi.centroid_lonlat()
         names = ", ".join(str(s.path) for s in scenes)
         raise GeometryError(
-            f"AOI {aoi.source} (centred at {lon:.4f}, {lat:.4f}) lies outside every scene ({names}): pass --lr scenes that cover the AOI, or an AOI inside them"
+            f"AOI {aoi.source} (centred at {lon:.4f}, {lat:.4f}) lies outside every scene ({names}): pass --lr scenes "
+            f"that cover the AOI, or an AOI inside them"
         )
     footprint = shapely.union_all(np.asarray(cover, dtype=object))
     frac = float(footprint.intersection(union).area / union.area) if union.area > 0 else 0.0
     if frac < 0.999:
         log.warning(
-            "%.1f%% of the AOI lies outside the scenes: it is neither planned nor priced (orders and baseline cover the part inside them)",
+            "%.1f%% of the AOI lies outside the scenes: it is neither planned nor priced (orders and baseline cover "
+            "the part inside them)",
             100 * (1 - frac),
         )
     return used, frac, footprint
@@ -288,6 +292,7 @@ def _check_mask_overlap(scene: Scene, aoi: AOI, crs: Any) -> None:
     if fp.intersection(where).area <= 0:
         lon, lat = aoi.centroid_lonlat()
         raise GeometryError(
-            f"--cloud-mask {m.path} does not overlap scene {scene.scene_id} over the AOI (centred at {lon:.4f}, {lat:.4f}): "
+            f"--cloud-mask {m.path} does not overlap scene {scene.scene_id} over the AOI (centred at {lon:.4f}, "
+            f"{lat:.4f}): "
             f"pass the mask made for that scene (the k-th --cloud-mask goes with the k-th scene)"
         )

@@ -98,7 +98,8 @@ def baseline_actions(
 
 
 def weights_digest(state: Mapping[str, torch.Tensor]) -> str:
-    """SHA-256 of a state dict's values rounded to float16 (as shipped files store them), in key order (identifies the classifier fine-tuned from)."""
+    """SHA-256 of a state dict's values rounded to float16 (as shipped files store them), in key order (identifies the
+    classifier fine-tuned from)."""
     h = hashlib.sha256()
     for k in sorted(state):
         h.update(k.encode())
@@ -250,9 +251,11 @@ def check_baselines(baselines: Checkpoint, ckpt: Checkpoint) -> None:
     missing = [c for c in BASELINE_COMPONENTS.values() if c not in baselines.weights]
     if not isinstance(info, Mapping) or missing:
         raise CheckpointError(
-            f"{baselines.path} is not a baselines file (no fine-tuned baselines in it); pass RUN/{FILENAME} written by --stage baselines"
+            f"{baselines.path} is not a baselines file (no fine-tuned baselines in it); pass RUN/{FILENAME} written "
+            f"by --stage baselines"
         )
     if "hr" not in ckpt.weights or info.get("fine_tuned_from_hr_sha256") != weights_digest(ckpt.weights["hr"]):
         raise CheckpointError(
-            f"{baselines.path} was fine-tuned from another model's HR classifier than {ckpt.path}; pass the {FILENAME} of the same run"
+            f"{baselines.path} was fine-tuned from another model's HR classifier than {ckpt.path}; pass the "
+            f"{FILENAME} of the same run"
         )

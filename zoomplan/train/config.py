@@ -155,7 +155,8 @@ def parse_config(raw: Mapping[str, Any], source: str = "") -> TrainConfig:
             raise ConfigError(f"{source} [stage.{name}]: epochs must be >= 0, batch_size and lr > 0")
         if st.policy_init not in POLICY_INITS:
             raise ConfigError(
-                f"{source} [stage.{name}]: policy_init must be one of {', '.join(map(repr, POLICY_INITS))}, got {st.policy_init!r}"
+                f"{source} [stage.{name}]: policy_init must be one of {', '.join(map(repr, POLICY_INITS))}, got "
+                f"{st.policy_init!r}"
             )
         if not st.cost_power > 0:
             raise ConfigError(
@@ -185,7 +186,8 @@ def parse_config(raw: Mapping[str, Any], source: str = "") -> TrainConfig:
             v = getattr(sensors[-1], key)
             if isinstance(v, tuple) and len(v) != len(sensors[-1].bands):
                 raise ConfigError(
-                    f"{source} [sensor.{name}]: {key} has {len(v)} values for {len(sensors[-1].bands)} bands: give one number or one per band"
+                    f"{source} [sensor.{name}]: {key} has {len(v)} values for {len(sensors[-1].bands)} bands: give "
+                    f"one number or one per band"
                 )
     return TrainConfig(
         name=str(raw.get("name", Path(source).stem if source else "recipe")),

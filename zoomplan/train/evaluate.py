@@ -71,10 +71,12 @@ class EvalResult:
         how = (
             f"Ft columns: each baseline with its own classifier fine-tuned on its own masks (`{self.baselines}`)."
             if self.baselines
-            else "Ft columns: baselines borrow PatchDrop's fine-tuned classifier (no baselines file given; not the paper's protocol)."
+            else "Ft columns: baselines borrow PatchDrop's fine-tuned classifier (no baselines file given; not the "
+            "paper's protocol)."
         )
         lines = [
-            f"Split `{self.split}` ({self.n_images} images), checkpoint `{self.checkpoint}`, baseline seed {self.seed}. "
+            f"Split `{self.split}` ({self.n_images} images), checkpoint `{self.checkpoint}`, baseline seed "
+            f"{self.seed}. "
             f"Accuracy % (S = mean HR patches acquired of {self.num_patches}). Pt column: stage-1 HR classifier. {how}",
             "",
         ]
@@ -96,7 +98,8 @@ class EvalResult:
             rows_, cols = self.patch_grid
             lines += [
                 "",
-                f"PatchDrop's masks: share of images acquiring each patch ({rows_} x {cols} grid, row by row from the north), "
+                f"PatchDrop's masks: share of images acquiring each patch ({rows_} x {cols} grid, row by row from the "
+                f"north), "
                 "and S per image at the 5th / 50th / 95th percentiles.",
                 "",
                 "| stage | " + " | ".join(f"row {i + 1}" for i in range(rows_)) + " | S p5 / p50 / p95 |",

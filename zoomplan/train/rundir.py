@@ -134,7 +134,8 @@ def start_card(
         have = getattr(base.card, name)
         if have != want:
             raise ConfigError(
-                f"{cfg.source or 'the recipe'} [model] {name} = {_show(want)} differs from {_show(have)} in {ckpt_path}, which this run "
+                f"{cfg.source or 'the recipe'} [model] {name} = {_show(want)} differs from {_show(have)} in "
+                f"{ckpt_path}, which this run "
                 "continues: use a new --out directory (every stage is trained again there)"
             )
     # The card keeps the normalisation measured when the run began; the recipe is the one in

@@ -41,7 +41,8 @@ def as_read_in_utm(ll: shapely.Geometry, epsg: int) -> shapely.Geometry:
 
 
 def strips(x: float, y: float) -> dict[str, shapely.Polygon]:
-    """Long thin orders centred at (x, y): 61 km north-south and east-west by 200 m, one at 30 degrees, and a 60 km square."""
+    """Long thin orders centred at (x, y): 61 km north-south and east-west by 200 m, one at 30 degrees, and a 60 km
+    square."""
     ns = shapely.box(x - 100, y - 30500, x + 100, y + 30500)
     return {
         "ns": ns,

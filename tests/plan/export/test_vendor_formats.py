@@ -136,7 +136,8 @@ MULTIPOLYGON = {
 STRING = {"type": "string"}
 ISO = {"type": "string", "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"}
 
-# Planet Orders API v2 create-order body, clip tool (docs.planet.com; Planet support "Example payload for using the clip tool").
+# Planet Orders API v2 create-order body, clip tool (docs.planet.com; Planet support "Example payload for using the
+# clip tool").
 PLANET = {
     "type": "object",
     "required": ["name", "products", "tools"],
@@ -247,7 +248,8 @@ SKYFI_TASKING = {
         "requiredProvider": STRING,
     },
 }
-# STAPI OrderPayload (stapi-pydantic: datetime interval, geometry, CQL2 JSON filter, order_parameters; product_id of the drafts).
+# STAPI OrderPayload (stapi-pydantic: datetime interval, geometry, CQL2 JSON filter, order_parameters; product_id of
+# the drafts).
 CQL2_LE = {
     "type": "object",
     "required": ["op", "args"],
@@ -396,11 +398,14 @@ def test_window_parsing() -> None:
         ('{"type": "Feature"}', "is not a GeoJSON FeatureCollection"),
         ('{"type": "FeatureCollection", "features": []}', "has no orders"),
         (
-            '{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [1, 2]}}]}',
+            '{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, "geometry": {"type": '
+            '"Point", "coordinates": [1, 2]}}]}',
             "is a Point",
         ),
         (
-            '{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [[[440000, 4170000], [440100, 4170000], [440100, 4170100], [440000, 4170000]]]}}]}',
+            '{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, "geometry": {"type": '
+            '"Polygon", "coordinates": [[[440000, 4170000], [440100, 4170000], [440100, 4170100], [440000, '
+            "4170000]]]}}]}",
             "outside lon [-180, 180]",
         ),
     ],

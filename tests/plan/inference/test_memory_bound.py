@@ -40,7 +40,8 @@ BUDGET_MB = GDAL_CACHE_MB + 128
 
 
 def big_sparse_scene(path: Path, side: int = SIDE, x0: float = 400000.0, y0: float = 4200000.0) -> Path:
-    """A ``side`` x ``side`` px, 4-band uint16 UTM 18N scene: data in its four corner BLOCK px blocks, nodata (0) elsewhere."""
+    """A ``side`` x ``side`` px, 4-band uint16 UTM 18N scene: data in its four corner BLOCK px blocks, nodata (0)
+    elsewhere."""
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:BLOCK, 0:BLOCK]
     base = 0.5 + 0.25 * np.sin(xx / 7.0) * np.cos(yy / 11.0)
@@ -138,7 +139,8 @@ def test_plan_streams_a_scene_larger_than_its_memory_budget(tmp_path: Path, tiny
     big = run_plan(tmp_path, SIDE, tiny_checkpoint)
     grown, grown_small = big["peak_mb"] - big["base_mb"], small["peak_mb"] - small["base_mb"]
     assert grown < BUDGET_MB, (
-        f"plan() grew by {grown:.0f} MB over {big['base_mb']:.0f} MB for a {DECODED_MB:.0f} MB scene (budget {BUDGET_MB} MB)"
+        f"plan() grew by {grown:.0f} MB over {big['base_mb']:.0f} MB for a {DECODED_MB:.0f} MB scene (budget "
+        f"{BUDGET_MB} MB)"
     )
     assert grown < grown_small + 48, (
         f"plan() grew by {grown:.0f} MB on a 16x larger scene than the {grown_small:.0f} MB of a 2048 px one"

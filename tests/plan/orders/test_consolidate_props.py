@@ -47,7 +47,8 @@ def star(rng: np.random.Generator, cx: float, cy: float, r: float) -> shapely.Po
 
 
 def feature(cells: int, kind: str, seed: int, pm: float) -> shapely.Geometry:
-    """A star, a union of boxes, a star with a hole or a two-part MultiPolygon, ``cells`` patches across, local metres."""
+    """A star, a union of boxes, a star with a hole or a two-part MultiPolygon, ``cells`` patches across, local
+    metres."""
     size = cells * pm
     rng = np.random.default_rng(seed)
     if kind == "boxes":
@@ -276,7 +277,8 @@ def check_orders(
         if (
             not o.width_ok and o.inside_aoi and v.max_vertices >= 10
         ):  # narrower than the rule only along the AOI's outline
-            # (where the AOI cut it), or where a vertex limit of a few vertices left no wide shape (the order says width_ok false)
+            # (where the AOI cut it), or where a vertex limit of a few vertices left no wide shape (the order says
+            # width_ok false)
             assert narrow(g, v.min_width_m).difference(f.boundary.buffer(v.min_width_m)).area <= 1e-6 * g.area
     # no area is billed twice, but where a vertex limit far below any shipped profile's leaves no cheaper way (reported)
     assert overlap_m2(orders) == pytest.approx(

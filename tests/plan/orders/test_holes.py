@@ -1,4 +1,5 @@
-"""Holes respected (issue 17): an order around an AOI hole is split around it or filled, whichever bills less, and says which."""
+"""Holes respected (issue 17): an order around an AOI hole is split around it or filled, whichever bills less, and says
+which."""
 
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ def test_a_ring_bought_whole_does_not_buy_its_hole(vname: str) -> None:
 
 
 def test_a_small_hole_under_a_large_minimum_is_filled_and_says_so() -> None:
-    """5 x 5 km with a 0.6 x 0.6 km hole under a 25 km^2 minimum: two pieces would bill 50 km^2, the filled square 25."""
+    """5 x 5 km with a 0.6 x 0.6 km hole under a 25 km^2 minimum: two pieces would bill 50 km^2, the filled square
+    25."""
     aoi = ring(5000, 600)
     v = V["archive-50cm"]
     (o,) = whole_aoi_orders(aoi, 0, v, random_table(aoi).crs)

@@ -1,4 +1,5 @@
-"""orderable: the bound drops only plans sure to bill more; fitting in threads; pieces known by their cells; the collinear test."""
+"""orderable: the bound drops only plans sure to bill more; fitting in threads; pieces known by their cells; the
+collinear test."""
 
 from __future__ import annotations
 

@@ -124,13 +124,14 @@ def test_billing_minimums_and_baseline() -> None:
     assert billed_km2(0.2, v) == 1.0 and billed_km2(3.5, v) == 3.5
 
     @dataclasses.dataclass
-    class O:
+    class Area:
         area_km2: float
 
-    b = bill([O(0.2), O(3.0)], v)
+    b = bill([Area(0.2), Area(3.0)], v)
     assert b == Bill(area_km2=3.2, billed_km2=4.0, cost_usd=40.0, n_orders=2)
     # a 3 km x 2 km AOI with a 0.25 km^2 hole: split into hole-free pieces around it (cheaper than filling it;
-    # zoomplan.plan.orders.holes), so the baseline does not buy the hole; areas on the ellipsoid (zoomplan.plan.orders.area)
+    # zoomplan.plan.orders.holes), so the baseline does not buy the hole; areas on the ellipsoid
+    # (zoomplan.plan.orders.area)
     box = shapely.box(500000, 4400000, 503000, 4402000)
     holed = box.difference(shapely.box(501000, 4400500, 501500, 4401000))
     assert baseline_cost([holed], v, UTM18).cost_usd == pytest.approx(

@@ -100,7 +100,8 @@ def test_budget_is_never_exceeded(frac: float, threshold: float, multi: bool, mi
 
 
 def test_budget_drops_isolated_minimum_charges_for_a_cluster() -> None:
-    """An isolated patch of probability 0.95 pays a whole minimum charge; a cluster of 0.6 ones is worth more per USD."""
+    """An isolated patch of probability 0.95 pays a whole minimum charge; a cluster of 0.6 ones is worth more per
+    USD."""
     t = dataclasses.replace(TABLE, prob=np.zeros(len(TABLE), np.float32))
     r, c = TABLE.row - TABLE.row.min(), TABLE.col - TABLE.col.min()
     t.prob[(r >= 5) & (r < 10) & (c >= 5) & (c < 10)] = 0.6  # 25 patches of 0.01 km^2 = 0.25 km^2, one minimum charge

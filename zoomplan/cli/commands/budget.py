@@ -37,13 +37,15 @@ from zoomplan.cli.options import (
 def budget_command(
     regions: Path = typer.Argument(
         ...,
-        help="Regions vector file (GeoJSON, GeoPackage, Shapefile, KML, FlatGeobuf; any CRS; Polygon/MultiPolygon): districts, farm blocks...",
+        help="Regions vector file (GeoJSON, GeoPackage, Shapefile, KML, FlatGeobuf; any CRS; Polygon/MultiPolygon): "
+        "districts, farm blocks...",
     ),
     lr: LrScenes = ...,
     by: Optional[str] = typer.Option(
         None,
         "--by",
-        help="Attribute naming each region; features sharing a value are merged (default: one region per feature, by its id).",
+        help="Attribute naming each region; features sharing a value are merged (default: one region per feature, by "
+        "its id).",
     ),
     vendor: VendorList = None,
     vendors: VendorsFile = None,

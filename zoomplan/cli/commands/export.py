@@ -31,13 +31,15 @@ def export_command(
         None,
         "--format",
         "-f",
-        help="kml | gpkg | shp | csv | planet | up42 | skyfi | stapi (default: from --out's ending; required for payloads).",
+        help="kml | gpkg | shp | csv | planet | up42 | skyfi | stapi (default: from --out's ending; required for "
+        "payloads).",
     ),
     vendors: VendorsFile = None,
     window: Optional[str] = typer.Option(
         None,
         "--window",
-        help="START/END dates (UTC) for payload time windows, e.g. 2026-12-01/2027-01-31 (default: last 365 days for archive, next 30 days for tasking).",
+        help="START/END dates (UTC) for payload time windows, e.g. 2026-12-01/2027-01-31 (default: last 365 days for "
+        "archive, next 30 days for tasking).",
     ),
     verbose: Verbose = False,
 ) -> None:
@@ -53,6 +55,7 @@ def export_command(
         print(f"wrote {p}", file=sys.stderr)
     if result.placeholders:
         print(
-            f"note: {result.placeholders} value(s) start with TO_FILL (ids zoomplan cannot know offline): fill them in before submitting",
+            f"note: {result.placeholders} value(s) start with TO_FILL (ids zoomplan cannot know offline): fill them "
+            f"in before submitting",
             file=sys.stderr,
         )

@@ -51,12 +51,16 @@ def plan_command(
     lr: Optional[list[Path]] = typer.Option(
         None,
         "--lr",
-        help="LR scene (GeoTIFF/COG/JP2), or one file per band (repeat: B04.jp2 B03.jp2 B02.jp2) or their folder (a SAFE, or its .SAFE.zip as downloaded), or a STAC Item / ItemCollection JSON with per-band assets (red/green/blue or B04/B03/B02; local hrefs; raster:bands scale/offset read). Repeat for several scenes; the first that has data for a tile is used.",
+        help="LR scene (GeoTIFF/COG/JP2), or one file per band (repeat: B04.jp2 B03.jp2 B02.jp2) or their folder (a "
+        "SAFE, or its .SAFE.zip as downloaded), or a STAC Item / ItemCollection JSON with per-band assets "
+        "(red/green/blue or B04/B03/B02; local hrefs; raster:bands scale/offset read). Repeat for several scenes; the "
+        "first that has data for a tile is used.",
     ),
     scenes: Optional[Path] = typer.Option(
         None,
         "--scenes",
-        help="Scene list: text file of paths (one a line, # comments) or STAC-like JSON; after any --lr, least cloudy then most recent first.",
+        help="Scene list: text file of paths (one a line, # comments) or STAC-like JSON; after any --lr, least cloudy "
+        "then most recent first.",
     ),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Order GeoJSON to write ('-' for stdout)."),
     patches: Optional[Path] = typer.Option(
@@ -85,22 +89,26 @@ def plan_command(
     workers: Optional[int] = typer.Option(
         None,
         "--workers",
-        help="Run inference on a local Dask cluster of N worker processes (pip install 'zoomplan\\[dask]'); same output.",
+        help="Run inference on a local Dask cluster of N worker processes (pip install 'zoomplan\\[dask]'); same "
+        "output.",
     ),
     dask: Optional[str] = typer.Option(
         None,
         "--dask",
-        help="Run inference on the Dask scheduler at this address, e.g. tcp://host:8786 (workers must see the files); same output.",
+        help="Run inference on the Dask scheduler at this address, e.g. tcp://host:8786 (workers must see the files); "
+        "same output.",
     ),
     resume: bool = typer.Option(
         False,
         "--resume",
-        help="Finish an interrupted plan (crash, kill): blocks already planned are taken from its journal; same output as an uninterrupted run.",
+        help="Finish an interrupted plan (crash, kill): blocks already planned are taken from its journal; same "
+        "output as an uninterrupted run.",
     ),
     journal: Optional[Path] = typer.Option(
         None,
         "--journal",
-        help="Folder for the inference journal that --resume reads (default: a hidden folder beside --out; removed when the plan is written).",
+        help="Folder for the inference journal that --resume reads (default: a hidden folder beside --out; removed "
+        "when the plan is written).",
     ),
     block_tiles: int = typer.Option(
         64, "--block-tiles", help="Tiles per side of a read block: memory per block, and what a resume redoes at most."
@@ -108,17 +116,24 @@ def plan_command(
     force: bool = typer.Option(
         False,
         "--force",
-        help="Plan even when a scene's values look like garbage (mostly saturated or constant tiles under the sensor mapping); recorded in the summary.",
+        help="Plan even when a scene's values look like garbage (mostly saturated or constant tiles under the sensor "
+        "mapping); recorded in the summary.",
     ),
     cloud_mask: Optional[list[Path]] = typer.Option(
         None,
         "--cloud-mask",
-        help="Cloud mask raster of a scene (nonzero = cloud or shadow; a file named like SCL or QA_PIXEL is read by that product's rule), on any grid and CRS; the k-th goes with the k-th scene and wins over the product's own (Sentinel-2 SCL or MSK_CLASSI, Landsat QA_PIXEL, found beside the band files or as a STAC item's scl/SCL/qa_pixel asset).",
+        help="Cloud mask raster of a scene (nonzero = cloud or shadow; a file named like SCL or QA_PIXEL is read by "
+        "that product's rule), on any grid and CRS; the k-th goes with the k-th scene and wins over the product's own "
+        "(Sentinel-2 SCL or MSK_CLASSI, Landsat QA_PIXEL, found beside the band files or as a STAC item's "
+        "scl/SCL/qa_pixel asset).",
     ),
     cloudy: Optional[Cloudy] = typer.Option(
         None,
         "--cloudy",
-        help="What to do with cloudy patches (over 25% of their LR pixels cloud or shadow in every scene with data): buy (default: the LR under a cloud says nothing, and the HR archive is bought from other dates, so they cannot be ruled out), skip (never buy them: cheaper, leaves holes), ask (prompt on a terminal; stop with the counts when stdin is not one). A clear scene of another date (another --lr) fills in.",
+        help="What to do with cloudy patches (over 25% of their LR pixels cloud or shadow in every scene with data): "
+        "buy (default: the LR under a cloud says nothing, and the HR archive is bought from other dates, so they "
+        "cannot be ruled out), skip (never buy them: cheaper, leaves holes), ask (prompt on a terminal; stop with the "
+        "counts when stdin is not one). A clear scene of another date (another --lr) fills in.",
     ),
     quiet: Quiet = False,
     verbose: Verbose = False,
@@ -223,7 +238,8 @@ def _rules_text(r: dict[str, Any] | None) -> str:
     c = r["crumbs"]
     if c["crumbs"]:
         out.append(
-            f"{c['crumbs']} crumb(s) under {c['share']:.0%} of a patch not ordered for themselves: {c['merged']} merged, "
+            f"{c['crumbs']} crumb(s) under {c['share']:.0%} of a patch not ordered for themselves: {c['merged']} "
+            f"merged, "
             f"{c['dropped']} dropped ({c['dropped_km2']:.6f} km2)"
         )
     h = r["holes"]
@@ -247,7 +263,8 @@ def summary_table(s: dict[str, Any], title: str) -> Table:
     skipped = tiles["skipped_nodata"] + tiles["outside_scenes"]
     t.add_row(
         "AOI",
-        f"{len(s['aoi_features'])} feature(s), {s['aoi_km2']:.3f} km2, {100 * s['aoi_covered_fraction']:.1f}% inside the scenes",
+        f"{len(s['aoi_features'])} feature(s), {s['aoi_km2']:.3f} km2, {100 * s['aoi_covered_fraction']:.1f}% inside "
+        f"the scenes",
     )
     t.add_row("Grid", f"{s['planning_crs']}, {s['tile_m']:g} m tiles, {s['patch_m']:g} m patches")
     t.add_row(
@@ -273,7 +290,8 @@ def summary_table(s: dict[str, Any], title: str) -> Table:
     if c:
         t.add_row(
             "Clouds",
-            f"{c['patches_cloudy']} patches ({c['cloudy_km2']:.3f} km2) under cloud or shadow in every scene: {c['done']} ({c['chosen_by']})"
+            f"{c['patches_cloudy']} patches ({c['cloudy_km2']:.3f} km2) under cloud or shadow in every scene: "
+            f"{c['done']} ({c['chosen_by']})"
             + (
                 f"; {c['patches_filled']} ({c['filled_km2']:.3f} km2) filled in from a clearer scene"
                 if c["patches_filled"]
@@ -289,7 +307,8 @@ def summary_table(s: dict[str, Any], title: str) -> Table:
     )
     t.add_row(
         "Orders",
-        f"{s.get('n_orders', 0)}, {s.get('plan_area_km2', 0):.3f} km2 ordered, {s.get('plan_billed_km2', 0):.3f} km2 billed",
+        f"{s.get('n_orders', 0)}, {s.get('plan_area_km2', 0):.3f} km2 ordered, {s.get('plan_billed_km2', 0):.3f} km2 "
+        f"billed",
     )
     t.add_row("Plan cost", _usd(s.get("plan_cost_usd")))
     t.add_row(

@@ -18,7 +18,8 @@ app.add_typer(train_app, name="train")
 StageOpt = typer.Option(
     "all",
     "--stage",
-    help="hr | lr | policy | ft1 | ft2 | all (in that order), or baselines (the paper's baselines fine-tuned on their own masks, after ft1; writes RUN/baselines.pt).",
+    help="hr | lr | policy | ft1 | ft2 | all (in that order), or baselines (the paper's baselines fine-tuned on their "
+    "own masks, after ft1; writes RUN/baselines.pt).",
 )
 ConfigOpt = typer.Option(None, "--config", help="Recipe TOML (default: configs/<dataset>.toml).")
 OutOpt = typer.Option(Path("runs/latest"), "--out", help="Run directory (model.pt, last.pt, metrics.jsonl).")

@@ -43,7 +43,8 @@ def vendors_command(
         False, "--json", help="Print the profiles as a JSON list on stdout instead of a table."
     ),
 ) -> None:
-    """List the vendor profiles: resolution, archive or tasking, price per km2, minimums, limits, price source and date."""
+    """List the vendor profiles: resolution, archive or tasking, price per km2, minimums, limits, price source and
+    date."""
     from zoomplan.plan.orders.pricing import default_catalogue, load_vendors
 
     profiles = load_vendors(vendors)

@@ -86,7 +86,8 @@ def folder_band_set(folder: Path) -> BandSet:
     files = _band_files(folder)
     if not files:
         raise InputError(
-            f"--lr {folder} is a folder without band files (names such as B04.jp2 or T18SVG_..._B04_10m.jp2): pass the product's folder or its band files"
+            f"--lr {folder} is a folder without band files (names such as B04.jp2 or T18SVG_..._B04_10m.jp2): pass "
+            f"the product's folder or its band files"
         )
     return BandSet(files, root=folder)
 
@@ -102,7 +103,8 @@ def zip_band_set(zpath: Path) -> BandSet:
     )
     if len(safes) > 1:
         raise InputError(
-            f"--lr {zpath} holds {len(safes)} SAFE products ({', '.join(safes)}): pass one zip per product, or unzip it and pass each .SAFE folder"
+            f"--lr {zpath} holds {len(safes)} SAFE products ({', '.join(safes)}): pass one zip per product, or unzip "
+            f"it and pass each .SAFE folder"
         )
     root = zpath / safes[0] if safes else zpath
     files = _band_files(root)
@@ -186,11 +188,13 @@ def band_set_source(bs: BandSet) -> str:
     crss = {str(i[2]) for i in chosen}
     if len(crss) > 1 or None in {i[2] for i in chosen}:
         raise InputError(
-            f"band files of {bs.scene_id} are in different CRSs ({', '.join(sorted(crss))}) or none: pass the bands of one product"
+            f"band files of {bs.scene_id} are in different CRSs ({', '.join(sorted(crss))}) or none: pass the bands "
+            f"of one product"
         )
     if len({i[6] for i in chosen}) > 1:
         raise InputError(
-            f"band files of {bs.scene_id} hold different data types ({', '.join(sorted({i[6] for i in chosen}))}): pass the bands of one product"
+            f"band files of {bs.scene_id} hold different data types ({', '.join(sorted({i[6] for i in chosen}))}): "
+            f"pass the bands of one product"
         )
     fine = min(chosen, key=lambda i: abs(i[3].a))[3]
     px, py = fine.a, -fine.e
@@ -205,10 +209,13 @@ def band_set_source(bs: BandSet) -> str:
         x0, y0 = (t.c - left) / px, (top - t.f) / py
         nodata = f"<NoDataValue>{nd!r}</NoDataValue>" if nd is not None else ""
         bands.append(
-            f'<VRTRasterBand dataType="{dtype}" band="{k}"><Description>{escape(tok)}</Description>{nodata}<SimpleSource>'
-            f'<SourceFilename relativeToVRT="0">{escape(gdal_path(f.resolve()))}</SourceFilename><SourceBand>1</SourceBand>'
+            f'<VRTRasterBand dataType="{dtype}" '
+            f'band="{k}"><Description>{escape(tok)}</Description>{nodata}<SimpleSource>'
+            f'<SourceFilename relativeToVRT="0">{escape(gdal_path(f.resolve()))}</SourceFilename>'
+            f"<SourceBand>1</SourceBand>"
             f'<SrcRect xOff="0" yOff="0" xSize="{fw}" ySize="{fh}"/>'
-            f'<DstRect xOff="{x0!r}" yOff="{y0!r}" xSize="{fw * t.a / px!r}" ySize="{fh * -t.e / py!r}"/></SimpleSource></VRTRasterBand>'
+            f'<DstRect xOff="{x0!r}" yOff="{y0!r}" xSize="{fw * t.a / px!r}" '
+            f'ySize="{fh * -t.e / py!r}"/></SimpleSource></VRTRasterBand>'
         )
     srs = escape(chosen[0][2].to_wkt())
     xml = (
@@ -240,6 +247,7 @@ def _sensor_from_mtd(mtd: Path, level: str, tag: str) -> str:
     offsets = {float(e.text or 0) for e in root.iter() if e.tag.endswith(tag)}
     if offsets and offsets not in ({0.0}, {-1000.0}):
         raise InputError(
-            f"product metadata {mtd} gives {tag} {sorted(offsets)}, not the -1000 of processing baseline 04.00: pass --sensor"
+            f"product metadata {mtd} gives {tag} {sorted(offsets)}, not the -1000 of processing baseline 04.00: pass "
+            f"--sensor"
         )
     return sentinel2_name(level, offsets == {-1000.0})

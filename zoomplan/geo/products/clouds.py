@@ -16,7 +16,8 @@ shadow" (:func:`cloud_pixels`), by ``kind``:
 Where the mask comes from (:func:`find_cloud_mask`): a Sentinel-2 product's ``*_SCL_*`` band (the finest,
 in the SAFE or folder given, zipped or not, the product root above band files holding ``MTD_MSIL2A.xml``,
 or beside the band files), else its ``MSK_CLASSI_B00`` file; a Landsat product's ``*_QA_PIXEL.TIF`` beside
-its band files; a STAC Item's cloud mask asset (``scl`` / ``SCL``, ``qa_pixel``: :func:`zoomplan.geo.products.stac.mask_asset`);
+its band files; a STAC Item's cloud mask asset (``scl`` / ``SCL``, ``qa_pixel``:
+:func:`zoomplan.geo.products.stac_masks.mask_asset`);
 a stacked file's band described ``SCL`` or ``QA_PIXEL``. A mask inside a zipped SAFE is opened through
 ``/vsizip/`` (``CloudMask.member``). A user's mask (:func:`open_cloud_mask`)
 wins over the product's; a file named like one of the product masks (``SCL``, ``QA_PIXEL``,
@@ -94,9 +95,11 @@ class CloudMask:
     def describe(self) -> str:
         """One line: what the mask is and which values count (for the summary)."""
         what = {
-            "scl": f"Sentinel-2 SCL (classes {', '.join(map(str, SCL_CLOUD))}: cloud shadow, cloud medium/high probability, thin cirrus)",
+            "scl": f"Sentinel-2 SCL (classes {', '.join(map(str, SCL_CLOUD))}: cloud shadow, cloud medium/high "
+            f"probability, thin cirrus)",
             "classi": "Sentinel-2 MSK_CLASSI (opaque clouds or cirrus)",
-            "qa_pixel": f"Landsat QA_PIXEL (bits {', '.join(map(str, QA_CLOUD_BITS))}: dilated cloud, cirrus, cloud, cloud shadow)",
+            "qa_pixel": f"Landsat QA_PIXEL (bits {', '.join(map(str, QA_CLOUD_BITS))}: dilated cloud, cirrus, cloud, "
+            f"cloud shadow)",
             "nonzero": "nonzero = cloud",
         }[self.kind]
         band = f" band {self.bands[0]}" if self.bands != (1,) and len(self.bands) == 1 else ""
@@ -128,7 +131,8 @@ def kind_of(path: Path) -> str:
 
 
 def is_mask_file(path: Path) -> bool:
-    """Whether ``path`` is named as a product's cloud mask (``..._SCL_20m.jp2``, ``..._QA_PIXEL.TIF``, ``MSK_CLASSI_B00.jp2``)."""
+    """Whether ``path`` is named as a product's cloud mask (``..._SCL_20m.jp2``, ``..._QA_PIXEL.TIF``,
+    ``MSK_CLASSI_B00.jp2``)."""
     return path.suffix.lower() in _MASK_SUFFIXES and kind_of(path) != "nonzero"
 
 
@@ -164,7 +168,8 @@ def patch_cloud_share(cloud: np.ndarray, lr_size: int, patch_grid: tuple[int, in
 
 
 def described_kind(description: str | None) -> str | None:
-    """``scl`` / ``qa_pixel`` for a band description or asset key naming that mask (``SCL``, ``scl-jp2``, ``QA_PIXEL``), else None."""
+    """``scl`` / ``qa_pixel`` for a band description or asset key naming that mask (``SCL``, ``scl-jp2``,
+    ``QA_PIXEL``), else None."""
     d = (description or "").strip()
     if re.fullmatch(r"scl", d, re.IGNORECASE) or _SCL.search(d.replace(" ", "_")):
         return "scl"
@@ -193,7 +198,8 @@ def split_mask_files(inp: "Path | BandSet") -> "tuple[Path | BandSet, CloudMask 
     rest = tuple(f for f in inp.files if f not in masks)
     if not rest:
         raise InputError(
-            f"--lr {', '.join(f.name for f in masks)}: cloud mask file(s) without band files: pass the bands too, or the mask as --cloud-mask FILE"
+            f"--lr {', '.join(f.name for f in masks)}: cloud mask file(s) without band files: pass the bands too, or "
+            f"the mask as --cloud-mask FILE"
         )
     return BandSet(rest, inp.root), _finest(masks)
 
@@ -254,11 +260,12 @@ def open_cloud_mask(path: "str | os.PathLike[str]", *, like: "str | os.PathLike[
     p = Path(path)
     if not p.is_file():
         raise InputError(
-            f"--cloud-mask {p} not found: pass a raster whose nonzero pixels are cloud or shadow (or the product's SCL / QA_PIXEL file)"
+            f"--cloud-mask {p} not found: pass a raster whose nonzero pixels are cloud or shadow (or the product's "
+            f"SCL / QA_PIXEL file)"
         )
     try:
         with rasterio.open(p) as src:
-            crs, t, size = src.crs, src.transform, (src.width, src.height)
+            crs, t = src.crs, src.transform
     except RasterioError as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise InputError(
@@ -267,12 +274,14 @@ def open_cloud_mask(path: "str | os.PathLike[str]", *, like: "str | os.PathLike[
     if crs is None or t.is_identity:
         what = "no CRS" if crs is None else "no georeferencing"
         raise InputError(
-            f"--cloud-mask {p} has {what}, so it cannot be placed on its scene: if it is on the scene's own pixel grid, copy the "
+            f"--cloud-mask {p} has {what}, so it cannot be placed on its scene: if it is on the scene's own pixel "
+            f"grid, copy the "
             f"scene's: rio edit-info --like {like or 'SCENE'} --crs like --transform like {p}"
         )
     if t.b != 0 or t.d != 0:
         raise InputError(
-            f"--cloud-mask {p} has a rotated geotransform: warp it to a north-up grid first (rio warp {p} {p.with_name(p.stem + '_north_up.tif')})"
+            f"--cloud-mask {p} has a rotated geotransform: warp it to a north-up grid first (rio warp {p} "
+            f"{p.with_name(p.stem + '_north_up.tif')})"
         )
     kind = kind_of(p)
     return CloudMask(p, kind, (1, 2) if kind == "classi" else (1,), given=True)
@@ -324,7 +333,8 @@ class CloudReader:
         except RasterioError as exc:
             self.__exit__()
             raise InputError(
-                f"cloud mask {self.mask.path} cannot be read ({str(exc).strip().splitlines()[0]}): the file is truncated or corrupt; re-download it"
+                f"cloud mask {self.mask.path} cannot be read ({str(exc).strip().splitlines()[0]}): the file is "
+                f"truncated or corrupt; re-download it"
             ) from exc
         return self
 
@@ -352,7 +362,8 @@ class CloudReader:
             data = vrt.read(list(self.mask.bands), window=win, masked=True)
         except RasterioError as exc:
             raise InputError(
-                f"cloud mask {self.mask.path}: reading pixels failed ({str(exc).strip().splitlines()[0]}): the file is truncated or corrupt; re-download it"
+                f"cloud mask {self.mask.path}: reading pixels failed ({str(exc).strip().splitlines()[0]}): the file "
+                f"is truncated or corrupt; re-download it"
             ) from exc
         valid = ~np.ma.getmaskarray(data).any(axis=0)
         out[r0 - lr0 : r1 - lr0, c0 - lc0 : c1 - lc0] = cloud_pixels(np.ma.getdata(data), self.mask.kind, valid)

@@ -30,7 +30,8 @@ class ItemRadiometry:
     ``scale``/``offset``: per file of the band set (``raster:bands``; empty when absent); ``mtl``: a
     Landsat product's local MTL file; ``sensor``: a planner sensor its properties call for;
     ``refusal``: why it cannot be planned without ``--sensor`` (one line, with the fix). Also the Item's
-    cloud mask asset (:func:`mask_asset`): ``cloud_mask``, or ``cloud_refusal`` why it cannot be read
+    cloud mask asset (:func:`~zoomplan.geo.products.stac_masks.mask_asset`): ``cloud_mask``, or ``cloud_refusal`` why
+    it cannot be read
     (one line, raised only when no ``--cloud-mask`` stands in for it)."""
 
     json: Path
@@ -60,7 +61,8 @@ class BandSet:
 
     @property
     def scene_id(self) -> str:
-        """The STAC Item's id, else the folder's name, else the first file's name without its band token (``T18SVG_20160112T160652``)."""
+        """The STAC Item's id, else the folder's name, else the first file's name without its band token
+        (``T18SVG_20160112T160652``)."""
         if self.item is not None:
             return self.item.item_id
         if self.root is not None:
@@ -97,7 +99,8 @@ def _zip_names(zpath: Path, mtime_ns: int) -> tuple[str, ...]:
             return tuple(n for n in z.namelist() if not n.endswith("/"))
     except (zipfile.BadZipFile, OSError) as exc:
         raise InputError(
-            f"--lr {zpath} is not a zip file Python can read ({exc}): re-download the product, or unzip it and pass the .SAFE folder"
+            f"--lr {zpath} is not a zip file Python can read ({exc}): re-download the product, or unzip it and pass "
+            f"the .SAFE folder"
         ) from exc
 
 
@@ -106,7 +109,8 @@ def zip_names(zpath: Path) -> tuple[str, ...]:
 
 
 def files_under(folder: Path, recursive: bool = True) -> list[Path]:
-    """The files in ``folder`` (``recursive``: at any depth), a folder on disk or one inside a zip (sorted for a zip)."""
+    """The files in ``folder`` (``recursive``: at any depth), a folder on disk or one inside a zip (sorted for a
+    zip)."""
     member = archive_member(folder)
     if member is None:
         return [f for f in (folder.rglob("*") if recursive else folder.glob("*")) if f.is_file()]
@@ -155,3 +159,18 @@ def band_token(path: Path) -> str | None:
     if t.startswith("B") and t[1:].isdigit():
         return f"B{int(t[1:]):02d}"
     return t if t.startswith("B") else t.lower()
+
+
+def is_remote_href(href: str) -> bool:
+    """Whether a STAC asset's ``href`` is remote (a URL other than ``file://``, or a GDAL ``/vsi`` path)."""
+    url = bool(re.match(r"^[a-z][a-z0-9+.\-]+://", href, re.IGNORECASE)) and not href.lower().startswith("file://")
+    return href.startswith("/vsi") or url
+
+
+def local_href(href: str, json: Path) -> Path:
+    """The local file a STAC asset's ``href`` names: relative to the Item JSON ``json``, ``file://`` or absolute."""
+    from pystac.utils import make_absolute_href
+
+    if href.lower().startswith("file://"):
+        href = href[len("file://") :]
+    return Path(make_absolute_href(href, str(json.resolve())))

@@ -37,11 +37,14 @@ def landsat_without_mtl(bs: BandSet) -> str:
     level = m.group(1).upper() if m else ""
     if level == "L1":
         return (
-            f"Landsat Collection 2 Level-1 band files {names} come without their product's *_MTL.txt: TOA reflectance needs its "
-            f"per-band coefficients and sun elevation; put the MTL file from the same download beside them (the product folder as downloaded holds it)"
+            f"Landsat Collection 2 Level-1 band files {names} come without their product's *_MTL.txt: TOA reflectance "
+            f"needs its "
+            f"per-band coefficients and sun elevation; put the MTL file from the same download beside them (the "
+            f"product folder as downloaded holds it)"
         )
     return (
-        f"Landsat band files {names} come without their product's *_MTL.txt: pass --sensor landsat_c2l2 for Collection 2 Level-2 "
+        f"Landsat band files {names} come without their product's *_MTL.txt: pass --sensor landsat_c2l2 for "
+        f"Collection 2 Level-2 "
         f"surface reflectance (DN x 0.0000275 - 0.2), or put the MTL file from the same download beside them"
     )
 

@@ -19,7 +19,8 @@ Remote hrefs (``https://``, ``s3://``, ``/vsicurl/`` ...) of a band the plan nee
 line naming the asset: zoomplan reads local files (GDAL's network access is not tested here); a remote
 ``nir``, which the model does not read, is left out.
 
-Cloud mask (:func:`mask_asset`): the asset keyed ``scl`` (Earth Search), ``SCL`` (Planetary Computer) or
+Cloud mask (:func:`~zoomplan.geo.products.stac_masks.mask_asset`): the asset keyed ``scl`` (Earth Search), ``SCL``
+(Planetary Computer) or
 ``qa_pixel`` (Landsat Collection 2), else one whose ``eo:bands`` name says ``SCL`` / ``QA_PIXEL``, else one
 with the role ``cloud`` or ``cloud-shadow`` whose file is named as a product mask (``..._SCL_20m.tif``);
 read as the SAFE's SCL / Landsat's QA_PIXEL file is (:mod:`zoomplan.geo.products.clouds`). A remote or missing mask
@@ -45,8 +46,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from zoomplan.errors import InputError
-from zoomplan.geo.products.clouds import described_kind, kind_of, mask_at
-from zoomplan.geo.products.files import ItemRadiometry
+from zoomplan.geo.products.files import ItemRadiometry, is_remote_href, local_href
+from zoomplan.geo.products.stac_masks import mask_asset
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,8 @@ _LANDSAT_ID = re.compile(r"^L[COTE]0[89]_(L[12])", re.IGNORECASE)
 
 
 def is_stac_json(path: Path) -> bool:
-    """Whether ``--lr path`` is to be read as a STAC Item / ItemCollection (a ``.json`` file that is not a Landsat MTL)."""
+    """Whether ``--lr path`` is to be read as a STAC Item / ItemCollection (a ``.json`` file that is not a Landsat
+    MTL)."""
     return path.is_file() and path.suffix.lower() == ".json" and not re.search(r"_MTL\.json$", path.name, re.IGNORECASE)
 
 
@@ -92,7 +94,8 @@ def _items(path: Path) -> tuple[list[Any], bool]:
         d = pystac.StacIO.default().read_json(str(path))
     except (OSError, ValueError) as exc:
         raise InputError(
-            f"--lr {path} is not a JSON file pystac can read ({str(exc).splitlines()[0]}): pass a STAC Item or ItemCollection"
+            f"--lr {path} is not a JSON file pystac can read ({str(exc).splitlines()[0]}): pass a STAC Item or "
+            f"ItemCollection"
         ) from exc
     kind = d.get("type") if isinstance(d, dict) else type(d).__name__
     try:
@@ -102,7 +105,8 @@ def _items(path: Path) -> tuple[list[Any], bool]:
             items, many = [pystac.Item.from_dict(d, href=str(path), migrate=True, preserve_dict=False)], False
         else:
             raise InputError(
-                f"--lr {path} is a JSON {kind or 'object'}, not a STAC Item or ItemCollection: pass an Item (one scene) "
+                f"--lr {path} is a JSON {kind or 'object'}, not a STAC Item or ItemCollection: pass an Item (one "
+                f"scene) "
                 f"or an ItemCollection (several) with per-band assets"
             )
     except (*_MALFORMED, STACError, STACTypeError, RequiredPropertyMissing) as exc:
@@ -142,13 +146,15 @@ def asset_band(key: str, asset: Any) -> str | None:
     if by_key and common and by_eo != by_key:
         owner = getattr(asset.owner, "id", "?")
         raise InputError(
-            f"STAC item {owner}: asset {key!r} has eo:bands common_name {common!r}, not {by_key}: fix the item (the asset key and its eo:bands must agree)"
+            f"STAC item {owner}: asset {key!r} has eo:bands common_name {common!r}, not {by_key}: fix the item (the "
+            f"asset key and its eo:bands must agree)"
         )
     return by_eo or (by_key if not common else None)
 
 
 def _raster(asset: Any) -> tuple[float | None, float | None, float | None]:
-    """(scale, offset, nodata) of an asset's first ``raster:bands`` entry (STAC 1.1: ``bands[0]['raster:scale']`` ...)."""
+    """(scale, offset, nodata) of an asset's first ``raster:bands`` entry (STAC 1.1: ``bands[0]['raster:scale']``
+    ...)."""
     from pystac.extensions.raster import RasterExtension
 
     rb = RasterExtension.ext(asset, add_if_missing=True).bands
@@ -162,19 +168,6 @@ def _raster(asset: Any) -> tuple[float | None, float | None, float | None]:
         nd1 = b1.get("nodata")
         return b1.get("raster:scale"), b1.get("raster:offset"), nd1 if isinstance(nd1, (int, float)) else None
     return None, None, None
-
-
-def _is_remote(href: str) -> bool:
-    url = bool(re.match(r"^[a-z][a-z0-9+.\-]+://", href, re.IGNORECASE)) and not href.lower().startswith("file://")
-    return href.startswith("/vsi") or url
-
-
-def _local(href: str, json: Path) -> Path:
-    from pystac.utils import make_absolute_href
-
-    if href.lower().startswith("file://"):
-        href = href[len("file://") :]
-    return Path(make_absolute_href(href, str(json.resolve())))
 
 
 def _assets(item: Any) -> list[_Asset]:
@@ -192,7 +185,7 @@ def _choose(assets: Sequence[_Asset], band: str) -> _Asset | None:
     """The asset to read for ``band``: its own band's assets before ``nir08`` (for ``nir``); local before
     remote; keyed by the band's name before others; then the order written."""
     group = [a for a in assets if a.band == band] or ([a for a in assets if a.band == "nir08"] if band == "nir" else [])
-    ranked = sorted(group, key=lambda a: (_is_remote(a.href), _KEYS.get(a.key.lower()) != a.band))
+    ranked = sorted(group, key=lambda a: (is_remote_href(a.href), _KEYS.get(a.key.lower()) != a.band))
     return ranked[0] if ranked else None
 
 
@@ -237,10 +230,10 @@ def _mtl_asset(item: Any, json: Path) -> tuple[Path | None, str]:
     remote = ""
     for key, a in item.assets.items():
         if key.lower() in ("mtl.txt", "mtl.xml") or re.search(r"_MTL\.(txt|xml)$", a.href, re.IGNORECASE):
-            if _is_remote(a.href):
+            if is_remote_href(a.href):
                 remote = f"lists it only remotely (asset {key!r}: {a.href})"
                 continue
-            p = _local(a.href, json)
+            p = local_href(a.href, json)
             if p.is_file():
                 return p, ""
             remote = f"lists it as {p}, which is not there (asset {key!r})"
@@ -258,8 +251,10 @@ def _radiometry(item: Any, json: Path, chosen: Sequence[_Asset]) -> ItemRadiomet
         return ItemRadiometry(
             **base,
             refusal=(
-                f"STAC item {item.id} ({json}) is Landsat Collection 2 Level-1, whose TOA reflectance needs the product's MTL file "
-                f"(per-band coefficients and sun elevation), and it {what}: download the MTL beside the band files and point the item's "
+                f"STAC item {item.id} ({json}) is Landsat Collection 2 Level-1, whose TOA reflectance needs the "
+                f"product's MTL file "
+                f"(per-band coefficients and sun elevation), and it {what}: download the MTL beside the band files "
+                f"and point the item's "
                 f"mtl.txt asset at it (a path relative to the JSON works), or pass --sensor"
             ),
         )
@@ -279,7 +274,8 @@ def _radiometry(item: Any, json: Path, chosen: Sequence[_Asset]) -> ItemRadiomet
         if not all(math.isfinite(v) for v in scale + offset) or any(s <= 0 for s in scale):
             return ItemRadiometry(
                 **base,
-                refusal=f"STAC item {item.id} ({json}) gives raster:bands scale {scale} offset {offset}: fix the item, or pass --sensor",
+                refusal=f"STAC item {item.id} ({json}) gives raster:bands scale {scale} offset {offset}: fix the "
+                f"item, or pass --sensor",
             )
         return ItemRadiometry(**base, scale=scale, offset=offset)
     if level == "L2":
@@ -289,8 +285,10 @@ def _radiometry(item: Any, json: Path, chosen: Sequence[_Asset]) -> ItemRadiomet
         return ItemRadiometry(
             **base,
             refusal=(
-                f"STAC item {item.id} ({json}) is Landsat but says neither its processing level (landsat:correction) nor its "
-                f"reflectance scale (raster:bands): pass --sensor landsat_c2l2 for Collection 2 Level-2 surface reflectance"
+                f"STAC item {item.id} ({json}) is Landsat but says neither its processing level (landsat:correction) "
+                f"nor its "
+                f"reflectance scale (raster:bands): pass --sensor landsat_c2l2 for Collection 2 Level-2 surface "
+                f"reflectance"
             ),
         )
     s2 = _sentinel2_level(item)
@@ -301,60 +299,11 @@ def _radiometry(item: Any, json: Path, chosen: Sequence[_Asset]) -> ItemRadiomet
         except (TypeError, ValueError):
             return ItemRadiometry(
                 **base,
-                refusal=f"STAC item {item.id} ({json}) gives s2:processing_baseline {pb!r}, not a number such as '05.09': pass --sensor",
+                refusal=f"STAC item {item.id} ({json}) gives s2:processing_baseline {pb!r}, not a number such as "
+                f"'05.09': pass --sensor",
             )
         return ItemRadiometry(**base, sensor=sentinel2_name("l2a" if s2 == "l2a" else "l1c", baseline >= 4.0))
     return ItemRadiometry(**base)
-
-
-_MASK_ROLES = {"cloud", "cloud-shadow"}
-
-
-def _mask_kind(key: str, asset: Any) -> str | None:
-    """``scl`` / ``qa_pixel`` (or ``classi``, by file name) when the asset is a product's cloud mask (module doc), else None."""
-    kind = described_kind(key)
-    if kind is not None:
-        return kind
-    eo = asset.extra_fields.get("eo:bands") or asset.extra_fields.get("bands")  # STAC 1.0, 1.1
-    for b in eo if isinstance(eo, list) else []:
-        for text in (b.get("name"), b.get("description")) if isinstance(b, dict) else ():
-            kind = described_kind(text) if isinstance(text, str) else None
-            if kind is not None:
-                return kind
-    roles = asset.roles if isinstance(asset.roles, list) else []
-    if _MASK_ROLES & {r for r in roles if isinstance(r, str)}:
-        by_name = kind_of(Path(str(asset.href)))
-        if by_name != "nonzero":
-            return by_name
-        log.info(
-            "STAC asset %r has role cloud but is not named as an SCL / QA_PIXEL / MSK_CLASSI mask: not used (pass it as --cloud-mask FILE "
-            "if its nonzero pixels are cloud)",
-            key,
-        )
-    return None
-
-
-def mask_asset(item: Any, json: Path) -> dict[str, Any]:
-    """``{'cloud_mask': CloudMask}`` for the Item's local cloud mask asset (module doc; of several, a local one,
-    then the one keyed ``scl`` / ``qa_pixel``, then the order written), ``{'cloud_refusal': line}`` for a remote
-    or missing one, ``{}`` for none."""
-    found = [(key, a, kind) for key, a in item.assets.items() if (kind := _mask_kind(key, a)) is not None]
-    if not found:
-        return {}
-    key, a, kind = min(found, key=lambda f: (_is_remote(f[1].href), f[0].lower() not in ("scl", "qa_pixel")))
-    if _is_remote(a.href):
-        return {
-            "cloud_refusal": f"asset {key!r} of STAC item {item.id} ({json}) is its cloud mask and is remote ({a.href}): zoomplan reads local "
-            f"files only; download it and set the asset's href to the local file (a path relative to the JSON works), "
-            f"or pass --cloud-mask FILE"
-        }
-    p = _local(a.href, json)
-    if not p.is_file():
-        return {
-            "cloud_refusal": f"asset {key!r} of STAC item {item.id} ({json}) points at {p}, which is not there: download it there, "
-            f"or fix the href (it is the scene's cloud mask)"
-        }
-    return {"cloud_mask": mask_at(p, kind, asset=key)}
 
 
 def sentinel2_name(level: str, pb04: bool) -> str:
@@ -369,7 +318,8 @@ def sentinel2_name(level: str, pb04: bool) -> str:
 @dataclass(frozen=True)
 class ItemBands:
     """An Item's band files, as :func:`zoomplan.geo.products.bands.group_scene_inputs` makes a
-    :class:`~zoomplan.geo.products.files.BandSet` of them: each file's band, the nodata its metadata gives, its radiometry."""
+    :class:`~zoomplan.geo.products.files.BandSet` of them: each file's band, the nodata its metadata gives, its
+    radiometry."""
 
     files: tuple[Path, ...]
     labels: tuple[str, ...]
@@ -386,24 +336,27 @@ def _band_set(item: Any, json: Path) -> ItemBands:
             if band in MODEL_BANDS:
                 have = ", ".join(item.assets) or "none"
                 raise InputError(
-                    f"STAC item {item.id} ({json}) has no asset for {band} (assets: {have}): it needs one asset per band, keyed "
+                    f"STAC item {item.id} ({json}) has no asset for {band} (assets: {have}): it needs one asset per "
+                    f"band, keyed "
                     f"red/green/blue or B04/B03/B02, or with eo:bands common_name; pass an item with per-band assets"
                 )
             continue
-        if _is_remote(a.href):
+        if is_remote_href(a.href):
             if band not in MODEL_BANDS:
                 log.info(
                     "STAC item %s: asset %r (%s) is remote; left out (the model does not read it)", item.id, a.key, band
                 )
                 continue
             raise InputError(
-                f"asset {a.key!r} of STAC item {item.id} ({json}) is remote ({a.href}): zoomplan reads local files only; "
+                f"asset {a.key!r} of STAC item {item.id} ({json}) is remote ({a.href}): zoomplan reads local files "
+                f"only; "
                 f"download it and set the asset's href to the local file (a path relative to the JSON works)"
             )
-        p = _local(a.href, json)
+        p = local_href(a.href, json)
         if not p.is_file():
             raise InputError(
-                f"asset {a.key!r} of STAC item {item.id} ({json}) points at {p}, which is not there: download it there, or fix the href"
+                f"asset {a.key!r} of STAC item {item.id} ({json}) points at {p}, which is not there: download it "
+                f"there, or fix the href"
             )
         chosen.append(_Asset(a.key, "nir" if a.band == "nir08" else a.band, str(p), a.scale, a.offset, a.nodata))
     meta = dataclasses.replace(_radiometry(item, json, chosen), **mask_asset(item, json))

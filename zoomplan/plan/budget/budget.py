@@ -91,7 +91,8 @@ def _vendors(names: Sequence[str] | None, vendors_file: PathLike | None) -> list
         s = vendor_slug(v.name)
         if s in slugs:
             raise ConfigError(
-                f"vendors {slugs[s]!r} and {v.name!r} give the same column name {s!r}: rename one of them in the catalogue"
+                f"vendors {slugs[s]!r} and {v.name!r} give the same column name {s!r}: rename one of them in the "
+                f"catalogue"
             )
         slugs[s] = v.name
     return chosen
@@ -123,7 +124,8 @@ def _inside_area(boxes: np.ndarray, g: BaseGeometry) -> float:
 
 
 def _overlap_text(regions: Sequence[DisjointRegion], i: int) -> str:
-    """Where region ``i``'s shared areas went: ``<km2> billed to <earlier>`` / ``<km2> shared with <later>, kept here``."""
+    """Where region ``i``'s shared areas went: ``<km2> billed to <earlier>`` / ``<km2> shared with <later>, kept
+    here``."""
     d = regions[i]
     out = []
     for j, _ in d.shared:
@@ -222,7 +224,8 @@ def budget(
     table, stats = inf.table, inf.stats
     if stats.tiles_planned == 0:
         raise InputError(
-            f"no tile of any region has valid data in the scenes ({stats.tiles_nodata} mostly nodata, {stats.tiles_outside} outside): pass a scene with data over the regions"
+            f"no tile of any region has valid data in the scenes ({stats.tiles_nodata} mostly nodata, "
+            f"{stats.tiles_outside} outside): pass a scene with data over the regions"
         )
     selected = np.asarray(select.select_patches(table, pieces, profiles[0], threshold=thr), dtype=bool)
     reg = region_of[table.aoi_index] if len(table) else np.zeros(0, np.int64)
@@ -324,7 +327,8 @@ def _notes(
     notes = []
     if any(d.shared for d in regions):
         notes.append(
-            f"{OVERLAP_RULE}; each region is billed for its remaining part (area_km2) and overlap_with says where its shared areas went"
+            f"{OVERLAP_RULE}; each region is billed for its remaining part (area_km2) and overlap_with says where its "
+            f"shared areas went"
         )
     else:
         notes.append("no regions overlap")
@@ -338,7 +342,8 @@ def _notes(
     for d in regions:
         if d.cut:
             notes.append(
-                f"{d.region.key} encloses other regions: it is ordered as {len(d.pieces)} hole-free pieces so they are not bought twice"
+                f"{d.region.key} encloses other regions: it is ordered as {len(d.pieces)} hole-free pieces so they "
+                f"are not bought twice"
             )
     counted = [r for r in rows if r.counted and r.area_km2 > 0]
     minimums = [
@@ -351,6 +356,7 @@ def _notes(
     for r in counted:
         if r.planned_fraction < 0.9 * r.covered_fraction:
             notes.append(
-                f"{r.region}: only {100 * r.planned_fraction:.0f}% of its area has valid LR data; its baseline still prices all of it"
+                f"{r.region}: only {100 * r.planned_fraction:.0f}% of its area has valid LR data; its baseline still "
+                f"prices all of it"
             )
     return notes

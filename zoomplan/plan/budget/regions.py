@@ -106,7 +106,8 @@ def group_regions(aoi: AOI, by: str | None = None) -> list[Region]:
         v = props.get(by)
         if v is None or str(v).strip() == "":
             raise ConfigError(
-                f"--by {by!r}: feature {aoi.ids[i]!r} of {aoi.source} has no value in that field; fill it in or choose another field"
+                f"--by {by!r}: feature {aoi.ids[i]!r} of {aoi.source} has no value in that field; fill it in or "
+                f"choose another field"
             )
         groups.setdefault(str(v), []).append(i)
     out = []

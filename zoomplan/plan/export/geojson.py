@@ -3,7 +3,8 @@
 Geometries are reprojected from the planning CRS with vertices added along long edges, so that the
 lon/lat polygon keeps the planned shape and area (:mod:`zoomplan.plan.export.lonlat`; within the vendor's
 vertex limit where it is given), snapped to a 1e-7 degree grid (about 1 cm) so they stay valid,
-oriented with counter-clockwise exteriors, checked again, and written with 7 decimals. The order collection carries a top-level ``summary`` member
+oriented with counter-clockwise exteriors, checked again, and written with 7 decimals. The order collection carries a
+top-level ``summary`` member
 (an RFC 7946 foreign member, ignored by GIS readers).
 """
 
@@ -64,13 +65,15 @@ def lonlat_geometry(
     snapped = written(g, tr or _to_lonlat(crs), max_vertices)
     if isinstance(snapped, shapely.GeometryCollection) or snapped.is_empty:
         raise GeometryError(
-            f"a polygon of {g.area:.3g} m^2 collapses when rounded to {DECIMALS} decimals of degree; it is too small to order"
+            f"a polygon of {g.area:.3g} m^2 collapses when rounded to {DECIMALS} decimals of degree; it is too small "
+            f"to order"
         )
     out = _geojson(snapped)
     back = shape(out)
     if not back.is_valid:
         raise GeometryError(
-            f"a polygon is invalid after rounding to {DECIMALS} decimals ({shapely.is_valid_reason(back)}); please report this AOI"
+            f"a polygon is invalid after rounding to {DECIMALS} decimals ({shapely.is_valid_reason(back)}); please "
+            f"report this AOI"
         )
     return out
 

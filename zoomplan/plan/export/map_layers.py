@@ -130,7 +130,8 @@ def read_background(
         idx = tuple(bands) if bands else rgb_bands(ds.descriptions, [ci.name for ci in ds.colorinterp])
         if max(idx) > ds.count or min(idx) < 1:
             raise InputError(
-                f"quicklook: scene {scene_path} has {ds.count} band(s), bands {idx} were asked; pass existing band numbers"
+                f"quicklook: scene {scene_path} has {ds.count} band(s), bands {idx} were asked; pass existing band "
+                f"numbers"
             )
         tr = Transformer.from_crs(crs, ds.crs, always_xy=True) if ds.crs and CRS(ds.crs) != CRS(crs) else None
 

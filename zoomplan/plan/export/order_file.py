@@ -77,11 +77,13 @@ def read_order_file(path: PathLike) -> OrderFile:
         name = str((crs.get("properties") or {}).get("name", "")) if isinstance(crs, dict) else str(crs)
         if not any(k in name.upper() for k in ("CRS84", "4326")):
             raise InputError(
-                f"order file {p} declares CRS {name!r}; orders are read in lon/lat (EPSG:4326): reproject it to EPSG:4326"
+                f"order file {p} declares CRS {name!r}; orders are read in lon/lat (EPSG:4326): reproject it to "
+                f"EPSG:4326"
             )
     if not doc["features"]:
         raise InputError(
-            f"order file {p} has no orders, so there is nothing to export: re-run 'zoomplan plan' with a lower --threshold or a --budget"
+            f"order file {p} has no orders, so there is nothing to export: re-run 'zoomplan plan' with a lower "
+            f"--threshold or a --budget"
         )
     orders = [_feature(f, i, p) for i, f in enumerate(doc["features"])]
     summary = doc.get("summary") if isinstance(doc.get("summary"), dict) else {}
@@ -112,17 +114,20 @@ def _feature(f: Any, i: int, path: Path) -> OrderFeature:
         shapely.errors.GEOSException,
     ) as exc:  # malformed coordinates
         raise InputError(
-            f"{where} has malformed coordinates ({str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__}): {fix_hint(path)}"
+            f"{where} has malformed coordinates "
+            f"({str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__}): {fix_hint(path)}"
         ) from None
     xy = shapely.get_coordinates(g)
     if g.is_empty or not np.isfinite(xy).all():
         raise InputError(f"{where} is empty or has non-finite coordinates: {fix_hint(path)}")
     if (np.abs(xy[:, 0]) > 180).any() or (np.abs(xy[:, 1]) > 90).any():
         raise InputError(
-            f"{where} has coordinates outside lon [-180, 180] / lat [-90, 90]; the file must be RFC 7946 lon/lat: reproject it to EPSG:4326"
+            f"{where} has coordinates outside lon [-180, 180] / lat [-90, 90]; the file must be RFC 7946 lon/lat: "
+            f"reproject it to EPSG:4326"
         )
     if not g.is_valid:
         raise InputError(
-            f"{where} is not a valid polygon ({shapely.is_valid_reason(g)}): fix it (e.g. QGIS 'Fix geometries') or re-run 'zoomplan plan'"
+            f"{where} is not a valid polygon ({shapely.is_valid_reason(g)}): fix it (e.g. QGIS 'Fix geometries') or "
+            f"re-run 'zoomplan plan'"
         )
     return OrderFeature(oid, g, dict(props))

@@ -250,7 +250,8 @@ def _vendor_of(o: OrderFeature, order: OrderFile, vendors: Mapping[str, VendorPr
             else "pass --vendors with the catalogue the plan used"
         )
         raise InputError(
-            f"order file {order.path}: vendor {name!r} is not in the vendor catalogue ({', '.join(sorted(vendors))}): {hint}"
+            f"order file {order.path}: vendor {name!r} is not in the vendor catalogue ({', '.join(sorted(vendors))}): "
+            f"{hint}"
         )
     return vendors[name]
 

@@ -1,14 +1,18 @@
 """Quicklook PNG: what a buyer must see of a plan, at any AOI size.
 
 The map is drawn in the planning CRS (axes in km): the LR scene in true colour, the policy
-probability of every patch as one semi-transparent raster on the patch grid (:func:`~zoomplan.plan.export.map_layers.patch_grid`,
-one cell per patch, blocks of patches beyond :data:`~zoomplan.plan.export.map_layers.MAX_GRID` cells a side), the selected patches no order
-buys, the cloudy patches (whitened and hatched, :mod:`zoomplan.plan.selection.clouds`), the order outlines (a fixed width in points, simplified to the map's pixel; outlined together
+probability of every patch as one semi-transparent raster on the patch grid
+(:func:`~zoomplan.plan.export.map_layers.patch_grid`,
+one cell per patch, blocks of patches beyond :data:`~zoomplan.plan.export.map_layers.MAX_GRID` cells a side), the
+selected patches no order
+buys, the cloudy patches (whitened and hatched, :mod:`zoomplan.plan.selection.clouds`), the order outlines (a fixed
+width in points, simplified to the map's pixel; outlined together
 when too thin to tell apart) and the AOI. Legend, colour bar and bill sit in a panel beside the map.
 Nothing is drawn per patch, so drawing time grows with the AOI only through numpy.
 
 The layers (background, patch grid, outlines as paths) come from :mod:`zoomplan.plan.export.map_layers`, shared
-with the budget map; this module lays them out. matplotlib is imported and its Agg canvas chosen inside :func:`figure` (an explicit
+with the budget map; this module lays them out. matplotlib is imported and its Agg canvas chosen inside :func:`figure`
+(an explicit
 ``FigureCanvasAgg``: no global backend is switched, nothing happens at import).
 """
 
@@ -103,8 +107,8 @@ def _bill_text(summary: Mapping[str, Any], n_orders: int, n_sel: int, n_all: int
     cl = summary.get("clouds")
     if isinstance(cl, Mapping) and isinstance(cl.get("patches_cloudy"), int):
         lines.append(
-            f"clouds    {cl['patches_cloudy']:,} cloudy patches ({cl.get('cloudy_km2', 0):,.2f} km2), {cl.get('handling', '?')}"
-            + (f"; {cl['patches_filled']:,} filled in" if cl.get("patches_filled") else "")
+            f"clouds    {cl['patches_cloudy']:,} cloudy patches ({cl.get('cloudy_km2', 0):,.2f} km2), "
+            f"{cl.get('handling', '?')}" + (f"; {cl['patches_filled']:,} filled in" if cl.get("patches_filled") else "")
         )
     return "\n".join(lines)
 
@@ -136,7 +140,8 @@ def figure(
     ``table``, ``orders`` and ``aoi_geoms`` are in the planning ``crs`` (metres); ``bands`` are the
     scene's 1-based red, green, blue bands (default: found by description, else 1, 2, 3). The bill
     reads ``plan_cost_usd``, ``baseline_cost_usd``, ``savings_usd``, ``savings_pct``, ``vendor``,
-    ``price_per_km2``, ``plan_billed_km2``, ``baseline_billed_km2``, ``threshold`` and ``dropped`` (budget) from ``summary`` (top level or one level down, as
+    ``price_per_km2``, ``plan_billed_km2``, ``baseline_billed_km2``, ``threshold`` and ``dropped`` (budget) from
+    ``summary`` (top level or one level down, as
     :func:`zoomplan.plan.orders.pricing.cost_summary` and :func:`zoomplan.plan.pipeline.plan` write them).
     """
     from matplotlib import colormaps
@@ -270,7 +275,8 @@ def figure(
             linewidth=LINE_PT * 1.5,
             label=f"orders ({len(orders):,})"
             + (
-                f", about {width_m:,.0f} m wide:\ntoo thin to outline one by one at\nthis scale; outlined where they\ncover half the area"
+                f", about {width_m:,.0f} m wide:\ntoo thin to outline one by one at\nthis scale; outlined where "
+                f"they\ncover half the area"
                 if together
                 else ""
             ),

@@ -91,14 +91,16 @@ def resolve_format(fmt: str | None, out: PathLike) -> str:
                 return f
         raise ConfigError(
             f"cannot tell the format from --out {out}: name it .kml, .gpkg, .shp, .zip (zipped Shapefile) or .csv, "
-            f"or pass --format (one of {', '.join(FORMATS)}; the JSON payloads {', '.join(PAYLOAD_FORMATS)} always need --format)"
+            f"or pass --format (one of {', '.join(FORMATS)}; the JSON payloads {', '.join(PAYLOAD_FORMATS)} always "
+            f"need --format)"
         )
     f = fmt.strip().lower()
     if f not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     if f in EXTENSIONS and not name.endswith(EXTENSIONS[f]):
         raise ConfigError(
-            f"--format {f} writes {' or '.join(EXTENSIONS[f])} files but --out is {out}: name it {Path(out).stem}{EXTENSIONS[f][0]}"
+            f"--format {f} writes {' or '.join(EXTENSIONS[f])} files but --out is {out}: name it "
+            f"{Path(out).stem}{EXTENSIONS[f][0]}"
         )
     return f
 

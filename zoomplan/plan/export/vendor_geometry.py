@@ -74,7 +74,8 @@ def _rounded(g: BaseGeometry) -> BaseGeometry:
     parts = [orient(p, sign=1.0) for p in _parts(s)]
     if not parts or not s.is_valid:
         raise GeometryError(
-            f"a polygon of {g.area:.3g} square degrees collapses or turns invalid at {DECIMALS} decimals; it is too small to order"
+            f"a polygon of {g.area:.3g} square degrees collapses or turns invalid at {DECIMALS} decimals; it is too "
+            f"small to order"
         )
     return parts[0] if len(parts) == 1 and isinstance(s, Polygon) else MultiPolygon(parts)
 
@@ -136,7 +137,8 @@ def _fit(piece: BaseGeometry, lim: Limits, label: str) -> BaseGeometry:
         t *= math.sqrt(2.0)
     if best is None:
         raise GeometryError(
-            f"order {label} cannot be brought within {_limit_text(lim)} while covering it; please report this order file"
+            f"order {label} cannot be brought within {_limit_text(lim)} while covering it; please report this order "
+            f"file"
         )
     log.warning(
         "order %s has %d vertices, over the limit (%s): %s to %d vertices (+%.1f%% area)",

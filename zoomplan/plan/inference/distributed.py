@@ -118,7 +118,8 @@ def infer_on_cluster(
                 client = distributed.Client(cluster, timeout="20s")
             except (OSError, TimeoutError) as exc:
                 raise ConfigError(
-                    f"--dask {cluster}: no Dask scheduler answered ({exc.__class__.__name__}): start one (dask scheduler) or pass its address"
+                    f"--dask {cluster}: no Dask scheduler answered ({exc.__class__.__name__}): start one (dask "
+                    f"scheduler) or pass its address"
                 ) from None
         with client:
             n_workers = max(1, len(client.scheduler_info().get("workers", {})))

@@ -203,14 +203,16 @@ class BlockJournal:
         if old is not None and old.get("key") == key:
             if not resume:
                 raise ConfigError(
-                    f"{folder} holds the journal of an interrupted plan with these inputs: pass --resume to finish it, or delete the folder to start over"
+                    f"{folder} holds the journal of an interrupted plan with these inputs: pass --resume to finish "
+                    f"it, or delete the folder to start over"
                 )
             return cls(folder, meta)
         if old is not None:
             what = ", ".join(_differences(old.get("meta", {}), meta)) or "its format"
             if resume:
                 raise ConfigError(
-                    f"--resume: the journal in {folder} was written for other inputs ({what} differ): restore them, or delete the folder and run without --resume"
+                    f"--resume: the journal in {folder} was written for other inputs ({what} differ): restore them, "
+                    f"or delete the folder and run without --resume"
                 )
             log.warning("replacing the stale journal in %s (written for other inputs: %s differ)", folder, what)
         elif folder.exists() and any(folder.iterdir()):

@@ -1,4 +1,5 @@
-"""Holes respected: an order around a hole of its AOI feature either fills it or is split around it, whichever bills less.
+"""Holes respected: an order around a hole of its AOI feature either fills it or is split around it, whichever bills
+less.
 
 Orders are built on the feature with its holes filled (:mod:`zoomplan.plan.orders.consolidate`). Then, for an
 order that covers part of a hole (more than :data:`HOLE_M2`), two ways to buy it are priced:
@@ -111,7 +112,8 @@ def respect_holes(
 def report(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The summary's ``holes`` member: orders around a hole, how many were split or filled, and each choice."""
     return {
-        "rule": "an order around a hole of its AOI feature is split into hole-free pieces (one MultiPolygon order where "
+        "rule": "an order around a hole of its AOI feature is split into hole-free pieces (one MultiPolygon order "
+        "where "
         "the vendor accepts them) or bought with the hole filled, whichever bills less",
         "orders_split": sum(r["choice"] == "split" for r in rows),
         "orders_filled": sum(r["choice"] == "filled" for r in rows),

@@ -34,11 +34,13 @@ from zoomplan.plan.types import FILLED, PatchTable
 MODES = ("skip", "buy", "ask")
 DEFAULT = "buy"
 RULE = (
-    f"a patch is cloudy when more than {CLOUDY_SHARE:.0%} of its LR pixels are cloud or cloud shadow in every scene with data over "
+    f"a patch is cloudy when more than {CLOUDY_SHARE:.0%} of its LR pixels are cloud or cloud shadow in every scene "
+    f"with data over "
     "its tile; a patch cloudy in one scene is decided by the next scene (in the scene order) where it is clear"
 )
 OPTIONS = (
-    "--cloudy buy (buy them all: the LR under a cloud cannot rule them out) or --cloudy skip (buy none of them: cheaper, "
+    "--cloudy buy (buy them all: the LR under a cloud cannot rule them out) or --cloudy skip (buy none of them: "
+    "cheaper, "
     "leaves holes), or add a clearer scene of another date with --lr"
 )
 
@@ -60,7 +62,10 @@ def question(counts: Mapping[str, float]) -> str:
     (:func:`zoomplan.plan.inference.blocks.count_cloudy`, with the grid's ``patch_m``), with their km^2."""
     n, tot, f = int(counts["cloudy"]), int(counts["patches"]), int(counts.get("filled", 0))
     filled = f"; {f} more were filled in from a clearer scene" if f else ""
-    return f"{n} of {tot} AOI patches ({km2(n, counts['patch_m']):.3f} km2) are under cloud or cloud shadow in every scene{filled}"
+    return (
+        f"{n} of {tot} AOI patches ({km2(n, counts['patch_m']):.3f} km2) are under cloud or cloud shadow in every "
+        f"scene{filled}"
+    )
 
 
 def undecided(counts: Mapping[str, float]) -> ConfigError:
