@@ -98,6 +98,10 @@ def test_end_to_end_utm_north(tmp_path: Path, north: tuple[Path, Path], tiny_che
     assert s["model"]["policy_stage"] == "ft1" and s["model"]["card"]["tile_ground_m"] == 80
     assert s["scenes"][0]["id"] == "north" and not s["scenes"][0]["resampled"]
     assert s["parameters"]["vendor"] == "clip-50cm" and s["zoomplan_version"]
+    # the request as asked (the threshold left to its default), without how it ran or where it wrote
+    assert s["request"]["vendor"] == "clip-50cm" and s["request"]["threshold"] is None
+    assert s["request"]["aoi"] == str(aoi) and s["request"]["scenes"] == [str(scene)] and "device" not in s["request"]
+    assert fc["summary"]["request"] == s["request"]
     assert set(r.table.aoi_index.tolist()) == {0, 1}
     pfc = json.loads((out_dir / "patches.geojson").read_text())
     assert len(pfc["features"]) == len(r.table)

@@ -1,6 +1,7 @@
 """Planning: from an AOI and LR scenes to a priced purchase order, along the data path.
 
-``pipeline`` (:func:`plan`) with its shared ``inputs`` and ``types`` (:class:`PatchTable`), then one
+``request`` (:class:`PlanRequest`: what a plan is asked, validated once), ``pipeline`` (:func:`plan`,
+:func:`run`) with its shared ``inputs`` and ``types`` (:class:`PatchTable`), then one
 package per stage: ``inference`` (probabilities per patch), ``selection`` (which patches),
 ``orders`` (orderable polygons, vendor rules and bills), ``export`` (GeoJSON, quicklook, GIS and
 vendor payloads); ``budget`` and ``audit`` run the same stages for ``zoomplan budget`` and
@@ -14,14 +15,18 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["PatchTable", "PlanResult", "export_order", "plan"]
+__all__ = ["PatchTable", "PlanRequest", "PlanResult", "export_order", "plan", "run"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("plan", "PlanResult"):
+    if name in ("plan", "run", "PlanResult"):
         from zoomplan.plan import pipeline
 
         return getattr(pipeline, name)
+    if name == "PlanRequest":
+        from zoomplan.plan.request import PlanRequest
+
+        return PlanRequest
     if name == "PatchTable":
         from zoomplan.plan.types import PatchTable
 

@@ -40,17 +40,10 @@ from zoomplan.plan.export import quicklook as quicklook_mod
 from zoomplan.plan.inference.blocks import MIN_VALID, count_blocks, count_cloudy
 from zoomplan.plan.inference.infer import InferenceStats, default_threads, infer_patches
 from zoomplan.plan.inference.journal import BlockJournal, default_folder, journal_meta
-from zoomplan.plan.inputs import (
-    Staging,
-    check_outputs,
-    check_params,
-    file_sha256,
-    inside_scenes,
-    open_plan_inputs,
-    resolve_threshold,
-)
+from zoomplan.plan.inputs import Staging, check_outputs, file_sha256, inside_scenes, open_plan_inputs
 from zoomplan.plan.orders import orders as orders_mod
 from zoomplan.plan.orders import pricing
+from zoomplan.plan.request import PlanRequest
 from zoomplan.plan.selection import clouds as clouds_mod
 from zoomplan.plan.selection import select
 from zoomplan.plan.summary import plan_summary
@@ -111,30 +104,9 @@ def plan(
     aoi_path: PathLike,
     scenes: Sequence[PathLike],
     *,
-    model: PathLike | None = None,
-    vendor: str | None = None,
-    vendors_file: PathLike | None = None,
-    threshold: float | None = None,
-    budget_usd: float | None = None,
-    max_fraction: float | None = None,
-    device: str = "auto",
-    out: PathLike | None = None,
-    patches_out: PathLike | None = None,
-    quicklook: PathLike | None = None,
-    bands: Sequence[str] | str | None = None,
-    sensor: str | None = None,
-    batch_size: int = 512,
-    block_tiles: int = 64,
     progress: Callable[[int, int], None] | None = None,
-    scene_rule: str | None = None,
-    cluster: str | int | None = None,
-    resume: bool = False,
-    journal: PathLike | None = None,
-    threads: int | None = None,
-    force: bool = False,
-    cloud_masks: Sequence[PathLike] = (),
-    cloudy: str | None = None,
     ask_cloudy: Callable[[dict[str, float]], str] | None = None,
+    **options: Any,
 ) -> PlanResult:
     """Plan which HR patches to buy over the AOI in ``aoi_path`` from LR ``scenes`` and price them.
 
@@ -166,36 +138,39 @@ def plan(
     :func:`~zoomplan.plan.inference.blocks.count_cloudy`, read before inference) returns ``"buy"`` or
     ``"skip"``, or raises; without it ``"ask"`` raises a one-line ConfigError with the counts.
     Raises :class:`~zoomplan.errors.ZoomplanError` subclasses with one-line messages.
+
+    ``options`` are the fields of :class:`~zoomplan.plan.request.PlanRequest` (the keyword names above): the
+    request is made and validated once, then :func:`run` runs it.
     """
-    # 1. Cheap checks first: nothing is read or computed before these pass.
+    return run(PlanRequest.of(aoi_path, scenes, **options), progress=progress, ask_cloudy=ask_cloudy)
+
+
+def run(
+    request: PlanRequest,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    ask_cloudy: Callable[[dict[str, float]], str] | None = None,
+) -> PlanResult:
+    """Run a validated :class:`~zoomplan.plan.request.PlanRequest` (what :func:`plan` and ``zoomplan plan``
+    do): ``progress(done, total)`` per block of inference; ``ask_cloudy`` as :func:`plan` says. The order
+    file's summary records the request (``summary["request"]``)."""
+    r = request
+    # 1. Cheap checks first (the request checked itself when made): nothing is read or computed before these pass.
     clock = [time.perf_counter()]
-    threshold = resolve_threshold(threshold, budget_usd, max_fraction)
-    check_params(threshold, budget_usd, max_fraction)
-    if not scenes:
-        raise InputError("no LR scene given: pass --lr SCENE (a Sentinel-2 GeoTIFF, COG or JP2) at least once")
-    if batch_size <= 0 or block_tiles <= 0:
-        raise ConfigError("batch_size and block_tiles must be positive integers")
-    if threads is not None and threads <= 0:
-        raise ConfigError(
-            f"--threads must be a positive integer, got {threads}: pass 1 or more (default: every CPU core)"
-        )
-    mode = clouds_mod.check_mode(cloudy or clouds_mod.DEFAULT)
-    targets = check_outputs({"--out": out, "--patches": patches_out, "--quicklook": quicklook})
-    journal_dir = _journal_folder(journal, targets.get("--out"), resume=resume, cluster=cluster)
-    band_spec = (
-        [b.strip() for b in bands.split(",") if b.strip()]
-        if isinstance(bands, str)
-        else (list(bands) if bands else None)
-    )
-    vendors = pricing.load_vendors(Path(vendors_file) if vendors_file is not None else None)
-    vp = pricing.get_vendor(vendor or pricing.DEFAULT_VENDOR, vendors)
-    dev = resolve_device(device)
-    n_threads = threads if threads is not None else default_threads(dev)
-    ckpt = load_checkpoint(model)
+    threshold = r.effective_threshold
+    mode = r.cloudy or clouds_mod.DEFAULT
+    targets = check_outputs({"--out": r.out, "--patches": r.patches_out, "--quicklook": r.quicklook})
+    journal_dir = _journal_folder(r.journal, targets.get("--out"), resume=r.resume, cluster=r.cluster)
+    band_spec = list(r.bands) if r.bands else None
+    vendors = pricing.load_vendors(r.vendors_file)
+    vp = pricing.get_vendor(r.vendor or pricing.DEFAULT_VENDOR, vendors)
+    dev = resolve_device(r.device)
+    n_threads = r.threads if r.threads is not None else default_threads(dev)
+    ckpt = load_checkpoint(r.model)
 
     # 2-3. Inputs and the planning grid.
     inputs = open_plan_inputs(
-        aoi_path, scenes, ckpt, bands=band_spec, sensor=sensor, force=force, cloud_masks=cloud_masks
+        r.aoi, r.scenes, ckpt, bands=band_spec, sensor=r.sensor, force=r.force, cloud_masks=r.cloud_masks
     )
     aoi, used, covered, crs, why, grid = (
         inputs.aoi,
@@ -205,12 +180,12 @@ def plan(
         inputs.crs_reason,
         inputs.grid,
     )
-    chosen_by = f"--cloudy {mode}" + (" (default)" if cloudy is None else "")
+    chosen_by = f"--cloudy {mode}" + (" (default)" if r.cloudy is None else "")
     if mode == "ask" and any(
         s.cloud_mask is not None for s in used
     ):  # asked before the long step, from the masks alone
         counts: dict[str, float] = {
-            **count_cloudy(used, aoi.geoms, grid, block_tiles=block_tiles),
+            **count_cloudy(used, aoi.geoms, grid, block_tiles=r.block_tiles),
             "patch_m": grid.patch_m,
         }
         if not counts["cloudy"]:
@@ -237,27 +212,27 @@ def plan(
                 "patch_grid": list(grid.patch_grid),
                 "lr_size_px": grid.lr_size_px,
             },
-            block_tiles=block_tiles,
-            n_blocks=count_blocks(aoi.geoms, grid, block_tiles),
-            batch_size=batch_size,
+            block_tiles=r.block_tiles,
+            n_blocks=count_blocks(aoi.geoms, grid, r.block_tiles),
+            batch_size=r.batch_size,
             device=str(dev),
             threads=n_threads,
             min_valid=MIN_VALID,
             cloudy_share=CLOUDY_SHARE if any(s.cloud_mask is not None for s in used) else None,
         )
-        book = BlockJournal.open(journal_dir, meta, resume=resume)
+        book = BlockJournal.open(journal_dir, meta, resume=r.resume)
         if book.resumed:
             log.info("resuming: %d of %d blocks already planned in %s", book.resumed, book.n_blocks, journal_dir)
     try:
-        if cluster is None:
+        if r.cluster is None:
             inf = infer_patches(
                 ckpt,
                 used,
                 aoi.geoms,
                 grid,
                 dev,
-                batch_size=batch_size,
-                block_tiles=block_tiles,
+                batch_size=r.batch_size,
+                block_tiles=r.block_tiles,
                 progress=progress,
                 journal=book,
                 threads=n_threads,
@@ -266,15 +241,15 @@ def plan(
             from zoomplan.plan.inference.distributed import infer_on_cluster
 
             inf = infer_on_cluster(
-                cluster,
+                r.cluster,
                 ckpt.path,
                 used,
                 aoi.geoms,
                 grid,
                 dev,
-                batch_size=batch_size,
-                block_tiles=block_tiles,
-                threads=threads,
+                batch_size=r.batch_size,
+                block_tiles=r.block_tiles,
+                threads=r.threads,
             )
         table, stats = inf.table, inf.stats
         clock.append(time.perf_counter())
@@ -290,7 +265,13 @@ def plan(
             table, mode
         )  # cloudy patches: bought or skipped, whatever the policy says
         chosen = select.select(
-            ranked, geoms, vp, threshold=threshold, budget_usd=budget_usd, max_fraction=max_fraction, exclude=exclude
+            ranked,
+            geoms,
+            vp,
+            threshold=threshold,
+            budget_usd=r.budget_usd,
+            max_fraction=r.max_fraction,
+            exclude=exclude,
         )
         selected = np.asarray(chosen.selected, dtype=bool)
         planned = orders_mod.plan_orders(table, selected, geoms, vp)
@@ -299,7 +280,7 @@ def plan(
         base_bill = orders_mod.baseline_cost(geoms, vp, crs)
         summary = plan_summary(
             aoi=aoi,
-            aoi_path=aoi_path,
+            aoi_path=r.aoi,
             table=table,
             selected=selected,
             stats=stats,
@@ -313,21 +294,22 @@ def plan(
             version=__version__,
             params={
                 "threshold": threshold,
-                "budget_usd": budget_usd,
-                "max_fraction": max_fraction,
+                "budget_usd": r.budget_usd,
+                "max_fraction": r.max_fraction,
                 "vendor": vp.name,
-                "vendors_file": str(vendors_file) if vendors_file is not None else None,
+                "vendors_file": str(r.vendors_file) if r.vendors_file is not None else None,
                 "device": stats.device,
                 "bands": band_spec,
                 "sensor": used[0].sensor.name,
             },
         )
+        summary["request"] = r.record()  # what was asked, as given (parameters: what was used)
         clipped = any(a is not b for a, b in zip(geoms, aoi.geoms))
         summary["order_rules"] = planned.rules  # what the buyer's rules did (overlaps, crumbs, holes, width)
         summary["baseline_scope"] = (
             "the AOI's part inside the scenes, bought whole" if clipped else "the whole AOI, bought whole"
         )
-        if force:  # --force: the value checks it overrode (zoomplan.geo.values)
+        if r.force:  # --force: the value checks it overrode (zoomplan.geo.values)
             summary["parameters"]["force"] = True
             summary["value_checks_overridden"] = [
                 {"scene": c.scene_id, "check": c.message} for c in inputs.value_checks if c.message
@@ -335,8 +317,8 @@ def plan(
         if table.cloud is not None:  # a scene had a cloud mask (zoomplan.plan.selection.clouds)
             summary["clouds"] = clouds_mod.report(table, selected, clouds_mod.mask_names(used), mode, chosen_by)
             summary["parameters"]["cloudy"] = mode
-        if scene_rule is not None:  # how overlapping scenes were ordered (zoomplan.geo.scenelist)
-            summary["parameters"]["scene_rule"] = scene_rule
+        if r.scene_rule is not None:  # how overlapping scenes were ordered (zoomplan.geo.scenelist)
+            summary["parameters"]["scene_rule"] = r.scene_rule
         if chosen.dropped is not None:  # under a budget: the patches left out for their value per USD, and why
             summary["dropped"] = chosen.report()
         fc = export.order_feature_collection(

@@ -139,7 +139,8 @@ def plan_command(
     verbose: Verbose = False,
 ) -> None:
     """Plan which HR patches to buy over AOI from LR scenes, price them, write the purchase order."""
-    from zoomplan.plan.pipeline import plan
+    from zoomplan.plan.pipeline import run
+    from zoomplan.plan.request import PlanRequest
 
     def ask(counts: dict[str, float]) -> str:
         """--cloudy ask: a prompt on stderr when stdin is a terminal, else the one-line stop with the counts."""
@@ -153,36 +154,35 @@ def plan_command(
             )
 
     scene_paths, rule = _scene_paths(lr or [], scenes)
+    request = PlanRequest(  # validated once, here: a bad value stops before anything is read
+        aoi=aoi,
+        scenes=tuple(scene_paths),
+        scene_rule=rule,
+        model=model,
+        vendor=vendor,
+        vendors_file=vendors,
+        threshold=threshold,
+        budget_usd=budget,
+        max_fraction=max_fraction,
+        device=device,
+        out=out,
+        patches_out=patches,
+        quicklook=quicklook,
+        bands=bands,
+        sensor=sensor,
+        batch_size=batch_size,
+        cluster=_cluster(workers, dask),
+        resume=resume,
+        journal=journal,
+        block_tiles=block_tiles,
+        threads=threads,
+        force=force,
+        cloud_masks=tuple(cloud_mask or ()),
+        cloudy=cloudy.value if cloudy else None,
+    )
     progress = BlockProgress(show=not quiet)
     with progress:
-        result = plan(
-            aoi,
-            scene_paths,
-            scene_rule=rule,
-            model=model,
-            vendor=vendor,
-            vendors_file=vendors,
-            threshold=threshold,
-            budget_usd=budget,
-            max_fraction=max_fraction,
-            device=device,
-            out=out,
-            patches_out=patches,
-            quicklook=quicklook,
-            bands=bands,
-            sensor=sensor,
-            batch_size=batch_size,
-            progress=progress,
-            cluster=_cluster(workers, dask),
-            resume=resume,
-            journal=journal,
-            block_tiles=block_tiles,
-            threads=threads,
-            force=force,
-            cloud_masks=cloud_mask or [],
-            cloudy=cloudy.value if cloudy else None,
-            ask_cloudy=ask,
-        )
+        result = run(request, progress=progress, ask_cloudy=ask)
     if not quiet:
         console.print(summary_table(result.summary, aoi.name))
         if resume:
@@ -210,7 +210,7 @@ def _scene_paths(lr: list[Path], scenes: Optional[Path]) -> tuple[list[Path], Op
     if scenes is None:
         if not lr:
             raise InputError("no LR scene given: pass --lr SCENE (a Sentinel-2 GeoTIFF, COG or JP2) or --scenes LIST")
-        from zoomplan.geo.products.stac import item_collection_rule
+        from zoomplan.geo.products.stac_collection import item_collection_rule
 
         return list(lr), item_collection_rule(lr)
     from zoomplan.geo.scenelist import order_scenes, read_scene_list

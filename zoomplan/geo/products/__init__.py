@@ -10,9 +10,9 @@ Landsat 8/9 Collection 2 with its MTL), STAC Items and ItemCollections, and the 
 
 from zoomplan.geo.products.bands import band_set_source, folder_band_set, group_scene_inputs, zip_band_set
 from zoomplan.geo.products.clouds import CLOUDY_SHARE, CloudMask, find_cloud_mask, open_cloud_mask
-from zoomplan.geo.products.files import BandSet, ItemRadiometry, band_token
+from zoomplan.geo.products.files import BandSet, ItemRadiometry, band_token, is_stac_json
 from zoomplan.geo.products.landsat import landsat_reflectance
-from zoomplan.geo.products.stac import is_stac_json, stac_band_sets
+from zoomplan.geo.products.stac import stac_band_sets
 
 __all__ = [
     "CLOUDY_SHARE",

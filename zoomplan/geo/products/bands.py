@@ -52,10 +52,11 @@ from zoomplan.geo.products.files import (
     files_under,
     gdal_path,
     is_file,
+    is_stac_json,
     read_bytes,
     zip_names,
 )
-from zoomplan.geo.products.stac import is_stac_json, sentinel2_name, stac_band_sets
+from zoomplan.geo.products.stac import sentinel2_name, stac_band_sets
 
 _GDAL_TYPES = {
     "uint8": "Byte",

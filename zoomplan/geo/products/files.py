@@ -174,3 +174,9 @@ def local_href(href: str, json: Path) -> Path:
     if href.lower().startswith("file://"):
         href = href[len("file://") :]
     return Path(make_absolute_href(href, str(json.resolve())))
+
+
+def is_stac_json(path: Path) -> bool:
+    """Whether ``--lr path`` is to be read as a STAC Item / ItemCollection (a ``.json`` file that is not a Landsat
+    MTL)."""
+    return path.is_file() and path.suffix.lower() == ".json" and not re.search(r"_MTL\.json$", path.name, re.IGNORECASE)

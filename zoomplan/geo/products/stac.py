@@ -47,6 +47,7 @@ from typing import Any, Sequence
 
 from zoomplan.errors import InputError
 from zoomplan.geo.products.files import ItemRadiometry, is_remote_href, local_href
+from zoomplan.geo.products.stac_collection import overlap_order
 from zoomplan.geo.products.stac_masks import mask_asset
 
 log = logging.getLogger(__name__)
@@ -66,12 +67,6 @@ _KEYS = {
     "b08": "nir",
 }
 _LANDSAT_ID = re.compile(r"^L[COTE]0[89]_(L[12])", re.IGNORECASE)
-
-
-def is_stac_json(path: Path) -> bool:
-    """Whether ``--lr path`` is to be read as a STAC Item / ItemCollection (a ``.json`` file that is not a Landsat
-    MTL)."""
-    return path.is_file() and path.suffix.lower() == ".json" and not re.search(r"_MTL\.json$", path.name, re.IGNORECASE)
 
 
 _MALFORMED = (KeyError, TypeError, ValueError, AttributeError)
@@ -374,8 +369,6 @@ def stac_band_sets(path: Path) -> list[ItemBands]:
 
     Raises :class:`InputError` (one line) for JSON that is not a STAC Item / ItemCollection, a missing
     band asset, a remote or missing file."""
-    from zoomplan.geo.scenelist import SceneEntry, order_scenes
-
     items, many = _items(path)
     try:
         sets = [_band_set(it, path) for it in items]
@@ -383,29 +376,4 @@ def stac_band_sets(path: Path) -> list[ItemBands]:
         raise _malformed(path, "Item", exc) from exc
     if not many:
         return sets
-    entries = [SceneEntry(path, _cloud(it), it.datetime) for it in items]
-    pos = {id(e): i for i, e in enumerate(entries)}
-    ordered, _ = order_scenes(entries)
-    return [sets[pos[id(e)]] for e in ordered]
-
-
-def _cloud(item: Any) -> float | None:
-    v = item.properties.get("eo:cloud_cover")
-    return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
-
-
-def item_collection_rule(paths: Sequence[Path]) -> str | None:
-    """How the Items of ItemCollections among ``--lr paths`` are ordered (stated in the plan's summary), or None."""
-    import pystac
-
-    from zoomplan.geo.scenelist import RULE
-
-    for p in paths:
-        if is_stac_json(Path(p)):
-            try:
-                d = pystac.StacIO.default().read_json(str(p))
-            except (OSError, ValueError):
-                continue  # refused, with the reason, when read as a scene
-            if isinstance(d, dict) and d.get("type") == "FeatureCollection" and len(d.get("features") or []) > 1:
-                return f"--lr scenes in the order given; the Items of a STAC ItemCollection: {RULE}"
-    return None
+    return [sets[i] for i in overlap_order(path, items)]
