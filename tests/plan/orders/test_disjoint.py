@@ -16,6 +16,7 @@ from tests.plan.tables import grid_cells, lonlat_aoi, vendor
 from zoomplan.plan.orders.area import Measure
 from zoomplan.plan.orders.disjoint import clean, disjoint_area_gap, overlapping_pairs, resolve, split_holes
 from zoomplan.plan.orders.orders import baseline_cost, plan_orders
+from zoomplan.plan.orders.polygons import is_wide
 from zoomplan.plan.orders.pricing import bill, load_vendors
 from zoomplan.plan.types import PatchTable
 
@@ -189,3 +190,21 @@ def test_real_scene_plan_never_bills_twice_and_writes_valid_geometry(tmp_path: P
     written = [shape(f["geometry"]) for f in fc["features"]]
     assert all(g.is_valid and not g.is_empty for g in written)
     assert disjoint_area_gap(written) <= 1e-6 * sum(g.area for g in written)
+
+
+def test_a_narrow_cut_is_regrown_clear_of_the_order_it_overlapped() -> None:
+    """The real scene's case (clip-30cm, whole scene): an order at its vertex limit and a 120 m square (a patch
+    grown to the 100 m width) overlapping it by 60 x 120 m. Their union is over the limit (fitting it fills a
+    0.3 km^2 gap between teeth, dearer than the square's 0.25 km^2 minimum) and cutting the square leaves a piece
+    60 m wide: the piece is regrown to 100 m clear of the big order, not billed twice (as it was) and not fitted."""
+    m = Measure(UTM18)
+    teeth = [shapely.box(X + 400 * i, Y + 400, X + 400 * i + 100, Y + 1400) for i in range(3)]  # gaps 300 x 1000 m
+    big = shapely.union_all([shapely.box(X, Y, X + 900, Y + 400), *teeth])  # 12 vertices, at the limit
+    square = shapely.box(X + 440, Y + 800, X + 560, Y + 920)  # on the middle tooth, 60 m of it inside
+    v = vendor(max_vertices=12, min_order_km2=0.25, min_width_m=100.0)
+    within = shapely.box(X - 1000, Y - 1000, X + 3000, Y + 3000)
+    g, _, _, _, n = resolve([big, square], [np.array([0]), np.array([1])], [True, True], within, v, m, 1.0)
+    assert n == 1 and len(g) == 2 and disjoint_area_gap(g) == pytest.approx(0.0, abs=1e-6)
+    assert g[0].equals(big)  # the big order untouched
+    assert g[1].covers(square.difference(big)) and g[1].intersection(big).area == pytest.approx(0.0, abs=1e-6)
+    assert is_wide(g[1], 100.0) and g[1].area < 2 * square.area  # regrown to the width, not much more
