@@ -31,10 +31,9 @@ from zoomplan.geo.scene import Scene, open_scene
 from zoomplan.geo.sensors import sensor_names
 from zoomplan.geo.values import ValueCheck, check_scene_values
 from zoomplan.models.checkpoint import Checkpoint
+from zoomplan.plan.types import PathLike
 
 log = logging.getLogger(__name__)
-
-PathLike = str | os.PathLike[str]
 
 
 def crs_tag(crs: Any) -> str:

@@ -19,7 +19,6 @@ Areas are km^2, money USD, lengths metres.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -47,11 +46,9 @@ from zoomplan.plan.request import PlanRequest
 from zoomplan.plan.selection import clouds as clouds_mod
 from zoomplan.plan.selection import select
 from zoomplan.plan.summary import plan_summary
-from zoomplan.plan.types import PatchTable
+from zoomplan.plan.types import PatchTable, PathLike
 
 log = logging.getLogger(__name__)
-
-PathLike = str | os.PathLike[str]
 
 
 @dataclass(frozen=True)

@@ -12,16 +12,14 @@ as given (relative to the working folder).
 
 from __future__ import annotations
 
-import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Sequence
 
 from zoomplan.errors import ConfigError, InputError
 from zoomplan.plan.inputs import check_params, resolve_threshold
 from zoomplan.plan.selection.clouds import check_mode
-
-PathLike = str | os.PathLike[str]
+from zoomplan.plan.types import PathLike
 
 HOW_AND_WHERE = (
     "device",
@@ -126,10 +124,3 @@ class PlanRequest:
                 v = [str(x) for x in v]
             out[f.name] = v
         return out
-
-    def options(self) -> dict[str, Any]:
-        """Every field but ``aoi`` and ``scenes``, as keyword arguments."""
-        d = asdict(self)
-        d.pop("aoi")
-        d.pop("scenes")
-        return d

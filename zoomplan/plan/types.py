@@ -10,10 +10,14 @@ row-by-row order of the paper. Ids are therefore a pure function of (CRS, patch 
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 
 import numpy as np
 from pyproj import CRS
+
+PathLike = str | os.PathLike[str]
+"""A file path as the library's functions take it (a string or a path object)."""
 
 CLEAR, CLOUDY, FILLED = 0, 1, 2
 """A patch's cloud state (:attr:`PatchTable.cloud`): clear in the scene that supplied its tile (or no

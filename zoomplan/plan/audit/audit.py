@@ -34,7 +34,6 @@ Areas km^2, lengths metres; geometry in the planning CRS (projected, metres).
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -50,10 +49,10 @@ from zoomplan.plan.audit.labels import Labels, parse_classes, read_labels
 from zoomplan.plan.audit.rows import AuditResult, aggregate, selected_mask
 from zoomplan.plan.inference.infer import infer_patches
 from zoomplan.plan.inputs import crs_tag, file_sha256, resolve_threshold
+from zoomplan.plan.types import PathLike
 
 log = logging.getLogger(__name__)
 
-PathLike = str | os.PathLike[str]
 AREA_RULE = "area_km2 = patches x patch area; a patch counts whole for the class under its centre point"
 THRESHOLD_RULE = "selected: policy probability > threshold (threshold <= 0: every patch; >= 1: none), as zoomplan plan"
 OUTPUT_NAMES = ("audit.md", "audit.json", "audit.png")

@@ -56,11 +56,10 @@ from zoomplan.plan.inputs import Staging, check_outputs, inside_scenes, open_pla
 from zoomplan.plan.orders import pricing
 from zoomplan.plan.orders.orders import baseline_cost, build_orders
 from zoomplan.plan.selection import select
-from zoomplan.plan.types import PatchTable
+from zoomplan.plan.types import PatchTable, PathLike
 
 log = logging.getLogger(__name__)
 
-PathLike = str | os.PathLike[str]
 
 OVERLAP_RULE = (
     "regions that overlap are billed once: a shared area (and its patches) belongs to the first of them in file order"

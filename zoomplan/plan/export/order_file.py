@@ -8,7 +8,6 @@ what both exports take: GIS copies (:mod:`zoomplan.plan.export.gis_formats`) and
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,7 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from zoomplan.errors import InputError
-
-PathLike = str | os.PathLike[str]
+from zoomplan.plan.types import PathLike
 
 
 @dataclass(frozen=True)

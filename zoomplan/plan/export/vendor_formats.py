@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from zoomplan.plan.export.payloads import (
 )
 from zoomplan.plan.export.vendor_geometry import Limits, fit_geometry, geojson_geometry, n_coords, n_vertices
 from zoomplan.plan.orders.pricing import load_vendors
+from zoomplan.plan.types import PathLike
 
 __all__ = [
     "EXTENSIONS",
@@ -61,7 +61,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-PathLike = str | os.PathLike[str]
 
 GIS_FORMATS = ("kml", "gpkg", "shp", "csv")
 FORMATS = GIS_FORMATS + PAYLOAD_FORMATS
